@@ -1,0 +1,326 @@
+// Package flow is Loupe's domain model: one Flow per proxied request, with the
+// request and response heads as received and as sent, body facts, timings,
+// WebSocket messages, errors and the rules that touched it.
+//
+// It is the vocabulary shared by the proxy core (which reports phases through
+// Recorder), the store (which keeps flows), the HAR codec and the web API. It
+// imports only the standard library and must never learn about goproxy,
+// storage or HTTP servers.
+package flow
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ID identifies a flow. IDs are monotonic within one run, so they sort in
+// arrival order and serve as paging cursors. In JSON they are plain numbers.
+type ID uint64
+
+// State is where a flow is in its life.
+type State string
+
+// The states of a flow.
+const (
+	StatePending State = "pending" // request seen, response not finished
+	StateDone    State = "done"    // response finished (or WebSocket closed) normally
+	StateError   State = "error"   // failed: see Flow.Error
+)
+
+// Field is one header line. A list of fields keeps the order in which Loupe
+// saw them, which a map cannot.
+type Field struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Fields is an ordered header list.
+type Fields []Field
+
+// FieldsFromHeader converts an http.Header. Go's parser has already lost the
+// wire order, so names are sorted for a stable display; the values of one
+// name keep their order.
+func FieldsFromHeader(h http.Header) Fields {
+	names := make([]string, 0, len(h))
+	n := 0
+	for k, vs := range h {
+		names = append(names, k)
+		n += len(vs)
+	}
+	sort.Strings(names)
+	out := make(Fields, 0, n)
+	for _, k := range names {
+		for _, v := range h[k] {
+			out = append(out, Field{Name: k, Value: v})
+		}
+	}
+	return out
+}
+
+// Header converts back to an http.Header (names canonicalised).
+func (fs Fields) Header() http.Header {
+	h := make(http.Header, len(fs))
+	for _, f := range fs {
+		h.Add(f.Name, f.Value)
+	}
+	return h
+}
+
+// Get returns the first value of name, compared case-insensitively, or "".
+func (fs Fields) Get(name string) string {
+	for _, f := range fs {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Request is a request head.
+type Request struct {
+	Method string `json:"method"`
+	// URL is absolute (scheme and host included), also for requests that
+	// arrived inside a MITM tunnel.
+	URL    string `json:"url"`
+	Proto  string `json:"proto"` // "HTTP/1.1", "HTTP/2.0"
+	Header Fields `json:"headers"`
+}
+
+// Response is a response head.
+type Response struct {
+	Status int    `json:"status"`
+	Proto  string `json:"proto"`
+	Header Fields `json:"headers"`
+}
+
+// Facet names one of the bodies a flow can hold.
+type Facet string
+
+// The body facets of a flow.
+const (
+	// FacetRequest is the request body as received from the client.
+	FacetRequest Facet = "request"
+	// FacetResponse is the response body as served to the client.
+	FacetResponse Facet = "response"
+	// FacetUpstream is the origin's response body when it differs from the
+	// served one (a rule replaced it). It is absent otherwise.
+	FacetUpstream Facet = "upstream"
+)
+
+// Valid reports whether f is one of the known facets.
+func (f Facet) Valid() bool {
+	return f == FacetRequest || f == FacetResponse || f == FacetUpstream
+}
+
+// Body describes one body facet. The bytes themselves live in the store.
+type Body struct {
+	// Size is the number of bytes that crossed the proxy, as on the wire
+	// (still content-encoded).
+	Size int64 `json:"size"`
+	// Captured is how many of those bytes were kept; Captured < Size means the
+	// capture cap cut the body (Truncated is then true).
+	Captured  int64 `json:"captured"`
+	Truncated bool  `json:"truncated"`
+	// Complete is true once the body was read to its end.
+	Complete bool `json:"complete"`
+	// Encoding is the Content-Encoding of the bytes ("" for identity).
+	Encoding string `json:"encoding,omitempty"`
+	// ContentType is the Content-Type of the message that carried the body.
+	ContentType string `json:"contentType,omitempty"`
+}
+
+// Timings of a flow in milliseconds; -1 where a phase did not happen (a
+// reused connection has no DNS or connect time). TLS is part of Connect, as in
+// HAR.
+type Timings struct {
+	Blocked float64 `json:"blocked"`
+	DNS     float64 `json:"dns"`
+	Connect float64 `json:"connect"`
+	TLS     float64 `json:"ssl"`
+	Send    float64 `json:"send"`
+	Wait    float64 `json:"wait"`
+	Receive float64 `json:"receive"`
+}
+
+// NoTimings is the value for a flow whose phases are unknown.
+var NoTimings = Timings{Blocked: -1, DNS: -1, Connect: -1, TLS: -1, Send: 0, Wait: 0, Receive: 0}
+
+// Total is the sum of the phases that happened, TLS excluded (it is inside
+// Connect).
+func (t Timings) Total() float64 {
+	sum := 0.0
+	for _, v := range []float64{t.Blocked, t.DNS, t.Connect, t.Send, t.Wait, t.Receive} {
+		if v > 0 {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// Direction of a WebSocket message, from the client's point of view.
+type Direction string
+
+// WebSocket message directions (the names Chrome's HAR uses).
+const (
+	Send    Direction = "send"    // client to server
+	Receive Direction = "receive" // server to client
+)
+
+// WSMessage is one recorded WebSocket message.
+type WSMessage struct {
+	Direction Direction `json:"type"`
+	Time      time.Time `json:"time"`
+	// Opcode as on the wire: 1 text, 2 binary, 8 close, 9 ping, 10 pong.
+	Opcode int `json:"opcode"`
+	// Size is the full payload length; Data holds at most the capture cap.
+	Size      int    `json:"size"`
+	Data      []byte `json:"data"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
+
+// Flow is everything Loupe knows about one exchange.
+type Flow struct {
+	ID     ID        `json:"id"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end,omitzero"`
+	Client string    `json:"client"` // client address "ip:port"
+	State  State     `json:"state"`
+
+	// Request is the head as received from the client.
+	Request Request `json:"request"`
+	// UpstreamRequest is the head as sent to the origin, after rules; nil when
+	// nothing was sent (mocked, blocked, failed before sending).
+	UpstreamRequest *Request `json:"upstreamRequest,omitempty"`
+	// UpstreamResponse is the head as received from the origin; nil when there
+	// was none.
+	UpstreamResponse *Response `json:"upstreamResponse,omitempty"`
+	// Response is the head as served to the client; nil until it is sent.
+	Response *Response `json:"response,omitempty"`
+
+	RequestBody  Body  `json:"requestBody"`
+	ResponseBody Body  `json:"responseBody"`
+	UpstreamBody *Body `json:"upstreamBody,omitempty"` // only when a rule replaced the body
+
+	Timings   Timings     `json:"timings"`
+	WebSocket []WSMessage `json:"websocket,omitempty"`
+	// Error says what went wrong, in words for a person; "" when nothing did.
+	Error string `json:"error,omitempty"`
+	// Rules lists the IDs of the rules that touched the flow, in order.
+	Rules []string `json:"rules,omitempty"`
+	// Overridden is set when a rule produced the response (override, mock, block).
+	Overridden string `json:"overridden,omitempty"` // "override", "mock", "block" or ""
+	// ReplayOf is the ID of the flow this one replays, 0 if none.
+	ReplayOf ID `json:"replayOf,omitempty"`
+	// Imported marks a flow loaded from a HAR file rather than captured.
+	Imported bool `json:"imported,omitempty"`
+}
+
+// Summary is what one row of the flow list needs. Its TypeScript twin lives in
+// ui/src/api/types.ts.
+type Summary struct {
+	ID          ID        `json:"id"`
+	Start       time.Time `json:"start"`
+	State       State     `json:"state"`
+	Method      string    `json:"method"`
+	URL         string    `json:"url"`
+	Scheme      string    `json:"scheme"`
+	Host        string    `json:"host"` // host without port
+	Port        string    `json:"port,omitempty"`
+	Path        string    `json:"path"` // path with query
+	Status      int       `json:"status"`
+	ContentType string    `json:"contentType"`
+	Size        int64     `json:"size"`     // served response body bytes
+	Duration    float64   `json:"duration"` // ms; -1 while pending
+	Rules       []string  `json:"rules"`
+	Error       string    `json:"error"`
+	Overridden  string    `json:"overridden,omitempty"`
+	WebSocket   bool      `json:"websocket,omitempty"`
+	ReplayOf    ID        `json:"replayOf,omitempty"`
+	Imported    bool      `json:"imported,omitempty"`
+}
+
+// Summary derives the list row of f.
+func (f *Flow) Summary() Summary {
+	s := Summary{
+		ID:         f.ID,
+		Start:      f.Start,
+		State:      f.State,
+		Method:     f.Request.Method,
+		URL:        f.Request.URL,
+		Size:       f.ResponseBody.Size,
+		Duration:   -1,
+		Rules:      f.Rules,
+		Error:      f.Error,
+		Overridden: f.Overridden,
+		WebSocket:  f.IsWebSocket(),
+		ReplayOf:   f.ReplayOf,
+		Imported:   f.Imported,
+	}
+	if s.Rules == nil {
+		s.Rules = []string{}
+	}
+	if u, err := url.Parse(f.Request.URL); err == nil {
+		s.Scheme = u.Scheme
+		s.Host = u.Hostname()
+		s.Port = u.Port()
+		s.Path = u.RequestURI()
+	}
+	if f.Response != nil {
+		s.Status = f.Response.Status
+		s.ContentType = f.Response.Header.Get("Content-Type")
+	}
+	if !f.End.IsZero() {
+		s.Duration = float64(f.End.Sub(f.Start).Microseconds()) / 1000
+	}
+	return s
+}
+
+// IsWebSocket reports whether the flow is a WebSocket upgrade.
+func (f *Flow) IsWebSocket() bool {
+	return strings.EqualFold(f.Request.Header.Get("Upgrade"), "websocket") ||
+		(f.Response != nil && f.Response.Status == http.StatusSwitchingProtocols)
+}
+
+// Clone returns a deep copy, so readers can hold a flow while the proxy keeps
+// writing to the original.
+func (f *Flow) Clone() *Flow {
+	c := *f
+	c.Request.Header = cloneFields(f.Request.Header)
+	if f.UpstreamRequest != nil {
+		r := *f.UpstreamRequest
+		r.Header = cloneFields(r.Header)
+		c.UpstreamRequest = &r
+	}
+	if f.UpstreamResponse != nil {
+		r := *f.UpstreamResponse
+		r.Header = cloneFields(r.Header)
+		c.UpstreamResponse = &r
+	}
+	if f.Response != nil {
+		r := *f.Response
+		r.Header = cloneFields(r.Header)
+		c.Response = &r
+	}
+	if f.UpstreamBody != nil {
+		b := *f.UpstreamBody
+		c.UpstreamBody = &b
+	}
+	if f.WebSocket != nil {
+		// Message payloads are never mutated after recording, so sharing Data is safe.
+		c.WebSocket = append([]WSMessage(nil), f.WebSocket...)
+	}
+	if f.Rules != nil {
+		c.Rules = append([]string(nil), f.Rules...)
+	}
+	return &c
+}
+
+func cloneFields(fs Fields) Fields {
+	if fs == nil {
+		return nil
+	}
+	return append(Fields(nil), fs...)
+}

@@ -1,0 +1,56 @@
+package flow
+
+import "time"
+
+// Recorder receives the phases of every flow from the proxy core. It is the
+// only way the core talks to the capture.
+//
+// Implementations must never block the caller on anything slow (no I/O that
+// can stall, no waiting on readers): the proxy calls these methods on its hot
+// path. Copying bytes under a short lock is fine; bounding what is kept is the
+// recorder's job.
+type Recorder interface {
+	// Begin records a new flow whose request head was just received from
+	// client and returns the handle through which the rest is reported.
+	Begin(client string, req Request, start time.Time) Handle
+}
+
+// Handle reports the phases of one flow. Methods may be called from several
+// goroutines (the request body and response body are copied concurrently);
+// implementations synchronise. Every method is safe to call after Finish
+// (it is then ignored).
+type Handle interface {
+	// ID is the flow's identifier, assigned by Begin.
+	ID() ID
+	// UpstreamRequest records the head as sent to the origin, after rules.
+	UpstreamRequest(req Request)
+	// UpstreamResponse records the head as received from the origin.
+	UpstreamResponse(resp Response)
+	// Response records the head as served to the client.
+	Response(resp Response)
+	// Body appends bytes that crossed the proxy to one facet. The recorder
+	// copies what it keeps (p is reused by the caller) and counts the rest.
+	Body(facet Facet, p []byte)
+	// BodyEnd marks a facet as read to its end.
+	BodyEnd(facet Facet)
+	// WebSocket records one message.
+	WebSocket(msg WSMessage)
+	// Rule records that a rule touched the flow; kind is the response-producing
+	// action ("override", "mock", "block") when the rule produced the
+	// response, else "".
+	Rule(id string, kind string)
+	// ReplayOf marks the flow as a replay of an earlier one.
+	ReplayOf(id ID)
+	// Timings records the phase durations.
+	Timings(t Timings)
+	// Finish ends the flow at time end: done when err is nil, else error with
+	// err's message. Calls after the first are ignored.
+	Finish(end time.Time, err error)
+}
+
+// Recorded is a finished flow together with its body bytes (wire form, as
+// described by the flow's Body facts), as read back from an export.
+type Recorded struct {
+	Flow   Flow
+	Bodies map[Facet][]byte
+}

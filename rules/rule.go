@@ -1,0 +1,81 @@
+// Package rules is Loupe's rule library: the rule model, validation,
+// compilation into an immutable Set, matching, and persistence of rules.json.
+//
+// The proxy consults it; it never learns about HTTP servers, goproxy or the
+// store, and imports only the standard library.
+package rules
+
+// Rule is one user rule, as stored in rules.json and exchanged with the API.
+// Its TypeScript twin lives in ui/src/api/types.ts.
+type Rule struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name,omitempty"`
+	Enabled bool     `json:"enabled"`
+	Match   Match    `json:"match"`
+	Actions []Action `json:"actions"`
+}
+
+// Match selects requests. Every field is optional; an absent field matches
+// anything, and all present fields must match.
+type Match struct {
+	Methods []string `json:"methods,omitempty"` // case-insensitive
+	Scheme  string   `json:"scheme,omitempty"`  // "http", "https", "ws", "wss"
+	// Host is a glob over the host name without port ("*" any run, "?" one char),
+	// case-insensitive.
+	Host string `json:"host,omitempty"`
+	// Path is a glob over the path and query; "*" may cross "/".
+	Path string `json:"path,omitempty"`
+	// URL is a regular expression over the whole absolute URL.
+	URL string `json:"url,omitempty"`
+}
+
+// Action types.
+const (
+	TypeOverride              = "override"
+	TypeMock                  = "mock"
+	TypeMapRemote             = "mapRemote"
+	TypeSetRequestHeaders     = "setRequestHeaders"
+	TypeRemoveRequestHeaders  = "removeRequestHeaders"
+	TypeSetResponseHeaders    = "setResponseHeaders"
+	TypeRemoveResponseHeaders = "removeResponseHeaders"
+	TypeDelay                 = "delay"
+	TypeThrottle              = "throttle"
+	TypeBlock                 = "block"
+)
+
+// Action is one thing a rule does. Which fields apply depends on Type.
+type Action struct {
+	Type string `json:"type"`
+
+	// Status of the produced response (override, mock, block). Zero keeps the
+	// upstream status (override) or defaults to 200 (mock) / 403 (block).
+	Status int `json:"status,omitempty"`
+	// Headers to set (override, mock, setRequestHeaders, setResponseHeaders).
+	Headers map[string]string `json:"headers,omitempty"`
+	// Names of headers to remove (removeRequestHeaders, removeResponseHeaders).
+	Names []string `json:"names,omitempty"`
+
+	// Exactly one body source at most (override, mock, block).
+	Body       *string `json:"body,omitempty"`
+	BodyBase64 string  `json:"bodyBase64,omitempty"`
+	// BodyFile is read when a request matches, so editing the file takes effect
+	// at once.
+	BodyFile string `json:"bodyFile,omitempty"`
+	// Dir (mock only) serves files below this directory: the request path
+	// after the match's path prefix names the file.
+	Dir string `json:"dir,omitempty"`
+
+	// URL (mapRemote) replaces scheme, host and port, and the path prefix.
+	URL string `json:"url,omitempty"`
+
+	// Ms (delay) and Phase: "request" (before sending upstream, default) or
+	// "response" (before the response head is served).
+	Ms    int    `json:"ms,omitempty"`
+	Phase string `json:"phase,omitempty"`
+
+	// BytesPerSecond (throttle) limits the served response body rate.
+	BytesPerSecond int64 `json:"bytesPerSecond,omitempty"`
+
+	// Reset (block) closes the client connection without an answer.
+	Reset bool `json:"reset,omitempty"`
+}
