@@ -1,0 +1,84 @@
+package arch
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// deps returns the transitive dependencies of pkg, as go list reports them.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", pkg)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, stderr.String())
+	}
+	return strings.Fields(string(out))
+}
+
+func isStdlib(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".") && first != "loupe"
+}
+
+func TestDependencyDirection(t *testing.T) {
+	tests := []struct {
+		pkg string
+		// allowed reports whether pkg may depend on dep (stdlib always may).
+		allowed func(dep string) bool
+	}{
+		{"loupe/proxy/flow", func(string) bool { return false }},
+		{"loupe/rules", func(string) bool { return false }},
+		{"loupe/proxy/store", func(d string) bool {
+			return d == "loupe/proxy/flow" || !strings.HasPrefix(d, "loupe/")
+		}},
+		{"loupe/proxy/har", func(d string) bool {
+			return d == "loupe/proxy/flow" || !strings.HasPrefix(d, "loupe/")
+		}},
+		{"loupe/web/...", func(d string) bool {
+			return !strings.HasPrefix(d, "github.com/elazarl/goproxy") &&
+				d != "loupe/proxy" && d != "loupe/proxy/ca" && d != "loupe/cmd/loupe"
+		}},
+		{"loupe/proxy", func(d string) bool {
+			return !strings.HasPrefix(d, "loupe/web") && d != "loupe/cmd/loupe" &&
+				!strings.HasPrefix(d, "github.com/go-chi/") && d != "loupe/proxy/har"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pkg, func(t *testing.T) {
+			for _, d := range deps(t, tt.pkg) {
+				if isStdlib(d) || strings.HasPrefix(d, strings.TrimSuffix(tt.pkg, "/...")) {
+					continue
+				}
+				if !tt.allowed(d) {
+					t.Errorf("%s must not depend on %s", tt.pkg, d)
+				}
+			}
+		})
+	}
+}
+
+// TestOnlyProxyImportsGoproxy keeps goproxy an implementation detail of the
+// proxy core.
+func TestOnlyProxyImportsGoproxy(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "loupe/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, "github.com/elazarl/goproxy") && fields[0] != "loupe/proxy" {
+				t.Errorf("%s imports %s; only loupe/proxy may", fields[0], imp)
+			}
+		}
+	}
+}
