@@ -1,0 +1,282 @@
+package filter
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"loupe/proxy/flow"
+)
+
+func mkFlow(id flow.ID, method, url string, status int, ct string) *flow.Flow {
+	f := &flow.Flow{ID: id, State: flow.StateDone, Request: flow.Request{Method: method, URL: url}}
+	if status != 0 {
+		f.Response = &flow.Response{Status: status}
+		if ct != "" {
+			f.Response.Header = flow.Fields{{Name: "Content-Type", Value: ct}}
+		}
+	}
+	return f
+}
+
+func TestMatch(t *testing.T) {
+	api := mkFlow(1, "GET", "https://api.example.com:8443/v1/users/42?full=1", 200, "application/json; charset=utf-8")
+	notFound := mkFlow(2, "POST", "http://www.example.com/missing", 404, "text/html")
+	root := mkFlow(3, "GET", "http://example.com", 0, "")
+	failed := mkFlow(4, "GET", "https://down.test/", 0, "")
+	failed.State, failed.Error = flow.StateError, "dial tcp: connection refused"
+	ruled := mkFlow(5, "GET", "https://ruled.test/a/b/c.js", 200, "text/javascript")
+	ruled.Rules = []string{"mock-1", "hdr"}
+	ws := mkFlow(6, "GET", "wss://chat.test/socket", 101, "")
+	ipv6 := mkFlow(7, "GET", "http://[::1]:9000/x", 500, "")
+
+	bodies := map[flow.ID]map[flow.Facet]string{
+		1: {flow.FacetResponse: `{"name": "Ada Lovelace"}`},
+		2: {flow.FacetRequest: "user=grace&pass=HOPPER"},
+	}
+	open := func(id flow.ID, facet flow.Facet) (io.ReadCloser, error) {
+		b, ok := bodies[id][facet]
+		if !ok {
+			return nil, errors.New("no body")
+		}
+		return io.NopCloser(strings.NewReader(b)), nil
+	}
+	all := []*flow.Flow{api, notFound, root, failed, ruled, ws, ipv6}
+
+	tests := []struct {
+		q    string
+		want []flow.ID
+	}{
+		{"", []flow.ID{1, 2, 3, 4, 5, 6, 7}},
+		{"example", []flow.ID{1, 2, 3}},
+		{"EXAMPLE.com/MISSING", []flow.ID{2}},
+		{"-example", []flow.ID{4, 5, 6, 7}},
+		{"method:get", []flow.ID{1, 3, 4, 5, 6, 7}},
+		{"method:POST,put", []flow.ID{2}},
+		{"-method:GET", []flow.ID{2}},
+		{"status:404", []flow.ID{2}},
+		{"status:4xx", []flow.ID{2}},
+		{"status:2XX", []flow.ID{1, 5}},
+		{"status:5xx", []flow.ID{7}},
+		{"status:101", []flow.ID{6}},
+		{"host:*.example.com", []flow.ID{1, 2}},
+		{"host:example.com", []flow.ID{3}},
+		{"host:api.example.com", []flow.ID{1}}, // port is not part of the host
+		{"host:::1", []flow.ID{7}},
+		{"path:/v1/*", []flow.ID{1}},
+		{"path:/a/*.js", []flow.ID{5}}, // * crosses /
+		{"path:/v1/users/42", []flow.ID{1}},
+		{"path:*full=1", []flow.ID{1}},
+		{"path:/", []flow.ID{3, 4}},
+		{"type:json", []flow.ID{1}},
+		{"type:html", []flow.ID{2}},
+		{`body:"ada love"`, []flow.ID{1}},
+		{"body:hopper", []flow.ID{2}},
+		{"-body:hopper", []flow.ID{1, 3, 4, 5, 6, 7}},
+		{"rule:mock-1", []flow.ID{5}},
+		{"rule:", []flow.ID{5}},
+		{"-rule:", []flow.ID{1, 2, 3, 4, 6, 7}},
+		{"error:", []flow.ID{4}},
+		{"error:refused", []flow.ID{4}},
+		{"-error:", []flow.ID{1, 2, 3, 5, 6, 7}},
+		{"ws:", []flow.ID{6}},
+		{"-ws:", []flow.ID{1, 2, 3, 4, 5, 7}},
+		{"method:GET status:2xx -type:json", []flow.ID{5}},
+		{"https://api", []flow.ID{1}},
+		{`"example.com/missing"`, []flow.ID{2}},
+		{`"a:b"`, nil},
+		{"  host:*.test   -ws:  ", []flow.ID{4, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			f, err := Parse(tt.q)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			var got []flow.ID
+			for _, fl := range all {
+				if f.Match(fl, open) {
+					got = append(got, fl.ID)
+				}
+			}
+			if !equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func equal(a, b []flow.ID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestMatchWithoutBodiesSkipsBodyTerms(t *testing.T) {
+	f, err := Parse("method:GET body:anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.NeedsBodies() {
+		t.Fatal("NeedsBodies = false")
+	}
+	if !f.Match(mkFlow(1, "GET", "http://x/", 200, ""), nil) {
+		t.Error("pre-filter rejected a flow on its body term")
+	}
+	if f.Match(mkFlow(1, "POST", "http://x/", 200, ""), nil) {
+		t.Error("pre-filter accepted a flow failing a cheap term")
+	}
+}
+
+func TestBodyNeedleAcrossReads(t *testing.T) {
+	body := strings.Repeat("x", 32<<10-3) + "NEEDLE" + strings.Repeat("y", 100)
+	open := func(flow.ID, flow.Facet) (io.ReadCloser, error) {
+		return io.NopCloser(&oneByteAtTheEdge{s: body}), nil
+	}
+	f, err := Parse("body:needle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Match(mkFlow(1, "GET", "http://x/", 200, ""), open) {
+		t.Error("needle spanning two reads not found")
+	}
+}
+
+// oneByteAtTheEdge returns short reads, so the needle spans several of them.
+type oneByteAtTheEdge struct {
+	s string
+	i int
+}
+
+func (r *oneByteAtTheEdge) Read(p []byte) (int, error) {
+	if r.i >= len(r.s) {
+		return 0, io.EOF
+	}
+	n := min(len(p), 7000, len(r.s)-r.i)
+	copy(p, r.s[r.i:r.i+n])
+	r.i += n
+	return n, nil
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ q, term string }{
+		{"foo:bar", "foo:bar"},
+		{"GET nope:1", "nope:1"},
+		{`body:"unterminated`, `body:"unterminated`},
+		{`ok "open`, `"open`},
+		{"-", "-"},
+		{"status:abc", "status:abc"},
+		{"status:6xx", "status:6xx"},
+		{"status:1000", "status:1000"},
+		{"method:", "method:"},
+		{"host:", "host:"},
+		{"path:", "path:"},
+		{"type:", "type:"},
+		{"body:", "body:"},
+		{`body:""`, `body:""`},
+		{"ws:yes", "ws:yes"},
+		{"localhost:8080", "localhost:8080"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			_, err := Parse(tt.q)
+			var fe *Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			if fe.Term != tt.term {
+				t.Errorf("term = %q, want %q", fe.Term, tt.term)
+			}
+			if fe.Message == "" {
+				t.Error("empty message")
+			}
+		})
+	}
+}
+
+func TestGlob(t *testing.T) {
+	tests := []struct {
+		p, s string
+		want bool
+	}{
+		{"*", "", true},
+		{"a*c", "abbbc", true},
+		{"a*c", "abbb", false},
+		{"*.example.com", "a.b.example.com", true},
+		{"*.example.com", "example.com", false},
+		{"a?c", "abc", true},
+		{"a?c", "ac", false},
+		{"*a", "*xa", true},
+		{"**b", "ab", true},
+		{"/api/*", "/api/v1/x", true},
+	}
+	for _, tt := range tests {
+		if got := Glob(tt.p, tt.s); got != tt.want {
+			t.Errorf("Glob(%q, %q) = %v, want %v", tt.p, tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestStringRoundTrip(t *testing.T) {
+	for _, q := range []string{
+		`-method:GET,POST status:4xx host:*.a.com path:/x/* type:json body:"a \"b\" c" rule: error: ws: free "-dash" "a:b"`,
+		`body:back\slash`,
+	} {
+		f, err := Parse(q)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", q, err)
+		}
+		s := f.String()
+		g, err := Parse(s)
+		if err != nil {
+			t.Fatalf("Parse(String()=%q): %v", s, err)
+		}
+		if g.String() != s {
+			t.Errorf("round trip: %q -> %q", s, g.String())
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"", "example", "-method:GET", "status:4xx", "host:*.example.com", "path:/api/*",
+		"type:json", `body:"text"`, "rule:abc", "error:", "ws:", `"unterminated`, `a\"b`,
+		`body:"x\\" y"`, "-", "foo:bar", "https://x.test/a?b=c",
+	} {
+		f.Add(s)
+	}
+	fl := mkFlow(9, "GET", "https://api.example.com:8443/v1/x?y=1", 404, "application/json")
+	fl.Rules = []string{"r1"}
+	open := func(flow.ID, flow.Facet) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader("some body")), nil
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		flt, err := Parse(q)
+		if err != nil {
+			var fe *Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not *Error", err)
+			}
+			return
+		}
+		m := flt.Match(fl, open)
+		s := flt.String()
+		g, err := Parse(s)
+		if err != nil {
+			t.Fatalf("canonical form %q of %q does not parse: %v", s, q, err)
+		}
+		if g.String() != s {
+			t.Fatalf("canonical form not stable: %q -> %q", s, g.String())
+		}
+		if g.Match(fl, open) != m {
+			t.Fatalf("canonical form %q matches differently from %q", s, q)
+		}
+	})
+}
