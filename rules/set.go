@@ -1,0 +1,198 @@
+package rules
+
+import (
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Request is what rules match against: the proxy fills it once per request.
+type Request struct {
+	Method string // e.g. "GET"; compared case-insensitively
+	Scheme string // "http", "https", "ws" or "wss"
+	// Host is the host name without port. A port, if present anyway, is
+	// ignored, and IPv6 brackets are dropped.
+	Host string
+	// Path is the path and query as sent, escaped ("/a%20b?q=1").
+	Path string
+	// URL is the absolute URL ("https://example.com/a?q=1").
+	URL string
+}
+
+// Set is an immutable, compiled rule list. It is safe for concurrent use;
+// a nil *Set matches nothing.
+type Set struct {
+	rules    []Rule
+	compiled []compiled
+	// byHost indexes enabled rules whose host is a literal; anyHost lists the
+	// other enabled rules. Both hold ascending rule indices, so a match only
+	// looks at rules that can possibly apply.
+	byHost  map[string][]int
+	anyHost []int
+}
+
+type compiled struct {
+	methods []string // upper case; nil = any
+	scheme  string   // lower case; "" = any
+	host    *glob    // nil = any
+	path    *glob    // nil = any
+	url     *regexp.Regexp
+}
+
+// Compile validates rs and compiles it into a Set. The error is a
+// *ValidationError listing every problem. rs is copied: later changes to it
+// do not affect the Set.
+func Compile(rs []Rule) (*Set, error) {
+	if ps := Validate(rs); len(ps) > 0 {
+		return nil, &ValidationError{Problems: ps}
+	}
+	return compileValid(rs), nil
+}
+
+// compileValid compiles rules that passed validation.
+func compileValid(rs []Rule) *Set {
+	s := &Set{
+		rules:    make([]Rule, len(rs)),
+		compiled: make([]compiled, len(rs)),
+		byHost:   make(map[string][]int),
+	}
+	for i := range rs {
+		s.rules[i] = cloneRule(rs[i])
+		m := &s.rules[i].Match
+		c := &s.compiled[i]
+		for _, meth := range m.Methods {
+			c.methods = append(c.methods, strings.ToUpper(meth))
+		}
+		c.scheme = strings.ToLower(m.Scheme)
+		if m.Host != "" {
+			c.host, _ = compileGlob(trimBrackets(m.Host), true)
+		}
+		if m.Path != "" {
+			c.path, _ = compileGlob(m.Path, false)
+		}
+		if m.URL != "" {
+			c.url = regexp.MustCompile(m.URL) // validated above
+		}
+		if !s.rules[i].Enabled {
+			continue
+		}
+		if c.host != nil && c.host.kind == globExact {
+			s.byHost[c.host.lit] = append(s.byHost[c.host.lit], i)
+		} else {
+			s.anyHost = append(s.anyHost, i)
+		}
+	}
+	return s
+}
+
+// Match returns the enabled rules that match r, in list order; nil when none
+// match. The rules belong to the Set and must not be modified.
+func (s *Set) Match(r Request) []*Rule {
+	if s == nil || len(s.rules) == 0 {
+		return nil
+	}
+	host := normalHost(r.Host)
+	lit := s.byHost[host]
+	other := s.anyHost
+	var out []*Rule
+	// Merge the two ascending index lists to keep list order.
+	for len(lit) > 0 || len(other) > 0 {
+		var i int
+		if len(other) == 0 || len(lit) > 0 && lit[0] < other[0] {
+			i, lit = lit[0], lit[1:]
+		} else {
+			i, other = other[0], other[1:]
+		}
+		if s.compiled[i].match(&r, host) {
+			out = append(out, &s.rules[i])
+		}
+	}
+	return out
+}
+
+func (c *compiled) match(r *Request, host string) bool {
+	if c.scheme != "" && !strings.EqualFold(c.scheme, r.Scheme) {
+		return false
+	}
+	if c.methods != nil {
+		ok := false
+		for _, m := range c.methods {
+			if strings.EqualFold(m, r.Method) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if c.host != nil && !c.host.match(host) {
+		return false
+	}
+	if c.path != nil && !c.path.match(r.Path) {
+		return false
+	}
+	if c.url != nil && !c.url.MatchString(r.URL) {
+		return false
+	}
+	return true
+}
+
+// normalHost lower-cases h and drops a port and IPv6 brackets.
+func normalHost(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if end := strings.IndexByte(h, ']'); end > 0 {
+			h = h[1:end]
+		}
+	} else if i := strings.IndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i+1:], ':') < 0 {
+		h = h[:i]
+	}
+	return strings.ToLower(h)
+}
+
+func trimBrackets(h string) string {
+	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
+
+// Rules returns a copy of the full rule list, disabled rules included.
+func (s *Set) Rules() []Rule {
+	if s == nil {
+		return []Rule{}
+	}
+	out := make([]Rule, len(s.rules))
+	for i := range s.rules {
+		out[i] = cloneRule(s.rules[i])
+	}
+	return out
+}
+
+// Len is the number of rules in the set, disabled ones included.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.rules)
+}
+
+// cloneRule deep-copies r so that a Set never shares memory with callers.
+func cloneRule(r Rule) Rule {
+	r.Match.Methods = slices.Clone(r.Match.Methods)
+	if r.Actions != nil {
+		acts := make([]Action, len(r.Actions))
+		for i, a := range r.Actions {
+			a.Headers = maps.Clone(a.Headers)
+			a.Names = slices.Clone(a.Names)
+			if a.Body != nil {
+				b := *a.Body
+				a.Body = &b
+			}
+			acts[i] = a
+		}
+		r.Actions = acts
+	}
+	return r
+}
