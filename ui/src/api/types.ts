@@ -1,0 +1,217 @@
+// TypeScript twins of the Go types that cross to the browser.
+// flow.Summary, flow.Flow and friends: proxy/flow/flow.go. rules.Rule: rules/rule.go.
+// Keep the field names and optionality in step with the Go JSON tags.
+
+/** Flow identifier: monotonic per run, a JSON number. */
+export type FlowID = number;
+
+export type FlowState = "pending" | "done" | "error";
+
+/** One header line; a list keeps the order Loupe saw. */
+export interface Field {
+  name: string;
+  value: string;
+}
+
+export interface Request {
+  method: string;
+  url: string;
+  proto: string;
+  headers: Field[] | null;
+}
+
+export interface Response {
+  status: number;
+  proto: string;
+  headers: Field[] | null;
+}
+
+export type Facet = "request" | "response" | "upstream";
+
+export interface Body {
+  size: number;
+  captured: number;
+  truncated: boolean;
+  complete: boolean;
+  encoding?: string;
+  contentType?: string;
+}
+
+/** Milliseconds; -1 where a phase did not happen. ssl is inside connect. */
+export interface Timings {
+  blocked: number;
+  dns: number;
+  connect: number;
+  ssl: number;
+  send: number;
+  wait: number;
+  receive: number;
+}
+
+export interface WSMessage {
+  type: "send" | "receive";
+  time: string;
+  opcode: number;
+  size: number;
+  /** base64 (Go []byte). */
+  data: string | null;
+  truncated?: boolean;
+}
+
+export type OverrideKind = "override" | "mock" | "block" | "";
+
+export interface Flow {
+  id: FlowID;
+  start: string;
+  end?: string;
+  client: string;
+  state: FlowState;
+  request: Request;
+  upstreamRequest?: Request;
+  upstreamResponse?: Response;
+  response?: Response;
+  requestBody: Body;
+  responseBody: Body;
+  upstreamBody?: Body;
+  timings: Timings;
+  websocket?: WSMessage[];
+  error?: string;
+  rules?: string[];
+  overridden?: OverrideKind;
+  replayOf?: FlowID;
+  imported?: boolean;
+}
+
+/** One row of the flow list (flow.Summary). */
+export interface Summary {
+  id: FlowID;
+  start: string;
+  state: FlowState;
+  method: string;
+  url: string;
+  scheme: string;
+  host: string;
+  port?: string;
+  path: string;
+  status: number;
+  contentType: string;
+  size: number;
+  /** ms; -1 while pending. */
+  duration: number;
+  rules: string[] | null;
+  error: string;
+  overridden?: OverrideKind;
+  websocket?: boolean;
+  replayOf?: FlowID;
+  imported?: boolean;
+}
+
+/** GET /api/flows */
+export interface FlowPage {
+  seq: number;
+  flows: Summary[] | null;
+  total: number;
+}
+
+// ---- rules (rules/rule.go) ----
+
+export interface Match {
+  methods?: string[];
+  scheme?: string;
+  host?: string;
+  path?: string;
+  url?: string;
+}
+
+export const ACTION_TYPES = [
+  "override",
+  "mock",
+  "mapRemote",
+  "setRequestHeaders",
+  "removeRequestHeaders",
+  "setResponseHeaders",
+  "removeResponseHeaders",
+  "delay",
+  "throttle",
+  "block",
+] as const;
+
+export type ActionType = (typeof ACTION_TYPES)[number];
+
+export interface Action {
+  type: ActionType | string;
+  status?: number;
+  headers?: Record<string, string>;
+  names?: string[];
+  body?: string;
+  bodyBase64?: string;
+  bodyFile?: string;
+  dir?: string;
+  url?: string;
+  ms?: number;
+  phase?: "request" | "response" | "";
+  bytesPerSecond?: number;
+  reset?: boolean;
+}
+
+export interface Rule {
+  id: string;
+  name?: string;
+  enabled: boolean;
+  match: Match;
+  actions: Action[];
+}
+
+/** A validation problem (rules.Problem); field like "actions[0].status". */
+export interface Problem {
+  ruleId: string;
+  field: string;
+  message: string;
+}
+
+// ---- websocket feed ----
+
+export interface BatchMessage {
+  type: "flows/batch";
+  seq: number;
+  add?: Summary[] | null;
+  update?: Summary[] | null;
+  remove?: FlowID[] | null;
+}
+
+export interface ResetMessage {
+  type: "flows/reset";
+  seq?: number;
+}
+
+export interface RulesMessage {
+  type: "rules/update";
+  rules?: Rule[];
+}
+
+export interface StateMessage {
+  type: "state/update";
+  state?: AppState;
+  [k: string]: unknown;
+}
+
+export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage;
+
+/** Capture statistics (store.Stats, camelCase). Fields are optional: the UI shows what is there. */
+export interface Stats {
+  flows?: number;
+  bodyBytesRAM?: number;
+  bodyBytesDisk?: number;
+  evicted?: number;
+  truncated?: number;
+  [k: string]: number | undefined;
+}
+
+/** GET /api/state */
+export interface AppState {
+  paused?: boolean;
+  recording?: boolean;
+  stats?: Stats;
+  proxyAddr?: string;
+  [k: string]: unknown;
+}

@@ -1,0 +1,92 @@
+// The page: toolbar, then either the flows view (filter bar, list, detail
+// pane) or the rules page; the rule editor dialog; HAR drop anywhere.
+
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api/client";
+import { detail, detailOpen, editing, getFeed, page, reportError, select, selectedId, toasts, unauthorized } from "../state";
+import { Detail } from "./Detail";
+import { FilterBar } from "./FilterBar";
+import { FlowList } from "./FlowList";
+import { RuleEditor, RulesPage } from "./Rules";
+import { importHar, Toolbar } from "./Toolbar";
+
+export function App() {
+  const [dropping, setDropping] = useState(false);
+
+  useEffect(() => {
+    const onHash = () => (page.value = location.hash === "#rules" ? "rules" : "flows");
+    window.addEventListener("hashchange", onHash);
+    // Delete removes the selected flow when the list has the focus.
+    const onKey = async (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement;
+      if (e.key !== "Delete" || page.value !== "flows" || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
+      const id = selectedId.value;
+      if (id === null) return;
+      try {
+        await api.deleteFlow(id);
+        getFeed().store.remove(id);
+        select(null);
+      } catch (err) {
+        reportError("Delete", err);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => {
+      window.removeEventListener("hashchange", onHash);
+      window.removeEventListener("keydown", onKey);
+    };
+  }, []);
+
+  if (unauthorized.value) {
+    return (
+      <div class="unauth">
+        <h1>Loupe</h1>
+        <p>This dashboard needs its token. Open the address Loupe printed when it started (it ends with <code>?token=…</code>).</p>
+      </div>
+    );
+  }
+
+  const isFile = (e: DragEvent) => Array.from(e.dataTransfer?.types ?? []).includes("Files");
+  return (
+    <div
+      class={"app" + (dropping ? " dropping" : "")}
+      onDragOver={(e) => {
+        if (!isFile(e)) return;
+        e.preventDefault();
+        setDropping(true);
+      }}
+      onDragLeave={(e) => {
+        if (e.relatedTarget === null) setDropping(false);
+      }}
+      onDrop={(e) => {
+        if (!isFile(e)) return;
+        e.preventDefault();
+        setDropping(false);
+        const f = e.dataTransfer?.files[0];
+        if (f) void importHar(f);
+      }}
+    >
+      <Toolbar />
+      {page.value === "flows" ? (
+        <>
+          <FilterBar />
+          <main class={"flows" + (detailOpen.value && (detail.value || selectedId.value !== null) ? " split" : "")}>
+            <FlowList />
+            {detailOpen.value && selectedId.value !== null && <Detail />}
+          </main>
+        </>
+      ) : (
+        <main class="rules">
+          <RulesPage />
+        </main>
+      )}
+      {editing.value && <RuleEditor />}
+      {dropping && <div class="dropnote">Drop a HAR file to import it</div>}
+      <div class="toasts" aria-live="polite">
+        {toasts.value.map((t) => (
+          <div class={"toast " + t.kind}>{t.text}</div>
+        ))}
+      </div>
+    </div>
+  );
+}

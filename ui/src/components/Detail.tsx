@@ -1,0 +1,413 @@
+// The detail pane of the selected flow: overview (URL, status, timings as a
+// waterfall, sizes, client, rules, error), request and response with their
+// headers and bodies, WebSocket messages, and the actions on a flow.
+
+import { useEffect, useState } from "preact/hooks";
+import { api, bodyURL } from "../api/client";
+import type { Field, Flow, Timings, WSMessage } from "../api/types";
+import { toCurl } from "../lib/curl";
+import { fmtDuration, fmtSize, fmtTime, statusClass } from "../lib/format";
+import { isProbablyText } from "../lib/hex";
+import { ruleFromFlow } from "../lib/rules";
+import { detail, detailOpen, editing, getFeed, reportError, rules, select, selectedId, toast } from "../state";
+import { BodyView } from "./BodyView";
+import { Badges } from "./FlowList";
+
+type Tab = "overview" | "request" | "response" | "messages";
+
+export function Detail() {
+  const f = detail.value;
+  const [tab, setTab] = useState<Tab>("response");
+  if (!f) {
+    return (
+      <aside class="detail none">
+        <p class="muted">{selectedId.value === null ? "Select a flow to inspect it." : "Loading…"}</p>
+      </aside>
+    );
+  }
+  const tabs: Tab[] = ["overview", "request", "response"];
+  if (f.websocket?.length || isWS(f)) tabs.push("messages");
+  const t = tabs.includes(tab) ? tab : "overview";
+  const summary = getFeed().store.get(f.id);
+  return (
+    <aside class="detail" data-testid="detail">
+      <div class="dhead">
+        <div class="durl">
+          <span class={"c-method m-" + f.request.method.toLowerCase()}>{f.request.method}</span>
+          <span class={"st " + statusClass(f.response?.status ?? 0)}>{f.response?.status ?? (f.state === "pending" ? "…" : "—")}</span>
+          <span class="url" title={f.request.url}>
+            {f.request.url}
+          </span>
+          {summary && <Badges s={summary} />}
+          <button class="icon" title="Close (Esc)" onClick={() => (detailOpen.value = false)}>
+            ×
+          </button>
+        </div>
+        <Actions f={f} />
+        <div class="tabs" role="tablist">
+          {tabs.map((x) => (
+            <button class={x === t ? "on" : ""} role="tab" aria-selected={x === t} onClick={() => setTab(x)}>
+              {TAB_LABEL[x]}
+              {x === "messages" && f.websocket ? ` (${f.websocket.length})` : ""}
+            </button>
+          ))}
+        </div>
+      </div>
+      <div class="dbody">
+        {t === "overview" && <Overview f={f} />}
+        {t === "request" && <RequestTab f={f} />}
+        {t === "response" && <ResponseTab f={f} />}
+        {t === "messages" && <Messages msgs={f.websocket ?? []} />}
+      </div>
+    </aside>
+  );
+}
+
+const TAB_LABEL: Record<Tab, string> = { overview: "Overview", request: "Request", response: "Response", messages: "Messages" };
+
+function isWS(f: Flow): boolean {
+  return f.response?.status === 101 || (f.request.headers ?? []).some((h) => h.name.toLowerCase() === "upgrade" && h.value.toLowerCase() === "websocket");
+}
+
+async function copy(text: string, what: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const ta = document.createElement("textarea");
+    ta.value = text;
+    document.body.appendChild(ta);
+    ta.select();
+    document.execCommand("copy");
+    ta.remove();
+  }
+  toast(`${what} copied`);
+}
+
+async function bodyText(url: string, max = 4 << 20): Promise<{ text: string | null; binary: boolean }> {
+  const res = await fetch(url, { credentials: "same-origin" });
+  if (!res.ok) return { text: null, binary: false };
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (bytes.length > max || !isProbablyText(bytes)) return { text: null, binary: bytes.length > 0 };
+  return { text: new TextDecoder().decode(bytes), binary: false };
+}
+
+function Actions({ f }: { f: Flow }) {
+  const curl = async () => {
+    let body: string | null = null;
+    let binary = false;
+    if (f.requestBody.size > 0) ({ text: body, binary } = await bodyText(bodyURL(f.id, "request")));
+    await copy(toCurl({ method: f.request.method, url: f.request.url, headers: f.request.headers, body, binaryBody: binary }), "cURL command");
+  };
+  const replay = async () => {
+    try {
+      const r = await api.replay(f.id);
+      toast("Replayed" + (r && "id" in r && r.id ? ` as #${r.id}` : ""));
+    } catch (err) {
+      reportError("Replay", err);
+    }
+  };
+  const override = async () => {
+    let text: string | null = "";
+    if (f.responseBody.size > 0) {
+      try {
+        ({ text } = await bodyText(bodyURL(f.id, "response")));
+      } catch {
+        text = "";
+      }
+    }
+    editing.value = { rule: ruleFromFlow(f, text), isNew: true, problems: [] };
+    if (text === null) toast("The response body is binary: the rule starts with an empty body", "info");
+  };
+  const del = async () => {
+    try {
+      await api.deleteFlow(f.id);
+      getFeed().store.remove(f.id);
+      select(null);
+    } catch (err) {
+      reportError("Delete", err);
+    }
+  };
+  return (
+    <div class="actions">
+      <button class="btn small" onClick={() => copy(f.request.url, "URL")}>
+        Copy URL
+      </button>
+      <button class="btn small" onClick={curl}>
+        Copy as cURL
+      </button>
+      <button class="btn small" onClick={replay} disabled={f.imported && !f.request.url}>
+        Replay
+      </button>
+      <button class="btn small primary" onClick={override} data-testid="override">
+        Override this response
+      </button>
+      <span class="grow" />
+      <button class="btn small danger" onClick={del} title="Delete this flow (Del)">
+        Delete
+      </button>
+    </div>
+  );
+}
+
+function Overview({ f }: { f: Flow }) {
+  const ruleNames = new Map(rules.value.map((r) => [r.id, r.name || r.id]));
+  return (
+    <div class="overview">
+      {f.error && <div class="problem big">{f.error}</div>}
+      <dl class="kv">
+        <dt>URL</dt>
+        <dd class="mono wrap">{f.request.url}</dd>
+        <dt>Status</dt>
+        <dd>
+          <span class={"st " + statusClass(f.response?.status ?? 0)}>{f.response?.status ?? "—"}</span>{" "}
+          {f.upstreamResponse && f.response && f.upstreamResponse.status !== f.response.status && <span class="muted">(upstream answered {f.upstreamResponse.status})</span>}
+          <span class="muted"> · {f.state}</span>
+        </dd>
+        <dt>Protocol</dt>
+        <dd>
+          {f.request.proto}
+          {f.response && f.response.proto !== f.request.proto ? ` → ${f.response.proto}` : ""}
+        </dd>
+        <dt>Client</dt>
+        <dd class="mono">{f.client || "—"}</dd>
+        <dt>Started</dt>
+        <dd>
+          {new Date(f.start).toLocaleDateString()} {fmtTime(f.start)}
+        </dd>
+        <dt>Duration</dt>
+        <dd>{f.end ? fmtDuration(new Date(f.end).getTime() - new Date(f.start).getTime()) : "pending"}</dd>
+        <dt>Request body</dt>
+        <dd>{sizeLine(f.requestBody)}</dd>
+        <dt>Response body</dt>
+        <dd>
+          {sizeLine(f.responseBody)}
+          {f.upstreamBody && <span class="muted"> · upstream {sizeLine(f.upstreamBody)}</span>}
+        </dd>
+        {f.overridden && (
+          <>
+            <dt>Produced by</dt>
+            <dd>
+              <span class={"badge b-" + f.overridden}>{f.overridden}</span> a rule answered instead of the origin
+            </dd>
+          </>
+        )}
+        <dt>Rules</dt>
+        <dd>
+          {f.rules?.length
+            ? f.rules.map((id) => (
+                <span class="chip" title={id}>
+                  {ruleNames.get(id) ?? id}
+                </span>
+              ))
+            : <span class="muted">none</span>}
+        </dd>
+        {f.replayOf ? (
+          <>
+            <dt>Replay of</dt>
+            <dd>
+              <button class="link" onClick={() => select(f.replayOf!)}>
+                #{f.replayOf}
+              </button>
+            </dd>
+          </>
+        ) : null}
+        {f.imported && (
+          <>
+            <dt>Source</dt>
+            <dd>imported from a HAR file</dd>
+          </>
+        )}
+      </dl>
+      <h4>Timings</h4>
+      <Waterfall t={f.timings} />
+    </div>
+  );
+}
+
+function sizeLine(b: Flow["requestBody"]): string {
+  if (!b.size && b.complete) return "none";
+  let s = fmtSize(b.size);
+  if (b.encoding) s += ` (${b.encoding})`;
+  if (b.truncated) s += `, captured ${fmtSize(b.captured)}`;
+  if (!b.complete) s += ", incomplete";
+  return s;
+}
+
+const PHASES: { k: keyof Timings; label: string }[] = [
+  { k: "blocked", label: "Blocked" },
+  { k: "dns", label: "DNS" },
+  { k: "connect", label: "Connect" },
+  { k: "ssl", label: "TLS" },
+  { k: "send", label: "Send" },
+  { k: "wait", label: "Wait" },
+  { k: "receive", label: "Receive" },
+];
+
+/** Waterfall draws each phase as a bar offset by the phases before it (TLS sits inside Connect, as in HAR). */
+export function Waterfall({ t }: { t: Timings }) {
+  const total = ["blocked", "dns", "connect", "send", "wait", "receive"].reduce((s, k) => s + Math.max(0, t[k as keyof Timings]), 0);
+  if (total <= 0) return <p class="muted">No timings recorded.</p>;
+  let at = 0;
+  let connectStart = 0;
+  const bars = PHASES.map(({ k, label }) => {
+    const v = t[k];
+    let start = at;
+    if (k === "ssl") {
+      // TLS is the tail of Connect.
+      start = connectStart + Math.max(0, t.connect) - Math.max(0, v);
+    } else {
+      if (k === "connect") connectStart = at;
+      if (v > 0) at += v;
+    }
+    return { k, label, v, start };
+  });
+  return (
+    <div class="waterfall" data-testid="waterfall">
+      {bars.map((b) => (
+        <div class="wf-row">
+          <span class="wf-label">{b.label}</span>
+          <span class="wf-track">
+            {b.v >= 0 && <span class={"wf-bar wf-" + b.k} style={{ left: (b.start / total) * 100 + "%", width: Math.max(0.5, (Math.max(0, b.v) / total) * 100) + "%" }} />}
+          </span>
+          <span class="wf-val">{b.v < 0 ? "—" : fmtDuration(b.v)}</span>
+        </div>
+      ))}
+      <div class="wf-row total">
+        <span class="wf-label">Total</span>
+        <span class="wf-track" />
+        <span class="wf-val">{fmtDuration(total)}</span>
+      </div>
+    </div>
+  );
+}
+
+export function Headers({ headers, title }: { headers: Field[] | null | undefined; title: string }) {
+  const hs = headers ?? [];
+  return (
+    <section class="headers">
+      <h4>
+        {title} <span class="muted">({hs.length})</span>
+      </h4>
+      {hs.length === 0 ? (
+        <p class="muted">none</p>
+      ) : (
+        <table class="htable" data-testid={title.toLowerCase().replace(/\s+/g, "-")}>
+          <tbody>
+            {hs.map((h) => (
+              <tr>
+                <th>{h.name}</th>
+                <td>{h.value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function ctOf(headers: Field[] | null | undefined, fallback = ""): string {
+  for (const h of headers ?? []) if (h.name.toLowerCase() === "content-type") return h.value;
+  return fallback;
+}
+
+function RequestTab({ f }: { f: Flow }) {
+  const [showUp, setShowUp] = useState(false);
+  const sent = f.upstreamRequest;
+  const changed = sent && (sent.url !== f.request.url || JSON.stringify(sent.headers) !== JSON.stringify(f.request.headers));
+  return (
+    <div>
+      {changed && (
+        <div class="seg inline">
+          <button class={!showUp ? "on" : ""} onClick={() => setShowUp(false)}>
+            As received
+          </button>
+          <button class={showUp ? "on" : ""} onClick={() => setShowUp(true)}>
+            As sent upstream
+          </button>
+        </div>
+      )}
+      {showUp && sent ? (
+        <>
+          {sent.url !== f.request.url && <p class="mono wrap">→ {sent.url}</p>}
+          <Headers title="Request headers" headers={sent.headers} />
+        </>
+      ) : (
+        <Headers title="Request headers" headers={f.request.headers} />
+      )}
+      <h4>Request body</h4>
+      <BodyView id={f.id} side="request" body={f.requestBody} contentType={f.requestBody.contentType || ctOf(f.request.headers)} />
+    </div>
+  );
+}
+
+function ResponseTab({ f }: { f: Flow }) {
+  const [upstream, setUpstream] = useState(false);
+  useEffect(() => setUpstream(false), [f.id]);
+  if (!f.response) {
+    return <p class="muted">{f.state === "pending" ? "Waiting for the response…" : f.error || "No response."}</p>;
+  }
+  const hasUp = !!f.upstreamBody || (!!f.overridden && !!f.upstreamResponse);
+  const head = upstream && f.upstreamResponse ? f.upstreamResponse : f.response;
+  const body = upstream && f.upstreamBody ? f.upstreamBody : f.responseBody;
+  return (
+    <div>
+      {hasUp && (
+        <div class="seg inline" data-testid="variant-switch">
+          <button class={!upstream ? "on" : ""} onClick={() => setUpstream(false)}>
+            Served
+          </button>
+          <button class={upstream ? "on" : ""} onClick={() => setUpstream(true)} disabled={!f.upstreamBody && !f.upstreamResponse}>
+            Upstream (original)
+          </button>
+        </div>
+      )}
+      {upstream && <p class="muted">Status {head.status} from the origin, before rules.</p>}
+      <Headers title="Response headers" headers={head.headers} />
+      <h4>Response body{hasUp ? (upstream ? " (upstream)" : " (served)") : ""}</h4>
+      {upstream && !f.upstreamBody ? (
+        <p class="muted">The origin's body was not recorded.</p>
+      ) : (
+        <BodyView key={String(upstream)} id={f.id} side="response" upstream={upstream} body={body} contentType={body.contentType || ctOf(head.headers, f.responseBody.contentType)} />
+      )}
+    </div>
+  );
+}
+
+function Messages({ msgs }: { msgs: WSMessage[] }) {
+  if (msgs.length === 0) return <p class="muted">No messages yet.</p>;
+  return (
+    <table class="wsmsgs" data-testid="ws-messages">
+      <thead>
+        <tr>
+          <th></th>
+          <th>Time</th>
+          <th>Data</th>
+          <th>Size</th>
+        </tr>
+      </thead>
+      <tbody>
+        {msgs.map((m) => (
+          <tr class={m.type}>
+            <td class={"dir " + m.type} title={m.type === "send" ? "client → server" : "server → client"}>
+              {m.type === "send" ? "↑" : "↓"}
+            </td>
+            <td class="mono">{fmtTime(m.time)}</td>
+            <td class="mono data">{wsData(m)}</td>
+            <td>{fmtSize(m.size)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function wsData(m: WSMessage): string {
+  const kind: Record<number, string> = { 8: "close", 9: "ping", 10: "pong" };
+  if (kind[m.opcode]) return `[${kind[m.opcode]}]`;
+  if (!m.data) return "";
+  const bin = atob(m.data);
+  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  if (m.opcode === 1 || isProbablyText(bytes)) return new TextDecoder().decode(bytes) + (m.truncated ? " …" : "");
+  return `[binary ${fmtSize(m.size)}] ` + Array.from(bytes.subarray(0, 32), (b) => b.toString(16).padStart(2, "0")).join(" ");
+}

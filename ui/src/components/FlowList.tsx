@@ -1,0 +1,245 @@
+// The flow list: fixed-height rows, virtualized (only the rows in view plus
+// a few are in the DOM), so 100,000 flows scroll smoothly. It sticks to the
+// newest flow until the user scrolls away, and it takes the keyboard.
+
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import type { Summary } from "../api/types";
+import { fmtDuration, fmtSize, statusClass } from "../lib/format";
+import { shortType, type SortKey } from "../store/flowstore";
+import { detailOpen, flowsVersion, getFeed, select, selectedId, sort } from "../state";
+
+export const ROW_H = 24;
+const OVERSCAN = 12;
+
+const COLUMNS: { key: SortKey | "badges"; label: string; cls: string }[] = [
+  { key: "id", label: "#", cls: "c-id" },
+  { key: "method", label: "Method", cls: "c-method" },
+  { key: "host", label: "Host", cls: "c-host" },
+  { key: "path", label: "Path", cls: "c-path" },
+  { key: "status", label: "Status", cls: "c-status" },
+  { key: "type", label: "Type", cls: "c-type" },
+  { key: "size", label: "Size", cls: "c-size" },
+  { key: "duration", label: "Time", cls: "c-dur" },
+  { key: "badges", label: "", cls: "c-badges" },
+];
+
+export function Badges({ s }: { s: Summary }) {
+  const out = [];
+  if (s.overridden) out.push(<span class={`badge b-${s.overridden}`} title={`Response produced by a rule (${s.overridden})`}>{s.overridden}</span>);
+  else if (s.rules && s.rules.length) out.push(<span class="badge b-rule" title={`Touched by ${s.rules.join(", ")}`}>rule</span>);
+  if (s.error) out.push(<span class="badge b-error" title={s.error}>error</span>);
+  if (s.websocket) out.push(<span class="badge b-ws" title="WebSocket">ws</span>);
+  if (s.replayOf) out.push(<span class="badge b-replay" title={`Replay of #${s.replayOf}`}>replay</span>);
+  if (s.imported) out.push(<span class="badge b-imported" title="Imported from HAR">har</span>);
+  return <>{out}</>;
+}
+
+function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean }) {
+  const st = s.status ? String(s.status) : s.state === "pending" ? "…" : s.error ? "ERR" : "";
+  return (
+    <div
+      class={"row" + (selected ? " sel" : "") + (s.error ? " err" : "") + (s.state === "pending" ? " pending" : "")}
+      style={{ transform: `translateY(${top}px)` }}
+      data-id={s.id}
+      onMouseDown={() => select(s.id)}
+      onDblClick={() => (detailOpen.value = true)}
+    >
+      <span class="c-id">{s.id}</span>
+      <span class={"c-method m-" + s.method.toLowerCase()}>{s.method}</span>
+      <span class="c-host" title={s.host + (s.port ? ":" + s.port : "")}>{s.host}</span>
+      <span class="c-path" title={s.url}>{s.path}</span>
+      <span class={"c-status " + statusClass(s.status)}>{st}</span>
+      <span class="c-type" title={s.contentType}>{shortType(s.contentType)}</span>
+      <span class="c-size">{s.state === "pending" && !s.size ? "" : fmtSize(s.size)}</span>
+      <span class="c-dur">{fmtDuration(s.duration)}</span>
+      <span class="c-badges">
+        <Badges s={s} />
+      </span>
+    </div>
+  );
+}
+
+export function FlowList() {
+  const ref = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(600);
+  const stick = useRef(true);
+  const version = flowsVersion.value;
+  const { key, dir } = sort.value;
+  const store = getFeed().store;
+  const rows = store.rows(key, dir);
+  const sel = selectedId.value;
+  // Newest flows are at the bottom when sorted by # ascending, at the top when descending.
+  const newestAtBottom = key === "id" && dir === "asc";
+
+  useLayoutEffect(() => {
+    const el = ref.current!;
+    const ro = new ResizeObserver(() => setHeight(el.clientHeight));
+    ro.observe(el);
+    setHeight(el.clientHeight);
+    return () => ro.disconnect();
+  }, []);
+
+  // Follow the newest flow while stuck.
+  useLayoutEffect(() => {
+    const el = ref.current!;
+    if (!stick.current) return;
+    const target = newestAtBottom ? el.scrollHeight - el.clientHeight : 0;
+    if (Math.abs(el.scrollTop - target) > 1) {
+      el.scrollTop = target;
+      setScrollTop(el.scrollTop);
+    }
+  }, [version, newestAtBottom, rows.length, height]);
+
+  const onScroll = () => {
+    const el = ref.current!;
+    setScrollTop(el.scrollTop);
+    stick.current = newestAtBottom ? el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_H / 2 : el.scrollTop <= ROW_H / 2;
+  };
+
+  const scrollToIndex = (i: number) => {
+    const el = ref.current!;
+    const top = i * ROW_H;
+    if (top < el.scrollTop) el.scrollTop = top;
+    else if (top + ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = top + ROW_H - el.clientHeight;
+  };
+
+  // Keep the selection in view when it moves by keyboard.
+  const selIndex = sel === null ? -1 : indexOf(rows, sel);
+
+  const onKey = (e: KeyboardEvent) => {
+    if (e.target !== ref.current) return;
+    const page = Math.max(1, Math.floor(height / ROW_H) - 1);
+    let i = selIndex;
+    switch (e.key) {
+      case "ArrowDown":
+      case "j":
+        i = i < 0 ? 0 : Math.min(rows.length - 1, i + 1);
+        break;
+      case "ArrowUp":
+      case "k":
+        i = i < 0 ? rows.length - 1 : Math.max(0, i - 1);
+        break;
+      case "PageDown":
+        i = Math.min(rows.length - 1, Math.max(0, i) + page);
+        break;
+      case "PageUp":
+        i = Math.max(0, i - page);
+        break;
+      case "Home":
+        i = 0;
+        break;
+      case "End":
+        i = rows.length - 1;
+        break;
+      case "Enter":
+        if (sel !== null) detailOpen.value = true;
+        e.preventDefault();
+        return;
+      case "Escape":
+        if (detailOpen.value && sel !== null) detailOpen.value = false;
+        else select(null);
+        e.preventDefault();
+        return;
+      default:
+        return;
+    }
+    e.preventDefault();
+    if (i >= 0 && i < rows.length) {
+      select(rows[i].id);
+      scrollToIndex(i);
+      stick.current = false;
+      if (newestAtBottom && i === rows.length - 1) stick.current = true;
+    }
+  };
+
+  useEffect(() => {
+    // Focus the list at start so the arrow keys work at once.
+    ref.current?.focus({ preventScroll: true });
+  }, []);
+
+  const first = Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_H) + OVERSCAN);
+  const visible = [];
+  for (let i = first; i < last; i++) {
+    const s = rows[i];
+    visible.push(<Row key={s.id} s={s} top={i * ROW_H} selected={s.id === sel} />);
+  }
+
+  return (
+    <div class="flowlist">
+      <div class="row head" role="row">
+        {COLUMNS.map((c) => (
+          <span
+            class={c.cls + (c.key === key ? " sorted" : "")}
+            onClick={() => {
+              if (c.key === "badges") return;
+              const k = c.key as SortKey;
+              sort.value = { key: k, dir: key === k && dir === "asc" ? "desc" : "asc" };
+              stick.current = true;
+            }}
+            title={c.key === "badges" ? "" : "Sort by " + c.label}
+          >
+            {c.label}
+            {c.key === key ? (dir === "asc" ? " ▲" : " ▼") : ""}
+          </span>
+        ))}
+      </div>
+      <div class="scroller" ref={ref} tabIndex={0} onScroll={onScroll} onKeyDown={onKey} data-testid="flow-list" aria-label="Flows">
+        <div class="spacer" style={{ height: rows.length * ROW_H + "px" }}>
+          {visible}
+        </div>
+        {rows.length === 0 && <Empty />}
+      </div>
+      <div class="listfoot">
+        <span data-testid="flow-count">
+          {rows.length.toLocaleString()} {rows.length === 1 ? "flow" : "flows"}
+          {store.total > rows.length ? ` of ${store.total.toLocaleString()}` : ""}
+        </span>
+        {!stick.current && rows.length > 0 && (
+          <button
+            class="link"
+            onClick={() => {
+              stick.current = true;
+              const el = ref.current!;
+              el.scrollTop = newestAtBottom ? el.scrollHeight : 0;
+            }}
+          >
+            Follow newest
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function Empty() {
+  const f = getFeed().filter;
+  return (
+    <div class="empty">
+      {f ? (
+        <p>No flows match this filter.</p>
+      ) : (
+        <>
+          <p>No flows yet.</p>
+          <p class="muted">Point a client at the proxy (e.g. <code>curl -x http://127.0.0.1:8080 http://example.com</code>) and requests appear here live.</p>
+        </>
+      )}
+    </div>
+  );
+}
+
+/** Rows are usually in ID order: try a binary search first, then a scan. */
+function indexOf(rows: Summary[], id: number): number {
+  let lo = 0;
+  let hi = rows.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = rows[mid].id;
+    if (v === id) return mid;
+    if (v < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  for (let i = 0; i < rows.length; i++) if (rows[i].id === id) return i;
+  return -1;
+}

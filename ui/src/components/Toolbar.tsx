@@ -1,0 +1,122 @@
+// The toolbar: recording, clear, HAR export and import, the CA install page,
+// and what the capture holds.
+
+import { useRef, useState } from "preact/hooks";
+import { api, exportURL } from "../api/client";
+import { fmtSize } from "../lib/format";
+import { appState, feedStatus, filterText, getFeed, isPaused, page, refreshState, reportError, select, toast } from "../state";
+
+export async function importHar(file: File): Promise<void> {
+  try {
+    const r = (await api.importHar(file)) as { ids?: unknown[]; imported?: number; count?: number } | unknown[] | null;
+    const n = Array.isArray(r) ? r.length : (r?.imported ?? r?.count ?? r?.ids?.length);
+    toast(`Imported ${n ?? ""} ${n === 1 ? "flow" : "flows"} from ${file.name}`.replace("  ", " "));
+  } catch (err) {
+    reportError("Import " + file.name, err);
+  }
+}
+
+export function Toolbar() {
+  const paused = isPaused(appState.value);
+  const stats = appState.value.stats ?? {};
+  const [secrets, setSecrets] = useState(false);
+  const [onlyFiltered, setOnlyFiltered] = useState(true);
+  const [exportOpen, setExportOpen] = useState(false);
+  const fileRef = useRef<HTMLInputElement>(null);
+  const q = filterText.value;
+
+  const toggle = async () => {
+    try {
+      await api.setRecording(paused);
+      await refreshState();
+    } catch (err) {
+      reportError("Recording", err);
+    }
+  };
+  const clear = async () => {
+    try {
+      await api.clear();
+      getFeed().store.clear();
+      select(null);
+    } catch (err) {
+      reportError("Clear", err);
+    }
+  };
+
+  return (
+    <header class="toolbar">
+      <div class="brand">
+        <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+          <circle cx="10" cy="10" r="6.5" fill="none" stroke="currentColor" stroke-width="2.4" />
+          <path d="M15 15l6 6" stroke="currentColor" stroke-width="2.8" stroke-linecap="round" />
+        </svg>
+        Loupe
+      </div>
+      <nav class="tabs main">
+        <a href="#" class={page.value === "flows" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "flows"), history.replaceState(null, "", "#"))}>
+          Flows
+        </a>
+        <a href="#rules" class={page.value === "rules" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "rules"), history.replaceState(null, "", "#rules"))}>
+          Rules
+        </a>
+      </nav>
+      <div class="tools">
+        <button class={"btn rec" + (paused ? " paused" : "")} onClick={toggle} title={paused ? "Resume recording" : "Pause recording"} data-testid="record">
+          <span class="dot" />
+          {paused ? "Paused" : "Recording"}
+        </button>
+        <button class="btn" onClick={clear} title="Delete every captured flow" data-testid="clear">
+          Clear
+        </button>
+        <div class="pop">
+          <button class="btn" onClick={() => setExportOpen(!exportOpen)} aria-expanded={exportOpen} data-testid="export-menu">
+            Export HAR ▾
+          </button>
+          {exportOpen && (
+            <div class="popover" onMouseLeave={() => setExportOpen(false)}>
+              <label>
+                <input type="checkbox" checked={onlyFiltered && !!q} disabled={!q} onChange={(e) => setOnlyFiltered((e.target as HTMLInputElement).checked)} /> Only the current filter
+                {q && <code class="q">{q}</code>}
+              </label>
+              <label>
+                <input type="checkbox" checked={secrets} onChange={(e) => setSecrets((e.target as HTMLInputElement).checked)} data-testid="secrets" /> Include secrets
+                <span class="muted small">cookies, Authorization and tokens; off redacts them</span>
+              </label>
+              <a class="btn primary" href={exportURL(onlyFiltered ? q : "", secrets)} download="loupe.har" onClick={() => setExportOpen(false)} data-testid="export">
+                Download .har
+              </a>
+            </div>
+          )}
+        </div>
+        <button class="btn" onClick={() => fileRef.current?.click()} title="Import a HAR file (or drop one on the page)" data-testid="import">
+          Import HAR
+        </button>
+        <input
+          ref={fileRef}
+          type="file"
+          accept=".har,application/json"
+          hidden
+          data-testid="import-file"
+          onChange={async (e) => {
+            const input = e.target as HTMLInputElement;
+            const f = input.files?.[0];
+            input.value = "";
+            if (f) await importHar(f);
+          }}
+        />
+        <a class="btn" href="/install" target="_blank" rel="noopener" title="Install Loupe's CA certificate to inspect HTTPS">
+          CA certificate
+        </a>
+      </div>
+      <div class="stats" title="What the capture holds">
+        {stats.flows !== undefined && <span>{stats.flows.toLocaleString()} flows</span>}
+        {stats.bodyBytesRAM !== undefined && <span>RAM {fmtSize(stats.bodyBytesRAM)}</span>}
+        {stats.bodyBytesDisk !== undefined && <span>disk {fmtSize(stats.bodyBytesDisk)}</span>}
+        {stats.evicted !== undefined && <span class={stats.evicted ? "warn" : ""}>{stats.evicted.toLocaleString()} evicted</span>}
+        <span class={"conn " + feedStatus.value} title={"Live feed: " + feedStatus.value} data-testid="feed-status">
+          {feedStatus.value}
+        </span>
+      </div>
+    </header>
+  );
+}

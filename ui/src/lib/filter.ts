@@ -1,0 +1,87 @@
+// Client-side help for the server's filter language (web/filter): the key
+// reference shown under the filter bar, and the quick toggles, which only
+// edit the query text; the server does all the matching.
+
+export interface KeyHelp {
+  key: string;
+  example: string;
+  text: string;
+}
+
+export const FILTER_KEYS: KeyHelp[] = [
+  { key: "", example: "api/v1", text: "text without a key matches anywhere in the URL" },
+  { key: "method", example: "method:POST,PUT", text: "request method; commas mean any of" },
+  { key: "status", example: "status:4xx", text: "response status: a code (404) or a class (4xx)" },
+  { key: "host", example: "host:*.example.com", text: "host without port; * and ? are globs" },
+  { key: "path", example: "path:/v1/*", text: "path and query; * may cross /" },
+  { key: "type", example: "type:json", text: "part of the response Content-Type" },
+  { key: "body", example: 'body:"user id"', text: "text in the request or response body (slower)" },
+  { key: "rule", example: "rule:mock-1", text: "touched by this rule; rule: alone means any rule" },
+  { key: "error", example: "error:refused", text: "failed flows whose error says this; error: alone, any failure" },
+  { key: "ws", example: "ws:", text: "WebSocket flows" },
+];
+
+export const FILTER_SYNTAX = 'Terms separated by spaces must all match. Prefix - negates (-method:OPTIONS). Quote values with spaces ("a b").';
+
+/** A quick toggle: a term it adds or removes; toggles of one group replace each other. */
+export interface Toggle {
+  label: string;
+  term: string;
+  group: string;
+}
+
+export const TOGGLES: Toggle[] = [
+  { label: "JSON", term: "type:json", group: "type" },
+  { label: "HTML", term: "type:html", group: "type" },
+  { label: "JS", term: "type:javascript", group: "type" },
+  { label: "CSS", term: "type:css", group: "type" },
+  { label: "Images", term: "type:image", group: "type" },
+  { label: "Errors", term: "error:", group: "error" },
+  { label: "WS", term: "ws:", group: "ws" },
+  { label: "Rules", term: "rule:", group: "rule" },
+];
+
+/** Splits a query into terms the way the server does (spaces outside quotes). */
+export function splitTerms(q: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let inQuote = false;
+  for (let i = 0; i < q.length; i++) {
+    const c = q[i];
+    if (inQuote && c === "\\" && i + 1 < q.length) {
+      cur += c + q[++i];
+      continue;
+    }
+    if (c === '"') inQuote = !inQuote;
+    if (!inQuote && /\s/.test(c)) {
+      if (cur) out.push(cur);
+      cur = "";
+      continue;
+    }
+    cur += c;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+export function hasTerm(q: string, term: string): boolean {
+  const t = term.toLowerCase();
+  return splitTerms(q).some((x) => x.toLowerCase() === t);
+}
+
+/** Toggles t in q: removes it if present, else adds it and drops the other terms of its group. */
+export function toggleTerm(q: string, t: Toggle, all: Toggle[] = TOGGLES): string {
+  const terms = splitTerms(q);
+  const low = t.term.toLowerCase();
+  if (terms.some((x) => x.toLowerCase() === low)) {
+    return terms.filter((x) => x.toLowerCase() !== low).join(" ");
+  }
+  const sameGroup = new Set(all.filter((o) => o.group === t.group).map((o) => o.term.toLowerCase()));
+  return [...terms.filter((x) => !sameGroup.has(x.toLowerCase())), t.term].join(" ");
+}
+
+/** Builds a filter term, quoting the value when it needs it. */
+export function term(key: string, value: string): string {
+  if (value === "" || /[\s"]/.test(value)) return `${key}:"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+  return `${key}:${value}`;
+}

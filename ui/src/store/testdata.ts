@@ -1,0 +1,23 @@
+// Test data shared by the store tests.
+import type { Summary } from "../api/types";
+
+export function sum(id: number, over: Partial<Summary> = {}): Summary {
+  return {
+    id,
+    start: "2026-01-01T00:00:00Z",
+    state: "done",
+    method: "GET",
+    url: `http://h${id % 3}.test/p/${id}`,
+    scheme: "http",
+    host: `h${id % 3}.test`,
+    path: `/p/${id}`,
+    status: 200,
+    contentType: "application/json",
+    size: id * 10,
+    duration: 100 - id,
+    rules: [],
+    error: "",
+    ...over,
+  };
+}
+
