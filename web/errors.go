@@ -1,0 +1,80 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"loupe/proxy/store"
+	"loupe/rules"
+	"loupe/web/filter"
+)
+
+// statusError is an error with the HTTP status it answers. Handlers return
+// these (or sentinel errors from other packages); fail maps them all.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func httpError(status int, msg string) error { return &statusError{status: status, msg: msg} }
+
+var (
+	errNotFound       = httpError(http.StatusNotFound, "not found")
+	errMethod         = httpError(http.StatusMethodNotAllowed, "method not allowed")
+	errUnauthorized   = httpError(http.StatusUnauthorized, "missing or invalid token: open the dashboard URL printed at start-up, or send Authorization: Bearer <token>")
+	errCrossSite      = httpError(http.StatusForbidden, "cross-site request refused")
+	errNotImplemented = httpError(http.StatusNotImplemented, "not available in this setup")
+)
+
+// errorBody is the JSON of every error answer. Term is set for a bad filter,
+// Problems for invalid rules.
+type errorBody struct {
+	Error    string          `json:"error"`
+	Term     string          `json:"term,omitempty"`
+	Problems []rules.Problem `json:"problems,omitempty"`
+}
+
+// fail is the one place where errors become HTTP statuses.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	body := errorBody{Error: err.Error()}
+	var (
+		se *statusError
+		fe *filter.Error
+		ve *rules.ValidationError
+		me *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &se):
+		status = se.status
+	case errors.As(err, &fe):
+		status = http.StatusBadRequest
+		body.Term = fe.Term
+	case errors.As(err, &ve):
+		status = http.StatusBadRequest
+		body.Problems = ve.Problems
+		if body.Problems == nil {
+			body.Problems = []rules.Problem{}
+		}
+	case errors.As(err, &me):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, rules.ErrNotFound):
+		status = http.StatusNotFound
+	}
+	if status >= 500 && status != http.StatusNotImplemented {
+		s.log.Error("dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		body.Error = "internal error: " + err.Error()
+	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v) // the client may be gone; nothing left to tell it
+}

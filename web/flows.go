@@ -1,0 +1,299 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"loupe/proxy/flow"
+	"loupe/web/filter"
+)
+
+// Paging bounds of GET /api/flows.
+const (
+	defaultLimit = 1000
+	maxLimit     = 10000
+)
+
+// flowList is the answer of GET /api/flows. Seq is the store's sequence
+// number read before the list was taken: the UI drops feed batches with a seq
+// at or below it.
+type flowList struct {
+	Seq   uint64         `json:"seq"`
+	Flows []flow.Summary `json:"flows"`
+	Total int            `json:"total"`
+}
+
+func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := filter.Parse(q.Get("q"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit := defaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			s.fail(w, r, httpError(http.StatusBadRequest, "limit must be a positive integer"))
+			return
+		}
+		limit = min(n, maxLimit)
+	}
+	var before flow.ID
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			s.fail(w, r, httpError(http.StatusBadRequest, "before must be a flow ID"))
+			return
+		}
+		before = flow.ID(n)
+	}
+	// Seq first: a change between here and the list is then in a later
+	// batch, never lost.
+	seq := s.deps.Store.Seq()
+	sums, total := s.listFlows(r.Context(), f, before, limit)
+	if sums == nil {
+		sums = []flow.Summary{}
+	}
+	writeJSON(w, http.StatusOK, flowList{Seq: seq, Flows: sums, Total: total})
+}
+
+// listFlows pages through the flows matching f: the newest limit below
+// before, and how many match in all (before ignored). Filters without body terms
+// run inside the store; body terms read bodies, which must not happen inside
+// the store's iteration, so those filters collect candidate IDs first.
+func (s *Server) listFlows(ctx context.Context, f *filter.Filter, before flow.ID, limit int) ([]flow.Summary, int) {
+	if !f.NeedsBodies() {
+		var match func(*flow.Flow) bool
+		if !f.Empty() {
+			match = func(fl *flow.Flow) bool { return f.Match(fl, nil) }
+		}
+		return s.deps.Store.List(match, before, limit)
+	}
+	ids := s.matchingIDs(ctx, f, 0)
+	total := len(ids) // as the store counts it: before ignored
+	if before != 0 {
+		n, _ := slices.BinarySearch(ids, before)
+		ids = ids[:n]
+	}
+	if len(ids) > limit {
+		ids = ids[len(ids)-limit:]
+	}
+	sums := make([]flow.Summary, 0, len(ids))
+	for _, id := range ids {
+		if fl, ok := s.deps.Store.Get(id); ok {
+			sums = append(sums, fl.Summary())
+		}
+	}
+	return sums, total
+}
+
+// matchingIDs returns, in ascending order, the IDs below before (0: no bound)
+// of the flows matching f, bodies included.
+func (s *Server) matchingIDs(ctx context.Context, f *filter.Filter, before flow.ID) []flow.ID {
+	var cands []flow.ID
+	s.deps.Store.Each(func(fl *flow.Flow) bool {
+		return (before == 0 || fl.ID < before) && f.Match(fl, nil)
+	}, func(fl *flow.Flow) bool {
+		cands = append(cands, fl.ID)
+		return true
+	})
+	if !f.NeedsBodies() {
+		return cands
+	}
+	bodies := s.filterBodies()
+	out := cands[:0]
+	for _, id := range cands {
+		if ctx.Err() != nil {
+			break
+		}
+		if fl, ok := s.deps.Store.Get(id); ok && f.Match(fl, bodies) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s *Server) filterBodies() filter.Bodies {
+	return func(id flow.ID, facet flow.Facet) (io.ReadCloser, error) {
+		rc, _, err := s.deps.Store.DecodedBody(id, facet)
+		return rc, err
+	}
+}
+
+type flowKey struct{}
+
+// flowCtx loads the flow named in the path, or answers 404.
+func (s *Server) flowCtx(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseUint(chi.URLParam(r, "id"), 10, 64)
+		if err != nil {
+			s.fail(w, r, httpError(http.StatusNotFound, "no flow "+chi.URLParam(r, "id")))
+			return
+		}
+		fl, ok := s.deps.Store.Get(flow.ID(n))
+		if !ok {
+			s.fail(w, r, httpError(http.StatusNotFound, fmt.Sprintf("no flow %d", n)))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), flowKey{}, fl)))
+	})
+}
+
+func flowFrom(r *http.Request) *flow.Flow { return r.Context().Value(flowKey{}).(*flow.Flow) }
+
+func (s *Server) handleGetFlow(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, flowFrom(r))
+}
+
+func (s *Server) handleDeleteFlow(w http.ResponseWriter, r *http.Request) {
+	fl := flowFrom(r)
+	if !s.deps.Store.Delete(fl.ID) {
+		s.fail(w, r, httpError(http.StatusNotFound, fmt.Sprintf("no flow %d", fl.ID)))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleClearFlows(w http.ResponseWriter, r *http.Request) {
+	s.deps.Store.Clear()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// inlineTypes are the content types a browser may render from a body URL
+// without risk: no HTML, SVG, XML or anything scriptable.
+var inlineTypes = []string{
+	"text/plain", "application/json",
+	"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp", "image/x-icon",
+	"audio/mpeg", "audio/ogg", "audio/wav", "audio/webm", "video/mp4", "video/webm", "video/ogg",
+}
+
+// handleBody serves one body of a flow: decoded by default, wire bytes with
+// raw=1, the origin's original body of an overridden response with
+// variant=upstream. Always nosniff, sandboxed, and an attachment unless
+// inline=1 asks for a type in inlineTypes.
+func (s *Server) handleBody(w http.ResponseWriter, r *http.Request) {
+	fl := flowFrom(r)
+	q := r.URL.Query()
+	var facet flow.Facet
+	switch chi.URLParam(r, "facet") {
+	case "request":
+		facet = flow.FacetRequest
+	case "response":
+		facet = flow.FacetResponse
+		switch q.Get("variant") {
+		case "", "served":
+		case "upstream":
+			facet = flow.FacetUpstream
+		default:
+			s.fail(w, r, httpError(http.StatusBadRequest, "variant must be upstream or served"))
+			return
+		}
+	default:
+		s.fail(w, r, httpError(http.StatusNotFound, "body facet must be request or response"))
+		return
+	}
+	if facet == flow.FacetUpstream && fl.UpstreamBody == nil {
+		s.fail(w, r, httpError(http.StatusNotFound, fmt.Sprintf("flow %d has no upstream variant: no rule replaced its response", fl.ID)))
+		return
+	}
+	raw := q.Get("raw") == "1" || q.Get("raw") == "true"
+	open := s.deps.Store.DecodedBody
+	if raw {
+		open = s.deps.Store.Body
+	}
+	rc, body, err := open(fl.ID, facet)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+
+	ct := body.ContentType
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		ct, mt = "application/octet-stream", "application/octet-stream"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("X-Loupe-Truncated", strconv.FormatBool(body.Truncated))
+	if raw && body.Encoding != "" {
+		h.Set("X-Loupe-Content-Encoding", body.Encoding)
+	}
+	inline := q.Get("inline") == "1" || q.Get("inline") == "true"
+	disposition := "attachment"
+	if inline && slices.Contains(inlineTypes, strings.ToLower(mt)) {
+		disposition = "inline"
+	}
+	name := fmt.Sprintf("flow-%d-%s%s", fl.ID, facet, extension(mt, raw && body.Encoding != ""))
+	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": name}))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = io.Copy(w, rc)
+	}
+}
+
+func extension(mt string, encoded bool) string {
+	if encoded {
+		return ".bin"
+	}
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		return ".json"
+	case mt == "text/html":
+		return ".html"
+	case mt == "text/plain":
+		return ".txt"
+	}
+	if exts, err := mime.ExtensionsByType(mt); err == nil && len(exts) > 0 {
+		return exts[0]
+	}
+	return ".bin"
+}
+
+// replayAnswer is the answer of POST /api/flows/{id}/replay.
+type replayAnswer struct {
+	ID flow.ID `json:"id"`
+}
+
+func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Replayer == nil {
+		s.fail(w, r, errNotImplemented)
+		return
+	}
+	fl := flowFrom(r)
+	if fl.RequestBody.Truncated {
+		s.fail(w, r, httpError(http.StatusConflict, fmt.Sprintf("flow %d: the request body was only partly captured; a replay would send it cut", fl.ID)))
+		return
+	}
+	var body []byte
+	if fl.RequestBody.Captured > 0 || fl.RequestBody.Size > 0 {
+		rc, _, err := s.deps.Store.Body(fl.ID, flow.FacetRequest)
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("replay flow %d: read request body: %w", fl.ID, err))
+			return
+		}
+		body, err = io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("replay flow %d: read request body: %w", fl.ID, err))
+			return
+		}
+	}
+	id, err := s.deps.Replayer.Replay(r.Context(), fl, body)
+	if err != nil {
+		s.fail(w, r, httpError(http.StatusBadGateway, fmt.Sprintf("replay flow %d: %v", fl.ID, err)))
+		return
+	}
+	writeJSON(w, http.StatusCreated, replayAnswer{ID: id})
+}

@@ -1,0 +1,402 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"loupe/proxy/flow"
+	"loupe/proxy/store"
+	"loupe/rules"
+)
+
+// Feed messages. Their TypeScript twins live in ui/src/api/types.ts.
+
+// batchMsg carries the flows added, updated and removed since the previous
+// batch, as of store sequence number Seq. A large change set is split into
+// several messages with the same Seq.
+type batchMsg struct {
+	Type   string         `json:"type"` // "flows/batch"
+	Seq    uint64         `json:"seq"`
+	Add    []flow.Summary `json:"add"`
+	Update []flow.Summary `json:"update"`
+	Remove []flow.ID      `json:"remove"`
+}
+
+// resetMsg says every flow was cleared at Seq: drop everything held.
+type resetMsg struct {
+	Type string `json:"type"` // "flows/reset"
+	Seq  uint64 `json:"seq"`
+}
+
+// rulesMsg carries the whole rule list after a change (and on connect).
+type rulesMsg struct {
+	Type  string       `json:"type"` // "rules/update"
+	Rules []rules.Rule `json:"rules"`
+}
+
+// stateMsg carries the state when it changed (checked every StateInterval,
+// at once after pause/resume, and on connect).
+type stateMsg struct {
+	Type  string `json:"type"` // "state/update"
+	State State  `json:"state"`
+}
+
+// hub turns store changes into feed messages and fans them out. One
+// goroutine (run) owns the set of clients; it never waits on a browser:
+// each client has a bounded queue, and a client whose queue is full is
+// disconnected (the browser reconnects and resyncs from a fresh snapshot).
+type hub struct {
+	s          *Server
+	register   chan *client
+	unregister chan *client
+	stateNow   chan struct{} // cap 1: send state/update now
+	done       chan struct{} // closed when run returns
+	started    atomic.Bool
+
+	clientCount atomic.Int64
+	// Observed for tests and logs: the largest queue any client had, and how
+	// many clients were dropped for falling behind.
+	maxQueuedBytes atomic.Int64
+	maxQueuedMsgs  atomic.Int64
+	dropped        atomic.Int64
+}
+
+func newHub(s *Server) *hub {
+	return &hub{
+		s:          s,
+		register:   make(chan *client),
+		unregister: make(chan *client),
+		stateNow:   make(chan struct{}, 1),
+		done:       make(chan struct{}),
+	}
+}
+
+// client is one connected browser.
+type client struct {
+	send   chan []byte   // closed by the hub only
+	queued atomic.Int64  // bytes in send
+	gone   chan struct{} // closed by shutdown
+
+	mu     sync.Mutex
+	conn   *websocket.Conn // set after the upgrade
+	closed bool
+}
+
+// attach sets the connection once upgraded; if the hub dropped the client
+// meanwhile, the connection is closed at once.
+func (c *client) attach(conn *websocket.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = conn
+	if c.closed {
+		conn.Close()
+	}
+}
+
+// shutdown closes the connection, which ends both loops of the client. It
+// never blocks and may be called any number of times from anywhere.
+func (c *client) shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	close(c.gone)
+	if c.conn != nil {
+		c.conn.Close()
+	}
+}
+
+func (h *hub) pokeState() {
+	select {
+	case h.stateNow <- struct{}{}:
+	default:
+	}
+}
+
+func (h *hub) run(ctx context.Context) error {
+	if !h.started.CompareAndSwap(false, true) {
+		return errors.New("web: Run called twice")
+	}
+	defer close(h.done)
+	cfg := &h.s.cfg
+	w := h.s.deps.Store.Watch()
+	defer w.Close()
+
+	rulesChanged := make(chan struct{}, 1)
+	if h.s.deps.Rules != nil {
+		cancel := h.s.deps.Rules.Subscribe(func(*rules.Set) {
+			select {
+			case rulesChanged <- struct{}{}:
+			default:
+			}
+		})
+		defer cancel()
+	}
+
+	flush := time.NewTicker(cfg.FlushInterval)
+	defer flush.Stop()
+	stateTick := time.NewTicker(cfg.StateInterval)
+	defer stateTick.Stop()
+
+	clients := map[*client]struct{}{}
+	remove := func(c *client) {
+		if _, ok := clients[c]; ok {
+			delete(clients, c)
+			close(c.send)
+			h.clientCount.Add(-1)
+		}
+	}
+	enqueue := func(c *client, msg []byte) {
+		if !h.enqueue(c, msg) {
+			h.dropped.Add(1)
+			h.s.log.Warn("dashboard feed: browser too slow, disconnecting it (it will resync)")
+			remove(c)
+			c.shutdown()
+		}
+	}
+	broadcast := func(msgs ...[]byte) {
+		for c := range clients {
+			for _, m := range msgs {
+				if _, ok := clients[c]; ok {
+					enqueue(c, m)
+				}
+			}
+		}
+	}
+	var lastState []byte
+	dirty := false
+	for {
+		select {
+		case <-ctx.Done():
+			for c := range clients {
+				remove(c)
+			}
+			return nil
+		case c := <-h.register:
+			clients[c] = struct{}{}
+			h.clientCount.Add(1)
+			enqueue(c, h.stateMessage())
+			if m := h.rulesMessage(); m != nil {
+				enqueue(c, m)
+			}
+		case c := <-h.unregister:
+			remove(c)
+		case <-w.C():
+			dirty = true
+		case <-flush.C:
+			if !dirty {
+				continue
+			}
+			dirty = false
+			ch := w.Take()
+			if ch.Empty() || len(clients) == 0 {
+				continue
+			}
+			broadcast(h.changeMessages(ch)...)
+		case <-rulesChanged:
+			if m := h.rulesMessage(); m != nil {
+				broadcast(m)
+			}
+		case <-stateTick.C:
+			if m, key := h.stateMessage(), stateKey(h.s.state()); string(key) != string(lastState) {
+				lastState = key
+				broadcast(m)
+			}
+		case <-h.stateNow:
+			lastState = stateKey(h.s.state())
+			broadcast(h.stateMessage())
+		}
+	}
+}
+
+// enqueue queues msg for c unless c is over its bounds (in messages, or in
+// bytes once something is queued), in which case it reports false.
+func (h *hub) enqueue(c *client, msg []byte) bool {
+	n := int64(len(msg))
+	q := c.queued.Add(n)
+	if q > n && q > h.s.cfg.ClientQueueBytes {
+		c.queued.Add(-n)
+		return false
+	}
+	select {
+	case c.send <- msg:
+	default:
+		c.queued.Add(-n)
+		return false
+	}
+	if q > h.maxQueuedBytes.Load() {
+		h.maxQueuedBytes.Store(q)
+	}
+	if m := int64(len(c.send)); m > h.maxQueuedMsgs.Load() {
+		h.maxQueuedMsgs.Store(m)
+	}
+	return true
+}
+
+// changeMessages turns the coalesced changes into feed messages: a reset
+// first if the store was cleared, then batches of at most MaxBatch items.
+func (h *hub) changeMessages(ch store.Changes) [][]byte {
+	var out [][]byte
+	if ch.Reset {
+		out = append(out, mustJSON(resetMsg{Type: "flows/reset", Seq: ch.Seq}))
+	}
+	b := newBatch(ch.Seq)
+	n := 0
+	add := func(id flow.ID, update bool) {
+		fl, ok := h.s.deps.Store.Get(id)
+		if !ok {
+			return // removed meanwhile: a later batch says so
+		}
+		if update {
+			b.Update = append(b.Update, fl.Summary())
+		} else {
+			b.Add = append(b.Add, fl.Summary())
+		}
+		if n++; n >= h.s.cfg.MaxBatch {
+			out = append(out, mustJSON(b))
+			b, n = newBatch(ch.Seq), 0
+		}
+	}
+	for _, id := range ch.Added {
+		add(id, false)
+	}
+	for _, id := range ch.Updated {
+		add(id, true)
+	}
+	b.Remove = append(b.Remove, ch.Removed...)
+	if len(b.Add)+len(b.Update)+len(b.Remove) > 0 {
+		out = append(out, mustJSON(b))
+	}
+	return out
+}
+
+func newBatch(seq uint64) batchMsg {
+	return batchMsg{Type: "flows/batch", Seq: seq, Add: []flow.Summary{}, Update: []flow.Summary{}, Remove: []flow.ID{}}
+}
+
+func (h *hub) rulesMessage() []byte {
+	if h.s.deps.Rules == nil {
+		return nil
+	}
+	return mustJSON(rulesMsg{Type: "rules/update", Rules: nonNilRules(h.s.deps.Rules.Rules())})
+}
+
+func (h *hub) stateMessage() []byte {
+	return mustJSON(stateMsg{Type: "state/update", State: h.s.state()})
+}
+
+// stateKey is what decides that the state changed: everything but the
+// process figures, which move all the time.
+func stateKey(st State) []byte {
+	st.Process = ProcessStats{}
+	return mustJSON(st)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs of our own are marshalled
+	}
+	return b
+}
+
+// maxClientMessage bounds what a browser may send (it sends nothing that
+// matters; the read loop only keeps the connection's liveness).
+const maxClientMessage = 4096
+
+// handleWS upgrades to the live feed. The client is registered with the hub
+// before the upgrade completes, so every change after the browser sees the
+// connection open is in a batch it receives: the snapshot it fetches next
+// plus the batches newer than the snapshot's seq are the whole picture.
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	h := s.hub
+	c := &client{send: make(chan []byte, s.cfg.ClientQueue), gone: make(chan struct{})}
+	select {
+	case h.register <- c:
+	case <-h.done:
+		s.fail(w, r, httpError(http.StatusServiceUnavailable, "live feed stopped"))
+		return
+	case <-r.Context().Done():
+		return
+	}
+	unregister := func() {
+		select {
+		case h.unregister <- c:
+		case <-h.done:
+		}
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 16 << 10,
+		CheckOrigin:     sameOrigin,
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		unregister() // Upgrade has answered the client
+		return
+	}
+	c.attach(conn)
+	conn.SetReadLimit(maxClientMessage)
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop(c)
+	}()
+
+	pongWait := 2 * s.cfg.PingInterval
+	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			break
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+	}
+	c.shutdown()
+	unregister()
+	<-writerDone
+}
+
+// writeLoop is the one writer of a client: queued messages and pings, each
+// under a deadline. It ends when the hub closes the queue or a write fails.
+func (s *Server) writeLoop(c *client) {
+	defer c.shutdown()
+	ping := time.NewTicker(s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case msg, ok := <-c.send:
+			if !ok {
+				// The hub let go of us (shutdown, or too slow: then the
+				// connection is already closed and this write just fails).
+				_ = c.conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
+				return
+			}
+			_ = c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			err := c.conn.WriteMessage(websocket.TextMessage, msg)
+			c.queued.Add(-int64(len(msg)))
+			if err != nil {
+				return
+			}
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+				return
+			}
+		case <-c.gone:
+			return
+		}
+	}
+}

@@ -1,0 +1,277 @@
+// Package web is Loupe's dashboard server: the JSON API over the captured
+// flows and the rules, the websocket feed of live changes (the hub), the
+// embedded browser app, and the public certificate install page.
+//
+// It must never slow the proxy down: the hub reads the store's change feed on
+// its own goroutine and drops a browser that can't keep up rather than wait
+// for it. It must never leak capture data to another site: every /api route
+// wants the token, cross-site Origins are refused, and so are Host names that
+// are not the dashboard's own (DNS rebinding). It never imports the proxy
+// core: replay goes through the Replayer interface.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"loupe/proxy/flow"
+	"loupe/proxy/store"
+	"loupe/rules"
+)
+
+// FlowStore is what the dashboard needs from the flow store; *store.Store
+// implements it. It is an interface so that the web package can be tested
+// and reasoned about against exactly these methods.
+type FlowStore interface {
+	Get(id flow.ID) (*flow.Flow, bool)
+	List(match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
+	Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
+	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
+	DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
+	Delete(id flow.ID) bool
+	Clear()
+	Import(rs []flow.Recorded) ([]flow.ID, error)
+	SetPaused(paused bool)
+	Paused() bool
+	Stats() store.Stats
+	Seq() uint64
+	Watch() *store.Watcher
+}
+
+// RuleStore is what the dashboard needs from the rule store; *rules.Store
+// implements it.
+type RuleStore interface {
+	Rules() []rules.Rule
+	Replace(rs []rules.Rule) error
+	Create(r rules.Rule) (rules.Rule, error)
+	Update(id string, r rules.Rule) error
+	Delete(id string) error
+	Subscribe(fn func(*rules.Set)) (cancel func())
+}
+
+// Replayer sends a recorded request again through the proxy core and records
+// the result as a new flow (ReplayOf set). cmd/loupe wires the core's Replay.
+type Replayer interface {
+	Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error)
+}
+
+// CA is the root certificate shown on the install page.
+type CA interface {
+	CertPEM() []byte
+	Fingerprint() string
+}
+
+// Config configures the dashboard server. Zero fields take their defaults.
+type Config struct {
+	// Token guards every /api route and the websocket. Required.
+	Token string
+	// ProxyAddr and UIAddr are the listeners' addresses, shown in the state
+	// and on the install page. UIAddr's host, when it is a specific IP, is
+	// also an accepted Host header.
+	ProxyAddr, UIAddr string
+	// AllowedHosts are extra host names (without port) accepted in the Host
+	// header, for a dashboard reached through a name other than localhost or
+	// an IP address. Other names are refused to stop DNS rebinding.
+	AllowedHosts []string
+	// Logger receives request failures and hub events. Default slog.Default().
+	Logger *slog.Logger
+	// Version is reported as the HAR creator version.
+	Version string
+
+	// FlushInterval is how often the hub turns store changes into a
+	// flows/batch message. Default 50 ms.
+	FlushInterval time.Duration
+	// StateInterval is how often the hub checks the state for a
+	// state/update message. Default 1 s.
+	StateInterval time.Duration
+	// ClientQueue bounds the messages waiting for one browser. Default 64.
+	ClientQueue int
+	// ClientQueueBytes bounds the bytes waiting for one browser; a browser
+	// over either bound is disconnected (it reconnects and resyncs).
+	// Default 8 MiB.
+	ClientQueueBytes int64
+	// WriteTimeout bounds one websocket write. Default 10 s.
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings a browser; a browser that
+	// sends nothing (not even a pong) for twice this long is disconnected.
+	// Default 20 s.
+	PingInterval time.Duration
+	// MaxImportBytes bounds a HAR import body. Default 512 MiB.
+	MaxImportBytes int64
+	// MaxBatch bounds the summaries in one flows/batch message; a larger
+	// change set is sent as several messages with the same seq. Default 1000.
+	MaxBatch int
+}
+
+// Validate reports impossible settings.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Token == "" {
+		errs = append(errs, errors.New("web: Token is required"))
+	}
+	for name, d := range map[string]time.Duration{"FlushInterval": c.FlushInterval,
+		"StateInterval": c.StateInterval, "WriteTimeout": c.WriteTimeout, "PingInterval": c.PingInterval} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("web: %s is negative", name))
+		}
+	}
+	if c.ClientQueue < 0 || c.ClientQueueBytes < 0 || c.MaxImportBytes < 0 || c.MaxBatch < 0 {
+		errs = append(errs, errors.New("web: negative limit"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 50 * time.Millisecond
+	}
+	if c.StateInterval == 0 {
+		c.StateInterval = time.Second
+	}
+	if c.ClientQueue == 0 {
+		c.ClientQueue = 64
+	}
+	if c.ClientQueueBytes == 0 {
+		c.ClientQueueBytes = 8 << 20
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.MaxImportBytes == 0 {
+		c.MaxImportBytes = 512 << 20
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 1000
+	}
+}
+
+// Deps are the services the dashboard serves. Store is required; a nil
+// Rules, Replayer or CA makes the matching endpoints answer 501 (or omit
+// the data).
+type Deps struct {
+	Store    FlowStore
+	Rules    RuleStore
+	Replayer Replayer
+	CA       CA
+}
+
+// Server is the dashboard. Build it with New, serve Handler on the dashboard
+// listener, and run the hub with Run.
+type Server struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	router chi.Router
+	public http.Handler
+	hub    *hub
+}
+
+// New builds the server. It starts nothing: call Run for the hub.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil {
+		return nil, errors.New("web: Deps.Store is required")
+	}
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger}
+	s.hub = newHub(s)
+	s.router = s.routes()
+	s.public = s.publicRoutes()
+	return s, nil
+}
+
+// Handler serves the dashboard listener: API, websocket, UI, install page.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// PublicHandler serves only the install page and the CA certificate, without
+// token: the proxy core uses it for requests aimed at the proxy itself.
+func (s *Server) PublicHandler() http.Handler { return s.public }
+
+// Run runs the hub until ctx ends, then disconnects every browser.
+func (s *Server) Run(ctx context.Context) error { return s.hub.run(ctx) }
+
+// routes is the one route table of the dashboard listener.
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, securityHeaders, s.checkHost)
+
+	r.Get("/api/ca.pem", s.handleCAPEM)
+	r.Get("/install", s.handleInstall)
+
+	r.Route("/api", func(r chi.Router) {
+		r.Use(noStore, s.requireToken, s.checkOrigin)
+
+		r.Get("/flows", s.handleListFlows)
+		r.Delete("/flows", s.handleClearFlows)
+		r.Get("/flows/export.har", s.handleExportHAR)
+		r.Post("/flows/import", s.handleImportHAR)
+		r.Route("/flows/{id}", func(r chi.Router) {
+			r.Use(s.flowCtx)
+			r.Get("/", s.handleGetFlow)
+			r.Delete("/", s.handleDeleteFlow)
+			r.Get("/{facet}/body", s.handleBody)
+			r.Post("/replay", s.handleReplay)
+		})
+
+		r.Get("/rules", s.handleListRules)
+		r.Put("/rules", s.handleReplaceRules)
+		r.Post("/rules", s.handleAddRule)
+		r.Get("/rules/stats", s.handleRuleStats)
+		r.Put("/rules/{ruleID}", s.handleUpdateRule)
+		r.Delete("/rules/{ruleID}", s.handleDeleteRule)
+
+		r.Get("/state", s.handleState)
+		r.Post("/recording/pause", s.handlePause)
+		r.Post("/recording/resume", s.handleResume)
+
+		r.Get("/ws", s.handleWS)
+
+		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+			s.fail(w, r, errNotFound)
+		})
+		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+			s.fail(w, r, errMethod)
+		})
+	})
+
+	ui := s.uiHandler(distFiles())
+	r.Get("/", ui)
+	r.Head("/", ui)
+	r.NotFound(ui)
+	return r
+}
+
+// publicRoutes serves the proxy's own address: install page and certificate.
+func (s *Server) publicRoutes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, securityHeaders)
+	r.Get("/", s.handleInstall)
+	r.Get("/install", s.handleInstall)
+	r.Get("/ca.pem", s.handleCAPEM)
+	r.Get("/api/ca.pem", s.handleCAPEM)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Loupe: this is the proxy's own address; see / for the certificate install page", http.StatusNotFound)
+	})
+	return r
+}
+
+// The real stores satisfy the interfaces (checked at compile time).
+var (
+	_ FlowStore = (*store.Store)(nil)
+	_ RuleStore = (*rules.Store)(nil)
+)
