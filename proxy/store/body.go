@@ -1,0 +1,338 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"loupe/proxy/flow"
+)
+
+// spillBuffer is the write buffer of a body that lives on disk: bytes are
+// appended here and written to the file when it fills, when the body ends,
+// and when a reader asks for the body.
+const spillBuffer = 64 << 10
+
+// body holds the captured bytes of one facet of one flow, as received on the
+// wire. Small bodies stay in buf; once a body grows past the spill threshold
+// its bytes go to a file in the session directory.
+//
+// Lock order: a body's mu is never held while taking Store.mu (Store.mu may be
+// held while taking a body's mu).
+type body struct {
+	mu        sync.Mutex
+	size      int64 // bytes seen
+	captured  int64 // bytes kept (in buf and file)
+	truncated bool
+	complete  bool
+	removed   bool // evicted or deleted: writes are dropped
+	sealed    bool // ended or flow finished: late writes are dropped
+
+	buf  []byte   // the body while in RAM; the write buffer once spilled
+	path string   // spill file, "" while in RAM
+	file *os.File // open for appends until the body ends
+	disk int64    // bytes written to the file
+	err  error    // first spill error: capture stopped there
+
+	ram int64 // bytes of buf counted against the RAM budget (its capacity)
+}
+
+// facts returns the body's flow.Body counters.
+func (b *body) facts(into *flow.Body) {
+	b.mu.Lock()
+	into.Size = b.size
+	into.Captured = b.captured
+	into.Truncated = b.truncated
+	into.Complete = b.complete
+	b.mu.Unlock()
+}
+
+// usage is what one body costs, returned by writes and frees so that the
+// store can keep its totals.
+type usage struct {
+	ram, disk   int64
+	files       int
+	truncBodies int64 // 1 when this write truncated the body for the first time
+	truncBytes  int64
+	spillErr    bool
+}
+
+func (u *usage) add(o usage) {
+	u.ram += o.ram
+	u.disk += o.disk
+	u.files += o.files
+	u.truncBodies += o.truncBodies
+	u.truncBytes += o.truncBytes
+	u.spillErr = u.spillErr || o.spillErr
+}
+
+// write appends p, keeping at most limit bytes in total, and reports the
+// change in usage. room bounds what may be kept by this write (budgets);
+// a negative room means unbounded.
+func (b *body) write(s *Store, p []byte, room int64) usage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var u usage
+	if b.removed || b.sealed {
+		return u
+	}
+	n := int64(len(p))
+	b.size += n
+	keep := min(n, s.cfg.BodyCap-b.captured)
+	if room >= 0 {
+		keep = min(keep, room)
+	}
+	if b.err != nil {
+		keep = 0
+	}
+	keep = max(keep, 0)
+	if keep < n {
+		if !b.truncated {
+			u.truncBodies = 1
+		}
+		b.truncated = true
+		u.truncBytes = n - keep
+	}
+	if keep == 0 {
+		return u
+	}
+	p = p[:keep]
+	if b.path == "" && (!s.cfg.spills() || b.captured+keep <= s.cfg.SpillThreshold) {
+		u.ram += b.grow(keep, s.cfg.SpillThreshold)
+		b.buf = append(b.buf, p...)
+		b.captured += keep
+		return u
+	}
+	if b.path == "" {
+		if err := b.spill(s); err != nil {
+			b.fail(s, err, &u)
+			u.truncBytes += keep
+			return u
+		}
+		u.files = 1
+		u.disk += b.captured
+		u.ram -= b.ram
+		b.ram = 0
+		b.buf = nil
+	}
+	// On disk: append to the write buffer, flushing it when full. Disk usage
+	// counts bytes as soon as they are accepted.
+	if len(b.buf)+len(p) > spillBuffer {
+		if err := b.flush(); err != nil {
+			b.fail(s, err, &u)
+			u.truncBytes += keep
+			return u
+		}
+		if len(p) >= spillBuffer {
+			if _, err := b.file.Write(p); err != nil {
+				b.fail(s, fmt.Errorf("write spill file %s: %w", b.path, err), &u)
+				u.truncBytes += keep
+				return u
+			}
+			b.disk += keep
+			b.captured += keep
+			u.disk += keep
+			return u
+		}
+	}
+	if b.buf == nil {
+		b.buf = make([]byte, 0, spillBuffer)
+		b.ram = spillBuffer
+		u.ram += spillBuffer
+	}
+	b.buf = append(b.buf, p...)
+	b.captured += keep
+	u.disk += keep
+	return u
+}
+
+// grow makes room for n more bytes in buf, doubling up to limit, and
+// returns the growth of its capacity.
+func (b *body) grow(n, limit int64) int64 {
+	need := int64(len(b.buf)) + n
+	if need <= int64(cap(b.buf)) {
+		return 0
+	}
+	c := max(int64(cap(b.buf))*2, 512, need)
+	if limit > 0 && c > limit && need <= limit {
+		c = limit
+	}
+	nb := make([]byte, len(b.buf), c)
+	copy(nb, b.buf)
+	b.buf = nb
+	old := b.ram
+	b.ram = c
+	return c - old
+}
+
+// spill moves buf to a new file in the session directory. On failure
+// nothing changes (the body stays in RAM).
+func (b *body) spill(s *Store) error {
+	f, err := os.CreateTemp(s.dir, "body-*")
+	if err != nil {
+		return fmt.Errorf("create spill file in %s: %w", s.dir, err)
+	}
+	// CreateTemp makes 0600 files already; say it so nothing can widen it.
+	err = f.Chmod(0o600)
+	if err == nil && len(b.buf) > 0 {
+		_, err = f.Write(b.buf)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("spill body to %s: %w", f.Name(), err)
+	}
+	b.file = f
+	b.path = f.Name()
+	b.disk = int64(len(b.buf))
+	return nil
+}
+
+// flush writes the spill write buffer to the file.
+func (b *body) flush() error {
+	if b.file == nil || len(b.buf) == 0 {
+		return nil
+	}
+	if _, err := b.file.Write(b.buf); err != nil {
+		return fmt.Errorf("write spill file %s: %w", b.path, err)
+	}
+	b.disk += int64(len(b.buf))
+	b.buf = b.buf[:0]
+	return nil
+}
+
+// fail stops capturing after a spill error: what reached the file (or the
+// RAM buffer, when the file could not be made) stays readable, nothing more
+// is kept.
+func (b *body) fail(s *Store, err error, u *usage) {
+	if b.err == nil {
+		s.log.Warn("body capture stopped", "err", err)
+		u.spillErr = true
+	}
+	b.err = err
+	b.truncated = true
+	if b.path == "" {
+		return
+	}
+	u.disk -= b.captured - b.disk
+	b.captured = b.disk
+	if b.file != nil {
+		b.file.Close()
+		b.file = nil
+	}
+	u.ram -= b.ram
+	b.ram = 0
+	b.buf = nil
+}
+
+// end marks the body complete: the write buffer is flushed and the file
+// closed (so a long session does not pile up descriptors), and an in-RAM
+// buffer is trimmed to its length.
+func (b *body) end(s *Store) usage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var u usage
+	if b.removed {
+		return u
+	}
+	b.complete = true
+	b.finish(s, &u)
+	return u
+}
+
+// finish releases write resources (flow finished or body ended); later
+// writes are dropped.
+func (b *body) finish(s *Store, u *usage) {
+	b.sealed = true
+	if b.path != "" {
+		if b.file != nil {
+			if err := b.flush(); err != nil {
+				b.fail(s, err, u)
+				return
+			}
+			if err := b.file.Close(); err != nil {
+				s.log.Warn("close spill file", "path", b.path, "err", err)
+			}
+			b.file = nil
+		}
+		u.ram -= b.ram
+		b.ram = 0
+		b.buf = nil
+		return
+	}
+	if int64(cap(b.buf)) > int64(len(b.buf))+int64(len(b.buf))/8+64 {
+		nb := make([]byte, len(b.buf))
+		copy(nb, b.buf)
+		b.buf = nb
+		u.ram += int64(len(nb)) - b.ram
+		b.ram = int64(len(nb))
+	}
+}
+
+// free drops the body (eviction, deletion) and reports what it gave back.
+func (b *body) free() usage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var u usage
+	if b.removed {
+		return u
+	}
+	b.removed = true
+	u.ram = -b.ram
+	b.ram = 0
+	b.buf = nil
+	if b.path != "" {
+		if b.file != nil {
+			b.file.Close()
+			b.file = nil
+		}
+		os.Remove(b.path)
+		u.disk = -b.captured
+		u.files = -1
+		b.disk = 0
+	}
+	return u
+}
+
+// usageNow is the body's current cost, for eviction planning.
+func (b *body) usageNow() (ram, disk int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.removed {
+		return 0, 0
+	}
+	if b.path != "" {
+		disk = b.captured
+	}
+	return b.ram, disk
+}
+
+// reader returns the captured bytes as of now.
+func (b *body) reader() (io.ReadCloser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.removed {
+		return nil, ErrNotFound
+	}
+	if b.path == "" {
+		// The bytes below len never change (appends only), so the reader
+		// can share them.
+		return io.NopCloser(bytes.NewReader(b.buf[:len(b.buf):len(b.buf)])), nil
+	}
+	if b.file != nil {
+		if err := b.flush(); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.Open(b.path)
+	if err != nil {
+		return nil, fmt.Errorf("open spill file %s: %w", filepath.Base(b.path), err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, b.disk), f}, nil
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"loupe/proxy/flow"
+)
+
+// Changes is what happened to the store since a watcher last called Take,
+// coalesced: a flow added then updated is only Added; a flow added then
+// removed does not appear at all. Reset means everything was cleared first:
+// the watcher should drop what it holds (then apply Added).
+type Changes struct {
+	Seq     uint64    `json:"seq"`
+	Added   []flow.ID `json:"added"`
+	Updated []flow.ID `json:"updated"`
+	Removed []flow.ID `json:"removed"`
+	Reset   bool      `json:"reset"`
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool {
+	return !c.Reset && len(c.Added) == 0 && len(c.Updated) == 0 && len(c.Removed) == 0
+}
+
+type change uint8
+
+const (
+	changeAdd change = iota + 1
+	changeUpdate
+	changeRemove
+)
+
+// Feed publishes store changes to watchers without ever waiting for them:
+// each watcher has its own dirty set and a one-slot signal channel. It is
+// exported so that another Backend implementation can reuse it.
+type Feed struct {
+	seq      atomic.Uint64
+	mu       sync.RWMutex // guards watchers
+	watchers []*Watcher
+}
+
+// Seq is the number of changes published so far.
+func (f *Feed) Seq() uint64 { return f.seq.Load() }
+
+// Watch registers a new watcher. Close it when done.
+func (f *Feed) Watch() *Watcher {
+	w := &Watcher{feed: f, c: make(chan struct{}, 1), dirty: map[flow.ID]change{}}
+	f.mu.Lock()
+	f.watchers = append(f.watchers, w)
+	f.mu.Unlock()
+	return w
+}
+
+// Publish records that id was added, updated or removed.
+func (f *Feed) publish(id flow.ID, c change) {
+	f.seq.Add(1)
+	f.mu.RLock()
+	for _, w := range f.watchers {
+		w.mark(id, c)
+	}
+	f.mu.RUnlock()
+}
+
+// PublishAdded records a new flow.
+func (f *Feed) PublishAdded(id flow.ID) { f.publish(id, changeAdd) }
+
+// PublishUpdated records a change to an existing flow.
+func (f *Feed) PublishUpdated(id flow.ID) { f.publish(id, changeUpdate) }
+
+// PublishRemoved records a deleted or evicted flow.
+func (f *Feed) PublishRemoved(id flow.ID) { f.publish(id, changeRemove) }
+
+// PublishReset records that every flow was removed.
+func (f *Feed) PublishReset() {
+	f.seq.Add(1)
+	f.mu.RLock()
+	for _, w := range f.watchers {
+		w.reset()
+	}
+	f.mu.RUnlock()
+}
+
+func (f *Feed) remove(w *Watcher) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.watchers = slices.DeleteFunc(f.watchers, func(x *Watcher) bool { return x == w })
+}
+
+// Watcher collects the changes of a store for one consumer (a websocket
+// hub, a test). The store never blocks on it: changes pile up as a set of
+// flow IDs (bounded by the flows the store holds) and C receives at most
+// one pending signal.
+type Watcher struct {
+	feed *Feed
+	c    chan struct{}
+
+	mu       sync.Mutex
+	dirty    map[flow.ID]change
+	isReset  bool
+	isClosed bool
+}
+
+// C signals that changes are waiting; call Take to get them. The channel is
+// never closed (Close only stops the signals).
+func (w *Watcher) C() <-chan struct{} { return w.c }
+
+func (w *Watcher) mark(id flow.ID, c change) {
+	w.mu.Lock()
+	if w.isClosed {
+		w.mu.Unlock()
+		return
+	}
+	old, seen := w.dirty[id]
+	switch {
+	case !seen:
+		w.dirty[id] = c
+	case c == changeRemove && old == changeAdd:
+		delete(w.dirty, id) // never seen by the consumer
+	case c == changeRemove:
+		w.dirty[id] = changeRemove
+	case old == changeRemove && c == changeAdd:
+		w.dirty[id] = changeAdd
+	}
+	// An update after an add or update changes nothing.
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *Watcher) reset() {
+	w.mu.Lock()
+	if w.isClosed {
+		w.mu.Unlock()
+		return
+	}
+	clear(w.dirty)
+	w.isReset = true
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *Watcher) signal() {
+	select {
+	case w.c <- struct{}{}:
+	default:
+	}
+}
+
+// Take returns and forgets the changes collected since the last Take. ID
+// lists are in ascending order.
+func (w *Watcher) Take() Changes {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := Changes{Seq: w.feed.Seq(), Reset: w.isReset}
+	for id, c := range w.dirty {
+		switch c {
+		case changeAdd:
+			ch.Added = append(ch.Added, id)
+		case changeUpdate:
+			ch.Updated = append(ch.Updated, id)
+		case changeRemove:
+			ch.Removed = append(ch.Removed, id)
+		}
+	}
+	slices.Sort(ch.Added)
+	slices.Sort(ch.Updated)
+	slices.Sort(ch.Removed)
+	w.isReset = false
+	if len(w.dirty) > 1024 {
+		w.dirty = map[flow.ID]change{} // let a burst's large map go
+	} else {
+		clear(w.dirty)
+	}
+	return ch
+}
+
+// Close unregisters the watcher. It is idempotent.
+func (w *Watcher) Close() {
+	w.mu.Lock()
+	if w.isClosed {
+		w.mu.Unlock()
+		return
+	}
+	w.isClosed = true
+	w.dirty = nil
+	w.mu.Unlock()
+	w.feed.remove(w)
+}

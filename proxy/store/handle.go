@@ -1,0 +1,219 @@
+package store
+
+import (
+	"slices"
+	"time"
+
+	"loupe/proxy/flow"
+)
+
+// handle reports the phases of one flow into the store.
+type handle struct {
+	s *Store
+	e *entry
+}
+
+var _ flow.Handle = (*handle)(nil)
+
+func (h *handle) ID() flow.ID { return h.e.id }
+
+// update runs fn on the flow under the store lock unless the flow is
+// finished or gone, then publishes the change.
+func (h *handle) update(fn func(f *flow.Flow)) {
+	if h.e.finished.Load() || h.e.gone.Load() {
+		return
+	}
+	h.s.mu.Lock()
+	if h.e.gone.Load() || h.e.finished.Load() {
+		h.s.mu.Unlock()
+		return
+	}
+	fn(&h.e.flow)
+	h.s.mu.Unlock()
+	h.s.feed.PublishUpdated(h.e.id)
+}
+
+func (h *handle) UpstreamRequest(req flow.Request) {
+	r := cloneRequest(req)
+	h.update(func(f *flow.Flow) {
+		f.UpstreamRequest = &r
+		h.addHead(headSize(&r))
+	})
+}
+
+func (h *handle) UpstreamResponse(resp flow.Response) {
+	r := cloneResponse(resp)
+	h.update(func(f *flow.Flow) {
+		f.UpstreamResponse = r
+		h.addHead(respSize(r))
+		if f.UpstreamBody != nil {
+			*f.UpstreamBody = bodyHead(r.Header)
+		}
+	})
+}
+
+func (h *handle) Response(resp flow.Response) {
+	r := cloneResponse(resp)
+	h.update(func(f *flow.Flow) {
+		f.Response = r
+		h.addHead(respSize(r))
+		f.ResponseBody = bodyHead(r.Header)
+	})
+}
+
+// addHead counts head bytes; called under Store.mu.
+func (h *handle) addHead(n int64) {
+	h.e.head += n
+	h.s.headBytes.Add(n)
+}
+
+// body returns the body of a facet, creating the upstream one on first use.
+func (h *handle) body(facet flow.Facet) *body {
+	i := facetIndex(facet)
+	if i < 0 {
+		return nil
+	}
+	if b := h.e.bodies[i].Load(); b != nil {
+		return b
+	}
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	if b := h.e.bodies[i].Load(); b != nil {
+		return b
+	}
+	b := &body{}
+	if facet == flow.FacetUpstream && h.e.flow.UpstreamBody == nil {
+		ub := flow.Body{}
+		if h.e.flow.UpstreamResponse != nil {
+			ub = bodyHead(h.e.flow.UpstreamResponse.Header)
+		}
+		h.e.flow.UpstreamBody = &ub
+	}
+	h.e.bodies[i].Store(b)
+	return b
+}
+
+func (h *handle) Body(facet flow.Facet, p []byte) {
+	if len(p) == 0 || h.e.finished.Load() || h.e.gone.Load() {
+		return
+	}
+	b := h.body(facet)
+	if b == nil {
+		return
+	}
+	room := int64(-1)
+	if h.s.overBudget() && !h.s.enforce(h.e.id) {
+		room = 0
+	}
+	h.s.account(b.write(h.s, p, room))
+	if room != 0 && h.s.overBudget() {
+		h.s.enforce(h.e.id) // make room now rather than on the next write
+	}
+	h.s.feed.PublishUpdated(h.e.id)
+}
+
+func (h *handle) BodyEnd(facet flow.Facet) {
+	if h.e.finished.Load() || h.e.gone.Load() {
+		return
+	}
+	b := h.body(facet)
+	if b == nil {
+		return
+	}
+	h.s.account(b.end(h.s))
+	h.s.feed.PublishUpdated(h.e.id)
+}
+
+func (h *handle) WebSocket(msg flow.WSMessage) {
+	if h.e.finished.Load() || h.e.gone.Load() {
+		return
+	}
+	keep := min(int64(len(msg.Data)), h.s.cfg.BodyCap)
+	if h.s.overBudget() && !h.s.enforce(h.e.id) {
+		h.s.dropped.Add(1)
+		return
+	}
+	if keep < int64(len(msg.Data)) {
+		msg.Truncated = true
+	}
+	msg.Data = slices.Clone(msg.Data[:keep])
+	if msg.Size < len(msg.Data) {
+		msg.Size = len(msg.Data)
+	}
+	cost := keep + wsOverhead
+	added := false
+	h.update(func(f *flow.Flow) {
+		f.WebSocket = append(f.WebSocket, msg)
+		h.e.wsRAM += cost
+		added = true
+	})
+	if added {
+		h.s.ram.Add(cost)
+	}
+}
+
+func (h *handle) Rule(id string, kind string) {
+	h.update(func(f *flow.Flow) {
+		f.Rules = append(f.Rules, id)
+		if kind != "" && f.Overridden == "" {
+			f.Overridden = kind
+		}
+	})
+}
+
+func (h *handle) ReplayOf(id flow.ID) {
+	h.update(func(f *flow.Flow) { f.ReplayOf = id })
+}
+
+func (h *handle) Timings(t flow.Timings) {
+	h.update(func(f *flow.Flow) { f.Timings = t })
+}
+
+func (h *handle) Finish(end time.Time, err error) {
+	if h.e.gone.Load() {
+		return
+	}
+	h.s.mu.Lock()
+	if h.e.gone.Load() || h.e.finished.Load() {
+		h.s.mu.Unlock()
+		return
+	}
+	f := &h.e.flow
+	f.End = end
+	if err != nil {
+		f.State = flow.StateError
+		f.Error = err.Error()
+	} else {
+		f.State = flow.StateDone
+	}
+	h.e.finished.Store(true)
+	h.s.mu.Unlock()
+	// Release write resources (open spill files, slack in RAM buffers).
+	var u usage
+	for i := range h.e.bodies {
+		if b := h.e.bodies[i].Load(); b != nil {
+			b.mu.Lock()
+			if !b.removed {
+				b.finish(h.s, &u)
+			}
+			b.mu.Unlock()
+		}
+	}
+	h.s.account(u)
+	h.s.feed.PublishUpdated(h.e.id)
+}
+
+// noop is the handle of a flow that is not recorded (store paused or closed).
+type noop struct{}
+
+func (noop) ID() flow.ID                    { return 0 }
+func (noop) UpstreamRequest(flow.Request)   {}
+func (noop) UpstreamResponse(flow.Response) {}
+func (noop) Response(flow.Response)         {}
+func (noop) Body(flow.Facet, []byte)        {}
+func (noop) BodyEnd(flow.Facet)             {}
+func (noop) WebSocket(flow.WSMessage)       {}
+func (noop) Rule(string, string)            {}
+func (noop) ReplayOf(flow.ID)               {}
+func (noop) Timings(flow.Timings)           {}
+func (noop) Finish(time.Time, error)        {}

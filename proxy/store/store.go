@@ -1,0 +1,787 @@
+// Package store keeps the flows the proxy records, within fixed bounds: a
+// maximum number of flows, a cap per body, a RAM budget for bodies and a
+// disk budget for bodies spilled to a private session directory. The oldest
+// flows are evicted first, and every eviction is counted and published.
+//
+// The store is the proxy's flow.Recorder, so its Handle methods sit on the
+// proxy's hot path: they copy bytes under short locks and never wait for a
+// reader. One exception is documented: when a body grows past the spill
+// threshold, its bytes are written to its file on the writing goroutine (a
+// 64 KiB buffer after that), under that body's lock only.
+//
+// Locks: Store.mu (an RWMutex) guards the flow index and the flow heads; each
+// body has its own mutex for its bytes. A body's lock is never held while
+// taking Store.mu, so readers of the list never wait on disk I/O.
+//
+// Bodies are kept as received on the wire, with their Content-Encoding;
+// DecodedBody decodes on read. The store must never block the proxy on a
+// watcher: changes are coalesced per watcher (see Feed).
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"loupe/proxy/flow"
+)
+
+// ErrNotFound is returned for a flow or body facet the store does not hold
+// (never recorded, evicted or deleted).
+var ErrNotFound = errors.New("not found")
+
+// wsOverhead is what one recorded WebSocket message costs besides its data,
+// counted against the RAM budget so that a chatty socket is bounded too.
+const wsOverhead = 96
+
+// eachBatch is how many clones Each takes per read lock.
+const eachBatch = 256
+
+// Stats describes what the store holds and what it had to give up. Its
+// TypeScript twin lives in ui/src/api/types.ts.
+type Stats struct {
+	Flows    int  `json:"flows"`
+	MaxFlows int  `json:"maxFlows"`
+	Paused   bool `json:"paused"`
+	// BodyBytesRAM counts body and WebSocket message bytes in memory
+	// (buffer capacity, not just length).
+	BodyBytesRAM  int64 `json:"bodyBytesRam"`
+	RAMBudget     int64 `json:"ramBudget"`
+	BodyBytesDisk int64 `json:"bodyBytesDisk"`
+	DiskBudget    int64 `json:"diskBudget"`
+	SpillFiles    int64 `json:"spillFiles"`
+	BodyCap       int64 `json:"bodyCap"`
+	// HeadBytes estimates the memory held by flow heads (URLs, headers).
+	HeadBytes int64 `json:"headBytes"`
+	// Evicted counts flows dropped to stay within the limits.
+	Evicted uint64 `json:"evicted"`
+	// Truncated counts bodies cut by the body cap or a budget;
+	// TruncatedBytes the bytes counted but not stored.
+	Truncated      uint64 `json:"truncated"`
+	TruncatedBytes uint64 `json:"truncatedBytes"`
+	// DroppedMessages counts WebSocket messages not kept for lack of room.
+	DroppedMessages uint64 `json:"droppedMessages"`
+	// Skipped counts flows not recorded because the store was paused.
+	Skipped uint64 `json:"skipped"`
+	// SpillErrors counts bodies whose capture stopped on a disk error.
+	SpillErrors uint64 `json:"spillErrors"`
+	Seq         uint64 `json:"seq"`
+}
+
+// entry is one flow in the store.
+type entry struct {
+	id flow.ID
+	// flow holds everything but the live body counters (see bodies). Guarded
+	// by Store.mu.
+	flow flow.Flow
+	// bodies by facet index (request, response, upstream); nil when absent.
+	bodies   [3]atomic.Pointer[body]
+	finished atomic.Bool
+	gone     atomic.Bool // evicted or deleted
+	wsRAM    int64       // guarded by Store.mu
+	head     int64       // estimated head bytes, guarded by Store.mu
+}
+
+func facetIndex(f flow.Facet) int {
+	switch f {
+	case flow.FacetRequest:
+		return 0
+	case flow.FacetResponse:
+		return 1
+	case flow.FacetUpstream:
+		return 2
+	}
+	return -1
+}
+
+// Store is the in-memory, bounded flow store. It implements flow.Recorder
+// and Backend. Use New.
+type Store struct {
+	cfg  Config
+	log  *slog.Logger
+	dir  string
+	feed Feed
+
+	mu     sync.RWMutex
+	byID   map[flow.ID]*entry
+	order  []*entry // ascending IDs; entries before head and gone ones are dead
+	head   int
+	holes  int // gone entries after head
+	nextID flow.ID
+	closed bool
+
+	paused atomic.Bool
+
+	ram, disk, files, headBytes atomic.Int64
+
+	evicted, truncBodies, truncBytes, dropped, skipped, spillErrs atomic.Uint64
+}
+
+// New validates cfg, applies its defaults and creates the private session
+// directory for spilled bodies (unless spilling is disabled).
+func New(cfg Config, log *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	s := &Store{cfg: cfg, log: log, byID: map[flow.ID]*entry{}}
+	s.paused.Store(cfg.Paused)
+	if cfg.spills() {
+		parent := cfg.Dir
+		if parent == "" {
+			parent = os.TempDir()
+		}
+		dir, err := os.MkdirTemp(parent, "loupe-capture-")
+		if err != nil {
+			return nil, fmt.Errorf("create capture directory in %s: %w", parent, err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("chmod capture directory %s: %w", dir, err)
+		}
+		s.dir = dir
+	}
+	return s, nil
+}
+
+// Config returns the limits in force (defaults applied).
+func (s *Store) Config() Config { return s.cfg }
+
+// Dir is the session directory holding spilled bodies ("" when spilling is
+// disabled).
+func (s *Store) Dir() string { return s.dir }
+
+// Seq increases on every change to the flows.
+func (s *Store) Seq() uint64 { return s.feed.Seq() }
+
+// Watch returns a watcher of the store's changes. Close it when done.
+func (s *Store) Watch() *Watcher { return s.feed.Watch() }
+
+// SetPaused stops (true) or resumes (false) recording: while paused, Begin
+// returns a handle that records nothing. Flows in progress keep recording.
+func (s *Store) SetPaused(p bool) { s.paused.Store(p) }
+
+// Paused reports whether recording is paused.
+func (s *Store) Paused() bool { return s.paused.Load() }
+
+// Stats returns the current counters.
+func (s *Store) Stats() Stats {
+	s.mu.RLock()
+	n := len(s.byID)
+	s.mu.RUnlock()
+	disk := s.cfg.DiskBudget
+	if disk < 0 {
+		disk = 0
+	}
+	return Stats{
+		Flows:           n,
+		MaxFlows:        s.cfg.MaxFlows,
+		Paused:          s.paused.Load(),
+		BodyBytesRAM:    s.ram.Load(),
+		RAMBudget:       s.cfg.RAMBudget,
+		BodyBytesDisk:   s.disk.Load(),
+		DiskBudget:      disk,
+		SpillFiles:      s.files.Load(),
+		BodyCap:         s.cfg.BodyCap,
+		HeadBytes:       s.headBytes.Load(),
+		Evicted:         s.evicted.Load(),
+		Truncated:       s.truncBodies.Load(),
+		TruncatedBytes:  s.truncBytes.Load(),
+		DroppedMessages: s.dropped.Load(),
+		Skipped:         s.skipped.Load(),
+		SpillErrors:     s.spillErrs.Load(),
+		Seq:             s.feed.Seq(),
+	}
+}
+
+// account adds a usage change to the totals.
+func (s *Store) account(u usage) {
+	if u.ram != 0 {
+		s.ram.Add(u.ram)
+	}
+	if u.disk != 0 {
+		s.disk.Add(u.disk)
+	}
+	if u.files != 0 {
+		s.files.Add(int64(u.files))
+	}
+	if u.truncBodies != 0 {
+		s.truncBodies.Add(uint64(u.truncBodies))
+	}
+	if u.truncBytes != 0 {
+		s.truncBytes.Add(uint64(u.truncBytes))
+	}
+	if u.spillErr {
+		s.spillErrs.Add(1)
+	}
+}
+
+func (s *Store) overBudget() bool {
+	return s.ram.Load() > s.cfg.RAMBudget || (s.cfg.spills() && s.disk.Load() > s.cfg.DiskBudget)
+}
+
+// enforce evicts the oldest flows other than except until the body budgets
+// hold, and reports whether they do.
+func (s *Store) enforce(except flow.ID) bool {
+	s.mu.Lock()
+	ramOver := s.ram.Load() - s.cfg.RAMBudget
+	diskOver := int64(0)
+	if s.cfg.spills() {
+		diskOver = s.disk.Load() - s.cfg.DiskBudget
+	}
+	var victims []*entry
+	for i := s.head; i < len(s.order) && (ramOver > 0 || diskOver > 0); i++ {
+		e := s.order[i]
+		if e.gone.Load() || e.id == except {
+			continue
+		}
+		r, d := e.usage()
+		ramOver -= r
+		diskOver -= d
+		victims = append(victims, e)
+	}
+	for _, e := range victims {
+		s.unlinkLocked(e)
+	}
+	s.compactLocked()
+	s.mu.Unlock()
+	s.drop(victims, true)
+	return ramOver <= 0 && diskOver <= 0
+}
+
+// usage is what e's bodies and messages hold. Called with Store.mu held.
+func (e *entry) usage() (ram, disk int64) {
+	for i := range e.bodies {
+		if b := e.bodies[i].Load(); b != nil {
+			r, d := b.usageNow()
+			ram += r
+			disk += d
+		}
+	}
+	return ram + e.wsRAM, disk
+}
+
+// unlinkLocked removes e from the index; drop frees it afterwards.
+func (s *Store) unlinkLocked(e *entry) {
+	if e.gone.Swap(true) {
+		return
+	}
+	delete(s.byID, e.id)
+	s.headBytes.Add(-e.head)
+	s.holes++
+}
+
+// compactLocked drops dead entries from the order slice once they make up
+// half of it, so scans and memory stay proportional to the live flows.
+func (s *Store) compactLocked() {
+	for s.head < len(s.order) && s.order[s.head].gone.Load() {
+		s.order[s.head] = nil
+		s.head++
+		s.holes--
+	}
+	if s.head+s.holes <= len(s.order)/2 || len(s.order) < 64 {
+		return
+	}
+	live := make([]*entry, 0, len(s.byID)+len(s.byID)/4+16)
+	for _, e := range s.order[s.head:] {
+		if !e.gone.Load() {
+			live = append(live, e)
+		}
+	}
+	s.order, s.head, s.holes = live, 0, 0
+}
+
+// drop frees the bodies of unlinked entries and publishes their removal.
+func (s *Store) drop(es []*entry, evicted bool) {
+	for _, e := range es {
+		var u usage
+		for i := range e.bodies {
+			if b := e.bodies[i].Load(); b != nil {
+				u.add(b.free())
+			}
+		}
+		s.mu.Lock()
+		u.ram -= e.wsRAM
+		e.wsRAM = 0
+		e.flow.WebSocket = nil
+		s.mu.Unlock()
+		s.account(u)
+		if evicted {
+			s.evicted.Add(1)
+		}
+		s.feed.PublishRemoved(e.id)
+	}
+}
+
+// headSize estimates the memory of a flow's heads.
+func headSize(req *flow.Request) int64 {
+	n := int64(len(req.URL) + len(req.Method) + len(req.Proto) + 24)
+	for _, f := range req.Header {
+		n += int64(len(f.Name) + len(f.Value) + 32)
+	}
+	return n
+}
+
+func respSize(resp *flow.Response) int64 {
+	n := int64(len(resp.Proto) + 32)
+	for _, f := range resp.Header {
+		n += int64(len(f.Name) + len(f.Value) + 32)
+	}
+	return n
+}
+
+// flowOverhead is the fixed cost of an entry (the Flow struct, index, bodies).
+const flowOverhead = 900
+
+// Begin records a new flow. It implements flow.Recorder.
+func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Handle {
+	if s.paused.Load() {
+		s.skipped.Add(1)
+		return noop{}
+	}
+	e := &entry{}
+	e.flow = flow.Flow{
+		Start:   start,
+		Client:  client,
+		State:   flow.StatePending,
+		Request: cloneRequest(req),
+		Timings: flow.NoTimings,
+	}
+	e.flow.RequestBody = bodyHead(req.Header)
+	e.head = flowOverhead + headSize(&e.flow.Request)
+	e.bodies[0].Store(&body{})
+	e.bodies[1].Store(&body{})
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return noop{}
+	}
+	var victims []*entry
+	for len(s.byID) >= s.cfg.MaxFlows {
+		v := s.oldestLocked()
+		if v == nil {
+			break
+		}
+		s.unlinkLocked(v)
+		victims = append(victims, v)
+	}
+	s.nextID++
+	e.id = s.nextID
+	e.flow.ID = e.id
+	s.insertLocked(e)
+	s.compactLocked()
+	s.mu.Unlock()
+
+	s.drop(victims, true)
+	s.feed.PublishAdded(e.id)
+	return &handle{s: s, e: e}
+}
+
+func (s *Store) insertLocked(e *entry) {
+	s.byID[e.id] = e
+	s.order = append(s.order, e)
+	s.headBytes.Add(e.head)
+}
+
+func (s *Store) oldestLocked() *entry {
+	for i := s.head; i < len(s.order); i++ {
+		if e := s.order[i]; !e.gone.Load() {
+			return e
+		}
+	}
+	return nil
+}
+
+func cloneRequest(r flow.Request) flow.Request {
+	r.Header = slices.Clone(r.Header)
+	return r
+}
+
+func cloneResponse(r flow.Response) *flow.Response {
+	r.Header = slices.Clone(r.Header)
+	return &r
+}
+
+// bodyHead derives a body's encoding and type from its message's headers.
+func bodyHead(h flow.Fields) flow.Body {
+	return flow.Body{Encoding: h.Get("Content-Encoding"), ContentType: h.Get("Content-Type")}
+}
+
+// view returns a shallow copy of e's flow with its live body counters. The
+// copy shares header slices with the store: callers read it under Store.mu
+// and must not keep it.
+func (e *entry) view() flow.Flow {
+	f := e.flow
+	if b := e.bodies[0].Load(); b != nil {
+		b.facts(&f.RequestBody)
+	}
+	if b := e.bodies[1].Load(); b != nil {
+		b.facts(&f.ResponseBody)
+	}
+	if b := e.bodies[2].Load(); b != nil {
+		ub := flow.Body{}
+		if e.flow.UpstreamBody != nil {
+			ub = *e.flow.UpstreamBody
+		}
+		b.facts(&ub)
+		f.UpstreamBody = &ub
+	}
+	return f
+}
+
+// clone returns a deep copy of e's flow with its body counters.
+func (e *entry) clone() *flow.Flow {
+	v := e.view()
+	c := v.Clone()
+	if c.UpstreamBody == nil && e.flow.UpstreamBody != nil {
+		ub := *e.flow.UpstreamBody
+		c.UpstreamBody = &ub
+	}
+	return c
+}
+
+// Get returns a copy of flow id.
+func (s *Store) Get(id flow.ID) (*flow.Flow, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return e.clone(), true
+}
+
+// List returns the summaries of the newest limit flows that match and have
+// an ID below before (0: no bound), in ascending ID order, and how many flows
+// match in all (before ignored). A nil match matches everything; limit <= 0
+// means no limit. match sees a read-only view that it must not keep.
+func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	live := s.order[s.head:]
+	end := len(live)
+	if before > 0 {
+		end = sort.Search(len(live), func(i int) bool { return live[i].id >= before })
+	}
+	if limit <= 0 {
+		limit = len(live)
+	}
+	var sums []flow.Summary
+	total := 0
+	if match == nil {
+		total = len(s.byID)
+		for i := end - 1; i >= 0 && len(sums) < limit; i-- {
+			if e := live[i]; !e.gone.Load() {
+				f := e.view()
+				sums = append(sums, summary(&f))
+			}
+		}
+	} else {
+		for i := len(live) - 1; i >= 0; i-- {
+			e := live[i]
+			if e.gone.Load() {
+				continue
+			}
+			f := e.view()
+			if !match(&f) {
+				continue
+			}
+			total++
+			if i < end && len(sums) < limit {
+				sums = append(sums, summary(&f))
+			}
+		}
+	}
+	slices.Reverse(sums)
+	return sums, total
+}
+
+func summary(f *flow.Flow) flow.Summary {
+	sum := f.Summary()
+	sum.Rules = slices.Clone(sum.Rules)
+	return sum
+}
+
+// Each calls fn with a copy of every matching flow in ascending ID order
+// until fn returns false. It holds no lock while fn runs, so fn may be slow
+// (write an export) and flows may come and go meanwhile.
+func (s *Store) Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
+	var last flow.ID
+	for {
+		batch, more := s.collect(match, last)
+		for _, f := range batch {
+			if !fn(f) {
+				return
+			}
+		}
+		if !more || len(batch) == 0 {
+			return
+		}
+		last = batch[len(batch)-1].ID
+	}
+}
+
+// All returns Each as an iterator (the shape har.Export takes).
+func (s *Store) All(match func(*flow.Flow) bool) func(yield func(*flow.Flow) bool) {
+	return func(yield func(*flow.Flow) bool) { s.Each(match, yield) }
+}
+
+// collect clones up to eachBatch matching flows with IDs above after.
+func (s *Store) collect(match func(*flow.Flow) bool, after flow.ID) ([]*flow.Flow, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	live := s.order[s.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].id > after })
+	var out []*flow.Flow
+	for ; i < len(live); i++ {
+		e := live[i]
+		if e.gone.Load() {
+			continue
+		}
+		if match != nil {
+			f := e.view()
+			if !match(&f) {
+				continue
+			}
+		}
+		if len(out) == eachBatch {
+			return out, true
+		}
+		out = append(out, e.clone())
+	}
+	return out, false
+}
+
+// Body returns the captured bytes of one facet as received on the wire, and
+// the facet's facts. The reader sees the bytes captured so far.
+func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error) {
+	i := facetIndex(facet)
+	if i < 0 {
+		return nil, flow.Body{}, fmt.Errorf("body facet %q: %w", facet, ErrNotFound)
+	}
+	s.mu.RLock()
+	e, ok := s.byID[id]
+	if !ok {
+		s.mu.RUnlock()
+		return nil, flow.Body{}, fmt.Errorf("flow %d: %w", id, ErrNotFound)
+	}
+	b := e.bodies[i].Load()
+	if b == nil {
+		s.mu.RUnlock()
+		return nil, flow.Body{}, fmt.Errorf("flow %d %s body: %w", id, facet, ErrNotFound)
+	}
+	v := e.view()
+	s.mu.RUnlock()
+	var facts flow.Body
+	switch facet {
+	case flow.FacetRequest:
+		facts = v.RequestBody
+	case flow.FacetResponse:
+		facts = v.ResponseBody
+	case flow.FacetUpstream:
+		facts = *v.UpstreamBody
+	}
+	rc, err := b.reader()
+	if err != nil {
+		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+	}
+	return rc, facts, nil
+}
+
+// Delete removes one flow and reports whether it was there.
+func (s *Store) Delete(id flow.ID) bool {
+	s.mu.Lock()
+	e, ok := s.byID[id]
+	if ok {
+		s.unlinkLocked(e)
+		s.compactLocked()
+	}
+	s.mu.Unlock()
+	if ok {
+		s.drop([]*entry{e}, false)
+	}
+	return ok
+}
+
+// Clear removes every flow and publishes a reset.
+func (s *Store) Clear() {
+	s.clear()
+	s.feed.PublishReset()
+}
+
+func (s *Store) clear() {
+	s.mu.Lock()
+	var all []*entry
+	for _, e := range s.order[s.head:] {
+		if !e.gone.Swap(true) {
+			all = append(all, e)
+		}
+	}
+	s.byID = map[flow.ID]*entry{}
+	s.order, s.head, s.holes = nil, 0, 0
+	s.headBytes.Store(0)
+	s.mu.Unlock()
+	for _, e := range all {
+		var u usage
+		for i := range e.bodies {
+			if b := e.bodies[i].Load(); b != nil {
+				u.add(b.free())
+			}
+		}
+		s.mu.Lock()
+		u.ram -= e.wsRAM
+		e.wsRAM = 0
+		s.mu.Unlock()
+		s.account(u)
+	}
+}
+
+// Import adds finished flows (read from a HAR file): each gets a new ID and
+// Imported set. It is all or nothing: a flow that cannot be stored leaves the
+// store unchanged.
+func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
+	if len(rs) > s.cfg.MaxFlows {
+		return nil, fmt.Errorf("import %d flows: more than the %d the store keeps", len(rs), s.cfg.MaxFlows)
+	}
+	entries := make([]*entry, 0, len(rs))
+	var total usage
+	var wsRAM int64 // counted only once the flows are in
+	fail := func(err error) ([]flow.ID, error) {
+		for _, e := range entries {
+			for i := range e.bodies {
+				if b := e.bodies[i].Load(); b != nil {
+					total.add(b.free())
+				}
+			}
+		}
+		s.account(total)
+		return nil, err
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.Flow.Request.Method == "" || r.Flow.Request.URL == "" {
+			return fail(fmt.Errorf("import flow %d: request method and URL are required", i))
+		}
+		e := &entry{flow: *r.Flow.Clone()}
+		e.flow.Imported = true
+		e.flow.WebSocket = nil
+		if e.flow.State == "" || e.flow.State == flow.StatePending {
+			e.flow.State = flow.StateDone
+		}
+		e.head = flowOverhead + headSize(&e.flow.Request)
+		for facet, data := range r.Bodies {
+			fi := facetIndex(facet)
+			if fi < 0 {
+				return fail(fmt.Errorf("import flow %d: unknown body facet %q", i, facet))
+			}
+			b := &body{}
+			u := b.write(s, data, -1)
+			total.add(u)
+			if b.err != nil {
+				entries = append(entries, e)
+				return fail(fmt.Errorf("import flow %d %s body: %w", i, facet, b.err))
+			}
+			var trunc bool
+			var size int64
+			switch facet {
+			case flow.FacetRequest:
+				trunc, size = e.flow.RequestBody.Truncated, e.flow.RequestBody.Size
+			case flow.FacetResponse:
+				trunc, size = e.flow.ResponseBody.Truncated, e.flow.ResponseBody.Size
+			case flow.FacetUpstream:
+				if e.flow.UpstreamBody == nil {
+					e.flow.UpstreamBody = &flow.Body{}
+				}
+				trunc, size = e.flow.UpstreamBody.Truncated, e.flow.UpstreamBody.Size
+			}
+			var eu usage
+			b.finish(s, &eu)
+			total.add(eu)
+			b.complete = true
+			b.truncated = b.truncated || trunc
+			b.size = max(b.size, size)
+			e.bodies[fi].Store(b)
+		}
+		for _, m := range r.Flow.WebSocket {
+			m.Data = slices.Clone(m.Data)
+			if int64(len(m.Data)) > s.cfg.BodyCap {
+				m.Data = m.Data[:s.cfg.BodyCap]
+				m.Truncated = true
+			}
+			e.flow.WebSocket = append(e.flow.WebSocket, m)
+			e.wsRAM += int64(len(m.Data)) + wsOverhead
+		}
+		wsRAM += e.wsRAM
+		if e.bodies[0].Load() == nil {
+			e.bodies[0].Store(&body{complete: true})
+		}
+		if e.bodies[1].Load() == nil {
+			e.bodies[1].Store(&body{complete: true})
+		}
+		e.finished.Store(true)
+		entries = append(entries, e)
+	}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fail(errors.New("import: store closed"))
+	}
+	var victims []*entry
+	for len(s.byID)+len(entries) > s.cfg.MaxFlows {
+		v := s.oldestLocked()
+		if v == nil {
+			break
+		}
+		s.unlinkLocked(v)
+		victims = append(victims, v)
+	}
+	ids := make([]flow.ID, len(entries))
+	for i, e := range entries {
+		s.nextID++
+		e.id = s.nextID
+		e.flow.ID = e.id
+		ids[i] = e.id
+		s.insertLocked(e)
+	}
+	s.compactLocked()
+	s.mu.Unlock()
+	total.ram += wsRAM
+	s.account(total)
+	s.drop(victims, true)
+	for _, id := range ids {
+		s.feed.PublishAdded(id)
+	}
+	if s.overBudget() {
+		s.enforce(0)
+	}
+	return ids, nil
+}
+
+// Close drops every flow and removes the session directory. The store
+// records nothing afterwards.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.clear()
+	s.feed.PublishReset()
+	if s.dir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		return fmt.Errorf("remove capture directory %s: %w", s.dir, err)
+	}
+	return nil
+}
