@@ -200,8 +200,8 @@ func TestMemoryBound(t *testing.T) {
 	if st.BodyBytesRAM > st.RAMBudget+256<<10 || st.BodyBytesDisk > st.DiskBudget {
 		t.Errorf("store over its budgets: RAM %d/%d disk %d/%d", st.BodyBytesRAM, st.RAMBudget, st.BodyBytesDisk, st.DiskBudget)
 	}
-	if st.Truncated < 190 {
-		t.Errorf("truncated %d bodies, want the ~200 cut by the cap", st.Truncated)
+	if want := uint64(n / 1000); st.Truncated != want {
+		t.Errorf("truncated %d bodies, want the %d cut by the cap", st.Truncated, want)
 	}
 	if r.liveHeapMax > r.bound {
 		t.Errorf("live heap %d over the bound %d", r.liveHeapMax, r.bound)
