@@ -1,0 +1,288 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"loupe/proxy/flow"
+)
+
+// ownerBody owns one upstream response body. Whatever happens to the
+// response (served, replaced by a rule, client gone, error), the body is
+// either read to EOF or its connection is torn down: an upstream body left
+// open keeps the origin connection and the transport's goroutines alive
+// forever (incident 2).
+//
+// Reads tee into the recorder under facet. Close is idempotent. When the
+// body was detached (its response replaced), Close drains the rest in the
+// background, bounded by DrainMaxBytes and DrainTimeout, recording what it
+// reads; otherwise Close aborts the upstream request, which closes the
+// connection at once. A context.AfterFunc on the client request is the safety
+// net for a body that nobody closes.
+type ownerBody struct {
+	rc     io.ReadCloser
+	x      *exchange
+	cancel context.CancelFunc // cancels the upstream request: tears the connection down
+	stop   func() bool        // unregisters the safety net
+
+	mu       sync.Mutex
+	facet    flow.Facet
+	detached bool // the client no longer reads this body: drain on Close
+	eof      bool
+	closed   bool
+	draining bool
+}
+
+func newOwnerBody(x *exchange, rc io.ReadCloser, cancel context.CancelFunc, clientCtx context.Context) *ownerBody {
+	b := &ownerBody{rc: rc, x: x, cancel: cancel, facet: flow.FacetResponse}
+	x.hold()
+	b.stop = context.AfterFunc(clientCtx, func() {
+		b.mu.Lock()
+		draining := b.draining
+		b.mu.Unlock()
+		if !draining {
+			// Nobody took over the body and the client exchange is over:
+			// tear the upstream connection down.
+			b.cancel()
+		}
+	})
+	return b
+}
+
+// detach marks the body as no longer served: it will be recorded as the
+// upstream facet and drained on Close.
+func (b *ownerBody) detach() {
+	b.mu.Lock()
+	b.detached = true
+	b.facet = flow.FacetUpstream
+	b.mu.Unlock()
+}
+
+func (b *ownerBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	facet := b.facet
+	b.mu.Unlock()
+	if n > 0 {
+		b.x.h.Body(facet, p[:n])
+	}
+	if err == io.EOF {
+		b.mu.Lock()
+		first := !b.eof
+		b.eof = true
+		b.mu.Unlock()
+		if first {
+			b.x.h.BodyEnd(facet)
+		}
+	}
+	return n, err
+}
+
+// Close implements io.Closer; see the type comment.
+func (b *ownerBody) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	drain := b.detached && !b.eof
+	b.draining = drain
+	b.mu.Unlock()
+	if !drain {
+		if !b.eof {
+			// Stopping early: cancel first so the transport closes the
+			// connection instead of trying to reuse it.
+			b.cancel()
+		}
+		err := b.rc.Close()
+		b.cancel()
+		b.stop()
+		b.x.release()
+		return err
+	}
+	b.x.p.drains.Add(1)
+	go b.drain()
+	return nil
+}
+
+// drain reads the rest of a detached body, within the configured bounds.
+func (b *ownerBody) drain() {
+	defer b.x.p.drains.Done()
+	defer b.x.release()
+	defer b.stop()
+	cfg := &b.x.p.cfg
+	timer := time.AfterFunc(cfg.DrainTimeout, b.cancel)
+	defer timer.Stop()
+	stopShutdown := context.AfterFunc(b.x.p.ctx, b.cancel)
+	defer stopShutdown()
+
+	n, err := io.Copy(io.Discard, io.LimitReader(b, cfg.DrainMaxBytes))
+	if err == nil && n == cfg.DrainMaxBytes {
+		// Past the byte bound: give up on reuse and close the connection.
+		b.cancel()
+		b.x.p.log.Debug("drain bound reached, closing origin connection", "flow", b.x.h.ID(), "bytes", n)
+	}
+	_ = b.rc.Close()
+	b.cancel()
+}
+
+// servedBody is the body goproxy copies to the client. It stays the same
+// object from the round trip to the end, so goproxy keeps the framing Loupe
+// computed; rules swap what it reads from. It records the served facet when
+// the served bytes differ from the upstream ones, and turns a failed read
+// into an aborted client response: a response cut short must end abruptly,
+// never look complete.
+type servedBody struct {
+	x       *exchange
+	src     io.Reader
+	closers []io.Closer
+	record  bool // record as FacetResponse (the upstream body records itself otherwise)
+	eof     bool
+	abort   bool // reset: close the client connection without an answer
+}
+
+func (s *servedBody) Read(p []byte) (int, error) {
+	if s.abort {
+		s.x.fail(errors.New("connection reset by rule"))
+		panic(http.ErrAbortHandler)
+	}
+	n, err := s.src.Read(p)
+	if n > 0 && s.record {
+		s.x.h.Body(flow.FacetResponse, p[:n])
+	}
+	switch {
+	case err == io.EOF:
+		if s.record && !s.eof {
+			s.x.h.BodyEnd(flow.FacetResponse)
+		}
+		s.eof = true
+	case err != nil:
+		s.x.fail(fmt.Errorf("upstream body: %w", err))
+		// Like httputil.ReverseProxy: abort the handler so the server
+		// closes (h1) or resets (h2) the client response instead of ending
+		// it cleanly with a truncated body.
+		panic(http.ErrAbortHandler)
+	}
+	return n, err
+}
+
+func (s *servedBody) Close() error {
+	var first error
+	for _, c := range s.closers {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.closers = nil
+	return first
+}
+
+// replace makes the served body read from body (nil: empty) and detaches the
+// upstream body, which then drains in the background: the client gets the
+// replacement at once and never waits for the origin.
+func (s *servedBody) replace(resp *http.Response, body []byte) {
+	for _, c := range s.closers {
+		if ob, ok := c.(*ownerBody); ok {
+			ob.detach()
+		}
+	}
+	// Close now, not at the end of the response: the drain starts at once.
+	_ = s.Close()
+	if !bodyAllowed(resp) {
+		body = nil
+	}
+	s.src = newBytesReader(body)
+	s.record = true
+	normaliseFraming(resp, int64(len(body)))
+}
+
+// normaliseFraming is the one place that fixes the framing of a response
+// whose body Loupe replaced: the length is recomputed, encodings that no
+// longer describe the bytes are dropped, and statuses and methods that carry
+// no body get none.
+func normaliseFraming(resp *http.Response, n int64) {
+	resp.Header.Del("Content-Encoding")
+	resp.Header.Del("Transfer-Encoding")
+	resp.TransferEncoding = nil
+	resp.Uncompressed = false
+	if !bodyAllowed(resp) {
+		resp.ContentLength = 0
+		resp.Header.Del("Content-Length")
+		return
+	}
+	resp.ContentLength = n
+	resp.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+}
+
+// bodyAllowed reports whether resp may carry a body to the client.
+func bodyAllowed(resp *http.Response) bool {
+	if resp.Request != nil && resp.Request.Method == http.MethodHead {
+		return false
+	}
+	s := resp.StatusCode
+	return !(s >= 100 && s < 200 || s == http.StatusNoContent || s == http.StatusNotModified)
+}
+
+type bytesReader struct {
+	b []byte
+}
+
+func newBytesReader(b []byte) *bytesReader { return &bytesReader{b: b} }
+
+func (r *bytesReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// throttled limits reads to rate bytes per second, in slices small enough
+// to keep the stream smooth; it stops waiting when ctx ends.
+type throttled struct {
+	ctx   context.Context
+	r     io.Reader
+	rate  int64
+	start time.Time
+	sent  int64
+}
+
+func (t *throttled) Read(p []byte) (int, error) {
+	if t.start.IsZero() {
+		t.start = time.Now()
+	}
+	if max := t.rate / 10; max > 0 && int64(len(p)) > max {
+		p = p[:max]
+	} else if max == 0 {
+		p = p[:1]
+	}
+	due := t.start.Add(time.Duration(float64(t.sent) / float64(t.rate) * float64(time.Second)))
+	if wait := time.Until(due); wait > 0 {
+		if err := sleepCtx(t.ctx, wait); err != nil {
+			return 0, err
+		}
+	}
+	n, err := t.r.Read(p)
+	t.sent += int64(n)
+	return n, err
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

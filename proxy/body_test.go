@@ -1,0 +1,216 @@
+package proxy_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"loupe/proxy"
+	"loupe/proxy/flow"
+	"loupe/proxy/proxytest"
+	"loupe/rules"
+)
+
+// ruleSet compiles rs for Config.Rules.
+func ruleSet(t *testing.T, rs ...rules.Rule) func() *rules.Set {
+	t.Helper()
+	for i := range rs {
+		rs[i].Enabled = true
+	}
+	s, err := rules.Compile(rs)
+	if err != nil {
+		t.Fatalf("compile rules: %v", err)
+	}
+	return func() *rules.Set { return s }
+}
+
+func str(s string) *string { return &s }
+
+func overrideAll(t *testing.T, body string) func() *rules.Set {
+	return ruleSet(t, rules.Rule{ID: "replace", Actions: []rules.Action{
+		{Type: rules.TypeOverride, Body: str(body), Headers: map[string]string{"Content-Type": "text/plain"}},
+	}})
+}
+
+// streamOrigin is the origin of incident 2: 100 KB every 20 ms for 2 s.
+type streamOrigin struct {
+	active   atomic.Int64
+	finished atomic.Int64 // wrote everything
+	cut      atomic.Int64 // its connection was closed under it
+	url      string
+}
+
+func newStreamOrigin(t *testing.T, m mode) *streamOrigin {
+	o := &streamOrigin{}
+	done := make(chan bool, 1024)
+	stream := proxytest.Stream(100<<10, 20*time.Millisecond, 2*time.Second, done)
+	s := m.origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.active.Add(1)
+		defer o.active.Add(-1)
+		stream.ServeHTTP(w, r)
+		if <-done {
+			o.finished.Add(1)
+		} else {
+			o.cut.Add(1)
+		}
+	}))
+	o.url = s.URL
+	return o
+}
+
+func (o *streamOrigin) waitIdle(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for o.active.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d origin handlers still writing after %v", o.active.Load(), within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// fetch gets url through c and returns the body and how long it took.
+func fetch(c *http.Client, url string) (string, time.Duration, error) {
+	start := time.Now()
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", 0, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(b), time.Since(start), err
+}
+
+// Incident 2: an override must reach the client at once and the upstream
+// body must be drained (bounded) or its connection closed, never left open.
+func TestOverrideDrainsUpstreamBody(t *testing.T) {
+	for _, m := range modes[:2] {
+		t.Run(m.name, func(t *testing.T) {
+			o := newStreamOrigin(t, m)
+			env := proxytest.Start(t, proxy.Config{Rules: overrideAll(t, "replaced")})
+			c := m.client(t, env)
+			const n = 3
+			var wg sync.WaitGroup
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					body, took, err := fetch(c, o.url+"/stream")
+					if err != nil || body != "replaced" {
+						t.Errorf("got %q, %v", body, err)
+					}
+					if took > 500*time.Millisecond {
+						t.Errorf("override took %v, want < 100ms (500ms allowed on a loaded machine)", took)
+					} else if took > 100*time.Millisecond {
+						t.Logf("override took %v (slow machine?)", took)
+					}
+				}()
+			}
+			wg.Wait()
+			o.waitIdle(t, 5*time.Second)
+			if got := o.finished.Load(); got != n {
+				t.Errorf("origin finished writing %d times, want %d (drained)", got, n)
+			}
+			for _, f := range env.Rec.WaitFinished(t, n, 5*time.Second) {
+				ub := f.Flow.UpstreamBody
+				if ub == nil || !ub.Complete || ub.Size < 3<<20 {
+					t.Errorf("flow %d upstream body %+v, want the whole stream drained", f.Flow.ID, ub)
+				}
+				if string(f.Bodies[flow.FacetResponse]) != "replaced" || f.Flow.Overridden != "override" {
+					t.Errorf("flow %d served %q overridden %q", f.Flow.ID, f.Bodies[flow.FacetResponse], f.Flow.Overridden)
+				}
+			}
+		})
+	}
+}
+
+// The regression test of incident 2, at volume: 200 overridden requests
+// with a small drain bound (so the proxy closes origin connections), after
+// which goroutines and file descriptors are back to their baseline.
+func TestOverrideIncident2NoLeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes several seconds")
+	}
+	for _, m := range modes[:2] {
+		t.Run(m.name, func(t *testing.T) {
+			o := newStreamOrigin(t, m)
+			env := proxytest.Start(t, proxy.Config{
+				Rules:         overrideAll(t, "replaced"),
+				DrainMaxBytes: 256 << 10,
+			})
+			tr := env.Transport(t, false)
+			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			baseG := runtime.NumGoroutine()
+			baseFD := openFDs(t)
+			ignore := goleak.IgnoreCurrent()
+
+			const total, workers = 200, 4
+			took := make([]time.Duration, total)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := next.Add(1) - 1
+						if i >= total {
+							return
+						}
+						body, d, err := fetch(c, fmt.Sprintf("%s/stream/%d", o.url, i))
+						if err != nil || body != "replaced" {
+							t.Errorf("request %d: %q, %v", i, body, err)
+						}
+						took[i] = d
+					}
+				}()
+			}
+			wg.Wait()
+			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+			t.Logf("override latency: median %v, p99 %v, max %v", took[total/2], took[total*99/100], took[total-1])
+			// The stream lasts 2 s: an override that waited for it would
+			// take seconds. The median is held to the 100 ms promise; the
+			// tail only to "never waits", since test machines are shared.
+			if took[total/2] > 100*time.Millisecond || took[total-1] > time.Second {
+				t.Errorf("override latency median %v max %v, want < 100ms and < 1s", took[total/2], took[total-1])
+			}
+			o.waitIdle(t, 10*time.Second)
+			if o.finished.Load()+o.cut.Load() != total {
+				t.Errorf("origin: %d finished + %d cut, want %d", o.finished.Load(), o.cut.Load(), total)
+			}
+			env.Rec.WaitFinished(t, total, 10*time.Second)
+			tr.CloseIdleConnections()
+
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				g, fd := runtime.NumGoroutine(), openFDs(t)
+				if g <= baseG && fd <= baseFD {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("goroutines %d (baseline %d), fds %d (baseline %d)", g, baseG, fd, baseFD)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			goleak.VerifyNone(t, ignore)
+		})
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(es)
+}

@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"loupe/proxy/ca"
+	"loupe/proxy/flow"
+	"loupe/rules"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultDialTimeout           = 10 * time.Second
+	DefaultTLSHandshakeTimeout   = 10 * time.Second
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultMaxIdleConns          = 256
+	DefaultMaxIdleConnsPerHost   = 16
+	DefaultReadHeaderTimeout     = 30 * time.Second
+	DefaultClientIdleTimeout     = 120 * time.Second
+	DefaultMaxHeaderBytes        = 1 << 20
+	DefaultDrainMaxBytes         = 64 << 20
+	DefaultDrainTimeout          = 30 * time.Second
+	DefaultWSMessageCap          = 64 << 10
+)
+
+// Config configures a Proxy. The zero value of every field is usable and
+// means the documented default.
+type Config struct {
+	// CA signs the certificates presented to clients inside intercepted
+	// CONNECT tunnels. Nil: CONNECT tunnels carrying TLS pass through blindly
+	// (plain-HTTP tunnels are still intercepted).
+	CA *ca.CA
+	// Rules returns the rule set to apply to each new request; it is called
+	// once per request, so a swapped set takes effect at once. Nil: no rules.
+	Rules func() *rules.Set
+	// Recorder receives every flow's phases. Nil: nothing is recorded.
+	Recorder flow.Recorder
+	// Logger receives operational messages. Nil: slog.Default().
+	Logger *slog.Logger
+
+	// InsecureUpstream skips verification of origin TLS certificates.
+	// Default false: origins must present a certificate the system trusts.
+	InsecureUpstream bool
+	// UpstreamRootCAs, when set, replaces the system roots for verifying
+	// origins (tests and private PKI).
+	UpstreamRootCAs *x509.CertPool
+	// Passthrough lists host globs ("*.bank.example", "pinned.app") whose
+	// CONNECT tunnels are relayed blindly, never decrypted. Matched against
+	// the CONNECT host without port, case-insensitively.
+	Passthrough []string
+	// SelfHandler serves requests aimed at the proxy itself (a browser opening
+	// http://proxy-address/): the install page and ca.pem. Nil: a short
+	// plain-text page.
+	SelfHandler http.Handler
+	// DashboardAddr is the dashboard listener's address ("127.0.0.1:8081").
+	// Requests and CONNECT tunnels aimed at it through the proxy are refused
+	// (403), so the proxy never becomes a way around the dashboard's checks.
+	DashboardAddr string
+	// ProxyAuth, "user:pass", makes every request (and CONNECT) carry a
+	// matching Proxy-Authorization (Basic); others get 407. "" disables it.
+	ProxyAuth string
+
+	// DialTimeout bounds connecting to an origin. Default 10 s.
+	DialTimeout time.Duration
+	// TLSHandshakeTimeout bounds the origin TLS handshake. Default 10 s.
+	TLSHandshakeTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for the origin's response head
+	// once the request is sent; past it the client gets 504. Default 60 s.
+	ResponseHeaderTimeout time.Duration
+	// IdleConnTimeout closes idle origin connections. Default 90 s.
+	IdleConnTimeout time.Duration
+	// MaxIdleConns and MaxIdleConnsPerHost size the origin connection pool.
+	// Defaults 256 and 16.
+	MaxIdleConns        int
+	MaxIdleConnsPerHost int
+	// ReadHeaderTimeout bounds reading a client's request head. Default 30 s.
+	ReadHeaderTimeout time.Duration
+	// ClientIdleTimeout closes idle client keep-alive connections. Default 120 s.
+	ClientIdleTimeout time.Duration
+	// MaxHeaderBytes bounds a client's request head; larger heads get 431.
+	// Default 1 MiB.
+	MaxHeaderBytes int
+
+	// DrainMaxBytes and DrainTimeout bound how much of an upstream body that
+	// nobody reads any more (its response was replaced) is still read, and
+	// recorded, in the background so the origin connection can be reused;
+	// past either bound the connection is closed. Defaults 64 MiB and 30 s.
+	DrainMaxBytes int64
+	DrainTimeout  time.Duration
+
+	// WSMessageCap is how many payload bytes of each WebSocket message are
+	// recorded (the size is always recorded). Default 64 KiB.
+	WSMessageCap int
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	if c.ProxyAuth != "" && !strings.Contains(c.ProxyAuth, ":") {
+		return errors.New("proxy auth: want user:pass")
+	}
+	for _, g := range c.Passthrough {
+		if _, err := path.Match(strings.ToLower(g), ""); err != nil {
+			return fmt.Errorf("passthrough glob %q: %w", g, err)
+		}
+	}
+	for name, v := range map[string]int64{
+		"dial timeout": int64(c.DialTimeout), "TLS handshake timeout": int64(c.TLSHandshakeTimeout),
+		"response header timeout": int64(c.ResponseHeaderTimeout), "idle conn timeout": int64(c.IdleConnTimeout),
+		"max idle conns": int64(c.MaxIdleConns), "max idle conns per host": int64(c.MaxIdleConnsPerHost),
+		"read header timeout": int64(c.ReadHeaderTimeout), "client idle timeout": int64(c.ClientIdleTimeout),
+		"max header bytes": int64(c.MaxHeaderBytes), "drain max bytes": c.DrainMaxBytes,
+		"drain timeout": int64(c.DrainTimeout), "websocket message cap": int64(c.WSMessageCap),
+	} {
+		if v < 0 {
+			return fmt.Errorf("%s: negative", name)
+		}
+	}
+	return nil
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDur(&d.DialTimeout, DefaultDialTimeout)
+	setDur(&d.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	setDur(&d.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	setDur(&d.IdleConnTimeout, DefaultIdleConnTimeout)
+	setDur(&d.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDur(&d.ClientIdleTimeout, DefaultClientIdleTimeout)
+	setDur(&d.DrainTimeout, DefaultDrainTimeout)
+	setInt(&d.MaxIdleConns, DefaultMaxIdleConns)
+	setInt(&d.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
+	setInt(&d.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setInt(&d.WSMessageCap, DefaultWSMessageCap)
+	if d.DrainMaxBytes == 0 {
+		d.DrainMaxBytes = DefaultDrainMaxBytes
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Recorder == nil {
+		d.Recorder = nopRecorder{}
+	}
+	return d
+}

@@ -1,0 +1,303 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elazarl/goproxy"
+
+	"loupe/proxy/flow"
+)
+
+// exchange is the proxy's state for one flow, shared by the hooks through
+// the request context and goproxy's ProxyCtx.UserData.
+type exchange struct {
+	p      *Proxy
+	h      flow.Handle
+	start  time.Time
+	served *servedBody // nil until a response exists
+	kind   string      // response-producing action, "" when the origin answered
+
+	// respActions are the response-phase rule actions, decided at request time.
+	respActions []respAction
+
+	mu      sync.Mutex
+	err     error
+	refs    int // the handler and every body still owned; Finish at zero
+	end     time.Time
+	timings flow.Timings
+}
+
+type exchangeKey struct{}
+
+func (p *Proxy) newExchange(r *http.Request) *exchange {
+	x := &exchange{p: p, start: time.Now(), refs: 1, timings: flow.NoTimings}
+	x.h = p.cfg.Recorder.Begin(r.RemoteAddr, requestHead(r), x.start)
+	return x
+}
+
+func (x *exchange) hold() {
+	x.mu.Lock()
+	x.refs++
+	x.mu.Unlock()
+}
+
+// release drops one owner; the last one finishes the flow. The flow ends
+// when the client was served, even if an upstream body drains on.
+func (x *exchange) release() {
+	x.mu.Lock()
+	x.refs--
+	done := x.refs == 0
+	end, err := x.end, x.err
+	x.mu.Unlock()
+	if done {
+		if end.IsZero() {
+			end = time.Now()
+		}
+		x.h.Finish(end, err)
+	}
+}
+
+// served marks the client side as done and releases the handler's hold.
+func (x *exchange) done() {
+	x.mu.Lock()
+	x.end = time.Now()
+	t := x.timings
+	x.mu.Unlock()
+	x.h.Timings(t)
+	x.release()
+}
+
+// fail records the first failure of the flow.
+func (x *exchange) fail(err error) {
+	x.mu.Lock()
+	if x.err == nil {
+		x.err = err
+	}
+	x.mu.Unlock()
+}
+
+func requestHead(r *http.Request) flow.Request {
+	return flow.Request{Method: r.Method, URL: r.URL.String(), Proto: r.Proto, Header: flow.FieldsFromHeader(r.Header)}
+}
+
+func responseHead(status int, proto string, h http.Header) flow.Response {
+	return flow.Response{Status: status, Proto: proto, Header: flow.FieldsFromHeader(h)}
+}
+
+// serveHTTP runs one request through goproxy's hook chain.
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	x := p.newExchange(r)
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				x.fail(fmt.Errorf("internal error: %v", v))
+			}
+			x.done()
+			panic(v)
+		}
+		x.done()
+	}()
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+	p.gp.ServeHTTP(w, r)
+}
+
+// onRequest is the first request hook: it builds the outgoing request (a
+// copy, hop-by-hop headers stripped), applies the request-phase rules, and
+// installs Loupe's round tripper.
+func (p *Proxy) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	x, _ := r.Context().Value(exchangeKey{}).(*exchange)
+	if x == nil {
+		// Not from Loupe's front door (never expected): refuse rather than
+		// forward something unaccounted for.
+		return r, errorResponse(r, http.StatusInternalServerError, "request outside Loupe's front door")
+	}
+	ctx.UserData = x
+	ctx.RoundTripper = goproxy.RoundTripperFunc(p.roundTrip)
+
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	out.Close = false
+	removeHopHeaders(out.Header, true)
+	if r.Body != nil && r.Body != http.NoBody {
+		out.Body = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest}
+	} else {
+		x.h.BodyEnd(flow.FacetRequest)
+	}
+	if resp := p.applyRequestRules(x, out); resp != nil {
+		return out, resp
+	}
+	return out, nil
+}
+
+// roundTrip sends the outgoing request through Loupe's Transport. It never
+// returns an error: failures become recorded 502/504 answers.
+func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
+	x := ctx.UserData.(*exchange)
+	x.h.UpstreamRequest(requestHead(req))
+
+	// The upstream request outlives the client request only when a rule
+	// detaches its body (to record it while draining); the owner body then
+	// takes over cancelling. Until then the client's end cancels it.
+	clientCtx := req.Context()
+	outCtx, cancel := context.WithCancel(context.WithoutCancel(clientCtx))
+	stop := context.AfterFunc(clientCtx, cancel)
+	outCtx = httptrace.WithClientTrace(outCtx, x.trace())
+
+	sent := time.Now()
+	resp, err := p.tr.RoundTrip(req.WithContext(outCtx))
+	if err != nil {
+		stop()
+		cancel()
+		if clientCtx.Err() != nil {
+			err = fmt.Errorf("client went away: %w", err)
+		}
+		return p.failResponse(x, req, err), nil
+	}
+	stop()
+	x.mu.Lock()
+	x.timings.Wait = ms(time.Since(sent))
+	x.mu.Unlock()
+	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
+
+	ob := newOwnerBody(x, resp.Body, cancel, clientCtx)
+	x.served = &servedBody{x: x, src: ob, closers: []io.Closer{ob}}
+	resp.Body = x.served
+	return resp, nil
+}
+
+// failResponse turns an upstream failure into an answer naming its cause.
+func (p *Proxy) failResponse(x *exchange, req *http.Request, err error) *http.Response {
+	status, cause := classify(err)
+	x.fail(fmt.Errorf("%s: %w", cause, err))
+	p.log.Debug("upstream failed", "flow", x.h.ID(), "url", req.URL.String(), "err", err)
+	resp := errorResponse(req, status, fmt.Sprintf("Loupe: %s (%s): %v", cause, req.URL.Host, err))
+	x.served = &servedBody{x: x, src: resp.Body, record: true}
+	resp.Body = x.served
+	return resp
+}
+
+// classify maps an upstream error to a status and a few words.
+func classify(err error) (int, string) {
+	var ne net.Error
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout, "upstream timed out"
+	case errors.As(err, &dnsErr):
+		return http.StatusBadGateway, "upstream host not found"
+	case errors.As(err, &certErr):
+		return http.StatusBadGateway, "upstream TLS certificate not trusted"
+	case strings.Contains(err.Error(), "connection refused"):
+		return http.StatusBadGateway, "upstream refused the connection"
+	default:
+		return http.StatusBadGateway, "upstream unreachable"
+	}
+}
+
+// errorResponse is a short plain-text answer produced by Loupe itself.
+func errorResponse(req *http.Request, status int, msg string) *http.Response {
+	body := []byte(msg + "\n")
+	h := make(http.Header)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	resp := &http.Response{
+		StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Request: req,
+		Body: io.NopCloser(newBytesReader(body)),
+	}
+	normaliseFraming(resp, int64(len(body)))
+	return resp
+}
+
+// onResponse applies the response-phase rules.
+func (p *Proxy) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+	x, ok := ctx.UserData.(*exchange)
+	if !ok || resp == nil {
+		return resp
+	}
+	p.applyResponseRules(x, resp, ctx.Req)
+	return resp
+}
+
+// onResponseLast is the last response hook: hop-by-hop hygiene, recording of
+// the served head, and per-write flushing of bodies of unknown length.
+func (p *Proxy) onResponseLast(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+	x, ok := ctx.UserData.(*exchange)
+	if !ok || resp == nil {
+		return resp
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		removeHopHeaders(resp.Header, false)
+	}
+	x.h.Response(responseHead(resp.StatusCode, ctx.Req.Proto, resp.Header))
+	if resp.ContentLength < 0 && bodyAllowed(resp) {
+		// goproxy flushes after every write only when the served head says
+		// chunked. net/http treats a handler's "chunked" as its own framing
+		// (HTTP/1.1) or drops it (HTTP/2), so this is only a flush signal.
+		resp.Header.Set("Transfer-Encoding", "chunked")
+	}
+	return resp
+}
+
+// recordedBody tees a request body into the recorder.
+type recordedBody struct {
+	rc    io.ReadCloser
+	h     flow.Handle
+	facet flow.Facet
+	eof   bool
+}
+
+func (b *recordedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.h.Body(b.facet, p[:n])
+	}
+	if err == io.EOF && !b.eof {
+		b.eof = true
+		b.h.BodyEnd(b.facet)
+	}
+	return n, err
+}
+
+func (b *recordedBody) Close() error { return b.rc.Close() }
+
+// trace collects connection timings for the flow.
+func (x *exchange) trace() *httptrace.ClientTrace {
+	var dnsStart, connStart, tlsStart time.Time
+	at := func(t *time.Time) {
+		x.mu.Lock()
+		*t = time.Now()
+		x.mu.Unlock()
+	}
+	set := func(f func(t *flow.Timings)) {
+		x.mu.Lock()
+		f(&x.timings)
+		x.mu.Unlock()
+	}
+	return &httptrace.ClientTrace{
+		DNSStart:          func(httptrace.DNSStartInfo) { at(&dnsStart) },
+		DNSDone:           func(httptrace.DNSDoneInfo) { set(func(t *flow.Timings) { t.DNS = ms(time.Since(dnsStart)) }) },
+		ConnectStart:      func(string, string) { at(&connStart) },
+		ConnectDone:       func(string, string, error) { set(func(t *flow.Timings) { t.Connect = ms(time.Since(connStart)) }) },
+		TLSHandshakeStart: func() { at(&tlsStart) },
+		TLSHandshakeDone: func(tls.ConnectionState, error) {
+			set(func(t *flow.Timings) { t.TLS = ms(time.Since(tlsStart)); t.Connect += t.TLS })
+		},
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

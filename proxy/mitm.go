@@ -1,0 +1,218 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elazarl/goproxy"
+)
+
+// tlsRecordHandshake is the first byte of a TLS ClientHello record.
+const tlsRecordHandshake = 0x16
+
+// hijackConnect takes over a CONNECT tunnel from goproxy. Passthrough hosts
+// are relayed blindly; everything else is intercepted: TLS is terminated with
+// a certificate for the client's SNI (fallback: the CONNECT host), plain HTTP
+// (browsers send ws:// through CONNECT) is read as is, and either way the
+// decrypted connection is served by a standard http.Server whose handler
+// feeds every request through the same path as plain proxy requests.
+func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
+	p.conns.Add(1)
+	defer p.conns.Done()
+	if !p.trackConn(client, true) {
+		_ = client.Close()
+		return
+	}
+	defer p.trackConn(client, false)
+
+	target := req.URL.Host
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		target = net.JoinHostPort(target, "443")
+	}
+	host, _, _ := net.SplitHostPort(target)
+
+	if p.passthrough(host) {
+		p.tunnel(client, target, nil)
+		return
+	}
+	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		_ = client.Close()
+		return
+	}
+	br := bufio.NewReader(client)
+	_ = client.SetReadDeadline(time.Now().Add(p.cfg.ReadHeaderTimeout))
+	first, err := br.Peek(1)
+	_ = client.SetReadDeadline(time.Time{})
+	if err != nil {
+		_ = client.Close()
+		return
+	}
+	conn := &bufferedConn{Conn: client, r: br}
+	switch {
+	case first[0] != tlsRecordHandshake:
+		p.serveTunnel(conn, "http", target, req.RemoteAddr)
+	case p.cfg.CA == nil:
+		// Nothing to sign with: relay the TLS bytes untouched.
+		p.tunnel(conn, target, br)
+	default:
+		tconn := tls.Server(conn, p.cfg.CA.TLSConfig(host))
+		_ = tconn.SetDeadline(time.Now().Add(p.cfg.TLSHandshakeTimeout))
+		if err := tconn.HandshakeContext(p.ctx); err != nil {
+			p.log.Debug("client TLS handshake failed", "host", target, "err", err)
+			_ = tconn.Close()
+			return
+		}
+		_ = tconn.SetDeadline(time.Time{})
+		p.serveTunnel(tconn, "https", target, req.RemoteAddr)
+	}
+}
+
+// passthrough reports whether host matches a Passthrough glob.
+func (p *Proxy) passthrough(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, g := range p.cfg.Passthrough {
+		if ok, _ := path.Match(strings.ToLower(g), host); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// serveTunnel serves one decrypted (or plain) tunnel connection with a
+// standard http.Server until the connection ends. A *tls.Conn that
+// negotiated h2 is served as HTTP/2 by the same server.
+func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
+	l := newOneConnListener(c)
+	srv := p.newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Scheme = scheme
+		if r.Host == "" {
+			r.Host = target
+		}
+		r.URL.Host = r.Host
+		r.RemoteAddr = remote
+		if refuseSmuggling(w, r) {
+			return
+		}
+		p.route(w, r)
+	}))
+	srv.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed || s == http.StateHijacked {
+			_ = l.Close()
+		}
+	}
+	if scheme == "http" {
+		srv.ConnContext = withScanner
+		l.wrap = true
+	}
+	if !p.trackServer(srv, true) {
+		_ = c.Close()
+		return
+	}
+	defer p.trackServer(srv, false)
+	_ = srv.Serve(l)
+	l.wait()
+}
+
+// tunnel relays bytes blindly between client and target until either side
+// ends. buffered holds bytes already read from the client.
+func (p *Proxy) tunnel(client net.Conn, target string, buffered *bufio.Reader) {
+	defer client.Close()
+	up, err := p.dialer.DialContext(p.ctx, "tcp", target)
+	if err != nil {
+		if buffered == nil {
+			status, cause := classify(err)
+			_, _ = fmt.Fprintf(client, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
+				status, http.StatusText(status), len(cause)+1, cause)
+		}
+		return
+	}
+	defer up.Close()
+	if !p.trackConn(up, true) {
+		return
+	}
+	defer p.trackConn(up, false)
+	if buffered == nil {
+		if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	pipe := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, _ = io.Copy(dst, src)
+		// Propagate the end: half-close when possible, else close.
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		} else {
+			_ = dst.Close()
+		}
+	}
+	go pipe(up, client)
+	go pipe(client, up)
+	wg.Wait()
+}
+
+// bufferedConn is a conn whose first bytes were already peeked into r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite half-closes the underlying TCP connection, if it can.
+func (c *bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
+// oneConnListener hands one connection to http.Server.Serve, then blocks
+// Accept until Close, so that Serve ends when the connection does.
+type oneConnListener struct {
+	conn   net.Conn
+	wrap   bool // wrap the connection in a smuggling scanner
+	once   sync.Once
+	mu     sync.Mutex
+	taken  bool
+	closed chan struct{}
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	return &oneConnListener{conn: c, closed: make(chan struct{})}
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if !l.taken {
+		l.taken = true
+		l.mu.Unlock()
+		if l.wrap {
+			return newScanConn(l.conn), nil
+		}
+		return l.conn, nil
+	}
+	l.mu.Unlock()
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+// wait blocks until the served connection has ended.
+func (l *oneConnListener) wait() { <-l.closed }
+
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }

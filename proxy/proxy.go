@@ -1,0 +1,362 @@
+// Package proxy is Loupe's intercepting core: it receives plain HTTP and
+// CONNECT requests, decrypts TLS tunnels with certificates from proxy/ca,
+// applies the user's rules, forwards requests through its own Transport and
+// reports every phase of every flow to a flow.Recorder.
+//
+// goproxy is the front door and the hook chain; everything goproxy gets wrong
+// for a debugging proxy is owned here: the Transport (no environment proxy,
+// no transparent gzip, verified TLS, timeouts), hop-by-hop hygiene in both
+// directions, the ownership of every upstream body (read to EOF or its
+// connection closed, on every path), framing of replaced bodies, MITM served
+// by a standard http.Server (keep-alive, HTTP/2, 100-continue, cancellation
+// from the standard library), WebSocket relaying with message capture, and
+// refusing request smuggling.
+//
+// It must never wait on the recorder, never buffer a body it streams, and
+// never leave an upstream body open.
+package proxy
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elazarl/goproxy"
+)
+
+// Proxy is the intercepting proxy. Build it with New, run it with Serve,
+// stop it with Shutdown.
+type Proxy struct {
+	cfg    Config
+	log    *slog.Logger
+	errLog *log.Logger
+	gp     *goproxy.ProxyHttpServer
+	tr     *http.Transport
+	dialer *net.Dialer
+
+	// ctx ends when Shutdown gives up waiting: background drains, tunnels
+	// and WebSocket relays stop with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	drains sync.WaitGroup // background drains of detached bodies
+	conns  sync.WaitGroup // hijacked connections (MITM, tunnels, WebSockets)
+
+	mu      sync.Mutex
+	addrs   []net.Addr
+	servers map[*http.Server]struct{} // outer and inner (MITM) servers
+	raw     map[net.Conn]struct{}     // blind tunnels and WebSocket legs
+	closing bool
+}
+
+// New builds a Proxy from cfg. It starts nothing: call Serve.
+func New(cfg Config) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy config: %w", err)
+	}
+	c := cfg.withDefaults()
+	p := &Proxy{
+		cfg:     c,
+		log:     c.Logger,
+		errLog:  slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
+		servers: make(map[*http.Server]struct{}),
+		raw:     make(map[net.Conn]struct{}),
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
+	p.tr = p.newTransport()
+
+	gp := goproxy.NewProxyHttpServer()
+	gp.Logger = p.errLog
+	gp.Tr = p.tr
+	gp.ConnectDial = nil
+	gp.ConnectDialWithReq = nil
+	// Loupe strips hop-by-hop headers itself, on a copy, in the request hook;
+	// goproxy's own stripping would drop Accept-Encoding and read Connection
+	// after it is gone.
+	gp.KeepHeader = true
+	gp.KeepAcceptEncoding = true
+	gp.NonproxyHandler = http.HandlerFunc(p.serveSelf)
+	gp.OnRequest().DoFunc(p.onRequest)
+	gp.OnResponse().DoFunc(p.onResponse)
+	gp.OnResponse().DoFunc(p.onResponseLast)
+	gp.OnRequest().HijackConnect(p.hijackConnect)
+	p.gp = gp
+	return p, nil
+}
+
+// Serve accepts proxy clients on l until Shutdown. It returns
+// http.ErrServerClosed after Shutdown.
+func (p *Proxy) Serve(l net.Listener) error {
+	srv := p.newServer(p)
+	srv.ConnContext = withScanner
+	l = &scanListener{Listener: l}
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	p.addrs = append(p.addrs, l.Addr())
+	p.servers[srv] = struct{}{}
+	p.mu.Unlock()
+	return srv.Serve(l)
+}
+
+// Addrs returns the addresses of the listeners Serve was given.
+func (p *Proxy) Addrs() []net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]net.Addr(nil), p.addrs...)
+}
+
+func (p *Proxy) newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,
+		IdleTimeout:       p.cfg.ClientIdleTimeout,
+		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
+		ErrorLog:          p.errLog,
+	}
+}
+
+// Shutdown stops accepting, lets in-flight exchanges, tunnels and drains
+// finish, and cuts whatever is left when ctx ends.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.closing = true
+	servers := make([]*http.Server, 0, len(p.servers))
+	for s := range p.servers {
+		servers = append(servers, s)
+	}
+	p.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				_ = s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+
+	done := make(chan struct{})
+	go func() {
+		p.conns.Wait()
+		p.drains.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("proxy shutdown: %w", ctx.Err())
+		p.cutAll()
+		<-done
+	}
+	p.cancel()
+	p.tr.CloseIdleConnections()
+	return err
+}
+
+// cutAll closes every connection Loupe still holds.
+func (p *Proxy) cutAll() {
+	p.cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for s := range p.servers {
+		_ = s.Close()
+	}
+	for c := range p.raw {
+		_ = c.Close()
+	}
+}
+
+// track registers a server or raw connection for Shutdown; it reports false
+// (and the caller must give up) when the proxy is shutting down.
+func (p *Proxy) trackServer(s *http.Server, add bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !add {
+		delete(p.servers, s)
+		return true
+	}
+	if p.closing {
+		return false
+	}
+	p.servers[s] = struct{}{}
+	return true
+}
+
+func (p *Proxy) trackConn(c net.Conn, add bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !add {
+		delete(p.raw, c)
+		return true
+	}
+	if p.closing && p.ctx.Err() != nil {
+		return false
+	}
+	p.raw[c] = struct{}{}
+	return true
+}
+
+// ServeHTTP is the front door: checks that apply to every request before
+// the hook chain (authentication, smuggling, requests aimed at Loupe itself),
+// then goproxy.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if refuseSmuggling(w, r) {
+		return
+	}
+	if !p.authorized(r) {
+		w.Header().Set("Proxy-Authenticate", `Basic realm="loupe"`)
+		w.Header().Set("Connection", "close")
+		http.Error(w, "proxy authentication required", http.StatusProxyAuthRequired)
+		return
+	}
+	if r.Method == http.MethodConnect {
+		if p.isDashboard(r.URL.Host) || p.isSelf(r.URL.Host) {
+			http.Error(w, "tunnels to Loupe itself are refused", http.StatusForbidden)
+			return
+		}
+		p.gp.ServeHTTP(w, r)
+		return
+	}
+	p.route(w, r)
+}
+
+// route handles a non-CONNECT request, from the outer listener or from
+// inside a tunnel (its URL already absolute).
+func (p *Proxy) route(w http.ResponseWriter, r *http.Request) {
+	if !r.URL.IsAbs() {
+		p.serveSelf(w, r)
+		return
+	}
+	switch {
+	case p.isDashboard(r.URL.Host):
+		http.Error(w, "the dashboard is not reachable through the proxy", http.StatusForbidden)
+		return
+	case p.isSelf(r.URL.Host):
+		p.serveSelf(w, r)
+		return
+	}
+	if upgradeType(r.Header) == "websocket" {
+		p.serveWebSocket(w, r)
+		return
+	}
+	p.serveHTTP(w, r)
+}
+
+// serveSelf answers requests aimed at the proxy itself.
+func (p *Proxy) serveSelf(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "this is Loupe, an HTTP proxy", http.StatusMethodNotAllowed)
+		return
+	}
+	if p.cfg.SelfHandler == nil {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "This is Loupe, an HTTP(S) debugging proxy. Configure it as your HTTP and HTTPS proxy.")
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Scheme, r2.URL.Host = "", ""
+	r2.RequestURI = r2.URL.RequestURI()
+	p.cfg.SelfHandler.ServeHTTP(w, r2)
+}
+
+func (p *Proxy) authorized(r *http.Request) bool {
+	if p.cfg.ProxyAuth == "" {
+		return true
+	}
+	const prefix = "Basic "
+	h := r.Header.Get("Proxy-Authorization")
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return false
+	}
+	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h[len(prefix):]))
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(got, []byte(p.cfg.ProxyAuth)) == 1
+}
+
+// isSelf reports whether hostport names one of the proxy's own listeners.
+func (p *Proxy) isSelf(hostport string) bool {
+	for _, a := range p.Addrs() {
+		if sameAddr(hostport, a.String()) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) isDashboard(hostport string) bool {
+	return p.cfg.DashboardAddr != "" && sameAddr(hostport, p.cfg.DashboardAddr)
+}
+
+// sameAddr reports whether target (a request's host[:port]) reaches the
+// listener at listen. A listener on a wildcard or loopback address is reached
+// through any loopback name, and through its own IP.
+func sameAddr(target, listen string) bool {
+	th, tp, err := net.SplitHostPort(target)
+	if err != nil {
+		th, tp = target, "80"
+	}
+	lh, lp, err := net.SplitHostPort(listen)
+	if err != nil || tp != lp {
+		return false
+	}
+	th = strings.TrimSuffix(strings.ToLower(th), ".")
+	if th == lh {
+		return true
+	}
+	local := func(h string) bool {
+		if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+			return true
+		}
+		ip := net.ParseIP(h)
+		return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
+	}
+	lip := net.ParseIP(lh)
+	if lh == "" || (lip != nil && lip.IsUnspecified()) {
+		if local(th) {
+			return true
+		}
+		// A wildcard listener is also reached through this host's own IPs.
+		if ip := net.ParseIP(th); ip != nil {
+			addrs, _ := net.InterfaceAddrs()
+			for _, a := range addrs {
+				if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return local(th) && local(lh)
+}
+
+// tlsClientConfig is the configuration for connections to origins.
+func (p *Proxy) tlsClientConfig() *tls.Config {
+	return &tls.Config{
+		InsecureSkipVerify: p.cfg.InsecureUpstream, //nolint:gosec // opt-in flag, off by default
+		RootCAs:            p.cfg.UpstreamRootCAs,
+		MinVersion:         tls.VersionTLS12,
+	}
+}
+
+var errShuttingDown = errors.New("proxy is shutting down")

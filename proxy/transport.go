@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"net/http"
+	"time"
+
+	"loupe/proxy/flow"
+)
+
+// newTransport builds Loupe's own Transport. Unlike goproxy's default it
+// ignores HTTP(S)_PROXY (a proxy pointing at itself loops), verifies origin
+// certificates unless told otherwise, never adds Accept-Encoding nor
+// decompresses (the client's encoding negotiation goes through untouched),
+// speaks HTTP/2 to origins that offer it, and bounds every wait.
+func (p *Proxy) newTransport() *http.Transport {
+	c := &p.cfg
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            p.dialer.DialContext,
+		TLSClientConfig:        p.tlsClientConfig(),
+		TLSHandshakeTimeout:    c.TLSHandshakeTimeout,
+		ResponseHeaderTimeout:  c.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  time.Second,
+		IdleConnTimeout:        c.IdleConnTimeout,
+		MaxIdleConns:           c.MaxIdleConns,
+		MaxIdleConnsPerHost:    c.MaxIdleConnsPerHost,
+		MaxResponseHeaderBytes: int64(c.MaxHeaderBytes),
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      true,
+	}
+}
+
+// nopRecorder records nothing; it stands in when Config.Recorder is nil.
+type nopRecorder struct{}
+
+func (nopRecorder) Begin(string, flow.Request, time.Time) flow.Handle { return nopHandle{} }
+
+type nopHandle struct{}
+
+func (nopHandle) ID() flow.ID                    { return 0 }
+func (nopHandle) UpstreamRequest(flow.Request)   {}
+func (nopHandle) UpstreamResponse(flow.Response) {}
+func (nopHandle) Response(flow.Response)         {}
+func (nopHandle) Body(flow.Facet, []byte)        {}
+func (nopHandle) BodyEnd(flow.Facet)             {}
+func (nopHandle) WebSocket(flow.WSMessage)       {}
+func (nopHandle) Rule(string, string)            {}
+func (nopHandle) ReplayOf(flow.ID)               {}
+func (nopHandle) Timings(flow.Timings)           {}
+func (nopHandle) Finish(time.Time, error)        {}
