@@ -2,7 +2,7 @@
 // of touched flows) and the rule editor (a form per action type, with the
 // server's validation problems next to their fields).
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api/client";
 import { ACTION_TYPES, type Action, type ActionType, type Problem, type Rule } from "../api/types";
 import { ACTION_FIELDS, ACTION_LABELS, blankAction, cleanRule, knownField, problemsAt } from "../lib/rules";
@@ -146,6 +146,13 @@ function matchSummary(r: Rule): string {
 export function RuleEditor() {
   const e = editing.value;
   const [saving, setSaving] = useState(false);
+  useEffect(() => {
+    const onKey = (ev: KeyboardEvent) => {
+      if (ev.key === "Escape") editing.value = null;
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
   if (!e) return null;
   const r = e.rule;
   const probs = e.problems;
@@ -177,7 +184,7 @@ export function RuleEditor() {
 
   const other = probs.filter((p) => !knownField(p.field) || p.field === "");
   return (
-    <div class="modal" role="dialog" aria-modal="true" aria-label="Rule editor" onKeyDown={(ev) => ev.key === "Escape" && close()}>
+    <div class="modal" role="dialog" aria-modal="true" aria-label="Rule editor" onMouseDown={(ev) => ev.target === ev.currentTarget && close()}>
       <form
         class="editor"
         data-testid="rule-editor"
