@@ -3,6 +3,7 @@ package rules
 import (
 	"maps"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 )
@@ -25,11 +26,13 @@ type Request struct {
 type Set struct {
 	rules    []Rule
 	compiled []compiled
-	// byHost indexes enabled rules whose host is a literal; anyHost lists the
-	// other enabled rules. Both hold ascending rule indices, so a match only
-	// looks at rules that can possibly apply.
-	byHost  map[string][]int
-	anyHost []int
+	// byHost indexes enabled rules whose host is a literal, bySuffix those
+	// whose host is "*" followed by a literal starting with "." (the common
+	// "*.example.com"); anyHost lists the other enabled rules. All hold
+	// ascending rule indices, so a match looks only at rules that can apply.
+	byHost   map[string][]int
+	bySuffix map[string][]int
+	anyHost  []int
 }
 
 type compiled struct {
@@ -38,6 +41,13 @@ type compiled struct {
 	host    *glob    // nil = any
 	path    *glob    // nil = any
 	url     *regexp.Regexp
+	// urlPrefix is a literal every URL match starts with (urlAnchored: at the
+	// start of the URL; else anywhere). urlLiteral: the prefix is the whole
+	// regexp, so finding it decides the match. They let most non-matching
+	// URLs skip the regexp engine.
+	urlPrefix   string
+	urlAnchored bool
+	urlLiteral  bool
 }
 
 // Compile validates rs and compiles it into a Set. The error is a
@@ -56,6 +66,7 @@ func compileValid(rs []Rule) *Set {
 		rules:    make([]Rule, len(rs)),
 		compiled: make([]compiled, len(rs)),
 		byHost:   make(map[string][]int),
+		bySuffix: make(map[string][]int),
 	}
 	for i := range rs {
 		s.rules[i] = cloneRule(rs[i])
@@ -73,13 +84,18 @@ func compileValid(rs []Rule) *Set {
 		}
 		if m.URL != "" {
 			c.url = regexp.MustCompile(m.URL) // validated above
+			c.urlPrefix, c.urlLiteral = c.url.LiteralPrefix()
+			c.urlAnchored = anchoredAtStart(m.URL)
 		}
 		if !s.rules[i].Enabled {
 			continue
 		}
-		if c.host != nil && c.host.kind == globExact {
+		switch {
+		case c.host != nil && c.host.kind == globExact:
 			s.byHost[c.host.lit] = append(s.byHost[c.host.lit], i)
-		} else {
+		case c.host != nil && c.host.kind == globSuffix && strings.HasPrefix(c.host.lit, "."):
+			s.bySuffix[c.host.lit] = append(s.bySuffix[c.host.lit], i)
+		default:
 			s.anyHost = append(s.anyHost, i)
 		}
 	}
@@ -93,22 +109,48 @@ func (s *Set) Match(r Request) []*Rule {
 		return nil
 	}
 	host := normalHost(r.Host)
-	lit := s.byHost[host]
-	other := s.anyHost
-	var out []*Rule
-	// Merge the two ascending index lists to keep list order.
-	for len(lit) > 0 || len(other) > 0 {
-		var i int
-		if len(other) == 0 || len(lit) > 0 && lit[0] < other[0] {
-			i, lit = lit[0], lit[1:]
-		} else {
-			i, other = other[0], other[1:]
+	// Candidate lists: the literal host, each ".suffix" of the host, the
+	// rest. A host has few dots, so this stays on the stack.
+	var buf [8][]int
+	lists := append(buf[:0], s.anyHost)
+	if l := s.byHost[host]; l != nil {
+		lists = append(lists, l)
+	}
+	if len(s.bySuffix) > 0 {
+		for i := 0; i < len(host); i++ {
+			if host[i] == '.' {
+				if l := s.bySuffix[host[i:]]; l != nil {
+					lists = append(lists, l)
+				}
+			}
 		}
+	}
+	var out []*Rule
+	if len(lists) == 1 {
+		for _, i := range lists[0] {
+			if s.compiled[i].match(&r, host) {
+				out = append(out, &s.rules[i])
+			}
+		}
+		return out
+	}
+	// Merge the ascending lists to keep list order.
+	for {
+		best := -1
+		for k, l := range lists {
+			if len(l) > 0 && (best < 0 || l[0] < lists[best][0]) {
+				best = k
+			}
+		}
+		if best < 0 {
+			return out
+		}
+		i := lists[best][0]
+		lists[best] = lists[best][1:]
 		if s.compiled[i].match(&r, host) {
 			out = append(out, &s.rules[i])
 		}
 	}
-	return out
 }
 
 func (c *compiled) match(r *Request, host string) bool {
@@ -133,10 +175,34 @@ func (c *compiled) match(r *Request, host string) bool {
 	if c.path != nil && !c.path.match(r.Path) {
 		return false
 	}
-	if c.url != nil && !c.url.MatchString(r.URL) {
-		return false
+	if c.url != nil {
+		switch {
+		case c.urlAnchored && !strings.HasPrefix(r.URL, c.urlPrefix):
+			return false
+		case !c.urlAnchored && c.urlPrefix != "" && !strings.Contains(r.URL, c.urlPrefix):
+			return false
+		case c.urlLiteral && !c.urlAnchored:
+			return true // the literal is the whole expression, and it was found
+		}
+		return c.url.MatchString(r.URL)
 	}
 	return true
+}
+
+// anchoredAtStart reports whether expr can only match at the start of the
+// text (it begins with "^" outside multi-line mode, or "\A").
+func anchoredAtStart(expr string) bool {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	for re.Op == syntax.OpConcat || re.Op == syntax.OpCapture {
+		if len(re.Sub) == 0 {
+			return false
+		}
+		re = re.Sub[0]
+	}
+	return re.Op == syntax.OpBeginText
 }
 
 // normalHost lower-cases h and drops a port and IPv6 brackets.

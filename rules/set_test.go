@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"testing"
 )
@@ -247,5 +248,25 @@ func TestMatchManyHostsIndex(t *testing.T) {
 	}
 	if got := ids(s.Match(req("GET", "http", "h3.test", "/"))); !slices.Equal(got, want) {
 		t.Fatalf("Match = %q\nwant %q", got, want)
+	}
+}
+
+// TestURLPrefilter: the literal-prefix shortcut never changes a result.
+func TestURLPrefilter(t *testing.T) {
+	exprs := []string{
+		`^https://api\.example\.com/v[0-9]+/`, `token=`, `^token=`, `\Ahttps://x`, `(^https://x)`,
+		`(?m)^https://x`, `^abc|^https`, `(?i)^HTTPS://X`, `x/a`, `^https://x/a$`, `a.*b`, `^`, `$`, `.*`,
+		`^(?:https)://x/a`, `^https://x/a?`,
+	}
+	urls := []string{"https://x/a", "https://api.example.com/v2/z", "https://x/?token=1", "token=1", "http://x", "", "HTTPS://X/a", "https://x/ab"}
+	for _, expr := range exprs {
+		s := mustCompile(t, []Rule{withMatch("r", Match{URL: expr})})
+		re := regexp.MustCompile(expr)
+		for _, u := range urls {
+			got := len(s.Match(Request{URL: u})) == 1
+			if want := re.MatchString(u); got != want {
+				t.Errorf("url %q against %q = %v, regexp says %v", u, expr, got, want)
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/textproto"
 	"net/url"
 	"os"
 	"regexp"
@@ -19,6 +20,9 @@ const (
 	MaxIDLen = 100
 	// MaxDelayMs bounds a delay action (ten minutes).
 	MaxDelayMs = 600000
+	// MaxPatternLen bounds match.host, match.path and match.url, which keeps
+	// the cost of a match bounded whatever the request.
+	MaxPatternLen = 2048
 )
 
 // Problem is one invalid field of one rule. The API answers 400 with a list
@@ -155,6 +159,11 @@ func validID(id string) bool {
 }
 
 func (v *validator) checkMatch(m *Match) {
+	for _, f := range []struct{ name, val string }{{"host", m.Host}, {"path", m.Path}, {"url", m.URL}} {
+		if len(f.val) > MaxPatternLen {
+			v.add("match."+f.name, fmt.Sprintf("must be at most %d characters", MaxPatternLen))
+		}
+	}
 	for i, meth := range m.Methods {
 		if !isToken(meth) {
 			v.add(fmt.Sprintf("match.methods[%d]", i), fmt.Sprintf("%q is not a method name", meth))
@@ -167,17 +176,17 @@ func (v *validator) checkMatch(m *Match) {
 			v.add("match.scheme", fmt.Sprintf("%q is not one of http, https, ws, wss", m.Scheme))
 		}
 	}
-	if m.Host != "" {
+	if m.Host != "" && len(m.Host) <= MaxPatternLen {
 		if msg := hostGlobProblem(m.Host); msg != "" {
 			v.add("match.host", msg)
 		}
 	}
-	if m.Path != "" {
+	if m.Path != "" && len(m.Path) <= MaxPatternLen {
 		if msg := pathGlobProblem(m.Path); msg != "" {
 			v.add("match.path", msg)
 		}
 	}
-	if m.URL != "" {
+	if m.URL != "" && len(m.URL) <= MaxPatternLen {
 		if _, err := regexp.Compile(m.URL); err != nil {
 			v.add("match.url", "bad regular expression: "+strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
@@ -361,10 +370,27 @@ func (v *validator) checkHeaders(at string, a *Action) {
 			v.add(field, fmt.Sprintf("%q is not a valid header name", name))
 			continue
 		}
+		if managedHeader(name) {
+			v.add(field, fmt.Sprintf("%s is managed by the proxy (connection and framing headers are set per hop)", name))
+			continue
+		}
 		if !validHeaderValue(a.Headers[name]) {
 			v.add(field, "value must not contain control characters (CR, LF, NUL)")
 		}
 	}
+}
+
+// managedHeader reports whether a rule may not set the header: the
+// hop-by-hop headers (RFC 9110 7.6.1) and the framing headers. Forwarding
+// them is how a proxy makes client and origin disagree about a connection;
+// Loupe computes them for each hop itself.
+func managedHeader(name string) bool {
+	switch textproto.CanonicalMIMEHeaderKey(name) {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
+		return true
+	}
+	return false
 }
 
 func (v *validator) checkBody(at string, a *Action) {

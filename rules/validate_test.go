@@ -108,6 +108,8 @@ func TestValidateProblems(t *testing.T) {
 		{"path bad escape", withMatch("r", Match{Path: `/a\`}), []string{"match.path: bad glob"}},
 		{"path relative", withMatch("r", Match{Path: "api/*"}), []string{`match.path: must start with "/"`}},
 		{"path space", withMatch("r", Match{Path: "/a b"}), []string{"match.path: must not contain spaces"}},
+		{"long path", withMatch("r", Match{Path: "/" + strings.Repeat("a", MaxPatternLen)}), []string{"match.path: must be at most 2048"}},
+		{"long url", withMatch("r", Match{URL: strings.Repeat("a", MaxPatternLen+1)}), []string{"match.url: must be at most 2048"}},
 		{"bad regexp", withMatch("r", Match{URL: "a(b"}), []string{"match.url: bad regular expression: missing closing )"}},
 		{"status low", withActions("r", Action{Type: TypeOverride, Status: 99}), []string{"actions[0].status: must be 100..599"}},
 		{"status high", withActions("r", Action{Type: TypeMock, Status: 600}), []string{"actions[0].status: must be 100..599"}},
@@ -130,6 +132,10 @@ func TestValidateProblems(t *testing.T) {
 			`actions[0].headers["X:Y"]: "X:Y" is not a valid header name`}},
 		{"header value CRLF", withActions("r", Action{Type: TypeSetResponseHeaders, Headers: map[string]string{"X": "a\r\nSet-Cookie: x"}}), []string{
 			`actions[0].headers["X"]: value must not contain control characters`}},
+		{"hop-by-hop header", withActions("r", Action{Type: TypeSetResponseHeaders, Headers: map[string]string{"connection": "keep-alive", "Keep-Alive": "timeout=5", "X-Ok": "1"}}), []string{
+			`actions[0].headers["Keep-Alive"]: Keep-Alive is managed by the proxy`, `actions[0].headers["connection"]: connection is managed by the proxy`}},
+		{"framing header", withActions("r", Action{Type: TypeOverride, Body: str("x"), Headers: map[string]string{"Content-Length": "1", "Transfer-Encoding": "chunked"}}), []string{
+			`actions[0].headers["Content-Length"]: Content-Length is managed`, `actions[0].headers["Transfer-Encoding"]: Transfer-Encoding is managed`}},
 		{"empty set headers", withActions("r", Action{Type: TypeSetResponseHeaders, Headers: map[string]string{}}), []string{
 			"actions[0].headers: at least one header"}},
 		{"nil set headers", withActions("r", Action{Type: TypeSetRequestHeaders}), []string{"actions[0].headers: at least one header"}},

@@ -1,0 +1,177 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+var fuzzRequests = []Request{
+	req("GET", "https", "api.example.com", "/v1/profile?id=1"),
+	req("post", "http", "LOCALHOST:8080", "/"),
+	req("GET", "wss", "[::1]:443", "/socket"),
+	{},
+	{Method: "\xff", Scheme: "\x00", Host: "é.example", Path: "/\xff?*", URL: "\xff"},
+}
+
+// FuzzCompile: any document either fails to decode or compile with an error,
+// or compiles into a Set that matches without panicking.
+func FuzzCompile(f *testing.F) {
+	f.Add([]byte(exampleJSON))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"id":"a","enabled":true,"match":{"host":"*.x?","path":"/a\\*b*","url":"^https?://"},"actions":[{"type":"block","reset":true}]}]`))
+	f.Add([]byte(`[{"id":"a","enabled":true,"match":{"methods":["GET"],"scheme":"ws"},"actions":[{"type":"delay","ms":5,"phase":"response"},{"type":"mapRemote","url":"http://127.0.0.1:1/x"}]}]`))
+	f.Add([]byte(`[{"id":"b","actions":[{"type":"mock","status":201,"bodyBase64":"aGk=","headers":{"A":"b"}}]}, {"ID":1}]`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		rs, err := DecodeRules(bytes.NewReader(doc))
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+				t.Fatalf("DecodeRules error %v is not a *ValidationError with problems", err)
+			}
+			return
+		}
+		set, err := Compile(rs)
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+				t.Fatalf("Compile error %v is not a *ValidationError with problems", err)
+			}
+			_ = err.Error()
+			return
+		}
+		if set.Len() != len(rs) {
+			t.Fatalf("set has %d rules, want %d", set.Len(), len(rs))
+		}
+		for _, r := range fuzzRequests {
+			p := set.Plan(r)
+			for _, rule := range p.Rules {
+				if !rule.Enabled {
+					t.Fatalf("disabled rule %q matched", rule.ID)
+				}
+				for i := range rule.Actions {
+					a := &rule.Actions[i]
+					if a.Type == TypeMock && a.Dir != "" {
+						_, _ = MockFile(rule, a, r.Path)
+					}
+				}
+			}
+		}
+	})
+}
+
+// FuzzMatch checks globs against a naive reference and the rest of matching
+// for panics.
+func FuzzMatch(f *testing.F) {
+	f.Add("*.example.com", "/api/*", "api.example.com", "/api/v1?x=1", `^https?://api\.`)
+	f.Add("a?c", "*b*", "abc", "/b", `token=`)
+	f.Add(`\*`, `/\?*`, "*", "/?x", `(?i)^HTTP`)
+	f.Add("*a*a*a", "/?*?", "aaaa", "/é", `^(http)://a|b$`)
+	f.Fuzz(func(t *testing.T, hostPat, pathPat, host, reqPath, urlExpr string) {
+		url := "http://" + host + reqPath
+		if re, err := regexp.Compile(urlExpr); err == nil {
+			set, err := Compile([]Rule{withMatch("u", Match{URL: urlExpr})})
+			if err != nil {
+				t.Fatalf("Compile(url %q): %v", urlExpr, err)
+			}
+			if got, want := len(set.Match(Request{URL: url})) == 1, re.MatchString(url); got != want {
+				t.Fatalf("url %q against %q = %v, regexp says %v", url, urlExpr, got, want)
+			}
+		}
+		valid := utf8.ValidString(hostPat) && utf8.ValidString(pathPat) && utf8.ValidString(host) && utf8.ValidString(reqPath)
+		for _, p := range []string{hostPat, pathPat} {
+			g, err := compileGlob(p, false)
+			if err != nil {
+				if !strings.HasSuffix(p, `\`) {
+					t.Fatalf("compileGlob(%q): %v", p, err)
+				}
+				continue
+			}
+			for _, s := range []string{host, reqPath} {
+				got := g.match(s)
+				if !valid || len(p)*len(s) > 1<<14 {
+					continue // the reference defines valid UTF-8 only, and is slow
+				}
+				if want := refGlob(p, s); got != want {
+					t.Fatalf("glob %q match %q = %v, reference says %v", p, s, got, want)
+				}
+			}
+			_ = globLiteralPrefix(p)
+		}
+		rule := withMatch("r", Match{Host: hostPat, Path: pathPat})
+		set, err := Compile([]Rule{rule})
+		if err != nil {
+			return
+		}
+		got := set.Match(Request{Method: "GET", Scheme: "http", Host: host, Path: reqPath, URL: url})
+		if len(got) > 1 {
+			t.Fatalf("one rule matched %d times", len(got))
+		}
+		plain := valid && !strings.ContainsAny(host, ":[]") && !strings.HasPrefix(hostPat, "[")
+		small := len(hostPat)*len(host)+len(pathPat)*len(reqPath) <= 1<<14
+		if plain && small {
+			want := (hostPat == "" || refGlob(strings.ToLower(hostPat), strings.ToLower(host))) &&
+				(pathPat == "" || refGlob(pathPat, reqPath))
+			if len(got) == 1 != want {
+				t.Fatalf("Match(%q, %q) with host %q path %q = %v", host, reqPath, hostPat, pathPat, got)
+			}
+		}
+	})
+}
+
+// refGlob is a slow, obviously correct glob matcher: "*" takes whole
+// characters, "?" one character, literals compare byte by byte. It defines
+// the semantics for valid UTF-8 (invalid input only has to be safe).
+func refGlob(pattern, s string) bool {
+	type tok struct {
+		star, any bool
+		r         rune
+	}
+	var toks []tok
+	for i := 0; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '*':
+			toks = append(toks, tok{star: true})
+		case '?':
+			toks = append(toks, tok{any: true})
+		case '\\':
+			i++
+			toks = append(toks, tok{r: rune(pattern[i])})
+		default:
+			toks = append(toks, tok{r: rune(pattern[i])})
+		}
+	}
+	// Literal bytes compare as bytes; "?" consumes one rune of s.
+	var rec func(ti, si int) bool
+	memo := map[[2]int]bool{}
+	rec = func(ti, si int) bool {
+		key := [2]int{ti, si}
+		if v, ok := memo[key]; ok {
+			return v
+		}
+		var res bool
+		switch {
+		case ti == len(toks):
+			res = si == len(s)
+		case toks[ti].star:
+			res = rec(ti+1, si) || (si < len(s) && rec(ti, si+runeLen(s[si:])))
+		case si == len(s):
+			res = false
+		case toks[ti].any:
+			res = rec(ti+1, si+runeLen(s[si:]))
+		default:
+			res = s[si] == byte(toks[ti].r) && rec(ti+1, si+1)
+		}
+		memo[key] = res
+		return res
+	}
+	return rec(0, 0)
+}
+
+func runeLen(s string) int {
+	_, n := utf8.DecodeRuneInString(s)
+	return n
+}
