@@ -88,7 +88,12 @@ func (x *exchange) fail(err error) {
 }
 
 func requestHead(r *http.Request) flow.Request {
-	return flow.Request{Method: r.Method, URL: r.URL.String(), Proto: r.Proto, Header: flow.FieldsFromHeader(r.Header)}
+	h := r.Header
+	if ua, ok := h["User-Agent"]; ok && len(ua) == 1 && ua[0] == "" {
+		h = h.Clone()
+		delete(h, "User-Agent") // the marker that suppresses Go's default, not sent
+	}
+	return flow.Request{Method: r.Method, URL: r.URL.String(), Proto: r.Proto, Header: flow.FieldsFromHeader(h)}
 }
 
 func responseHead(status int, proto string, h http.Header) flow.Response {
@@ -129,6 +134,10 @@ func (p *Proxy) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request
 	out.RequestURI = ""
 	out.Close = false
 	removeHopHeaders(out.Header, true)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		// An empty value keeps net/http from adding its own User-Agent.
+		out.Header["User-Agent"] = []string{""}
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		out.Body = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest}
 	} else {

@@ -152,7 +152,7 @@ func (p *Proxy) relayWebSocket(x *exchange, cl, up *websocket.Conn) {
 
 	first := <-ended
 	var ce *websocket.CloseError
-	if !errors.As(first, &ce) {
+	if !errors.As(first, &ce) || ce.Code == websocket.CloseAbnormalClosure {
 		// One side dropped without a close frame: so does the other.
 		cancel()
 		if !isClosedErr(first) {
@@ -224,11 +224,13 @@ func (p *Proxy) pump(x *exchange, dir flow.Direction, src, dst *websocket.Conn) 
 				return rerr
 			}
 		}
+		// Recorded before the last frame goes out, so that an answer to it
+		// is always recorded after it.
+		x.h.WebSocket(flow.WSMessage{Direction: dir, Time: time.Now(), Opcode: op, Size: size,
+			Data: kept, Truncated: size > len(kept)})
 		if err := w.Close(); err != nil {
 			return err
 		}
-		x.h.WebSocket(flow.WSMessage{Direction: dir, Time: time.Now(), Opcode: op, Size: size,
-			Data: kept, Truncated: size > len(kept)})
 	}
 }
 
