@@ -1,8 +1,3 @@
-// Package rules is Loupe's rule library: the rule model, validation,
-// compilation into an immutable Set, matching, and persistence of rules.json.
-//
-// The proxy consults it; it never learns about HTTP servers, goproxy or the
-// store, and imports only the standard library.
 package rules
 
 // Rule is one user rule, as stored in rules.json and exchanged with the API.
@@ -23,9 +18,11 @@ type Match struct {
 	// Host is a glob over the host name without port ("*" any run, "?" one char),
 	// case-insensitive.
 	Host string `json:"host,omitempty"`
-	// Path is a glob over the path and query; "*" may cross "/".
+	// Path is a glob over the path and query, as sent (escaped); "*" may
+	// cross "/" and "?". "\" makes the next character literal.
 	Path string `json:"path,omitempty"`
-	// URL is a regular expression over the whole absolute URL.
+	// URL is a regular expression (RE2 syntax) searched in the whole absolute
+	// URL; anchor it with ^ and $ to match all of it.
 	URL string `json:"url,omitempty"`
 }
 

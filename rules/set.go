@@ -13,7 +13,7 @@ type Request struct {
 	Method string // e.g. "GET"; compared case-insensitively
 	Scheme string // "http", "https", "ws" or "wss"
 	// Host is the host name without port. A port, if present anyway, is
-	// ignored, and IPv6 brackets are dropped.
+	// ignored; IPv6 brackets and a final dot are dropped.
 	Host string
 	// Path is the path and query as sent, escaped ("/a%20b?q=1").
 	Path string
@@ -205,7 +205,8 @@ func anchoredAtStart(expr string) bool {
 	return re.Op == syntax.OpBeginText
 }
 
-// normalHost lower-cases h and drops a port and IPv6 brackets.
+// normalHost lower-cases h and drops a port, IPv6 brackets and the dot of a
+// fully qualified name.
 func normalHost(h string) string {
 	if strings.HasPrefix(h, "[") {
 		if end := strings.IndexByte(h, ']'); end > 0 {
@@ -213,6 +214,9 @@ func normalHost(h string) string {
 		}
 	} else if i := strings.IndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i+1:], ':') < 0 {
 		h = h[:i]
+	}
+	if len(h) > 1 && h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
 	}
 	return strings.ToLower(h)
 }

@@ -47,6 +47,7 @@ func TestMatch(t *testing.T) {
 		{"host question", Match{Host: "api?.example.com"}, req("GET", "https", "api2.example.com", "/"), true},
 		{"host question none", Match{Host: "api?.example.com"}, req("GET", "https", "api.example.com", "/"), false},
 		{"host port ignored", Match{Host: "localhost"}, req("GET", "http", "localhost:8080", "/"), true},
+		{"host final dot", Match{Host: "example.com"}, req("GET", "http", "Example.COM.", "/"), true},
 		{"host ipv6 brackets", Match{Host: "::1"}, req("GET", "http", "[::1]:8080", "/"), true},
 		{"host ipv6 pattern brackets", Match{Host: "[::1]"}, req("GET", "http", "::1", "/"), true},
 		{"path exact", Match{Path: "/v1/profile"}, req("GET", "https", "x", "/v1/profile"), true},

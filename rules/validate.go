@@ -201,7 +201,7 @@ func hostGlobProblem(h string) string {
 		return "must be a host name glob, without scheme, path or spaces"
 	}
 	// One colon is a port; several are an IPv6 address.
-	if strings.Count(h, ":") == 1 {
+	if strings.Count(h, ":") == 1 || strings.HasPrefix(h, "[") && !strings.HasSuffix(h, "]") {
 		return "must not include a port (the host is matched without it)"
 	}
 	return ""

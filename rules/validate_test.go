@@ -102,6 +102,7 @@ func TestValidateProblems(t *testing.T) {
 			`match.methods[1]: "GE T" is not a method`, `match.methods[2]: "" is not a method`}},
 		{"bad scheme", withMatch("r", Match{Scheme: "ftp"}), []string{`match.scheme: "ftp" is not one of`}},
 		{"host with port", withMatch("r", Match{Host: "example.com:8080"}), []string{"match.host: must not include a port"}},
+		{"ipv6 host with port", withMatch("r", Match{Host: "[::1]:8080"}), []string{"match.host: must not include a port"}},
 		{"host with path", withMatch("r", Match{Host: "example.com/x"}), []string{"match.host: must be a host name glob"}},
 		{"host with scheme", withMatch("r", Match{Host: "https://example.com"}), []string{"match.host: must be a host name glob"}},
 		{"host bad escape", withMatch("r", Match{Host: `example\`}), []string{"match.host: bad glob"}},
