@@ -272,4 +272,3 @@ func TestClientAbortCancelsUpstream(t *testing.T) {
 		})
 	}
 }
-
