@@ -60,8 +60,6 @@ func compileGlob(pattern string, fold bool) (*glob, error) {
 		segs    []segment
 		cur     segment
 		lit     strings.Builder
-		stars   []bool // stars[i]: a star precedes segs[i]
-		star    bool
 		anyWild bool
 	)
 	flushLit := func() {
@@ -73,7 +71,6 @@ func compileGlob(pattern string, fold bool) (*glob, error) {
 	flushSeg := func() {
 		flushLit()
 		segs = append(segs, cur)
-		stars = append(stars, star)
 		cur = segment{}
 	}
 	for i := 0; i < len(pattern); i++ {
@@ -88,7 +85,6 @@ func compileGlob(pattern string, fold bool) (*glob, error) {
 		case '*':
 			anyWild = true
 			flushSeg()
-			star = true
 			// Collapse runs of stars.
 			for i+1 < len(pattern) && pattern[i+1] == '*' {
 				i++
@@ -106,9 +102,13 @@ func compileGlob(pattern string, fold bool) (*glob, error) {
 		}
 	}
 	flushSeg()
-	trailingStar := star && len(segs) > 0 && len(segs[len(segs)-1].parts) == 0
-	// Drop empty segments (around stars); remember the anchoring.
-	g := &glob{leadingStar: stars[0] || (len(segs[0].parts) == 0 && len(segs) > 1), trailingStar: trailingStar}
+	// Star runs are collapsed, so only the first and last segments can be
+	// empty: when the pattern starts or ends with a star.
+	hasStar := len(segs) > 1
+	g := &glob{
+		leadingStar:  hasStar && len(segs[0].parts) == 0,
+		trailingStar: hasStar && len(segs[len(segs)-1].parts) == 0,
+	}
 	for _, s := range segs {
 		if len(s.parts) == 0 {
 			continue

@@ -211,7 +211,13 @@ func (s *Store) commitLocked(rs []Rule) error {
 	if err != nil {
 		return fmt.Errorf("save rules %s: %w", s.path, err)
 	}
-	if err := writeFileAtomic(s.path, append(data, '\n')); err != nil {
+	// Write through a symbolic link (a rules file kept with one's dotfiles)
+	// rather than replacing the link with a file.
+	target := s.path
+	if real, err := filepath.EvalSymlinks(s.path); err == nil {
+		target = real
+	}
+	if err := writeFileAtomic(target, append(data, '\n')); err != nil {
 		return fmt.Errorf("save rules %s: %w", s.path, err)
 	}
 	s.cur.Store(set)

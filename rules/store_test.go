@@ -285,6 +285,28 @@ func TestReplacePersistsAndNotifies(t *testing.T) {
 	}
 }
 
+func TestReplaceThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.json")
+	if err := os.WriteFile(real, []byte("[]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "rules.json")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	s := mustOpen(t, link)
+	if err := s.Replace([]Rule{okRule("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v, %v", st.Mode(), err)
+	}
+	if got := readRules(t, real); len(got) != 1 || got[0].ID != "a" {
+		t.Fatalf("target holds %+v", got)
+	}
+}
+
 func TestSlowSubscriberDoesNotBlock(t *testing.T) {
 	s := mustOpen(t, rulesPath(t))
 	release := make(chan struct{})
