@@ -332,9 +332,9 @@ func (v *validator) checkAction(at string, a *Action) {
 		if len(a.Names) == 0 {
 			v.add(at+".names", "at least one header name is required")
 		}
-		for i, n := range a.Names {
+		for _, n := range a.Names {
 			if !isToken(n) {
-				v.add(fmt.Sprintf("%s.names[%d]", at, i), fmt.Sprintf("%q is not a valid header name", n))
+				v.add(at+".names", fmt.Sprintf("%q is not a valid header name", n))
 			}
 		}
 	case TypeDelay:
@@ -364,8 +364,10 @@ func (v *validator) checkHeaders(at string, a *Action) {
 	if needed && len(a.Headers) == 0 {
 		v.add(at+".headers", "at least one header is required")
 	}
+	// Problems name the header in the message, not the field: the form
+	// shows the headers as one field.
+	field := at + ".headers"
 	for _, name := range slices.Sorted(maps.Keys(a.Headers)) {
-		field := at + ".headers[" + strconv.Quote(name) + "]"
 		if !isToken(name) {
 			v.add(field, fmt.Sprintf("%q is not a valid header name", name))
 			continue
@@ -375,7 +377,7 @@ func (v *validator) checkHeaders(at string, a *Action) {
 			continue
 		}
 		if !validHeaderValue(a.Headers[name]) {
-			v.add(field, "value must not contain control characters (CR, LF, NUL)")
+			v.add(field, fmt.Sprintf("the value of %s must not contain control characters (CR, LF, NUL)", name))
 		}
 	}
 }
