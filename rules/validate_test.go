@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -242,5 +243,18 @@ func TestProblemString(t *testing.T) {
 		if got := tt.p.String(); got != tt.want {
 			t.Errorf("String() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// TestProblemJSON pins the shape the API answers with a 400.
+func TestProblemJSON(t *testing.T) {
+	err := &ValidationError{Problems: []Problem{{RuleID: "r", Index: 1, Field: "actions[0].status", Message: "must be 100..599"}}}
+	got, merr := json.Marshal(err)
+	if merr != nil {
+		t.Fatal(merr)
+	}
+	want := `{"problems":[{"ruleId":"r","index":1,"field":"actions[0].status","message":"must be 100..599"}]}`
+	if string(got) != want {
+		t.Fatalf("JSON = %s, want %s", got, want)
 	}
 }
