@@ -308,11 +308,11 @@ func TestStateAndRecording(t *testing.T) {
 	e.add(flowSpec{url: "https://a.test/1", status: 200, respBody: "hello"})
 	st := decode[State](t, e.do("GET", "/api/state", nil), 200)
 	if st.Flows != 1 || st.Paused || st.CAFingerprint != "AB:CD:EF" || st.ProxyAddr != "127.0.0.1:8080" ||
-		st.UIAddr != "127.0.0.1:8081" || st.Capture.BodyBytesRAM == 0 || st.Seq == 0 || st.Process.HeapBytes == 0 {
+		st.UIAddr != "127.0.0.1:8081" || st.Stats.BodyBytesRAM == 0 || st.Seq == 0 || st.Process.HeapBytes == 0 {
 		t.Errorf("state = %+v", st)
 	}
 	st = decode[State](t, e.do("POST", "/api/recording/pause", nil), 200)
-	if !st.Paused || !e.store.Paused() {
+	if !st.Paused || st.Recording || !e.store.Paused() {
 		t.Error("pause did not pause")
 	}
 	e.add(flowSpec{url: "https://a.test/ignored", status: 200})
@@ -415,17 +415,28 @@ func TestUIServing(t *testing.T) {
 func TestAssetsCaching(t *testing.T) {
 	e := newEnv(t, nil)
 	files := fstestFS{
-		"index.html":             "<!doctype html><html>app</html>",
-		"assets/index-1a2b3c.js": "console.log(1)",
-		"favicon.svg":            "<svg/>",
+		"index.html":               "<!doctype html><html>app</html>",
+		"assets/index-4f3a9c1b.js": "console.log(1)",
+		"assets/app.js":            "console.log(2)",
+		"favicon.svg":              "<svg/>",
 	}
 	h := newTestServer(t, e.s.uiHandler(files.FS()))
-	tests := []struct{ path, cc, ct, body string }{
-		{"/assets/index-1a2b3c.js", "public, max-age=31536000, immutable", "text/javascript", "console.log(1)"},
-		{"/favicon.svg", "no-cache", "image/svg+xml", "<svg/>"},
-		{"/", "no-cache", "text/html", "app"},
-		{"/deep/link", "no-cache", "text/html", "app"},
-		{"/index.html", "no-cache", "text/html", "app"},
+	const year = "public, max-age=31536000, immutable"
+	tests := []struct {
+		path   string
+		status int
+		cc, ct string
+		body   string
+	}{
+		{"/assets/index-4f3a9c1b.js", 200, year, "text/javascript", "console.log(1)"},
+		{"/assets/app.js", 200, "no-cache", "text/javascript", "console.log(2)"},
+		{"/flows/12/assets/app.js", 200, "no-cache", "text/javascript", "console.log(2)"}, // relative URL from a deep link
+		{"/favicon.svg", 200, "no-cache", "image/svg+xml", "<svg/>"},
+		{"/", 200, "no-cache", "text/html", "app"},
+		{"/deep/link", 200, "no-cache", "text/html", "app"},
+		{"/index.html", 200, "no-cache", "text/html", "app"},
+		{"/assets/gone-4f3a9c1b.js", 404, "", "", ""},
+		{"/old.css", 404, "", "", ""},
 	}
 	for _, tt := range tests {
 		resp, err := http.Get(h.URL + tt.path)
@@ -434,9 +445,28 @@ func TestAssetsCaching(t *testing.T) {
 		}
 		body := readAll(t, resp)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(body, tt.body) ||
-			resp.Header.Get("Cache-Control") != tt.cc || !strings.HasPrefix(resp.Header.Get("Content-Type"), tt.ct) {
-			t.Errorf("GET %s = %d %q cc=%q ct=%q", tt.path, resp.StatusCode, body, resp.Header.Get("Cache-Control"), resp.Header.Get("Content-Type"))
+		if resp.StatusCode != tt.status {
+			t.Errorf("GET %s = %d, want %d", tt.path, resp.StatusCode, tt.status)
+			continue
+		}
+		if tt.status != 200 {
+			continue
+		}
+		if !strings.Contains(body, tt.body) || resp.Header.Get("Cache-Control") != tt.cc ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), tt.ct) || resp.Header.Get("ETag") == "" {
+			t.Errorf("GET %s = %q cc=%q ct=%q etag=%q", tt.path, body, resp.Header.Get("Cache-Control"),
+				resp.Header.Get("Content-Type"), resp.Header.Get("ETag"))
+		}
+		// Revalidation answers 304.
+		req, _ := http.NewRequest("GET", h.URL+tt.path, nil)
+		req.Header.Set("If-None-Match", resp.Header.Get("ETag"))
+		r2, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2.Body.Close()
+		if r2.StatusCode != http.StatusNotModified {
+			t.Errorf("GET %s with its ETag = %d, want 304", tt.path, r2.StatusCode)
 		}
 	}
 }

@@ -108,6 +108,12 @@ type Config struct {
 	// MaxBatch bounds the summaries in one flows/batch message; a larger
 	// change set is sent as several messages with the same seq. Default 1000.
 	MaxBatch int
+	// FlushBytes bounds the feed bytes sent per flush (give or take one
+	// message); a larger burst is spread over the next flushes, so a
+	// healthy browser's queue is never flooded at once: it may stall for
+	// ClientQueueBytes/FlushBytes flushes before it counts as fallen
+	// behind. Default ClientQueueBytes/8.
+	FlushBytes int64
 }
 
 // Validate reports impossible settings.
@@ -122,7 +128,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("web: %s is negative", name))
 		}
 	}
-	if c.ClientQueue < 0 || c.ClientQueueBytes < 0 || c.MaxImportBytes < 0 || c.MaxBatch < 0 {
+	if c.ClientQueue < 0 || c.ClientQueueBytes < 0 || c.MaxImportBytes < 0 || c.MaxBatch < 0 || c.FlushBytes < 0 {
 		errs = append(errs, errors.New("web: negative limit"))
 	}
 	return errors.Join(errs...)
@@ -155,6 +161,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 1000
+	}
+	if c.FlushBytes == 0 {
+		c.FlushBytes = c.ClientQueueBytes / 8
 	}
 }
 

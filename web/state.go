@@ -13,13 +13,15 @@ import (
 type State struct {
 	// Seq is the store's change sequence number.
 	Seq uint64 `json:"seq"`
-	// Paused is true while recording is paused (traffic still flows).
-	Paused bool `json:"paused"`
+	// Paused is true while recording is paused (traffic still flows);
+	// Recording is its opposite, for readability on the other side.
+	Paused    bool `json:"paused"`
+	Recording bool `json:"recording"`
 	// Flows is how many flows the store holds.
 	Flows int `json:"flows"`
-	// Capture is the store's accounting: memory and disk used by bodies,
+	// Stats is the store's accounting: memory and disk used by bodies,
 	// budgets, evictions, truncations.
-	Capture store.Stats `json:"capture"`
+	Stats store.Stats `json:"stats"`
 	// ProxyAddr and UIAddr are the listener addresses.
 	ProxyAddr string `json:"proxyAddr"`
 	UIAddr    string `json:"uiAddr"`
@@ -43,9 +45,10 @@ func (s *Server) state() State {
 	st := s.deps.Store.Stats()
 	out := State{
 		Seq:       s.deps.Store.Seq(),
-		Paused:    s.deps.Store.Paused(),
+		Paused:    st.Paused,
+		Recording: !st.Paused,
 		Flows:     st.Flows,
-		Capture:   st,
+		Stats:     st,
 		ProxyAddr: s.cfg.ProxyAddr,
 		UIAddr:    s.cfg.UIAddr,
 		Clients:   int(s.hub.clientCount.Load()),

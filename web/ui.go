@@ -2,12 +2,16 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,11 +30,31 @@ func distFiles() fs.FS {
 	return files
 }
 
-// uiHandler serves the browser app: files of dist as they are (Vite's
-// content-hashed files under assets/ cached for a year), index.html for "/"
-// and for every other unknown GET path (the app routes on the client), never
-// cached. `/?token=T` logs the browser in first.
+// uiHandler serves the browser app: files of files as they are, index.html
+// for "/" and for every other unknown GET path (the app routes on the
+// client). Files with a content hash in their name are cached for a year;
+// everything else, index.html included, is revalidated on each use (by
+// ETag). `/?token=T` logs the browser in first.
 func (s *Server) uiHandler(files fs.FS) http.HandlerFunc {
+	var etags sync.Map // name -> ETag, computed once per file
+	serve := func(w http.ResponseWriter, r *http.Request, name string, b []byte) {
+		tag, ok := etags.Load(name)
+		if !ok {
+			sum := sha256.Sum256(b)
+			tag = `"` + hex.EncodeToString(sum[:12]) + `"`
+			etags.Store(name, tag)
+		}
+		w.Header().Set("ETag", tag.(string))
+		if isHashedName(path.Base(name)) {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		if name == "index.html" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		}
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			s.fail(w, r, errNotFound)
@@ -42,20 +66,23 @@ func (s *Server) uiHandler(files fs.FS) http.HandlerFunc {
 		}
 		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 		if name != "" && name != "index.html" {
-			if b, err := fs.ReadFile(files, name); err == nil {
-				if strings.HasPrefix(name, "assets/") {
-					w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-				} else {
-					w.Header().Set("Cache-Control", "no-cache")
+			// A page opened at a deep link resolves "./assets/x" below it.
+			if i := strings.Index(name, "/assets/"); i >= 0 {
+				if _, err := fs.Stat(files, name); err != nil {
+					name = name[i+1:]
 				}
-				http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
+			}
+			b, err := fs.ReadFile(files, name)
+			if err == nil {
+				serve(w, r, name, b)
 				return
-			} else if !errors.Is(err, fs.ErrNotExist) && !isDirErr(files, name) {
+			}
+			if !errors.Is(err, fs.ErrNotExist) && !isDirErr(files, name) {
 				s.fail(w, r, err)
 				return
 			}
-			if strings.HasPrefix(name, "assets/") {
-				// A missing asset is a stale page, not an app route.
+			if strings.HasPrefix(name, "assets/") || path.Ext(name) == ".js" || path.Ext(name) == ".css" {
+				// A missing script or style is a stale page, not an app route.
 				s.fail(w, r, errNotFound)
 				return
 			}
@@ -65,10 +92,21 @@ func (s *Server) uiHandler(files fs.FS) http.HandlerFunc {
 			s.fail(w, r, errors.New("dashboard app missing from the build: web/dist/index.html"))
 			return
 		}
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		http.ServeContent(w, r, "index.html", time.Time{}, bytes.NewReader(index))
+		serve(w, r, "index.html", index)
 	}
+}
+
+// hashedName matches Vite-style content-hashed file names such as
+// "index-4f3a9c1b.js" or "app.BkP3x_9Q.css": an 8-character hash before the
+// extension.
+var hashedName = regexp.MustCompile(`[-.]([A-Za-z0-9_]{8})\.[a-z0-9]+$`)
+
+// isHashedName requires a digit in the hash too, so that a plain word
+// ("-Settings.js") is not taken for one; a hash without digits just loses
+// the long cache.
+func isHashedName(name string) bool {
+	m := hashedName.FindStringSubmatch(name)
+	return m != nil && strings.ContainsAny(m[1], "0123456789")
 }
 
 func isDirErr(files fs.FS, name string) bool {

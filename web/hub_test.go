@@ -1,0 +1,424 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"loupe/proxy/flow"
+	"loupe/proxy/store"
+	"loupe/rules"
+)
+
+// feedMsg is any feed message, decoded loosely.
+type feedMsg struct {
+	Type   string         `json:"type"`
+	Seq    uint64         `json:"seq"`
+	Add    []flow.Summary `json:"add"`
+	Update []flow.Summary `json:"update"`
+	Remove []flow.ID      `json:"remove"`
+	Rules  []rules.Rule   `json:"rules"`
+	State  *State         `json:"state"`
+}
+
+func (e *env) wsURL() string { return "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/api/ws" }
+
+// dialWS opens the feed with the token and the given extra headers.
+func (e *env) dialWS(t *testing.T, d *websocket.Dialer, hdr ...string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	h := http.Header{"Authorization": {"Bearer " + testToken}}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			h.Del(hdr[i])
+		} else {
+			h.Set(hdr[i], hdr[i+1])
+		}
+	}
+	if d == nil {
+		d = websocket.DefaultDialer
+	}
+	c, resp, err := d.Dial(e.wsURL(), h)
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+func mustDial(t *testing.T, e *env) *websocket.Conn {
+	t.Helper()
+	c, _, err := e.dialWS(t, nil)
+	if err != nil {
+		t.Fatalf("dial feed: %v", err)
+	}
+	return c
+}
+
+// waitFor reads messages until one satisfies ok.
+func waitFor(t *testing.T, c *websocket.Conn, what string, ok func(feedMsg) bool) feedMsg {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	c.SetReadDeadline(deadline)
+	for {
+		var m feedMsg
+		if err := c.ReadJSON(&m); err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if ok(m) {
+			return m
+		}
+	}
+}
+
+func hasSummary(list []flow.Summary, id flow.ID) (flow.Summary, bool) {
+	for _, s := range list {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return flow.Summary{}, false
+}
+
+func TestFeedMessages(t *testing.T) {
+	e := newEnv(t, nil)
+	c := mustDial(t, e)
+
+	// On connect: the state and the rules.
+	first := waitFor(t, c, "state", func(m feedMsg) bool { return true })
+	if first.Type != "state/update" || first.State == nil || first.State.CAFingerprint != "AB:CD:EF" {
+		t.Fatalf("first message = %+v", first)
+	}
+	waitFor(t, c, "rules", func(m feedMsg) bool { return m.Type == "rules/update" })
+
+	snap := decode[flowList](t, e.do("GET", "/api/flows", nil), 200)
+
+	// Add: a pending flow arrives in add.
+	h := e.store.Begin("127.0.0.1:1", flow.Request{Method: "GET", URL: "https://a.test/slow"}, time.Now())
+	id := h.ID()
+	m := waitFor(t, c, "add", func(m feedMsg) bool { _, ok := hasSummary(m.Add, id); return ok })
+	if m.Type != "flows/batch" || m.Seq <= snap.Seq {
+		t.Errorf("add batch = type %s seq %d, snapshot seq %d", m.Type, m.Seq, snap.Seq)
+	}
+	if s, _ := hasSummary(m.Add, id); s.State != flow.StatePending || s.Host != "a.test" {
+		t.Errorf("added summary = %+v", s)
+	}
+	lastSeq := m.Seq
+
+	// Update: the same flow finishing arrives in update, with a newer seq.
+	h.Response(flow.Response{Status: 204})
+	h.Finish(time.Now(), nil)
+	m = waitFor(t, c, "update", func(m feedMsg) bool { _, ok := hasSummary(m.Update, id); return ok })
+	if s, _ := hasSummary(m.Update, id); s.Status != 204 || s.State != flow.StateDone || m.Seq <= lastSeq {
+		t.Errorf("updated summary = %+v at seq %d (previous %d)", s, m.Seq, lastSeq)
+	}
+	lastSeq = m.Seq
+
+	// Remove.
+	e.do("DELETE", fmt.Sprintf("/api/flows/%d", id), nil)
+	m = waitFor(t, c, "remove", func(m feedMsg) bool { return slices.Contains(m.Remove, id) })
+	if m.Seq <= lastSeq {
+		t.Errorf("remove seq %d not after %d", m.Seq, lastSeq)
+	}
+	lastSeq = m.Seq
+
+	// Reset after a clear.
+	e.add(flowSpec{url: "https://a.test/1", status: 200})
+	e.do("DELETE", "/api/flows", nil)
+	m = waitFor(t, c, "reset", func(m feedMsg) bool { return m.Type == "flows/reset" })
+	if m.Seq <= lastSeq {
+		t.Errorf("reset seq %d not after %d", m.Seq, lastSeq)
+	}
+
+	// Rules.
+	e.do("POST", "/api/rules", strings.NewReader(`{"id":"r-feed","enabled":true,"match":{},"actions":[{"type":"block"}]}`))
+	m = waitFor(t, c, "rules/update", func(m feedMsg) bool { return m.Type == "rules/update" && len(m.Rules) == 1 })
+	if m.Rules[0].ID != "r-feed" {
+		t.Errorf("rules = %+v", m.Rules)
+	}
+
+	// State: pausing is pushed at once.
+	e.do("POST", "/api/recording/pause", nil)
+	waitFor(t, c, "paused state", func(m feedMsg) bool { return m.Type == "state/update" && m.State.Paused })
+}
+
+func TestFeedSplitsLargeBatches(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxBatch = 100; c.FlushInterval = 200 * time.Millisecond })
+	c := mustDial(t, e)
+	waitFor(t, c, "rules", func(m feedMsg) bool { return m.Type == "rules/update" })
+	var want []flow.ID
+	for i := range 250 {
+		want = append(want, e.add(flowSpec{url: fmt.Sprintf("https://a.test/%d", i), status: 200}))
+	}
+	var got []flow.ID
+	seqs := map[uint64]int{}
+	for len(got) < len(want) {
+		m := waitFor(t, c, "batches", func(m feedMsg) bool { return m.Type == "flows/batch" })
+		if n := len(m.Add) + len(m.Update); n > 100 {
+			t.Errorf("batch of %d summaries, bound 100", n)
+		}
+		seqs[m.Seq]++
+		for _, s := range m.Add {
+			got = append(got, s.ID)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("added %d flows in order? got %v...", len(got), got[:min(5, len(got))])
+	}
+	if len(seqs) > 3 {
+		t.Errorf("a 200 ms window of changes produced %d different seqs: %v", len(seqs), seqs)
+	}
+}
+
+func TestFeedAuthAndOrigin(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := []struct {
+		name string
+		hdr  []string
+		want int
+	}{
+		{"no token", []string{"Authorization", ""}, 401},
+		{"wrong token", []string{"Authorization", "Bearer nope"}, 401},
+		{"cross-site origin", []string{"Origin", "https://evil.example"}, 403},
+		{"same-site other port", []string{"Origin", "http://localhost:1"}, 403},
+		{"same origin", []string{"Origin", e.srv.URL}, 101},
+		{"no origin (script)", nil, 101},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, resp, err := e.dialWS(t, nil, tt.hdr...)
+			if resp == nil {
+				t.Fatalf("no handshake answer: %v", err)
+			}
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			if (tt.want == 101) != (c != nil) {
+				t.Errorf("connected = %v, err %v", c != nil, err)
+			}
+		})
+	}
+	// The cookie works for the websocket too (browsers can't set headers on it).
+	c, resp, err := e.dialWS(t, nil, "Authorization", "", "Cookie", cookieName+"="+testToken, "Origin", e.srv.URL)
+	if err != nil || c == nil {
+		t.Fatalf("dial with cookie: %v (%v)", err, resp)
+	}
+}
+
+// TestFeedResync plays the UI's protocol against concurrent traffic: open the
+// feed, fetch the snapshot, apply only batches newer than the snapshot's
+// seq. When traffic stops, the view must equal the store exactly.
+func TestFeedResync(t *testing.T) {
+	e := newEnv(t, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // traffic: adds, updates, deletes
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := e.add(flowSpec{url: fmt.Sprintf("https://t.test/%d", i), status: 200})
+			if i%5 == 0 && i > 200 {
+				e.store.Delete(id - 200)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	time.Sleep(30 * time.Millisecond)
+
+	c := mustDial(t, e)
+	snap := decode[flowList](t, e.do("GET", fmt.Sprintf("/api/flows?limit=%d", maxLimit), nil), 200)
+	view := map[flow.ID]flow.Summary{}
+	for _, s := range snap.Flows {
+		view[s.ID] = s
+	}
+	if snap.Total > maxLimit {
+		t.Fatalf("test traffic too large: %d", snap.Total)
+	}
+
+	msgs := make(chan feedMsg, 1024)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			var m feedMsg
+			if err := c.ReadJSON(&m); err != nil {
+				readErr <- err
+				close(msgs)
+				return
+			}
+			msgs <- m
+		}
+	}()
+	apply := func(m feedMsg) {
+		if m.Type != "flows/batch" || m.Seq <= snap.Seq {
+			return
+		}
+		for _, s := range append(m.Add, m.Update...) {
+			view[s.ID] = s
+		}
+		for _, id := range m.Remove {
+			delete(view, id)
+		}
+	}
+	traffic := time.After(300 * time.Millisecond)
+	stopped := false
+	var finalSeq, lastSeen uint64
+	for {
+		select {
+		case <-traffic:
+			close(stop)
+			wg.Wait()
+			stopped = true
+			finalSeq = e.store.Seq()
+			traffic = nil
+			if lastSeen >= finalSeq {
+				goto done
+			}
+		case m, ok := <-msgs:
+			if !ok {
+				t.Fatalf("feed ended: %v", <-readErr)
+			}
+			apply(m)
+			lastSeen = max(lastSeen, m.Seq)
+			if stopped && m.Type == "flows/batch" && m.Seq >= finalSeq {
+				goto done
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no final batch: final seq %d, snapshot %d, last seen %d, clients %d, dropped %d", finalSeq, snap.Seq, lastSeen, e.s.hub.clientCount.Load(), e.s.hub.dropped.Load())
+		}
+	}
+done:
+	c.Close()
+	for range msgs { // let the reader end
+	}
+	want := decode[flowList](t, e.do("GET", fmt.Sprintf("/api/flows?limit=%d", maxLimit), nil), 200)
+	if len(want.Flows) != len(view) {
+		t.Fatalf("view holds %d flows, store %d", len(view), len(want.Flows))
+	}
+	for _, s := range want.Flows {
+		v, ok := view[s.ID]
+		if !ok || v.Status != s.Status || v.State != s.State {
+			t.Fatalf("flow %d: view %+v, store %+v", s.ID, v, s)
+		}
+	}
+	t.Logf("snapshot seq %d, %d flows at the end, final seq %d", snap.Seq, len(view), finalSeq)
+}
+
+// addMany records n finished flows as the proxy would, and says how long it
+// took.
+func addMany(st *store.Store, n int) time.Duration {
+	start := time.Now()
+	for i := range n {
+		addFlow(st, flowSpec{url: fmt.Sprintf("https://load.test/item/%d?page=%d", i, i%7), status: 200,
+			ct: "application/json", respBody: `{"ok":true}`})
+	}
+	return time.Since(start)
+}
+
+// TestSlowBrowser: a browser that stops reading while 20,000 flows go
+// through must not slow the recording side, must not make the server queue
+// more than its bound, and must be disconnected.
+func TestSlowBrowser(t *testing.T) {
+	const (
+		flows      = 20_000
+		queueMsgs  = 64
+		queueBytes = 1 << 20
+	)
+	tweak := func(c *Config) {
+		c.ClientQueue = queueMsgs
+		c.ClientQueueBytes = queueBytes
+		c.MaxBatch = 100
+		c.FlushInterval = 50 * time.Millisecond
+		// Only the queue bound may catch the stalled browser here.
+		c.PingInterval = time.Minute
+		c.WriteTimeout = time.Minute
+	}
+
+	// Baseline: the same traffic with a healthy browser reading the feed.
+	base := newEnv(t, tweak)
+	healthy := mustDial(t, base)
+	waitClients(t, base, 1)
+	readDone := make(chan int)
+	go func() {
+		n := 0
+		for {
+			_, r, err := healthy.NextReader()
+			if err != nil {
+				readDone <- n
+				return
+			}
+			io.Copy(io.Discard, r)
+			n++
+		}
+	}()
+	baseline := addMany(base.store, flows)
+
+	// Now with a browser that never reads, with a tiny socket buffer so that
+	// the kernel can't absorb the feed for it.
+	e := newEnv(t, tweak)
+	d := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := conn.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4096)
+		}
+		return conn, err
+	}}
+	if _, _, err := e.dialWS(t, d); err != nil {
+		t.Fatal(err)
+	}
+	waitClients(t, e, 1)
+	withStalled := addMany(e.store, flows)
+
+	ratio := float64(withStalled) / float64(baseline)
+	t.Logf("recording %d flows: %v with a healthy browser, %v with a stalled one (ratio %.2f)", flows, baseline, withStalled, ratio)
+	if withStalled > 4*baseline+500*time.Millisecond {
+		t.Errorf("a stalled browser slowed recording: %v vs %v", withStalled, baseline)
+	}
+
+	// The stalled browser is dropped for its queue, not for a timeout...
+	t0 := time.Now()
+	waitClients(t, e, 0)
+	t.Logf("stalled browser disconnected %v after the traffic", time.Since(t0))
+	if n := e.s.hub.dropped.Load(); n != 1 {
+		t.Errorf("dropped %d clients for falling behind, want 1", n)
+	}
+	// ...and its queue never exceeded the bound.
+	maxBytes, maxMsgs := e.s.hub.maxQueuedBytes.Load(), e.s.hub.maxQueuedMsgs.Load()
+	t.Logf("stalled browser's queue peaked at %d messages, %d bytes (bounds %d, %d)", maxMsgs, maxBytes, queueMsgs, queueBytes)
+	if maxMsgs > queueMsgs || maxBytes > queueBytes {
+		t.Errorf("queue peaked at %d messages / %d bytes, bounds %d / %d", maxMsgs, maxBytes, queueMsgs, queueBytes)
+	}
+
+	// The healthy browser kept up: never dropped, and it got the feed.
+	if n := base.s.hub.dropped.Load(); n != 0 {
+		t.Errorf("healthy browser dropped %d times", n)
+	}
+	healthy.Close()
+	if n := <-readDone; n < flows/100 {
+		t.Errorf("healthy browser received %d messages, want the %d flows in at least %d", n, flows, flows/100)
+	} else {
+		t.Logf("healthy browser received %d messages", n)
+	}
+}
+
+func waitClients(t *testing.T, e *env, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.s.hub.clientCount.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("clients = %d, want %d", e.s.hub.clientCount.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
