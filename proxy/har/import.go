@@ -1,0 +1,606 @@
+package har
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
+
+	"loupe/proxy/flow"
+)
+
+// Import reads a HAR document into flows with their bodies, ready for
+// store.Import. It accepts the exports of browsers and proxies (Chrome,
+// Firefox, Charles, mitmproxy, HTTP Toolkit) with their quirks; a malformed
+// document is an error that names the entry (0-based) and the field, and
+// then no flow is returned.
+func Import(r io.Reader) ([]flow.Recorded, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("import HAR: read: %w", err)
+	}
+	data, err = toUTF8Doc(data)
+	if err != nil {
+		return nil, fmt.Errorf("import HAR: %w", err)
+	}
+	var doc struct {
+		Log *struct {
+			Entries []json.RawMessage `json:"entries"`
+		} `json:"log"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("import HAR: %w", describe(err))
+	}
+	if doc.Log == nil {
+		return nil, errors.New("import HAR: log: missing")
+	}
+	out := make([]flow.Recorded, 0, len(doc.Log.Entries))
+	for i, raw := range doc.Log.Entries {
+		rec, err := importEntry(raw)
+		if err != nil {
+			return nil, fmt.Errorf("import HAR: entry %d: %w", i, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// toUTF8Doc drops a byte order mark, converting UTF-16 documents.
+func toUTF8Doc(data []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xef, 0xbb, 0xbf}):
+		return data[3:], nil
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}), bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		out, _, err := transform.Bytes(unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder(), data)
+		if err != nil {
+			return nil, fmt.Errorf("UTF-16 document: %w", err)
+		}
+		return out, nil
+	}
+	return data, nil
+}
+
+// describe turns a JSON error into "field: problem".
+func describe(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "(document)"
+		}
+		return fmt.Errorf("%s: unexpected %s", field, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	return err
+}
+
+// num is a tolerant JSON number: null, "" and absent are unset; a string
+// holding a number is accepted.
+type num struct {
+	v  float64
+	ok bool
+}
+
+func (n *num) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	s := string(b)
+	if b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil
+		}
+	} else if b[0] != '-' && (b[0] < '0' || b[0] > '9') {
+		return &json.UnmarshalTypeError{Value: kindOf(b), Type: reflect.TypeFor[float64]()}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return &json.UnmarshalTypeError{Value: "string " + strconv.Quote(s), Type: reflect.TypeFor[float64]()}
+	}
+	n.v, n.ok = v, true
+	return nil
+}
+
+func (n num) or(def float64) float64 {
+	if n.ok {
+		return n.v
+	}
+	return def
+}
+
+// str is a tolerant JSON string: null is "", numbers and booleans are taken
+// as their text.
+type str string
+
+func (s *str) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	switch b[0] {
+	case '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = str(v)
+	case '{', '[':
+		return &json.UnmarshalTypeError{Value: kindOf(b), Type: reflect.TypeFor[string]()}
+	default:
+		*s = str(b)
+	}
+	return nil
+}
+
+// boolish is a tolerant boolean: true, "true", 1.
+type boolish bool
+
+func (f *boolish) UnmarshalJSON(b []byte) error {
+	switch strings.Trim(string(bytes.TrimSpace(b)), `"`) {
+	case "true", "1":
+		*f = true
+	case "{", "[":
+		return &json.UnmarshalTypeError{Value: kindOf(b), Type: reflect.TypeFor[bool]()}
+	}
+	return nil
+}
+
+func kindOf(b []byte) string {
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	}
+	return "value"
+}
+
+type inNV struct {
+	Name  str `json:"name"`
+	Value str `json:"value"`
+}
+
+type inExtras struct {
+	Truncated    boolish `json:"_truncated"`
+	WireEncoding str     `json:"_wireEncoding"`
+	WireText     str     `json:"_wireText"`
+	Charset      str     `json:"_charset"`
+	Undecoded    boolish `json:"_undecoded"`
+}
+
+type inPostData struct {
+	MimeType  str    `json:"mimeType"`
+	Text      *str   `json:"text"`
+	Params    []inNV `json:"params"`
+	Encoding  str    `json:"encoding"`
+	Encoding2 str    `json:"_encoding"`
+	inExtras
+}
+
+type inContent struct {
+	Size      num  `json:"size"`
+	MimeType  str  `json:"mimeType"`
+	Text      *str `json:"text"`
+	Encoding  str  `json:"encoding"`
+	Encoding2 str  `json:"_encoding"`
+	inExtras
+}
+
+type inRequest struct {
+	Method      str         `json:"method"`
+	URL         str         `json:"url"`
+	HTTPVersion str         `json:"httpVersion"`
+	Headers     []inNV      `json:"headers"`
+	PostData    *inPostData `json:"postData"`
+	BodySize    num         `json:"bodySize"`
+}
+
+type inResponse struct {
+	Status      num        `json:"status"`
+	HTTPVersion str        `json:"httpVersion"`
+	Headers     []inNV     `json:"headers"`
+	Content     *inContent `json:"content"`
+	BodySize    num        `json:"bodySize"`
+	Error       str        `json:"_error"`
+}
+
+type inTimings struct {
+	Blocked num `json:"blocked"`
+	DNS     num `json:"dns"`
+	Connect num `json:"connect"`
+	Send    num `json:"send"`
+	Wait    num `json:"wait"`
+	Receive num `json:"receive"`
+	SSL     num `json:"ssl"`
+}
+
+type inWS struct {
+	Type      str     `json:"type"`
+	Time      num     `json:"time"`
+	Opcode    num     `json:"opcode"`
+	Data      str     `json:"data"`
+	Encoding  str     `json:"_encoding"`
+	Truncated boolish `json:"_truncated"`
+	Size      num     `json:"_size"`
+}
+
+type inEntry struct {
+	StartedDateTime   json.RawMessage `json:"startedDateTime"`
+	Time              num             `json:"time"`
+	Request           *inRequest      `json:"request"`
+	Response          *inResponse     `json:"response"`
+	Timings           *inTimings      `json:"timings"`
+	WebSocketMessages []inWS          `json:"_webSocketMessages"`
+	Upstream          *struct {
+		Request  *inRequest  `json:"request"`
+		Response *inResponse `json:"response"`
+	} `json:"_upstream"`
+	Rules      []str `json:"_rules"`
+	Overridden str   `json:"_overridden"`
+	Error      str   `json:"_error"`
+	State      str   `json:"_state"`
+}
+
+func importEntry(raw json.RawMessage) (flow.Recorded, error) {
+	var in inEntry
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return flow.Recorded{}, describe(err)
+	}
+	rec := flow.Recorded{Bodies: map[flow.Facet][]byte{}}
+	f := &rec.Flow
+	f.Imported = true
+	start, err := parseStart(in.StartedDateTime)
+	if err != nil {
+		return rec, fmt.Errorf("startedDateTime: %w", err)
+	}
+	f.Start = start
+	if in.Request == nil {
+		return rec, errors.New("request: missing")
+	}
+	req, err := importRequest("request", in.Request)
+	if err != nil {
+		return rec, err
+	}
+	f.Request = req
+	if pd := in.Request.PostData; pd != nil {
+		data, facts, err := importPostData(pd, in.Request.BodySize)
+		if err != nil {
+			return rec, err
+		}
+		if facts.ContentType == "" {
+			facts.ContentType = req.Header.Get("Content-Type")
+		}
+		f.RequestBody = facts
+		if len(data) > 0 {
+			rec.Bodies[flow.FacetRequest] = data
+		}
+	}
+	if r := in.Response; r != nil && (r.Status.v > 0 || len(r.Headers) > 0) {
+		resp, data, facts, err := importResponse("response", r)
+		if err != nil {
+			return rec, err
+		}
+		f.Response = &resp
+		f.ResponseBody = facts
+		if len(data) > 0 {
+			rec.Bodies[flow.FacetResponse] = data
+		}
+	}
+	if up := in.Upstream; up != nil {
+		if up.Request != nil {
+			r, err := importRequest("_upstream.request", up.Request)
+			if err != nil {
+				return rec, err
+			}
+			f.UpstreamRequest = &r
+		}
+		if up.Response != nil {
+			resp, data, facts, err := importResponse("_upstream.response", up.Response)
+			if err != nil {
+				return rec, err
+			}
+			if resp.Status > 0 || len(resp.Header) > 0 {
+				f.UpstreamResponse = &resp
+			}
+			if up.Response.Content != nil {
+				f.UpstreamBody = &facts
+				if len(data) > 0 {
+					rec.Bodies[flow.FacetUpstream] = data
+				}
+			}
+		}
+	}
+	f.Timings = importTimings(in.Timings, in.Time)
+	switch {
+	case in.Time.ok && in.Time.v >= 0:
+		f.End = f.Start.Add(time.Duration(math.Round(in.Time.v*1000)) * time.Microsecond)
+	default:
+		f.End = f.Start.Add(time.Duration(math.Round(f.Timings.Total()*1000)) * time.Microsecond)
+	}
+	for j, m := range in.WebSocketMessages {
+		msg, err := importWS(m)
+		if err != nil {
+			return rec, fmt.Errorf("_webSocketMessages[%d].%w", j, err)
+		}
+		f.WebSocket = append(f.WebSocket, msg)
+	}
+	for _, r := range in.Rules {
+		f.Rules = append(f.Rules, string(r))
+	}
+	f.Overridden = string(in.Overridden)
+	f.Error = string(in.Error)
+	if f.Error == "" && in.Response != nil {
+		f.Error = string(in.Response.Error)
+	}
+	switch flow.State(in.State) {
+	case flow.StatePending, flow.StateError:
+		f.State = flow.State(in.State)
+	default:
+		f.State = flow.StateDone
+		if f.Error != "" {
+			f.State = flow.StateError
+		}
+	}
+	if len(rec.Bodies) == 0 {
+		rec.Bodies = nil
+	}
+	return rec, nil
+}
+
+var startLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+}
+
+// parseStart reads an ISO 8601 time (with or without zone; UTC assumed), or
+// epoch seconds or milliseconds as a number.
+func parseStart(raw json.RawMessage) (time.Time, error) {
+	var n num
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, errors.New("missing")
+	}
+	if raw[0] != '"' {
+		if err := json.Unmarshal(raw, &n); err != nil || !n.ok {
+			return time.Time{}, fmt.Errorf("unexpected %s", kindOf(raw))
+		}
+		return epoch(n.v), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, err
+	}
+	s = strings.TrimSpace(s)
+	for _, l := range startLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time", s)
+}
+
+// epoch reads seconds since 1970, or milliseconds when the value is too large
+// to be seconds (later than year 5138).
+func epoch(v float64) time.Time {
+	if math.Abs(v) > 1e11 {
+		return time.UnixMilli(int64(math.Round(v))).UTC()
+	}
+	return time.UnixMilli(int64(math.Round(v * 1000))).UTC()
+}
+
+func importRequest(field string, in *inRequest) (flow.Request, error) {
+	r := flow.Request{Method: string(in.Method), URL: string(in.URL), Proto: string(in.HTTPVersion), Header: fields(in.Headers)}
+	if strings.TrimSpace(r.Method) == "" {
+		return r, fmt.Errorf("%s.method: missing", field)
+	}
+	if r.URL == "" {
+		return r, fmt.Errorf("%s.url: missing", field)
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return r, fmt.Errorf("%s.url: %q is not an absolute URL", field, r.URL)
+	}
+	return r, nil
+}
+
+func fields(in []inNV) flow.Fields {
+	out := make(flow.Fields, 0, len(in))
+	for _, h := range in {
+		out = append(out, flow.Field{Name: string(h.Name), Value: string(h.Value)})
+	}
+	return out
+}
+
+func importResponse(field string, in *inResponse) (flow.Response, []byte, flow.Body, error) {
+	resp := flow.Response{Status: int(in.Status.v), Proto: string(in.HTTPVersion), Header: fields(in.Headers)}
+	if in.Status.v < 0 || in.Status.v > 999 || in.Status.v != math.Trunc(in.Status.v) {
+		return resp, nil, flow.Body{}, fmt.Errorf("%s.status: %v is not an HTTP status", field, in.Status.v)
+	}
+	facts := flow.Body{ContentType: resp.Header.Get("Content-Type"), Complete: true}
+	c := in.Content
+	if c == nil {
+		return resp, nil, facts, nil
+	}
+	enc := string(c.Encoding)
+	if enc == "" {
+		enc = string(c.Encoding2)
+	}
+	data, wireEnc, err := importBody(field+".content", c.Text, enc, c.inExtras)
+	if err != nil {
+		return resp, nil, facts, err
+	}
+	if mt := string(c.MimeType); mt != "" && mt != "x-unknown" {
+		facts.ContentType = mt
+	}
+	facts.Encoding = wireEnc
+	facts.Size = int64(len(data))
+	facts.Captured = int64(len(data))
+	facts.Truncated = bool(c.Truncated)
+	if c.Text == nil && c.Size.v > 0 {
+		facts.Truncated = true // the exporter left the body out (Firefox does for large ones)
+	}
+	if facts.Truncated {
+		facts.Size = max(facts.Size, int64(in.BodySize.v), int64(c.Size.v))
+	}
+	return resp, data, facts, nil
+}
+
+func importPostData(pd *inPostData, bodySize num) ([]byte, flow.Body, error) {
+	enc := string(pd.Encoding)
+	if enc == "" {
+		enc = string(pd.Encoding2)
+	}
+	text := pd.Text
+	if text == nil && len(pd.Params) > 0 {
+		// Firefox and Charles may give only params for a form.
+		v := url.Values{}
+		for _, p := range pd.Params {
+			v.Add(string(p.Name), string(p.Value))
+		}
+		s := str(v.Encode())
+		text = &s
+	}
+	data, wireEnc, err := importBody("request.postData", text, enc, pd.inExtras)
+	if err != nil {
+		return nil, flow.Body{}, err
+	}
+	facts := flow.Body{Encoding: wireEnc, Size: int64(len(data)), Captured: int64(len(data)),
+		Truncated: bool(pd.Truncated), Complete: true}
+	if mt := string(pd.MimeType); mt != "x-unknown" {
+		facts.ContentType = mt
+	}
+	if facts.Truncated {
+		facts.Size = max(facts.Size, int64(bodySize.v))
+	}
+	return data, facts, nil
+}
+
+// importBody returns the stored bytes of a body and their Content-Encoding:
+// the exact wire bytes when the export carried them, else the decoded body.
+func importBody(field string, text *str, encoding string, ex inExtras) ([]byte, string, error) {
+	if ex.WireText != "" {
+		wire, err := unbase64(string(ex.WireText))
+		if err != nil {
+			return nil, "", fmt.Errorf("%s._wireText: %w", field, err)
+		}
+		return wire, string(ex.WireEncoding), nil
+	}
+	if text == nil {
+		return nil, "", nil
+	}
+	var data []byte
+	if strings.EqualFold(strings.TrimSpace(encoding), "base64") {
+		d, err := unbase64(string(*text))
+		if err != nil {
+			return nil, "", fmt.Errorf("%s.text: %w", field, err)
+		}
+		data = d
+	} else {
+		data = []byte(*text)
+		if cs := strings.ToLower(string(ex.Charset)); cs != "" && !isUTF8Name(cs) {
+			if back, err := fromUTF8(string(*text), cs); err == nil {
+				data = back
+			}
+		}
+	}
+	if ex.Undecoded {
+		return data, string(ex.WireEncoding), nil
+	}
+	return data, "", nil
+}
+
+// unbase64 accepts standard or URL alphabets, padded or not, with line breaks.
+func unbase64(s string) ([]byte, error) {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if d, err := enc.DecodeString(s); err == nil {
+			return d, nil
+		}
+	}
+	_, err := base64.StdEncoding.DecodeString(s)
+	return nil, fmt.Errorf("invalid base64: %w", err)
+}
+
+// importTimings reads timings, -1 where absent, and converts them from
+// seconds when they add up to entry.time only as seconds.
+func importTimings(in *inTimings, total num) flow.Timings {
+	if in == nil {
+		return flow.NoTimings
+	}
+	opt := func(n num) float64 {
+		if !n.ok || n.v < 0 {
+			return -1
+		}
+		return n.v
+	}
+	req := func(n num) float64 { return max(n.or(0), 0) }
+	t := flow.Timings{Blocked: opt(in.Blocked), DNS: opt(in.DNS), Connect: opt(in.Connect), TLS: opt(in.SSL),
+		Send: req(in.Send), Wait: req(in.Wait), Receive: req(in.Receive)}
+	if sum := t.Total(); total.ok && total.v > 0 && sum > 0 && sum < total.v &&
+		math.Abs(sum*1000-total.v) <= total.v/100 {
+		scale := func(v float64) float64 {
+			if v < 0 {
+				return v
+			}
+			return v * 1000
+		}
+		t = flow.Timings{Blocked: scale(t.Blocked), DNS: scale(t.DNS), Connect: scale(t.Connect), TLS: scale(t.TLS),
+			Send: scale(t.Send), Wait: scale(t.Wait), Receive: scale(t.Receive)}
+	}
+	return t
+}
+
+func importWS(m inWS) (flow.WSMessage, error) {
+	msg := flow.WSMessage{Direction: flow.Send, Opcode: int(m.Opcode.or(1))}
+	switch strings.ToLower(string(m.Type)) {
+	case "receive", "received", "incoming", "in", "server":
+		msg.Direction = flow.Receive
+	}
+	if m.Time.ok {
+		msg.Time = epoch(m.Time.v)
+	}
+	text := string(m.Data)
+	if msg.Opcode == 1 && !strings.EqualFold(string(m.Encoding), "base64") {
+		msg.Data = []byte(text)
+	} else if d, err := unbase64(text); err == nil {
+		msg.Data = d
+	} else {
+		msg.Data = []byte(text) // some tools write binary frames as text
+	}
+	msg.Size = len(msg.Data)
+	if m.Truncated {
+		msg.Truncated = true
+		msg.Size = max(msg.Size, int(m.Size.v))
+	}
+	return msg, nil
+}
