@@ -177,6 +177,7 @@ type flowSpec struct {
 	rules       []string
 	err         error
 	upstream    string // original body when a rule replaced it
+	header      flow.Fields
 }
 
 func (e *env) add(fs flowSpec) flow.ID {
@@ -189,7 +190,7 @@ func addFlow(st *store.Store, fs flowSpec) flow.ID {
 		fs.method = "GET"
 	}
 	h := st.Begin("127.0.0.1:5555", flow.Request{Method: fs.method, URL: fs.url, Proto: "HTTP/1.1",
-		Header: flow.Fields{{Name: "Accept", Value: "*/*"}}}, time.Now())
+		Header: append(flow.Fields{{Name: "Accept", Value: "*/*"}}, fs.header...)}, time.Now())
 	if fs.reqBody != "" {
 		h.Body(flow.FacetRequest, []byte(fs.reqBody))
 	}
