@@ -43,6 +43,9 @@ type exchangeKey struct{}
 func (p *Proxy) newExchange(r *http.Request) *exchange {
 	x := &exchange{p: p, start: time.Now(), refs: 1, timings: flow.NoTimings}
 	x.h = p.cfg.Recorder.Begin(r.RemoteAddr, requestHead(r), x.start)
+	if began, ok := r.Context().Value(beginKey{}).(func(flow.Handle)); ok {
+		began(x.h)
+	}
 	return x
 }
 

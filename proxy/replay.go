@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"loupe/proxy/flow"
+)
+
+// ErrNotReplayable is returned by Replay for flows it cannot send again
+// (WebSocket upgrades, URLs that are not http or https).
+var ErrNotReplayable = errors.New("flow cannot be replayed")
+
+type beginKey struct{}
+
+// Replay sends f's request again, with body as its body, through the same
+// path as client requests (rules, recording). It returns the new flow's ID as
+// soon as the flow is recorded; the exchange goes on in the background and
+// its answer is recorded, not returned. ctx bounds only the start.
+func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error) {
+	u, err := url.Parse(f.Request.URL)
+	if err != nil {
+		return 0, fmt.Errorf("replay %d: %w", f.ID, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || f.IsWebSocket() {
+		return 0, fmt.Errorf("replay %d (%s): %w", f.ID, f.Request.URL, ErrNotReplayable)
+	}
+	method := f.Request.Method
+	if method == "" || method == http.MethodConnect {
+		return 0, fmt.Errorf("replay %d: method %q: %w", f.ID, method, ErrNotReplayable)
+	}
+	h := f.Request.Header.Header()
+	removeHopHeaders(h, true)
+	h.Del("Content-Length")
+
+	rctx, cancel := context.WithCancel(p.ctx)
+	began := make(chan flow.ID, 1)
+	rctx = context.WithValue(rctx, beginKey{}, func(hd flow.Handle) {
+		hd.ReplayOf(f.ID)
+		began <- hd.ID()
+	})
+	req, err := http.NewRequestWithContext(rctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return 0, fmt.Errorf("replay %d: %w", f.ID, err)
+	}
+	if len(body) == 0 {
+		req.Body = http.NoBody
+	}
+	req.Header = h
+	req.Host = u.Host
+	req.RemoteAddr = "replay"
+	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
+
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		cancel()
+		return 0, errShuttingDown
+	}
+	p.conns.Add(1)
+	p.mu.Unlock()
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer p.conns.Done()
+		defer cancel()
+		defer func() {
+			if v := recover(); v != nil && v != http.ErrAbortHandler {
+				p.log.Error("replay panicked", "flow", f.ID, "panic", v)
+			}
+		}()
+		p.route(&discardWriter{h: make(http.Header)}, req)
+	}()
+	select {
+	case id := <-began:
+		return id, nil
+	case <-finished:
+		select {
+		case id := <-began:
+			return id, nil
+		default:
+			return 0, fmt.Errorf("replay %d (%s): refused: %w", f.ID, f.Request.URL, ErrNotReplayable)
+		}
+	case <-ctx.Done():
+		return 0, fmt.Errorf("replay %d: %w", f.ID, ctx.Err())
+	}
+}
+
+// discardWriter is the client side of a replay: the answer is recorded,
+// nobody reads it.
+type discardWriter struct {
+	h http.Header
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+func (w *discardWriter) Flush()                      {}
+
+var _ io.Writer = (*discardWriter)(nil)
