@@ -482,3 +482,51 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New without store succeeded")
 	}
 }
+
+func TestLoginURL(t *testing.T) {
+	tests := []struct{ addr, want string }{
+		{"127.0.0.1:8081", "http://127.0.0.1:8081/?token=a%2Bb"},
+		{":8081", "http://127.0.0.1:8081/?token=a%2Bb"},
+		{"0.0.0.0:8081", "http://127.0.0.1:8081/?token=a%2Bb"},
+		{"[::]:8081", "http://[::1]:8081/?token=a%2Bb"},
+		{"[::1]:9000", "http://[::1]:9000/?token=a%2Bb"},
+		{"localhost:8081", "http://localhost:8081/?token=a%2Bb"},
+	}
+	for _, tt := range tests {
+		if got := LoginURL(tt.addr, "a+b"); got != tt.want {
+			t.Errorf("LoginURL(%q) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+}
+
+func TestOptionalDeps(t *testing.T) {
+	e := newEnv(t, nil)
+	s, err := New(Config{Token: testToken}, Deps{Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, s.Handler())
+	for _, p := range []string{"/api/rules", "/api/ca.pem"} {
+		req, _ := http.NewRequest("GET", srv.URL+p, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotImplemented {
+			t.Errorf("GET %s without the service = %d, want 501", p, resp.StatusCode)
+		}
+	}
+	id := e.add(flowSpec{url: "https://a.test/", status: 200})
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/flows/%d/replay", srv.URL, id), nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotImplemented {
+		t.Errorf("replay without a replayer = %d, want 501", resp.StatusCode)
+	}
+}

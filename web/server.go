@@ -16,7 +16,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -211,7 +214,8 @@ func (s *Server) Handler() http.Handler { return s.router }
 // token: the proxy core uses it for requests aimed at the proxy itself.
 func (s *Server) PublicHandler() http.Handler { return s.public }
 
-// Run runs the hub until ctx ends, then disconnects every browser.
+// Run runs the hub until ctx ends, then disconnects every browser. Until it
+// runs, websocket handshakes wait (and end with their request).
 func (s *Server) Run(ctx context.Context) error { return s.hub.run(ctx) }
 
 // routes is the one route table of the dashboard listener.
@@ -284,3 +288,29 @@ var (
 	_ FlowStore = (*store.Store)(nil)
 	_ RuleStore = (*rules.Store)(nil)
 )
+
+// LoginURL is the dashboard address to print at start-up: opening it stores
+// the token in a cookie and drops it from the address bar. A wildcard
+// listener address (":8081", "0.0.0.0:8081", "[::]:8081") is shown as
+// loopback, which is where a local browser reaches it.
+func LoginURL(uiAddr, token string) string {
+	host, port, err := net.SplitHostPort(uiAddr)
+	if err != nil {
+		host, port = uiAddr, ""
+	}
+	switch ip := net.ParseIP(host); {
+	case host == "":
+		host = "127.0.0.1"
+	case ip != nil && ip.IsUnspecified() && ip.To4() != nil:
+		host = "127.0.0.1"
+	case ip != nil && ip.IsUnspecified():
+		host = "::1"
+	}
+	hostport := host
+	if port != "" {
+		hostport = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		hostport = "[" + host + "]"
+	}
+	return "http://" + hostport + "/?token=" + url.QueryEscape(token)
+}

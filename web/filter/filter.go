@@ -34,6 +34,7 @@ type Error struct {
 	Message string
 }
 
+// Error names the term and the problem, for the 400 answer.
 func (e *Error) Error() string {
 	return fmt.Sprintf("bad filter term %q: %s", e.Term, e.Message)
 }
