@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunLoadDirect(t *testing.T) {
+	org, err := startOrigins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(org.close)
+
+	tests := []struct {
+		name     string
+		origin   *origin
+		path     string
+		wantSize int64
+	}{
+		{"plain small", org.plain, "/small", int64(len(smallBody))},
+		{"https small", org.tls, "/small", int64(len(smallBody))},
+		{"plain 1 MB", org.plain, "/mb", 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := runLoad(context.Background(), loadSpec{
+				clients: 4, duration: time.Second, url: fixedURL(tc.origin.url(tc.path)),
+				newClient: func() *http.Client { return clientFor(nil, org.certPool, 5*time.Second) },
+			})
+			if st.Errors != 0 {
+				t.Fatalf("%d errors, first: %v", st.Errors, st.FirstErr)
+			}
+			if st.Requests == 0 || st.RPS() <= 0 {
+				t.Fatalf("requests %d, rps %.1f: want some", st.Requests, st.RPS())
+			}
+			if st.Bytes != st.Requests*tc.wantSize {
+				t.Errorf("bytes %d, want %d requests x %d", st.Bytes, st.Requests, tc.wantSize)
+			}
+			if st.Elapsed < 900*time.Millisecond || st.Elapsed > 3*time.Second {
+				t.Errorf("elapsed %v, want about the 1 s duration", st.Elapsed)
+			}
+			p50, p99, p100 := st.Percentile(50), st.Percentile(99), st.Percentile(100)
+			if p50 <= 0 || p50 > p99 || p99 > p100 {
+				t.Errorf("percentiles out of order: p50 %v, p99 %v, max %v", p50, p99, p100)
+			}
+			if int64(len(st.lat)) != min(st.Requests, 4*maxSamples) {
+				t.Errorf("%d latency samples for %d requests", len(st.lat), st.Requests)
+			}
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(n ...int) []time.Duration {
+		out := make([]time.Duration, len(n))
+		for i, v := range n {
+			out[i] = time.Duration(v) * time.Millisecond
+		}
+		return out
+	}
+	tests := []struct {
+		in   []time.Duration
+		p    float64
+		want time.Duration
+	}{
+		{nil, 50, 0},
+		{ms(7), 99, 7 * time.Millisecond},
+		{ms(1, 2, 3, 4), 50, 2 * time.Millisecond},
+		{ms(1, 2, 3, 4), 51, 3 * time.Millisecond},
+		{ms(1, 2, 3, 4), 100, 4 * time.Millisecond},
+		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 99, 10 * time.Millisecond},
+		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 90, 9 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		if got := percentile(tc.in, tc.p); got != tc.want {
+			t.Errorf("percentile(%v, %v) = %v, want %v", tc.in, tc.p, got, tc.want)
+		}
+	}
+}
+
+func TestStreamingOriginFirstByte(t *testing.T) {
+	org, err := startOrigins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(org.close)
+	c := clientFor(nil, nil, 5*time.Second)
+	t.Cleanup(c.CloseIdleConnections)
+	first, whole, err := firstByte(context.Background(), c, org.plain.url("/stream?chunks=5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5 chunks, 20 ms apart: the first comes at once, the last after ~80 ms.
+	if first <= 0 || first > 50*time.Millisecond || whole < 70*time.Millisecond || whole < first {
+		t.Errorf("first byte %v, whole %v: want first at once and whole after ~80 ms", first, whole)
+	}
+}
+
+func TestReadProcSelf(t *testing.T) {
+	st, err := readProc(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	if st.RSS <= 0 || st.HWM < st.RSS || st.Threads <= 0 || st.FDs <= 0 {
+		t.Errorf("implausible figures %+v", st)
+	}
+}
+
+func TestReportShowsEveryRow(t *testing.T) {
+	b := &bench{}
+	b.add(ratioRow("a", "rate", 100, 90, 0.85, fmtRate, true, ""))
+	b.add(ratioRow("b", "rate", 100, 50, 0.80, fmtRate, true, ""))
+	b.add(row{id: "i", name: "feed", status: statusSkip, note: "skipped: no dashboard"})
+	var out bytes.Buffer
+	b.report(&out)
+	got := out.String()
+	for _, want := range []string{"0.90", "PASS", "0.50", "FAIL", "skipped: no dashboard", "1 passed, 1 failed, 1 skipped"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	var errs bytes.Buffer
+	cfg, err := parseFlags([]string{"-short"}, &errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.duration != 2*time.Second || cfg.bigSize != 128<<20 {
+		t.Errorf("-short gave duration %v, size %d", cfg.duration, cfg.bigSize)
+	}
+	for _, bad := range [][]string{{"-scenarios", "az"}, {"-loaded", "maybe"}, {"-duration", "1ms"}, {"extra"}} {
+		if _, err := parseFlags(bad, &errs); err == nil {
+			t.Errorf("parseFlags(%v): no error", bad)
+		}
+	}
+}
