@@ -178,10 +178,15 @@ func TestOverrideIncident2NoLeak(t *testing.T) {
 			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
 			t.Logf("override latency: median %v, p99 %v, max %v", took[total/2], took[total*99/100], took[total-1])
 			// The stream lasts 2 s: an override that waited for it would
-			// take seconds. The median is held to the 100 ms promise; the
-			// tail only to "never waits", since test machines are shared.
-			if took[total/2] > 100*time.Millisecond || took[total-1] > 2*time.Second {
-				t.Errorf("override latency median %v max %v, want < 100ms and < 2s", took[total/2], took[total-1])
+			// take seconds. The median is held to the 100 ms promise (wider
+			// under the race detector); the tail only to "never waits",
+			// since test machines are shared.
+			bound := 100 * time.Millisecond
+			if raceEnabled {
+				bound = 250 * time.Millisecond
+			}
+			if took[total/2] > bound || took[total-1] > 2*time.Second {
+				t.Errorf("override latency median %v max %v, want < %v and < 2s", took[total/2], took[total-1], bound)
 			}
 			o.waitIdle(t, 10*time.Second)
 			if o.finished.Load()+o.cut.Load() != total {
