@@ -72,8 +72,7 @@ const feed = new Feed(
         else void refreshRules();
         void refreshRuleCounts();
       } else if (m.type === "state/update") {
-        const { type: _t, ...rest } = m;
-        appState.value = m.state ?? { ...appState.value, ...rest };
+        if (m.state) appState.value = m.state;
       }
     },
   },

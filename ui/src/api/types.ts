@@ -192,26 +192,34 @@ export interface RulesMessage {
 export interface StateMessage {
   type: "state/update";
   state?: AppState;
-  [k: string]: unknown;
 }
 
 export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage;
 
-/** Capture statistics (store.Stats, camelCase). Fields are optional: the UI shows what is there. */
+/** Capture statistics (store.Stats, proxy/store/store.go). Optional: the UI shows what is there. */
 export interface Stats {
   flows?: number;
-  bodyBytesRAM?: number;
+  maxFlows?: number;
+  paused?: boolean;
+  bodyBytesRam?: number;
+  ramBudget?: number;
   bodyBytesDisk?: number;
+  diskBudget?: number;
   evicted?: number;
   truncated?: number;
-  [k: string]: number | undefined;
+  [k: string]: number | boolean | undefined;
 }
 
-/** GET /api/state */
+/** GET /api/state and state/update (web.State, web/state.go). */
 export interface AppState {
+  seq?: number;
   paused?: boolean;
   recording?: boolean;
+  flows?: number;
   stats?: Stats;
   proxyAddr?: string;
-  [k: string]: unknown;
+  uiAddr?: string;
+  caFingerprint?: string;
+  clients?: number;
+  process?: { heapBytes?: number; goroutines?: number };
 }

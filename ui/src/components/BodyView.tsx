@@ -22,7 +22,20 @@ interface Loaded {
   json?: { value: unknown };
 }
 
-export function BodyView({ id, side, upstream, body, contentType }: { id: FlowID; side: "request" | "response"; upstream?: boolean; body: Body; contentType: string }) {
+interface Props {
+  id: FlowID;
+  side: "request" | "response";
+  upstream?: boolean;
+  body: Body;
+  contentType: string;
+}
+
+/** BodyView starts afresh (state and fetches) for every body URL, and again when a body still being recorded grows. */
+export function BodyView(p: Props) {
+  return <BodyPane key={`${bodyURL(p.id, p.side, { upstream: p.upstream })}#${p.body.size}:${p.body.complete}`} {...p} />;
+}
+
+function BodyPane({ id, side, upstream, body, contentType }: Props) {
   const url = bodyURL(id, side, { upstream });
   const [wanted, setWanted] = useState(body.size <= LAZY);
   const [loaded, setLoaded] = useState<Loaded | null>(null);
@@ -30,14 +43,6 @@ export function BodyView({ id, side, upstream, body, contentType }: { id: FlowID
   const [error, setError] = useState<string | null>(null);
   const [mode, setMode] = useState<Mode | null>(null);
   const isImage = /^image\//i.test(contentType);
-
-  useEffect(() => {
-    setWanted(body.size <= LAZY);
-    setLoaded(null);
-    setRaw(null);
-    setError(null);
-    setMode(null);
-  }, [url]);
 
   useEffect(() => {
     if (!wanted || loaded) return;
@@ -56,7 +61,7 @@ export function BodyView({ id, side, upstream, body, contentType }: { id: FlowID
     return () => {
       live = false;
     };
-  }, [wanted, url]);
+  }, [wanted]);
 
   useEffect(() => {
     if (mode !== "raw" || raw) return;
@@ -68,7 +73,7 @@ export function BodyView({ id, side, upstream, body, contentType }: { id: FlowID
     return () => {
       live = false;
     };
-  }, [mode, url]);
+  }, [mode]);
 
   const facts = (
     <span class="muted">

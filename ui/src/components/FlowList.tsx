@@ -6,7 +6,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Summary } from "../api/types";
 import { fmtDuration, fmtSize, statusClass } from "../lib/format";
 import { shortType, type SortKey } from "../store/flowstore";
-import { detailOpen, flowsVersion, getFeed, select, selectedId, sort } from "../state";
+import { appState, detailOpen, flowsVersion, getFeed, select, selectedId, sort } from "../state";
 
 export const ROW_H = 24;
 const OVERSCAN = 12;
@@ -222,7 +222,7 @@ function Empty() {
       ) : (
         <>
           <p>No flows yet.</p>
-          <p class="muted">Point a client at the proxy (e.g. <code>curl -x http://127.0.0.1:8080 http://example.com</code>) and requests appear here live.</p>
+          <p class="muted">Point a client at the proxy (e.g. <code>curl -x http://{appState.value.proxyAddr || "127.0.0.1:8080"} http://example.com</code>) and requests appear here live.</p>
         </>
       )}
     </div>

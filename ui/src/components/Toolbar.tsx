@@ -16,6 +16,10 @@ export async function importHar(file: File): Promise<void> {
   }
 }
 
+function budget(n: number | undefined): string | undefined {
+  return n ? `budget ${fmtSize(n)}` : undefined;
+}
+
 export function Toolbar() {
   const paused = isPaused(appState.value);
   const stats = appState.value.stats ?? {};
@@ -109,10 +113,16 @@ export function Toolbar() {
         </a>
       </div>
       <div class="stats" title="What the capture holds">
-        {stats.flows !== undefined && <span>{stats.flows.toLocaleString()} flows</span>}
-        {stats.bodyBytesRAM !== undefined && <span>RAM {fmtSize(stats.bodyBytesRAM)}</span>}
-        {stats.bodyBytesDisk !== undefined && <span>disk {fmtSize(stats.bodyBytesDisk)}</span>}
-        {stats.evicted !== undefined && <span class={stats.evicted ? "warn" : ""}>{stats.evicted.toLocaleString()} evicted</span>}
+        {stats.flows !== undefined && (
+          <span title={stats.maxFlows ? `at most ${stats.maxFlows.toLocaleString()} kept` : undefined}>{stats.flows.toLocaleString()} flows</span>
+        )}
+        {stats.bodyBytesRam !== undefined && <span title={budget(stats.ramBudget)}>RAM {fmtSize(stats.bodyBytesRam)}</span>}
+        {stats.bodyBytesDisk !== undefined && <span title={budget(stats.diskBudget)}>disk {fmtSize(stats.bodyBytesDisk)}</span>}
+        {stats.evicted !== undefined && (
+          <span class={stats.evicted ? "warn" : ""} title="Oldest flows dropped to stay within the limits">
+            {stats.evicted.toLocaleString()} evicted
+          </span>
+        )}
         <span class={"conn " + feedStatus.value} title={"Live feed: " + feedStatus.value} data-testid="feed-status">
           {feedStatus.value}
         </span>
