@@ -117,12 +117,17 @@ func TestReportShowsEveryRow(t *testing.T) {
 	b.add(ratioRow("a", "rate", 100, 90, 0.85, fmtRate, true, ""))
 	b.add(ratioRow("b", "rate", 100, 50, 0.80, fmtRate, true, ""))
 	b.add(row{id: "i", name: "feed", status: statusSkip, note: "skipped: no dashboard"})
-	var out bytes.Buffer
-	b.report(&out)
-	got := out.String()
-	for _, want := range []string{"0.90", "PASS", "0.50", "FAIL", "skipped: no dashboard", "1 passed, 1 failed, 1 skipped"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("report lacks %q:\n%s", want, got)
+	for _, md := range []bool{false, true} {
+		var out bytes.Buffer
+		b.report(&out, md)
+		got := out.String()
+		for _, want := range []string{"0.90", "PASS", "0.50", "FAIL", "skipped: no dashboard", "1 passed, 1 failed, 1 skipped"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("markdown=%v: report lacks %q:\n%s", md, want, got)
+			}
+		}
+		if lines := strings.Count(got, "\n"); lines != 5+btoi(md) {
+			t.Errorf("markdown=%v: %d lines, want a header, 3 rows and the count:\n%s", md, lines, got)
 		}
 	}
 }
@@ -141,4 +146,11 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("parseFlags(%v): no error", bad)
 		}
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

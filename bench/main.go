@@ -51,6 +51,7 @@ type config struct {
 	token     string
 
 	pprofOut string
+	markdown bool
 
 	// Sizes, derived from short.
 	bigSize      int64
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.uiAddr, "ui-addr", "", "with -proxy-addr: the Loupe dashboard address, for the websocket scenario")
 	fs.StringVar(&c.token, "token", "", "with -ui-addr: the dashboard token")
 	fs.StringVar(&c.pprofOut, "pprof", "", "write a CPU profile of the proxy during scenario a to this file (needs /debug/pprof on the dashboard)")
+	fs.BoolVar(&c.markdown, "markdown", false, "print the result tables in Markdown")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -198,7 +200,7 @@ func suite(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			title = "mode: loaded (100 non-matching rules, a websocket client reading /api/ws during every run)"
 		}
 		fmt.Fprintln(stdout, title)
-		b.report(stdout)
+		b.report(stdout, cfg.markdown)
 		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintf(stdout, "machine load after: %s\n", loadAvg())

@@ -61,16 +61,30 @@ func (b *bench) rssRow(id string, t *target) row {
 	return infoRow(id, "  proxy RSS now / peak", "", fmtMB(ps.RSS)+" / "+fmtMB(ps.HWM))
 }
 
-// report prints the rows as an aligned table, then a count per status.
-func (b *bench) report(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  \tscenario\tdirect\tproxied\tratio / Δ\ttarget\tresult\tnotes")
+// report prints the rows as an aligned table (or a Markdown one), then a
+// count per status.
+func (b *bench) report(w io.Writer, markdown bool) {
 	counts := map[string]int{}
-	for _, r := range b.rows {
-		counts[r.status]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.id, r.name, dash(r.direct), dash(r.proxied), dash(r.ratio), dash(r.target), r.status, oneLine(r.note))
+	if markdown {
+		fmt.Fprintln(w, "| | scenario | direct | proxied | ratio / Δ | target | result | notes |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		for _, r := range b.rows {
+			counts[r.status]++
+			cells := []string{r.id, strings.TrimSpace(r.name), dash(r.direct), dash(r.proxied), dash(r.ratio), dash(r.target), r.status, oneLine(r.note)}
+			for i, c := range cells {
+				cells[i] = strings.ReplaceAll(c, "|", "\\|")
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		}
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  \tscenario\tdirect\tproxied\tratio / Δ\ttarget\tresult\tnotes")
+		for _, r := range b.rows {
+			counts[r.status]++
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.id, r.name, dash(r.direct), dash(r.proxied), dash(r.ratio), dash(r.target), r.status, oneLine(r.note))
+		}
+		tw.Flush()
 	}
-	tw.Flush()
 	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", counts[statusPass], counts[statusFail], counts[statusSkip])
 }
 
