@@ -1,0 +1,324 @@
+// Command loupe is a web-based HTTP(S) debugging proxy: it starts the
+// intercepting proxy and the dashboard, and prints where to find both.
+//
+// This file only reads configuration, wires services and handles signals;
+// the logic lives in the packages it wires.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"loupe/proxy"
+	"loupe/proxy/ca"
+	"loupe/proxy/flow"
+	"loupe/rules"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	if err := m.ParseFlags(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "loupe:", err)
+		os.Exit(2)
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "loupe:", err)
+		_ = m.Close()
+		os.Exit(1)
+	}
+	<-ctx.Done()
+	stop() // a second signal kills the process at once
+	m.Logger.Info("shutting down", "grace", m.Config.Grace)
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "loupe:", err)
+		os.Exit(1)
+	}
+}
+
+// Config is what the command line sets.
+type Config struct {
+	ProxyAddr string // -proxy
+	UIAddr    string // -ui
+	DataDir   string // -data
+	Token     string // LOUPE_TOKEN, else random
+	Grace     time.Duration
+	LogLevel  slog.Level
+	// Proxy holds the core's settings (timeouts, pools, limits, passthrough).
+	Proxy proxy.Config
+}
+
+// Main is the program: ParseFlags, then Run, then Close. Services are
+// fields so that they can be replaced before Run (tests, other wiring).
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	Stdout io.Writer
+
+	// Services wired into the proxy; nil fields get the defaults noted.
+	CA *ca.CA // nil: loaded from (or created in) the data directory
+	// Recorder receives the flows. Nil: nothing is recorded.
+	Recorder flow.Recorder
+	// Rules returns the active rule set. Nil: rules.json in the data
+	// directory, loaded at start (a malformed file stops Loupe).
+	Rules func() *rules.Set
+	// SelfHandler serves requests aimed at the proxy itself (install page,
+	// ca.pem). Nil: a minimal page offering the CA certificate.
+	SelfHandler http.Handler
+	// UIHandler serves the dashboard listener. Nil: a page saying the
+	// dashboard is not built in, plus ca.pem.
+	UIHandler http.Handler
+	// Wire, when set, runs in Run after the CA, the token and the data
+	// directory are known and before anything listens: the place to build
+	// the store, the rules store and the dashboard and set the fields above.
+	Wire func(m *Main) error
+	// Closers run at Close, after the listeners stopped, in reverse order.
+	Closers []func() error
+
+	Proxy *proxy.Proxy
+
+	proxyLn, uiLn net.Listener
+	ui            *http.Server
+	wg            sync.WaitGroup
+	closeOnce     sync.Once
+	closeErr      error
+}
+
+// NewMain returns a Main with its defaults.
+func NewMain() *Main {
+	return &Main{
+		Config: Config{ProxyAddr: "127.0.0.1:8080", UIAddr: "127.0.0.1:8081", Grace: 10 * time.Second},
+		Stdout: os.Stdout,
+	}
+}
+
+// ParseFlags reads the command line and the environment.
+func (m *Main) ParseFlags(args []string) error {
+	c := &m.Config
+	fs := flag.NewFlagSet("loupe", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: loupe [flags]\n\nLoupe is an HTTP(S) debugging proxy with a web dashboard.\n"+
+			"The dashboard token comes from LOUPE_TOKEN, or is random per start.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	defData := os.Getenv("LOUPE_DATA")
+	if defData == "" {
+		if dir, err := os.UserConfigDir(); err == nil {
+			defData = filepath.Join(dir, "loupe")
+		}
+	}
+	var passthrough, logLevel string
+	p := &c.Proxy
+	fs.StringVar(&c.ProxyAddr, "proxy", c.ProxyAddr, "proxy listener `address`")
+	fs.StringVar(&c.UIAddr, "ui", c.UIAddr, "dashboard listener `address`")
+	fs.StringVar(&c.DataDir, "data", defData, "data `directory` (CA, rules.json); default $LOUPE_DATA, else the user config dir + /loupe")
+	fs.BoolVar(&p.InsecureUpstream, "insecure-upstream", false, "skip verification of upstream TLS certificates")
+	fs.StringVar(&passthrough, "passthrough", "", "comma-separated host `globs` tunnelled without interception (pinned apps)")
+	fs.StringVar(&p.ProxyAuth, "proxy-auth", "", "require proxy authentication as `user:pass` (default off)")
+	fs.DurationVar(&p.DialTimeout, "dial-timeout", proxy.DefaultDialTimeout, "timeout for connecting to an origin")
+	fs.DurationVar(&p.TLSHandshakeTimeout, "tls-timeout", proxy.DefaultTLSHandshakeTimeout, "timeout for TLS handshakes with origins")
+	fs.DurationVar(&p.ResponseHeaderTimeout, "response-timeout", proxy.DefaultResponseHeaderTimeout, "timeout for an origin's response head (then 504)")
+	fs.DurationVar(&p.IdleConnTimeout, "upstream-idle-timeout", proxy.DefaultIdleConnTimeout, "idle origin connections are closed after this")
+	fs.DurationVar(&p.ClientIdleTimeout, "client-idle-timeout", proxy.DefaultClientIdleTimeout, "idle client connections are closed after this")
+	fs.DurationVar(&p.ReadHeaderTimeout, "read-header-timeout", proxy.DefaultReadHeaderTimeout, "timeout for reading a client's request head")
+	fs.IntVar(&p.MaxIdleConns, "max-idle-conns", proxy.DefaultMaxIdleConns, "idle origin connections kept in total")
+	fs.IntVar(&p.MaxIdleConnsPerHost, "max-idle-conns-per-host", proxy.DefaultMaxIdleConnsPerHost, "idle origin connections kept per host")
+	fs.IntVar(&p.MaxHeaderBytes, "max-header-bytes", proxy.DefaultMaxHeaderBytes, "largest request head accepted from clients (then 431)")
+	fs.Int64Var(&p.DrainMaxBytes, "drain-max-bytes", proxy.DefaultDrainMaxBytes, "most bytes of a replaced upstream body read in the background")
+	fs.DurationVar(&p.DrainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest background read of a replaced upstream body")
+	fs.IntVar(&p.WSMessageCap, "ws-message-cap", proxy.DefaultWSMessageCap, "payload bytes recorded per WebSocket message")
+	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	for _, g := range strings.Split(passthrough, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			p.Passthrough = append(p.Passthrough, g)
+		}
+	}
+	if c.DataDir == "" {
+		return errors.New("no data directory: set -data or LOUPE_DATA")
+	}
+	c.Token = os.Getenv("LOUPE_TOKEN")
+	return p.Validate()
+}
+
+// Run loads the CA and the rules, starts both listeners and returns; the
+// servers run until Close.
+func (m *Main) Run(ctx context.Context) error {
+	c := &m.Config
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	}
+	if c.Token == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("token: %w", err)
+		}
+		c.Token = hex.EncodeToString(b)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if m.CA == nil {
+		authority, err := ca.LoadOrCreate(c.DataDir)
+		if err != nil {
+			return fmt.Errorf("load CA: %w", err)
+		}
+		m.CA = authority
+	}
+	var err error
+	if m.proxyLn, err = net.Listen("tcp", c.ProxyAddr); err != nil {
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	if m.uiLn, err = net.Listen("tcp", c.UIAddr); err != nil {
+		return fmt.Errorf("dashboard listener: %w", err)
+	}
+	if m.Wire != nil {
+		if err := m.Wire(m); err != nil {
+			return fmt.Errorf("wire: %w", err)
+		}
+	}
+	if m.Rules == nil {
+		store, err := rules.Open(filepath.Join(c.DataDir, "rules.json"), m.Logger)
+		if err != nil {
+			return err
+		}
+		m.Rules = store.Current
+	}
+	if m.SelfHandler == nil {
+		m.SelfHandler = installPage(m.CA)
+	}
+	if m.UIHandler == nil {
+		m.UIHandler = installPage(m.CA)
+	}
+
+	pc := c.Proxy
+	pc.CA = m.CA
+	pc.Rules = m.Rules
+	pc.Recorder = m.Recorder
+	pc.Logger = m.Logger
+	pc.SelfHandler = m.SelfHandler
+	pc.DashboardAddr = m.uiLn.Addr().String()
+	if m.Proxy, err = proxy.New(pc); err != nil {
+		return err
+	}
+	m.ui = &http.Server{Handler: m.UIHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		if err := m.Proxy.Serve(m.proxyLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("proxy stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		if err := m.ui.Serve(m.uiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("dashboard stopped", "err", err)
+		}
+	}()
+
+	for _, l := range []net.Listener{m.proxyLn, m.uiLn} {
+		if !isLoopback(l.Addr()) {
+			m.Logger.Warn("listening on a non-loopback address: anyone who can reach it can use it", "addr", l.Addr().String())
+		}
+	}
+	fmt.Fprintf(m.Stdout, "Loupe proxy:     http://%s\n", m.proxyLn.Addr())
+	fmt.Fprintf(m.Stdout, "Loupe dashboard: http://%s/?token=%s\n", m.uiLn.Addr(), c.Token)
+	fmt.Fprintf(m.Stdout, "CA certificate:  %s (fingerprint %s)\n", filepath.Join(c.DataDir, "ca.pem"), m.CA.Fingerprint())
+	return nil
+}
+
+// ProxyAddr is the proxy listener's address, once Run started it.
+func (m *Main) ProxyAddr() string { return m.proxyLn.Addr().String() }
+
+// UIAddr is the dashboard listener's address, once Run started it.
+func (m *Main) UIAddr() string { return m.uiLn.Addr().String() }
+
+// Close stops both listeners, lets in-flight exchanges finish for the grace
+// period and cuts the rest, then runs the Closers.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
+		defer cancel()
+		var errs []error
+		if m.Proxy != nil {
+			if err := m.Proxy.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		} else if m.proxyLn != nil {
+			_ = m.proxyLn.Close()
+		}
+		if m.ui != nil {
+			if err := m.ui.Shutdown(ctx); err != nil {
+				_ = m.ui.Close()
+			}
+		} else if m.uiLn != nil {
+			_ = m.uiLn.Close()
+		}
+		m.wg.Wait()
+		for i := len(m.Closers) - 1; i >= 0; i-- {
+			if err := m.Closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// installPage is the stand-in for the dashboard's public handler: how to
+// use the proxy, and the CA certificate.
+func installPage(authority *ca.CA) http.Handler {
+	mux := http.NewServeMux()
+	pemHandler := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Content-Disposition", `attachment; filename="loupe-ca.pem"`)
+		_, _ = w.Write(authority.CertPEM())
+	}
+	mux.HandleFunc("GET /ca.pem", pemHandler)
+	mux.HandleFunc("GET /api/ca.pem", pemHandler)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><title>Loupe</title>
+<h1>Loupe</h1>
+<p>Set this address as your HTTP and HTTPS proxy, then trust Loupe's certificate
+authority to see HTTPS traffic: <a href="/ca.pem">download ca.pem</a>.</p>
+<p>SHA-256 fingerprint: <code>%s</code></p>`, html.EscapeString(authority.Fingerprint()))
+	})
+	return mux
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestParseFlags(t *testing.T) {
+	t.Setenv("LOUPE_DATA", "/tmp/loupe-data")
+	t.Setenv("LOUPE_TOKEN", "fixed")
+	m := NewMain()
+	if err := m.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Config
+	if c.ProxyAddr != "127.0.0.1:8080" || c.UIAddr != "127.0.0.1:8081" || c.DataDir != "/tmp/loupe-data" || c.Token != "fixed" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.Proxy.InsecureUpstream {
+		t.Error("upstream verification off by default")
+	}
+
+	m = NewMain()
+	err := m.ParseFlags([]string{"-proxy", ":9", "-ui", "127.0.0.1:7", "-data", "/x", "-insecure-upstream",
+		"-passthrough", "*.bank.test, pinned.test", "-proxy-auth", "u:p", "-response-timeout", "5s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = m.Config
+	if c.ProxyAddr != ":9" || c.UIAddr != "127.0.0.1:7" || c.DataDir != "/x" || !c.Proxy.InsecureUpstream ||
+		strings.Join(c.Proxy.Passthrough, "|") != "*.bank.test|pinned.test" || c.Proxy.ProxyAuth != "u:p" ||
+		c.Proxy.ResponseHeaderTimeout != 5*time.Second {
+		t.Errorf("flags: %+v", c)
+	}
+	if err := NewMain().ParseFlags([]string{"-proxy-auth", "nocolon"}); err == nil {
+		t.Error("bad -proxy-auth accepted")
+	}
+	t.Setenv("LOUPE_DATA", "")
+	m = NewMain()
+	if err := m.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if dir, _ := os.UserConfigDir(); m.Config.DataDir != filepath.Join(dir, "loupe") {
+		t.Errorf("data dir default %q", m.Config.DataDir)
+	}
+}
+
+// start runs Loupe on :0 ports with a temporary data directory.
+func start(t *testing.T, extra ...string) (*Main, *bytes.Buffer) {
+	t.Helper()
+	t.Setenv("LOUPE_TOKEN", "")
+	dir := t.TempDir()
+	m := NewMain()
+	out := &bytes.Buffer{}
+	m.Stdout = out
+	args := append([]string{"-proxy", "127.0.0.1:0", "-ui", "127.0.0.1:0", "-data", dir, "-log-level", "warn"}, extra...)
+	if err := m.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m, out
+}
+
+// client trusts the CA file Loupe wrote, like `curl --cacert`.
+func client(t *testing.T, m *Main) *http.Client {
+	t.Helper()
+	pemBytes, err := os.ReadFile(filepath.Join(m.Config.DataDir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("ca.pem holds no certificate")
+	}
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: m.ProxyAddr()}), TLSClientConfig: &tls.Config{RootCAs: pool}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+func TestRunProxiesHTTPAndHTTPS(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "origin "+r.Proto) })
+	plain := httptest.NewServer(h)
+	defer plain.Close()
+	secure := httptest.NewTLSServer(h)
+	defer secure.Close()
+
+	m, out := start(t, "-insecure-upstream") // the test origin's certificate is self-signed
+	c := client(t, m)
+	for _, u := range []string{plain.URL, secure.URL} {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "origin") {
+			t.Errorf("%s: %d %q", u, resp.StatusCode, b)
+		}
+	}
+	s := out.String()
+	for _, want := range []string{"http://" + m.ProxyAddr(), "http://" + m.UIAddr() + "/?token=" + m.Config.Token, filepath.Join(m.Config.DataDir, "ca.pem")} {
+		if !strings.Contains(s, want) {
+			t.Errorf("start-up output lacks %q:\n%s", want, s)
+		}
+	}
+	if len(m.Config.Token) < 32 {
+		t.Errorf("random token %q too short", m.Config.Token)
+	}
+	fi, err := os.Stat(filepath.Join(m.Config.DataDir, "ca-key.pem"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("ca-key.pem: %v %v", fi, err)
+	}
+	// The proxy serves its own page instead of proxying to itself, and
+	// refuses to reach the dashboard.
+	resp, err := c.Get("http://" + m.ProxyAddr() + "/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(b, []byte("BEGIN CERTIFICATE")) {
+		t.Errorf("ca.pem through the proxy: %q", b)
+	}
+	resp, err = c.Get("http://" + m.UIAddr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("dashboard through the proxy: %d", resp.StatusCode)
+	}
+}
+
+// Close lets an in-flight exchange finish within the grace period and cuts
+// one that outlasts it.
+func TestGracefulShutdown(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, _ := time.ParseDuration(r.URL.Query().Get("d"))
+		select {
+		case <-time.After(d):
+			_, _ = io.WriteString(w, "done")
+		case <-r.Context().Done():
+		}
+	}))
+	defer origin.Close()
+	for _, tc := range []struct {
+		wait, grace string
+		finishes    bool
+	}{
+		{"300ms", "5s", true},
+		{"10s", "300ms", false},
+	} {
+		m, _ := start(t, "-grace", tc.grace)
+		c := client(t, m)
+		got := make(chan string, 1)
+		go func() {
+			resp, err := c.Get(origin.URL + "/?d=" + tc.wait)
+			if err != nil {
+				got <- "error"
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got <- string(b)
+		}()
+		time.Sleep(100 * time.Millisecond)
+		start := time.Now()
+		_ = m.Close()
+		took := time.Since(start)
+		r := <-got
+		if tc.finishes && r != "done" {
+			t.Errorf("grace %s: in-flight request got %q", tc.grace, r)
+		}
+		if !tc.finishes && (r == "done" || took > 2*time.Second) {
+			t.Errorf("grace %s: request got %q, close took %v", tc.grace, r, took)
+		}
+	}
+}
