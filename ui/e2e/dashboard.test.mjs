@@ -50,6 +50,7 @@ async function setFilter(q) {
 }
 
 before(async () => {
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   work = tmpDir("loupe-e2e-");
   // LOUPE_BIN runs an already built binary instead of building ./cmd/loupe.
@@ -176,6 +177,9 @@ test("4. 'Override this response' serves the edited body; both bodies stay viewa
   await shot("04-upstream-body");
   await setFilter("");
   await waitCount(51);
+  await page.click("[data-testid=variant-switch] button:has-text('Served')");
+  await page.waitForFunction(() => document.querySelector("[data-testid=detail] [data-testid=json-view]")?.textContent.includes("Overridden by Loupe"));
+  await shot("dashboard");
 });
 
 test("5. HAR export downloads a file that parses and holds the flows; importing it back after a clear restores them", T, async () => {
@@ -256,8 +260,9 @@ test("6. 20,000 flows: scroll to the end, select the last row; the page stays re
   await page.click(".tabs button:has-text('Overview')");
   await page.locator(".overview").waitFor();
   assert.ok(Date.now() - t1 < 2000, "the page answers a click within 2 s");
-  await page.keyboard.press("Escape");
   await shot("06-20k-flows");
+  await page.keyboard.press("Escape");
+  await page.locator("[data-testid=detail]").waitFor({ state: "detached" });
 });
 
 test("7. rules page lists the override rule with its count, in dark mode too", T, async () => {

@@ -19,7 +19,14 @@ export function App() {
     // Delete removes the selected flow when the list has the focus.
     const onKey = async (e: KeyboardEvent) => {
       const t = e.target as HTMLElement;
-      if (e.key !== "Delete" || page.value !== "flows" || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
+      if (page.value !== "flows" || editing.value || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
+      // Escape closes the detail pane from anywhere (the list handles its own keys).
+      if (e.key === "Escape" && !t.closest(".scroller") && detailOpen.value && selectedId.value !== null) {
+        detailOpen.value = false;
+        document.querySelector<HTMLElement>(".scroller")?.focus();
+        return;
+      }
+      if (e.key !== "Delete") return;
       const id = selectedId.value;
       if (id === null) return;
       try {
