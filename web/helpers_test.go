@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -72,6 +73,12 @@ type env struct {
 
 func newEnv(t *testing.T, tweak func(*Config)) *env {
 	t.Helper()
+	return newEnvListener(t, tweak, nil)
+}
+
+// newEnvListener is newEnv with the dashboard's listener wrapped.
+func newEnvListener(t *testing.T, tweak func(*Config), wrap func(net.Listener) net.Listener) *env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.New(store.Config{Dir: t.TempDir()}, log)
 	if err != nil {
@@ -97,7 +104,11 @@ func newEnv(t *testing.T, tweak func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewUnstartedServer(s.Handler())
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

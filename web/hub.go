@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +19,7 @@ import (
 // Feed messages. Their TypeScript twins live in ui/src/api/types.ts.
 
 // batchMsg carries the flows added, updated and removed since the previous
-// batch, as of store sequence number Seq. A large change set is split into
-// several messages with the same Seq.
+// batch, as of store sequence number Seq. One flush sends at most one.
 type batchMsg struct {
 	Type   string         `json:"type"` // "flows/batch"
 	Seq    uint64         `json:"seq"`
@@ -175,7 +173,6 @@ func (h *hub) run(ctx context.Context) error {
 	}
 	var lastState []byte
 	dirty := false
-	pend := newPending()
 	for {
 		select {
 		case <-ctx.Done():
@@ -195,20 +192,13 @@ func (h *hub) run(ctx context.Context) error {
 		case <-w.C():
 			dirty = true
 		case <-flush.C:
-			if dirty {
-				dirty = false
-				ch := w.Take()
-				if ch.Reset && len(clients) > 0 {
-					broadcast(mustJSON(resetMsg{Type: "flows/reset", Seq: ch.Seq}))
-				}
-				pend.merge(ch)
-			}
-			if len(clients) == 0 {
-				pend.clear() // a browser that connects later starts from a snapshot
+			if !dirty {
 				continue
 			}
-			if msgs := h.pendingMessages(pend); len(msgs) > 0 {
-				broadcast(msgs...)
+			dirty = false
+			ch := w.Take() // taken even without browsers: a browser that connects later starts from a snapshot
+			if len(clients) > 0 && !ch.Empty() {
+				broadcast(h.changeMessages(ch)...)
 			}
 		case <-rulesChanged:
 			if m := h.rulesMessage(); m != nil {
@@ -250,94 +240,28 @@ func (h *hub) enqueue(c *client, msg []byte) bool {
 	return true
 }
 
-// pending is the hub's dirty set: changes taken from the store but not yet
-// sent. It lets the hub pace a burst over several flushes (at most
-// MaxPerFlush summaries each) instead of flooding every browser's queue at
-// once. It holds flow IDs only, so it is bounded by the flows the store
-// holds.
-type pending struct {
-	seq     uint64 // store seq of the latest Take merged
-	changes map[flow.ID]change
-}
-
-type change uint8
-
-const (
-	changeAdd change = iota + 1
-	changeUpdate
-	changeRemove
-)
-
-func newPending() *pending { return &pending{changes: map[flow.ID]change{}} }
-
-func (p *pending) clear() { clear(p.changes) }
-
-// merge folds ch into the set. A removal is always kept, even for a flow
-// whose addition was never sent: a browser's snapshot may hold it.
-func (p *pending) merge(ch store.Changes) {
-	p.seq = ch.Seq
+// changeMessages turns one Take of the store's dirty set into the feed
+// messages of one flush: a reset first if the store was cleared, then one
+// flows/batch with everything else. Both carry the Take's seq, so the
+// seqs of successive batches increase, and a batch never claims a seq below
+// that of a change it carries (the rule the browser's snapshot logic needs).
+func (h *hub) changeMessages(ch store.Changes) [][]byte {
+	var out [][]byte
 	if ch.Reset {
-		clear(p.changes)
+		out = append(out, mustJSON(resetMsg{Type: "flows/reset", Seq: ch.Seq}))
 	}
+	b := newBatch(ch.Seq)
 	for _, id := range ch.Added {
-		p.changes[id] = changeAdd
+		if fl, ok := h.s.deps.Store.Get(id); ok { // else removed meanwhile: a later Take says so
+			b.Add = append(b.Add, fl.Summary())
+		}
 	}
 	for _, id := range ch.Updated {
-		if _, ok := p.changes[id]; !ok {
-			p.changes[id] = changeUpdate
-		}
-	}
-	for _, id := range ch.Removed {
-		p.changes[id] = changeRemove
-	}
-}
-
-// pendingMessages takes additions and updates (oldest first) worth about
-// FlushBytes, and every removal, out of p and renders them as flows/batch
-// messages of at most MaxBatch summaries, all carrying p.seq.
-//
-// Why p.seq is right even for changes sent late: a message's seq is never
-// below the seq of any change it carries, and a browser drops only messages
-// at or below its snapshot's seq, whose changes the snapshot already holds.
-func (h *hub) pendingMessages(p *pending) [][]byte {
-	if len(p.changes) == 0 {
-		return nil
-	}
-	ids := make([]flow.ID, 0, len(p.changes))
-	for id := range p.changes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	var out [][]byte
-	b := newBatch(p.seq)
-	n, size := 0, int64(0)
-	for _, id := range ids {
-		c := p.changes[id]
-		if c == changeRemove {
-			b.Remove = append(b.Remove, id)
-			delete(p.changes, id)
-			continue
-		}
-		if size >= h.s.cfg.FlushBytes {
-			continue // next flush
-		}
-		delete(p.changes, id)
-		fl, ok := h.s.deps.Store.Get(id)
-		if !ok {
-			continue // removed meanwhile: a later Take says so
-		}
-		if c == changeAdd {
-			b.Add = append(b.Add, fl.Summary())
-		} else {
+		if fl, ok := h.s.deps.Store.Get(id); ok {
 			b.Update = append(b.Update, fl.Summary())
 		}
-		if n++; n >= h.s.cfg.MaxBatch {
-			m := mustJSON(b)
-			out = append(out, m)
-			size += int64(len(m))
-			b, n = newBatch(p.seq), 0
-		}
 	}
+	b.Remove = append(b.Remove, ch.Removed...)
 	if len(b.Add)+len(b.Update)+len(b.Remove) > 0 {
 		out = append(out, mustJSON(b))
 	}

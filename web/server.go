@@ -97,8 +97,9 @@ type Config struct {
 	// ClientQueue bounds the messages waiting for one browser. Default 64.
 	ClientQueue int
 	// ClientQueueBytes bounds the bytes waiting for one browser; a browser
-	// over either bound is disconnected (it reconnects and resyncs).
-	// Default 8 MiB.
+	// over either bound is disconnected (it reconnects and resyncs). A
+	// single message larger than this (a burst of thousands of flows in one
+	// flush) is still queued when the queue is empty. Default 8 MiB.
 	ClientQueueBytes int64
 	// WriteTimeout bounds one websocket write. Default 10 s.
 	WriteTimeout time.Duration
@@ -108,15 +109,6 @@ type Config struct {
 	PingInterval time.Duration
 	// MaxImportBytes bounds a HAR import body. Default 512 MiB.
 	MaxImportBytes int64
-	// MaxBatch bounds the summaries in one flows/batch message; a larger
-	// change set is sent as several messages with the same seq. Default 1000.
-	MaxBatch int
-	// FlushBytes bounds the feed bytes sent per flush (give or take one
-	// message); a larger burst is spread over the next flushes, so a
-	// healthy browser's queue is never flooded at once: it may stall for
-	// ClientQueueBytes/FlushBytes flushes before it counts as fallen
-	// behind. Default ClientQueueBytes/8.
-	FlushBytes int64
 }
 
 // Validate reports impossible settings.
@@ -131,7 +123,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("web: %s is negative", name))
 		}
 	}
-	if c.ClientQueue < 0 || c.ClientQueueBytes < 0 || c.MaxImportBytes < 0 || c.MaxBatch < 0 || c.FlushBytes < 0 {
+	if c.ClientQueue < 0 || c.ClientQueueBytes < 0 || c.MaxImportBytes < 0 {
 		errs = append(errs, errors.New("web: negative limit"))
 	}
 	return errors.Join(errs...)
@@ -161,12 +153,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxImportBytes == 0 {
 		c.MaxImportBytes = 512 << 20
-	}
-	if c.MaxBatch == 0 {
-		c.MaxBatch = 1000
-	}
-	if c.FlushBytes == 0 {
-		c.FlushBytes = c.ClientQueueBytes / 8
 	}
 }
 
