@@ -395,7 +395,8 @@ func TestUIServing(t *testing.T) {
 			t.Errorf("GET %s Cache-Control = %q", p, cc)
 		}
 		csp := resp.Header.Get("Content-Security-Policy")
-		for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'"} {
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'",
+			"connect-src 'self' ws://" + strings.TrimPrefix(e.srv.URL, "http://")} {
 			if !strings.Contains(csp, want) {
 				t.Errorf("CSP %q lacks %q", csp, want)
 			}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,13 +15,14 @@ const cookieName = "loupe_token"
 // contentSecurityPolicy is the UI's policy: only the dashboard's own scripts,
 // no framing, no plugins, connections (fetch, websocket) to itself only.
 // Inline styles are allowed because UI libraries set style attributes; inline
-// scripts are not.
+// scripts are not. %s is the websocket origin: older browsers don't count
+// ws:// as 'self'.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
-	"img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self' data:; connect-src 'self'; " +
+	"img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self' data:; connect-src 'self'%s; " +
 	"manifest-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // securityHeaders applies to every answer of both handlers.
-func securityHeaders(next http.Handler) http.Handler {
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -28,7 +30,11 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		ws := ""
+		if s.hostAllowed(r.Host) && !strings.ContainsAny(r.Host, " ;,'\"") {
+			ws = " ws://" + r.Host + " wss://" + r.Host
+		}
+		h.Set("Content-Security-Policy", fmt.Sprintf(contentSecurityPolicy, ws))
 		next.ServeHTTP(w, r)
 	})
 }

@@ -207,7 +207,7 @@ func (s *Server) Run(ctx context.Context) error { return s.hub.run(ctx) }
 // routes is the one route table of the dashboard listener.
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, securityHeaders, s.checkHost)
+	r.Use(s.recoverer, s.securityHeaders, s.checkHost)
 
 	r.Get("/api/ca.pem", s.handleCAPEM)
 	r.Get("/install", s.handleInstall)
@@ -258,7 +258,7 @@ func (s *Server) routes() chi.Router {
 // publicRoutes serves the proxy's own address: install page and certificate.
 func (s *Server) publicRoutes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, securityHeaders)
+	r.Use(s.recoverer, s.securityHeaders)
 	r.Get("/", s.handleInstall)
 	r.Get("/install", s.handleInstall)
 	r.Get("/ca.pem", s.handleCAPEM)
