@@ -311,7 +311,11 @@ func TestStateAndRecording(t *testing.T) {
 		st.UIAddr != "127.0.0.1:8081" || st.Stats.BodyBytesRAM == 0 || st.Seq == 0 || st.Process.HeapBytes == 0 {
 		t.Errorf("state = %+v", st)
 	}
+	e.s.SetAddrs("127.0.0.1:18080", "127.0.0.1:18081")
 	st = decode[State](t, e.do("POST", "/api/recording/pause", nil), 200)
+	if st.ProxyAddr != "127.0.0.1:18080" || st.UIAddr != "127.0.0.1:18081" {
+		t.Errorf("after SetAddrs: %s %s", st.ProxyAddr, st.UIAddr)
+	}
 	if !st.Paused || st.Recording || !e.store.Paused() {
 		t.Error("pause did not pause")
 	}

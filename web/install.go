@@ -97,7 +97,7 @@ View Certificates &rarr; Authorities &rarr; Import, pick the file, tick "Trust t
 
 // handleInstall serves the install page (public).
 func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
-	data := struct{ Fingerprint, ProxyAddr string }{ProxyAddr: s.cfg.ProxyAddr}
+	data := struct{ Fingerprint, ProxyAddr string }{ProxyAddr: s.proxyAddr()}
 	if s.deps.CA != nil {
 		data.Fingerprint = s.deps.CA.Fingerprint()
 	}

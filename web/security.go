@@ -106,7 +106,7 @@ func (s *Server) hostAllowed(hostport string) bool {
 	}
 	// A specific listener IP is accepted; a wildcard listener accepts any IP
 	// literal (the user chose to expose it; rebinding needs a name anyway).
-	lh := s.cfg.UIAddr
+	lh := s.uiAddr()
 	if h, _, err := net.SplitHostPort(lh); err == nil {
 		lh = h
 	}

@@ -195,14 +195,15 @@ func TestHostCheck(t *testing.T) {
 }
 
 func TestHostAllowedWildcardListener(t *testing.T) {
-	s := &Server{cfg: Config{UIAddr: "0.0.0.0:8081"}}
+	s := &Server{}
+	s.SetAddrs("", "0.0.0.0:8081")
 	if !s.hostAllowed("192.168.1.5:8081") {
 		t.Error("wildcard listener refused its LAN IP")
 	}
 	if s.hostAllowed("evil.example:8081") {
 		t.Error("wildcard listener accepted a name")
 	}
-	s = &Server{cfg: Config{UIAddr: "192.168.1.5:8081"}}
+	s.SetAddrs("", "192.168.1.5:8081")
 	if !s.hostAllowed("192.168.1.5:8081") || s.hostAllowed("192.168.1.6:8081") {
 		t.Error("specific listener IP check wrong")
 	}

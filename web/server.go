@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -169,7 +170,9 @@ type Deps struct {
 // Server is the dashboard. Build it with New, serve Handler on the dashboard
 // listener, and run the hub with Run.
 type Server struct {
-	cfg    Config
+	cfg   Config
+	addrs atomic.Pointer[[2]string] // proxy, UI: Config's, or SetAddrs'
+
 	deps   Deps
 	log    *slog.Logger
 	router chi.Router
@@ -187,11 +190,21 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger}
+	s.addrs.Store(&[2]string{cfg.ProxyAddr, cfg.UIAddr})
 	s.hub = newHub(s)
 	s.router = s.routes()
 	s.public = s.publicRoutes()
 	return s, nil
 }
+
+// SetAddrs records the listeners' real addresses once they listen (a ":0"
+// port becomes known then). Safe to call while serving.
+func (s *Server) SetAddrs(proxyAddr, uiAddr string) {
+	s.addrs.Store(&[2]string{proxyAddr, uiAddr})
+}
+
+func (s *Server) proxyAddr() string { return s.addrs.Load()[0] }
+func (s *Server) uiAddr() string    { return s.addrs.Load()[1] }
 
 // Handler serves the dashboard listener: API, websocket, UI, install page.
 func (s *Server) Handler() http.Handler { return s.router }

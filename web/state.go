@@ -49,8 +49,8 @@ func (s *Server) state() State {
 		Recording: !st.Paused,
 		Flows:     st.Flows,
 		Stats:     st,
-		ProxyAddr: s.cfg.ProxyAddr,
-		UIAddr:    s.cfg.UIAddr,
+		ProxyAddr: s.proxyAddr(),
+		UIAddr:    s.uiAddr(),
 		Clients:   int(s.hub.clientCount.Load()),
 		Process:   processStats(),
 	}
