@@ -43,6 +43,10 @@ type stats struct {
 	Bytes    int64
 	Elapsed  time.Duration
 	lat      []time.Duration // sorted sample of request latencies
+
+	// CPU figures over the run, when known (compareLoad fills them).
+	self, proxy         sched
+	haveSelf, haveProxy bool
 }
 
 // RPS is completed requests per second.

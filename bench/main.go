@@ -80,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.proxyCA, "proxy-ca", "", "with -proxy-addr: its CA certificate (PEM) for the HTTPS scenario; default: no verification")
 	fs.StringVar(&c.uiAddr, "ui-addr", "", "with -proxy-addr: the Loupe dashboard address, for the websocket scenario")
 	fs.StringVar(&c.token, "token", "", "with -ui-addr: the dashboard token")
-	fs.StringVar(&c.pprofOut, "pprof", "", "write a CPU profile of the proxy during scenario a to this file (needs /debug/pprof on the dashboard)")
+	fs.StringVar(&c.pprofOut, "pprof", "", "CPU-profile the proxy during scenarios a and c into FILE.a / FILE.c (needs /debug/pprof on the dashboard)")
 	fs.BoolVar(&c.markdown, "markdown", false, "print the result tables in Markdown")
 	if err := fs.Parse(args); err != nil {
 		return c, err

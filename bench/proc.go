@@ -64,6 +64,40 @@ func readProc(pid int) (procStats, error) {
 	return st, nil
 }
 
+// sched is the CPU time a process got and the time its threads spent
+// runnable but waiting for a CPU (from /proc/<pid>/task/*/schedstat). On a
+// shared machine the wait says how much of a result is other people's load.
+type sched struct{ run, wait time.Duration }
+
+func readSched(pid int) (sched, bool) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return sched{}, false
+	}
+	var s sched
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(data))
+		if len(f) < 2 {
+			continue
+		}
+		run, _ := strconv.ParseInt(f[0], 10, 64)
+		wait, _ := strconv.ParseInt(f[1], 10, 64)
+		s.run += time.Duration(run)
+		s.wait += time.Duration(wait)
+	}
+	return s, true
+}
+
+func (s sched) sub(o sched) sched { return sched{s.run - o.run, s.wait - o.wait} }
+
+func (s sched) String() string {
+	return fmt.Sprintf("%.1fs CPU, %.1fs waiting", s.run.Seconds(), s.wait.Seconds())
+}
+
 // pinSelf moves this process (load generator and origins) to CPU 1 and says
 // what it did; the proxy is started on CPU 0 (see spawner).
 func pinSelf(pin bool) string {

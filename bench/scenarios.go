@@ -163,14 +163,53 @@ func fixedURL(u string) func(int, int) string { return func(int, int) string { r
 // compareLoad runs the same load directly and through the proxy.
 // before, if set, runs between the two (to start a profile of the proxy).
 func (b *bench) compareLoad(ctx context.Context, t *target, clients int, u string, roots func(*target) *x509.CertPool, before func()) (direct, via stats) {
-	direct = runLoad(ctx, loadSpec{clients: clients, duration: b.cfg.duration, url: fixedURL(u),
-		newClient: func() *http.Client { return clientFor(nil, roots(nil), 30*time.Second) }})
+	measured := func(pid int, load func() stats) stats {
+		self0, ok0 := readSched(os.Getpid())
+		proxy0, ok1 := readSched(pid)
+		st := load()
+		self1, ok2 := readSched(os.Getpid())
+		proxy1, ok3 := readSched(pid)
+		st.self, st.haveSelf = self1.sub(self0), ok0 && ok2
+		st.proxy, st.haveProxy = proxy1.sub(proxy0), pid != 0 && ok1 && ok3
+		return st
+	}
+	direct = measured(0, func() stats {
+		return runLoad(ctx, loadSpec{clients: clients, duration: b.cfg.duration, url: fixedURL(u),
+			newClient: func() *http.Client { return clientFor(nil, roots(nil), 30*time.Second) }})
+	})
 	if before != nil {
 		before()
 	}
-	via = runLoad(ctx, loadSpec{clients: clients, duration: b.cfg.duration, url: fixedURL(u),
-		newClient: func() *http.Client { return clientFor(t.proxyURL(), roots(t), 30*time.Second) }})
+	via = measured(t.pid, func() stats {
+		return runLoad(ctx, loadSpec{clients: clients, duration: b.cfg.duration, url: fixedURL(u),
+			newClient: func() *http.Client { return clientFor(t.proxyURL(), roots(t), 30*time.Second) }})
+	})
 	return direct, via
+}
+
+// cpuRow shows how much CPU the bench and the proxy got during a run, and
+// how long they waited for one: on a shared machine, the context of a ratio.
+func cpuRow(id string, direct, via stats) row {
+	show := func(st stats) string {
+		var parts []string
+		if st.haveSelf {
+			parts = append(parts, "bench "+st.self.String())
+		}
+		if st.haveProxy {
+			parts = append(parts, "proxy "+st.proxy.String())
+		}
+		return strings.Join(parts, "; ")
+	}
+	r := infoRow(id, "  CPU during the run", show(direct), show(via))
+	if via.haveProxy && via.Requests > 0 {
+		// CPU per request does not depend on how busy the machine is.
+		r.note = fmt.Sprintf("proxy CPU per request %.0f µs", float64(via.proxy.run.Microseconds())/float64(via.Requests))
+		if direct.haveSelf && via.haveSelf && direct.Requests > 0 {
+			r.note += fmt.Sprintf("; bench (client + origin) %.0f µs direct, %.0f µs proxied",
+				float64(direct.self.run.Microseconds())/float64(direct.Requests), float64(via.self.run.Microseconds())/float64(via.Requests))
+		}
+	}
+	return r
 }
 
 func noRoots(*target) *x509.CertPool { return nil }
@@ -200,20 +239,13 @@ func firstNonNil(errs ...error) error {
 // a) small GET, plain HTTP.
 func (b *bench) smallGET(ctx context.Context) error {
 	return b.withProxy(ctx, nil, func(t *target) error {
-		var prof *profiler
-		var before func()
-		if b.cfg.pprofOut != "" {
-			before = func() { prof = b.startProfile(t) }
-		}
+		before, finish := b.profileHooks(t, "a")
 		direct, via := b.compareLoad(ctx, t, 50, b.org.plain.url("/small"), noRoots, before)
 		note, ok := loadErrors(direct, via)
-		if prof != nil {
-			if pn := prof.finish(); pn != "" {
-				note = strings.TrimPrefix(note+"; "+pn, "; ")
-			}
-		}
+		note = finish(note)
 		b.add(ratioRow("a", "small GET (200 B), plain HTTP, 50 clients: req/s", direct.RPS(), via.RPS(), 0.85, fmtRate, ok, note))
 		b.add(infoRow("a", "  latency p50 / p99", fmtP(direct), fmtP(via)))
+		b.add(cpuRow("a", direct, via))
 		b.add(b.rssRow("a", t))
 		return nil
 	})
@@ -226,6 +258,7 @@ func (b *bench) megabyte(ctx context.Context) error {
 		note, ok := loadErrors(direct, via)
 		b.add(ratioRow("b", "1 MB responses, 8 clients: MB/s", direct.MBps(), via.MBps(), 0.80, fmtMBps, ok, note))
 		b.add(infoRow("b", "  req/s", fmtRate(direct.RPS()), fmtRate(via.RPS())))
+		b.add(cpuRow("b", direct, via))
 		b.add(b.rssRow("b", t))
 		return nil
 	})
@@ -247,10 +280,13 @@ func (b *bench) https(ctx context.Context) error {
 			}
 			return proxyRoots
 		}
-		direct, via := b.compareLoad(ctx, t, 50, b.org.tls.url("/small"), roots, nil)
+		before, finish := b.profileHooks(t, "c")
+		direct, via := b.compareLoad(ctx, t, 50, b.org.tls.url("/small"), roots, before)
 		note, ok := loadErrors(direct, via)
+		note = finish(note)
 		b.add(ratioRow("c", "small GET, HTTPS (CONNECT + MITM), 50 clients: req/s", direct.RPS(), via.RPS(), 0.75, fmtRate, ok, note))
 		b.add(infoRow("c", "  latency p50 / p99", fmtP(direct), fmtP(via)))
+		b.add(cpuRow("c", direct, via))
 		b.add(b.rssRow("c", t))
 		return nil
 	})
@@ -737,20 +773,47 @@ func (b *bench) liveFeed(ctx context.Context) error {
 	})
 }
 
+// profileHooks gives compareLoad's hook that starts a profile (with -pprof)
+// and a function that waits for it and appends where it went to a note.
+func (b *bench) profileHooks(t *target, id string) (before func(), finish func(note string) string) {
+	if b.cfg.pprofOut == "" {
+		return nil, func(note string) string { return note }
+	}
+	var prof *profiler
+	before = func() { prof = b.startProfile(t, id) }
+	finish = func(note string) string {
+		if prof == nil {
+			return note
+		}
+		return strings.TrimPrefix(note+"; "+prof.finish(), "; ")
+	}
+	return before, finish
+}
+
 // profiler fetches a CPU profile of the proxy from its dashboard.
 type profiler struct {
 	b    *bench
-	t    *target
+	file string
 	done chan error
 }
 
-func (b *bench) startProfile(t *target) *profiler {
-	p := &profiler{b: b, t: t, done: make(chan error, 1)}
+// startProfile profiles the proxy for the length of a throughput run into
+// the -pprof file with the scenario's letter added (loupe.pprof -> loupe.a.pprof).
+func (b *bench) startProfile(t *target, id string) *profiler {
+	ext := filepath.Ext(b.cfg.pprofOut)
+	file := strings.TrimSuffix(b.cfg.pprofOut, ext) + "." + id
+	if b.loaded {
+		file += ".loaded"
+	}
+	p := &profiler{b: b, file: file + ext, done: make(chan error, 1)}
 	secs := max(1, int(b.cfg.duration.Seconds())-1)
 	go func() {
 		data, err := t.uiGet(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), time.Duration(secs+30)*time.Second)
 		if err == nil {
-			err = os.WriteFile(b.cfg.pprofOut, data, 0o644)
+			err = os.MkdirAll(filepath.Dir(p.file), 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(p.file, data, 0o644)
 		}
 		p.done <- err
 	}()
@@ -762,18 +825,18 @@ func (p *profiler) finish() string {
 	if err := <-p.done; err != nil {
 		return fmt.Sprintf("profile skipped: %v", err)
 	}
-	args := []string{"tool", "pprof", "-top", "-nodecount=25"}
+	args := []string{"tool", "pprof", "-top", "-nodecount=40"}
 	if s, ok := p.b.launch.(*spawner); ok {
 		args = append(args, s.bin)
 	}
-	args = append(args, p.b.cfg.pprofOut)
+	args = append(args, p.file)
 	out, err := exec.Command("go", args...).CombinedOutput()
-	txt := p.b.cfg.pprofOut + ".top.txt"
+	txt := p.file + ".top.txt"
 	if err == nil {
 		err = os.WriteFile(txt, out, 0o644)
 	}
 	if err != nil {
-		return fmt.Sprintf("profile in %s (pprof -top failed: %v)", p.b.cfg.pprofOut, err)
+		return fmt.Sprintf("profile in %s (pprof -top failed: %v)", p.file, err)
 	}
-	return "CPU profile in " + filepath.Base(p.b.cfg.pprofOut) + ", top functions in " + filepath.Base(txt)
+	return "CPU profile in " + p.file + ", top functions in " + txt
 }
