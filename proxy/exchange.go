@@ -35,6 +35,7 @@ type exchange struct {
 	err     error
 	refs    int // the handler and every body still owned; Finish at zero
 	end     time.Time
+	respAt  time.Time // the origin's response head arrived
 	timings flow.Timings
 }
 
@@ -71,10 +72,13 @@ func (x *exchange) release() {
 	}
 }
 
-// served marks the client side as done and releases the handler's hold.
+// done marks the client side as done and releases the handler's hold.
 func (x *exchange) done() {
 	x.mu.Lock()
 	x.end = time.Now()
+	if !x.respAt.IsZero() {
+		x.timings.Receive = ms(x.end.Sub(x.respAt))
+	}
 	t := x.timings
 	x.mu.Unlock()
 	x.h.Timings(t)
@@ -178,7 +182,8 @@ func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Respo
 	}
 	stop()
 	x.mu.Lock()
-	x.timings.Wait = ms(time.Since(sent))
+	x.respAt = time.Now()
+	x.timings.Wait = ms(x.respAt.Sub(sent))
 	x.mu.Unlock()
 	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
 

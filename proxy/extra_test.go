@@ -1,0 +1,117 @@
+package proxy_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"loupe/proxy"
+	"loupe/proxy/proxytest"
+)
+
+// A replaced body whose origin never ends is drained only for DrainTimeout,
+// then its connection is closed.
+func TestDrainTimeoutClosesEndlessUpstream(t *testing.T) {
+	var active atomic.Int64
+	ended := make(chan time.Time, 1)
+	origin := proxytest.Origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		active.Add(1)
+		defer active.Add(-1)
+		rc := http.NewResponseController(w)
+		for {
+			if _, err := w.Write(make([]byte, 1024)); err != nil {
+				break
+			}
+			if err := rc.Flush(); err != nil {
+				break
+			}
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Millisecond):
+				continue
+			}
+			break
+		}
+		ended <- time.Now()
+	}))
+	env := proxytest.Start(t, proxy.Config{Rules: overrideAll(t, "short"), DrainTimeout: 300 * time.Millisecond})
+	start := time.Now()
+	body, _, err := fetch(env.Client(t), origin.URL+"/endless")
+	if err != nil || body != "short" {
+		t.Fatalf("got %q, %v", body, err)
+	}
+	select {
+	case at := <-ended:
+		if d := at.Sub(start); d < 250*time.Millisecond || d > 2*time.Second {
+			t.Errorf("origin connection closed after %v, want about 300ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("endless upstream never closed")
+	}
+	f := env.Rec.Last(t)
+	if f.Flow.UpstreamBody == nil || f.Flow.UpstreamBody.Complete || f.Flow.UpstreamBody.Size == 0 {
+		t.Errorf("upstream body %+v, want partial", f.Flow.UpstreamBody)
+	}
+}
+
+// A WebSocket upgrade sent to the proxy in absolute form (no CONNECT) is
+// relayed too.
+func TestWebSocketAbsoluteForm(t *testing.T) {
+	origin := wsOrigin(t, false, make(chan int, 1))
+	host := strings.TrimPrefix(origin.URL, "http://")
+	env := proxytest.Start(t, proxy.Config{})
+	c, err := net.Dial("tcp", env.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", host, host)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("upgrade: %+v %v", resp, err)
+	}
+	// A masked text frame "hi" (mask key zero) and its unmasked echo.
+	if _, err := c.Write([]byte{0x81, 0x82, 0, 0, 0, 0, 'h', 'i'}); err != nil {
+		t.Fatal(err)
+	}
+	echo := make([]byte, 4)
+	if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "\x81\x02hi" {
+		t.Fatalf("echo %q, %v", echo, err)
+	}
+	c.Close()
+	if f := env.Rec.Last(t); f.Flow.Response == nil || f.Flow.Response.Status != 101 || len(f.Flow.WebSocket) == 0 {
+		t.Errorf("flow %+v", f.Flow)
+	}
+}
+
+// Trailers announced by the origin reach the client (TE: trailers is kept).
+func TestTrailersCross(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			origin := m.origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Trailer", "X-Checksum")
+				_, _ = io.WriteString(w, "body")
+				w.Header().Set("X-Checksum", "abc")
+			}))
+			env := proxytest.Start(t, proxy.Config{})
+			resp, err := m.client(t, env).Get(origin.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "body" || resp.Trailer.Get("X-Checksum") != "abc" {
+				t.Errorf("body %q trailer %v", b, resp.Trailer)
+			}
+		})
+	}
+}
