@@ -47,6 +47,7 @@ type stats struct {
 	// CPU figures over the run, when known (compareLoad fills them).
 	self, proxy         sched
 	haveSelf, haveProxy bool
+	originConns         int64 // connections the origin accepted during the run
 }
 
 // RPS is completed requests per second.

@@ -42,6 +42,7 @@ type config struct {
 	pin       bool
 	src       string // module root to build ./cmd/loupe from
 	loupeBin  string
+	loupeArgs []string
 	keepLogs  bool
 
 	proxyAddr string // an already running proxy: no build, no restarts
@@ -74,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.pin, "pin", true, "pin the proxy to CPU 0 and this program to CPU 1 with taskset")
 	fs.StringVar(&c.src, "src", "", "module root holding cmd/loupe (default: found from the working directory)")
 	fs.StringVar(&c.loupeBin, "loupe-bin", "", "a built loupe binary to use instead of building ./cmd/loupe")
+	extra := fs.String("loupe-args", "", "extra flags for the Loupe processes, space-separated (e.g. \"-max-idle-conns-per-host 64\")")
 	fs.BoolVar(&c.keepLogs, "keep", false, "keep the temporary directory (proxy logs, data dirs)")
 	fs.StringVar(&c.proxyAddr, "proxy-addr", "", "measure this running proxy (host:port) instead of starting Loupe")
 	fs.IntVar(&c.proxyPID, "proxy-pid", 0, "with -proxy-addr: its process id, for memory, fd and thread figures")
@@ -85,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.loupeArgs = strings.Fields(*extra)
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
@@ -172,7 +175,7 @@ func suite(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		launch = &spawner{bin: bin, tmp: tmp, pin: cfg.pin, stderr: stderr}
+		launch = &spawner{bin: bin, args: cfg.loupeArgs, tmp: tmp, pin: cfg.pin, stderr: stderr}
 	}
 
 	pinNote := pinSelf(cfg.pin)

@@ -34,6 +34,9 @@ type origin struct {
 	slowInflight   atomic.Int64
 	streamInflight atomic.Int64
 
+	// accepted counts connections ever opened to this origin.
+	accepted atomic.Int64
+
 	mu    sync.Mutex
 	conns map[net.Conn]http.ConnState
 }
@@ -131,6 +134,9 @@ func (o *origin) track(c net.Conn, st http.ConnState) {
 	if st == http.StateClosed || st == http.StateHijacked {
 		delete(o.conns, c)
 		return
+	}
+	if st == http.StateNew {
+		o.accepted.Add(1)
 	}
 	o.conns[c] = st
 }

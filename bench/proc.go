@@ -255,6 +255,7 @@ type launcher interface {
 // spawner starts a new Loupe process per scenario.
 type spawner struct {
 	bin    string
+	args   []string // extra flags
 	tmp    string
 	pin    bool
 	stderr io.Writer
@@ -263,7 +264,11 @@ type spawner struct {
 }
 
 func (s *spawner) describe() string {
-	return "Loupe (" + s.bin + "), a fresh process per scenario, temp -data dir, LOUPE_TOKEN set, -insecure-upstream (the HTTPS origin's certificate is self-signed)"
+	extra := ""
+	if len(s.args) > 0 {
+		extra = " " + strings.Join(s.args, " ")
+	}
+	return "Loupe (" + s.bin + extra + "), a fresh process per scenario, temp -data dir, LOUPE_TOKEN set, -insecure-upstream (the HTTPS origin's certificate is self-signed)"
 }
 
 func (s *spawner) fresh() bool { return true }
@@ -295,7 +300,7 @@ func (s *spawner) start(ctx context.Context, rulesJSON []byte) (*target, error) 
 	rand.Read(tok)
 	t := &target{addr: pAddr, uiAddr: uAddr, token: hex.EncodeToString(tok), data: s.data, done: make(chan struct{}), logTxt: &bytes.Buffer{}}
 
-	args := []string{s.bin, "-proxy", pAddr, "-ui", uAddr, "-data", s.data, "-insecure-upstream"}
+	args := append([]string{s.bin, "-proxy", pAddr, "-ui", uAddr, "-data", s.data, "-insecure-upstream"}, s.args...)
 	if ts, err := exec.LookPath("taskset"); err == nil && s.pin && runtime.NumCPU() >= 2 {
 		args = append([]string{ts, "-c", "0"}, args...)
 	}

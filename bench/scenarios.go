@@ -162,8 +162,10 @@ func fixedURL(u string) func(int, int) string { return func(int, int) string { r
 
 // compareLoad runs the same load directly and through the proxy.
 // before, if set, runs between the two (to start a profile of the proxy).
-func (b *bench) compareLoad(ctx context.Context, t *target, clients int, u string, roots func(*target) *x509.CertPool, before func()) (direct, via stats) {
+func (b *bench) compareLoad(ctx context.Context, t *target, clients int, org *origin, path string, roots func(*target) *x509.CertPool, before func()) (direct, via stats) {
+	u := org.url(path)
 	measured := func(pid int, load func() stats) stats {
+		conns0 := org.accepted.Load()
 		self0, ok0 := readSched(os.Getpid())
 		proxy0, ok1 := readSched(pid)
 		st := load()
@@ -171,6 +173,7 @@ func (b *bench) compareLoad(ctx context.Context, t *target, clients int, u strin
 		proxy1, ok3 := readSched(pid)
 		st.self, st.haveSelf = self1.sub(self0), ok0 && ok2
 		st.proxy, st.haveProxy = proxy1.sub(proxy0), pid != 0 && ok1 && ok3
+		st.originConns = org.accepted.Load() - conns0
 		return st
 	}
 	direct = measured(0, func() stats {
@@ -201,9 +204,11 @@ func cpuRow(id string, direct, via stats) row {
 		return strings.Join(parts, "; ")
 	}
 	r := infoRow(id, "  CPU during the run", show(direct), show(via))
+	// More origin connections than clients means the proxy's pool reconnects.
+	r.note = fmt.Sprintf("origin connections opened: %d direct, %d proxied", direct.originConns, via.originConns)
 	if via.haveProxy && via.Requests > 0 {
 		// CPU per request does not depend on how busy the machine is.
-		r.note = fmt.Sprintf("proxy CPU per request %.0f µs", float64(via.proxy.run.Microseconds())/float64(via.Requests))
+		r.note += fmt.Sprintf("; proxy CPU per request %.0f µs", float64(via.proxy.run.Microseconds())/float64(via.Requests))
 		if direct.haveSelf && via.haveSelf && direct.Requests > 0 {
 			r.note += fmt.Sprintf("; bench (client + origin) %.0f µs direct, %.0f µs proxied",
 				float64(direct.self.run.Microseconds())/float64(direct.Requests), float64(via.self.run.Microseconds())/float64(via.Requests))
@@ -240,7 +245,7 @@ func firstNonNil(errs ...error) error {
 func (b *bench) smallGET(ctx context.Context) error {
 	return b.withProxy(ctx, nil, func(t *target) error {
 		before, finish := b.profileHooks(t, "a")
-		direct, via := b.compareLoad(ctx, t, 50, b.org.plain.url("/small"), noRoots, before)
+		direct, via := b.compareLoad(ctx, t, 50, b.org.plain, "/small", noRoots, before)
 		note, ok := loadErrors(direct, via)
 		note = finish(note)
 		b.add(ratioRow("a", "small GET (200 B), plain HTTP, 50 clients: req/s", direct.RPS(), via.RPS(), 0.85, fmtRate, ok, note))
@@ -254,7 +259,7 @@ func (b *bench) smallGET(ctx context.Context) error {
 // b) 1 MB responses.
 func (b *bench) megabyte(ctx context.Context) error {
 	return b.withProxy(ctx, nil, func(t *target) error {
-		direct, via := b.compareLoad(ctx, t, 8, b.org.plain.url("/mb"), noRoots, nil)
+		direct, via := b.compareLoad(ctx, t, 8, b.org.plain, "/mb", noRoots, nil)
 		note, ok := loadErrors(direct, via)
 		b.add(ratioRow("b", "1 MB responses, 8 clients: MB/s", direct.MBps(), via.MBps(), 0.80, fmtMBps, ok, note))
 		b.add(infoRow("b", "  req/s", fmtRate(direct.RPS()), fmtRate(via.RPS())))
@@ -281,7 +286,7 @@ func (b *bench) https(ctx context.Context) error {
 			return proxyRoots
 		}
 		before, finish := b.profileHooks(t, "c")
-		direct, via := b.compareLoad(ctx, t, 50, b.org.tls.url("/small"), roots, before)
+		direct, via := b.compareLoad(ctx, t, 50, b.org.tls, "/small", roots, before)
 		note, ok := loadErrors(direct, via)
 		note = finish(note)
 		b.add(ratioRow("c", "small GET, HTTPS (CONNECT + MITM), 50 clients: req/s", direct.RPS(), via.RPS(), 0.75, fmtRate, ok, note))
