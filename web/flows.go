@@ -97,29 +97,24 @@ func (s *Server) listFlows(ctx context.Context, f *filter.Filter, before flow.ID
 }
 
 // matchingIDs returns, in ascending order, the IDs below before (0: no bound)
-// of the flows matching f, bodies included.
+// of the flows matching f, bodies included. Bodies are read in Each's fn,
+// which the store runs without holding its lock; the cheap terms run first,
+// inside the store's match.
 func (s *Server) matchingIDs(ctx context.Context, f *filter.Filter, before flow.ID) []flow.ID {
-	var cands []flow.ID
+	var bodies filter.Bodies
+	if f.NeedsBodies() {
+		bodies = s.filterBodies()
+	}
+	var ids []flow.ID
 	s.deps.Store.Each(func(fl *flow.Flow) bool {
 		return (before == 0 || fl.ID < before) && f.Match(fl, nil)
 	}, func(fl *flow.Flow) bool {
-		cands = append(cands, fl.ID)
-		return true
+		if bodies == nil || f.Match(fl, bodies) {
+			ids = append(ids, fl.ID)
+		}
+		return ctx.Err() == nil
 	})
-	if !f.NeedsBodies() {
-		return cands
-	}
-	bodies := s.filterBodies()
-	out := cands[:0]
-	for _, id := range cands {
-		if ctx.Err() != nil {
-			break
-		}
-		if fl, ok := s.deps.Store.Get(id); ok && f.Match(fl, bodies) {
-			out = append(out, id)
-		}
-	}
-	return out
+	return ids
 }
 
 func (s *Server) filterBodies() filter.Bodies {

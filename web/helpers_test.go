@@ -63,7 +63,7 @@ func (r *fakeReplayer) Replay(ctx context.Context, f *flow.Flow, body []byte) (f
 
 // env is a dashboard on a real listener, over a real store and rule store.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	s      *Server
 	store  *store.Store
@@ -71,13 +71,13 @@ type env struct {
 	replay *fakeReplayer
 }
 
-func newEnv(t *testing.T, tweak func(*Config)) *env {
+func newEnv(t testing.TB, tweak func(*Config)) *env {
 	t.Helper()
 	return newEnvListener(t, tweak, nil)
 }
 
 // newEnvListener is newEnv with the dashboard's listener wrapped.
-func newEnvListener(t *testing.T, tweak func(*Config), wrap func(net.Listener) net.Listener) *env {
+func newEnvListener(t testing.TB, tweak func(*Config), wrap func(net.Listener) net.Listener) *env {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.New(store.Config{Dir: t.TempDir()}, log)

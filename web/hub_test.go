@@ -451,3 +451,50 @@ func waitClients(t *testing.T, e *env, n int64) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestFeedPingDeadline(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PingInterval = 50 * time.Millisecond })
+	// A browser that answers pings (gorilla answers while reading) stays...
+	alive := mustDial(t, e)
+	aliveDone := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := alive.ReadMessage(); err != nil {
+				aliveDone <- err
+				return
+			}
+		}
+	}()
+	// ...one that never reads never answers, and is cut after 2 intervals.
+	silent := mustDial(t, e)
+	waitClients(t, e, 2)
+	start := time.Now()
+	waitClients(t, e, 1)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("silent browser cut after %v", d)
+	}
+	time.Sleep(300 * time.Millisecond) // several ping intervals
+	if n := e.s.hub.clientCount.Load(); n != 1 {
+		t.Errorf("answering browser was cut too (clients %d)", n)
+	}
+	alive.Close()
+	<-aliveDone
+	silent.Close()
+}
+
+func TestFeedReadLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	c := mustDial(t, e)
+	waitClients(t, e, 1)
+	if err := c.WriteMessage(websocket.TextMessage, []byte("small")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := e.s.hub.clientCount.Load(); n != 1 {
+		t.Fatalf("a small message cut the browser")
+	}
+	if err := c.WriteMessage(websocket.TextMessage, make([]byte, maxClientMessage+1)); err != nil {
+		t.Fatal(err)
+	}
+	waitClients(t, e, 0)
+}

@@ -24,6 +24,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"loupe/proxy/flow"
 )
@@ -342,8 +343,8 @@ func (t *term) match(fl *flow.Flow, bodies Bodies) bool {
 		}
 		return strings.Contains(lower(ct), t.low)
 	case kBody:
-		return bodyContains(fl.ID, bodies, flow.FacetRequest, t.low) ||
-			bodyContains(fl.ID, bodies, flow.FacetResponse, t.low)
+		return bodyContains(fl, bodies, flow.FacetRequest, t.low) ||
+			bodyContains(fl, bodies, flow.FacetResponse, t.low)
 	case kRule:
 		if t.value == "" {
 			return len(fl.Rules) > 0
@@ -410,19 +411,39 @@ func pathOf(u string) (path, query string) {
 // bodyScanLimit bounds how much of one body a body: term reads.
 const bodyScanLimit = 64 << 20
 
+// scanBufs recycles the scan windows: a body: filter over a large capture
+// scans thousands of bodies.
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // bodyContains streams the body through a window, so a needle that spans two
-// reads is still found and the body is never held whole in memory.
-func bodyContains(id flow.ID, bodies Bodies, facet flow.Facet, needle string) bool {
+// reads is still found and the body is never held whole in memory. Facets
+// known to be empty are not opened.
+func bodyContains(fl *flow.Flow, bodies Bodies, facet flow.Facet, needle string) bool {
 	if bodies == nil {
 		return true
 	}
-	rc, err := bodies(id, facet)
+	switch facet {
+	case flow.FacetRequest:
+		if fl.RequestBody.Captured == 0 {
+			return false
+		}
+	case flow.FacetResponse:
+		if fl.ResponseBody.Captured == 0 {
+			return false
+		}
+	}
+	rc, err := bodies(fl.ID, facet)
 	if err != nil {
 		return false
 	}
 	defer rc.Close()
 	n := []byte(needle)
-	buf := make([]byte, 32<<10+len(n))
+	bp := scanBufs.Get().(*[]byte)
+	defer scanBufs.Put(bp)
+	if len(*bp) < 2*len(n)+1024 {
+		*bp = make([]byte, 2*len(n)+32<<10)
+	}
+	buf := *bp
 	keep := 0
 	r := io.LimitReader(rc, bodyScanLimit)
 	for {

@@ -43,6 +43,11 @@ func TestMatch(t *testing.T) {
 		return io.NopCloser(strings.NewReader(b)), nil
 	}
 	all := []*flow.Flow{api, notFound, root, failed, ruled, ws, ipv6}
+	for _, fl := range all {
+		fl.RequestBody.Captured = int64(len(bodies[fl.ID][flow.FacetRequest]))
+		fl.ResponseBody.Captured = int64(len(bodies[fl.ID][flow.FacetResponse]))
+	}
+	ruled.ResponseBody.Captured = 10 // says it has a body, but opening it fails: no match
 
 	tests := []struct {
 		q    string
@@ -144,8 +149,14 @@ func TestBodyNeedleAcrossReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.Match(mkFlow(1, "GET", "http://x/", 200, ""), open) {
+	fl := mkFlow(1, "GET", "http://x/", 200, "")
+	fl.ResponseBody.Captured = int64(len(body))
+	if !f.Match(fl, open) {
 		t.Error("needle spanning two reads not found")
+	}
+	fl.ResponseBody.Captured = 0
+	if f.Match(fl, open) {
+		t.Error("a facet recorded as empty was searched")
 	}
 }
 
@@ -254,6 +265,7 @@ func FuzzParse(f *testing.F) {
 	}
 	fl := mkFlow(9, "GET", "https://api.example.com:8443/v1/x?y=1", 404, "application/json")
 	fl.Rules = []string{"r1"}
+	fl.ResponseBody.Captured = 9
 	open := func(flow.ID, flow.Facet) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader("some body")), nil
 	}
