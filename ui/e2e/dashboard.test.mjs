@@ -265,12 +265,29 @@ test("6. 20,000 flows: scroll to the end, select the last row; the page stays re
   await page.locator("[data-testid=detail]").waitFor({ state: "detached" });
 });
 
-test("7. rules page lists the override rule with its count, in dark mode too", T, async () => {
+test("7. rules page: the override rule with its count; server problems shown at their fields; dark mode", T, async () => {
+  const r = await viaProxy(loupe.proxyPort, `${o()}/api/users/3`);
+  assert.match(r.body.toString(), /Overridden by Loupe/);
   await page.click(".tabs.main a[href='#rules']");
   const list = page.locator("[data-testid=rule-list]");
   await list.waitFor();
   assert.match(await list.textContent(), /Override GET 127\.0\.0\.1\/api\/users\/3/);
+  await page.waitForFunction(() => /^1 flow$/.test(document.querySelector("[data-testid=rule-list] .rcount")?.textContent ?? ""), null, { timeout: 10_000 });
   await shot("07-rules");
+
+  // An invalid rule: the server's problem appears next to its field and nothing is saved.
+  await page.click("[data-testid=new-rule]");
+  await page.fill("[data-testid=match-host]", "bad.test");
+  await page.fill("[data-testid=action-status]", "2000");
+  await page.click("[data-testid=save-rule]");
+  const prob = page.locator("[data-testid=action-0] .field.bad .fprob");
+  await prob.waitFor();
+  assert.match(await prob.textContent(), /100/);
+  await shot("07-rule-problem");
+  await page.keyboard.press("Escape");
+  await page.locator("[data-testid=rule-editor]").waitFor({ state: "detached" });
+  const rules = await loupe.api("/api/rules");
+  assert.equal(rules.json.length, 1, "the invalid rule was not saved");
   await page.emulateMedia({ colorScheme: "dark" });
   await shot("07-rules-dark");
   await page.click(".tabs.main a[href='#']");

@@ -64,17 +64,19 @@ export async function startLoupe(bin, dataDir) {
   child.once("exit", (code, sig) => (exited = { code, sig }));
   const ui = `http://127.0.0.1:${uiPort}`;
   const deadline = Date.now() + 20_000;
+  let last = "no answer";
   for (;;) {
     if (exited) throw new Error(`loupe exited early (${JSON.stringify(exited)}); log:\n${fs.readFileSync(logPath, "utf8").slice(-2000)}`);
     try {
-      const r = await fetchJSON(`${ui}/api/state`, { token });
+      const r = await fetchJSON(`${ui}/api/state`, { token, timeout: 2000 });
       if (r.status === 200) break;
-    } catch {
-      // not listening yet
+      last = `HTTP ${r.status}: ${r.text.slice(0, 200).trim()}`;
+    } catch (err) {
+      last = String(err?.cause?.code ?? err?.message ?? err); // not listening yet
     }
     if (Date.now() > deadline) {
       await stop(child);
-      throw new Error(`loupe did not answer on ${ui}/api/state within 20 s; log:\n${fs.readFileSync(logPath, "utf8").slice(-2000)}`);
+      throw new Error(`loupe did not serve the dashboard API: GET ${ui}/api/state gave ${last} for 20 s (is package web wired into cmd/loupe?); log:\n${fs.readFileSync(logPath, "utf8").slice(-2000)}`);
     }
     await sleep(100);
   }

@@ -80,10 +80,14 @@ export function FlowList() {
     return () => ro.disconnect();
   }, []);
 
-  // Follow the newest flow while stuck.
+  // Follow the newest flow while stuck; otherwise pick up the scroll position
+  // the browser clamped when the list got shorter.
   useLayoutEffect(() => {
     const el = ref.current!;
-    if (!stick.current) return;
+    if (!stick.current) {
+      if (el.scrollTop !== scrollTop) setScrollTop(el.scrollTop);
+      return;
+    }
     const target = newestAtBottom ? el.scrollHeight - el.clientHeight : 0;
     if (Math.abs(el.scrollTop - target) > 1) {
       el.scrollTop = target;
@@ -158,8 +162,10 @@ export function FlowList() {
     ref.current?.focus({ preventScroll: true });
   }, []);
 
-  const first = Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_H) + OVERSCAN);
+  // The state may still hold a position past the end of a list that just shrank.
+  const top = Math.max(0, Math.min(scrollTop, rows.length * ROW_H - height));
+  const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((top + height) / ROW_H) + OVERSCAN);
   const visible = [];
   for (let i = first; i < last; i++) {
     const s = rows[i];

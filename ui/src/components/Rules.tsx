@@ -6,7 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api/client";
 import { ACTION_TYPES, type Action, type ActionType, type Problem, type Rule } from "../api/types";
 import { ACTION_FIELDS, ACTION_LABELS, blankAction, cleanRule, knownField, problemsAt } from "../lib/rules";
-import { editing, refreshRules, reportError, ruleCounts, rules, toast } from "../state";
+import { editing, refreshRuleCounts, refreshRules, reportError, ruleCounts, rules, toast } from "../state";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -15,6 +15,7 @@ export function RulesPage() {
   const counts = ruleCounts.value;
   const [drag, setDrag] = useState<number | null>(null);
   const [over, setOver] = useState<number | null>(null);
+  useEffect(() => void refreshRuleCounts(), []);
 
   const save = async (next: Rule[]) => {
     const prev = rules.value;
@@ -188,6 +189,7 @@ export function RuleEditor() {
       <form
         class="editor"
         data-testid="rule-editor"
+        noValidate
         onSubmit={(ev) => {
           ev.preventDefault();
           void save();
