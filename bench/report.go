@@ -86,6 +86,9 @@ func (b *bench) report(w io.Writer, markdown bool) {
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", counts[statusPass], counts[statusFail], counts[statusSkip])
+	for _, n := range b.notes {
+		fmt.Fprintln(w, "note:", n)
+	}
 }
 
 func dash(s string) string {
@@ -110,6 +113,14 @@ func fmtKB(v float64) string   { return fmt.Sprintf("%.1f KB", v/(1<<10)) }
 
 func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// fmtDelta shows a signed difference in milliseconds.
+func fmtDelta(d time.Duration) string {
+	if d < 0 {
+		return "-" + fmtDur(-d)
+	}
+	return "+" + fmtDur(d)
 }
 
 // fmtP shows p50 / p99 of a load run.
