@@ -92,7 +92,8 @@ func (b *ownerBody) Close() error {
 		return nil
 	}
 	b.closed = true
-	drain := b.detached && !b.eof
+	// While shutting down, detached bodies are closed rather than drained.
+	drain := b.detached && !b.eof && b.x.p.enterDrain()
 	b.draining = drain
 	b.mu.Unlock()
 	if !drain {
@@ -107,7 +108,6 @@ func (b *ownerBody) Close() error {
 		b.x.release()
 		return err
 	}
-	b.x.p.drains.Add(1)
 	go b.drain()
 	return nil
 }

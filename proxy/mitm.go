@@ -25,7 +25,10 @@ const tlsRecordHandshake = 0x16
 // decrypted connection is served by a standard http.Server whose handler
 // feeds every request through the same path as plain proxy requests.
 func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
-	p.conns.Add(1)
+	if !p.enter() {
+		_ = client.Close()
+		return
+	}
 	defer p.conns.Done()
 	if !p.trackConn(client, true) {
 		_ = client.Close()

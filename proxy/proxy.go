@@ -214,6 +214,31 @@ func (p *Proxy) trackConn(c net.Conn, add bool) bool {
 	return true
 }
 
+// enter registers a connection or exchange that outlives its handler
+// (hijacked tunnels, WebSocket relays, replays) so that Shutdown waits for
+// it; it reports false, and the caller must give up, once Shutdown began.
+// Registering under the lock keeps every Add before Shutdown's Wait.
+func (p *Proxy) enter() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.conns.Add(1)
+	return true
+}
+
+// enterDrain registers a background drain, like enter.
+func (p *Proxy) enterDrain() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.drains.Add(1)
+	return true
+}
+
 // ServeHTTP is the front door: checks that apply to every request before
 // the hook chain (authentication, smuggling, requests aimed at Loupe itself),
 // then goproxy.

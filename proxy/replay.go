@@ -57,14 +57,10 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 	req.RemoteAddr = "replay"
 	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
 
-	p.mu.Lock()
-	if p.closing {
-		p.mu.Unlock()
+	if !p.enter() {
 		cancel()
 		return 0, errShuttingDown
 	}
-	p.conns.Add(1)
-	p.mu.Unlock()
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)

@@ -108,7 +108,9 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	served.Set("Connection", "Upgrade")
 	x.h.Response(responseHead(http.StatusSwitchingProtocols, "HTTP/1.1", served))
 
-	p.conns.Add(1)
+	if !p.enter() {
+		return
+	}
 	defer p.conns.Done()
 	for _, c := range []*websocket.Conn{cl, up} {
 		if !p.trackConn(c.NetConn(), true) {
