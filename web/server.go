@@ -66,6 +66,15 @@ type Replayer interface {
 	Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error)
 }
 
+// ReplayFunc adapts a function to Replayer, for wiring a core that is built
+// after the dashboard.
+type ReplayFunc func(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error)
+
+// Replay calls fn.
+func (fn ReplayFunc) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error) {
+	return fn(ctx, f, body)
+}
+
 // CA is the root certificate shown on the install page.
 type CA interface {
 	CertPEM() []byte
