@@ -384,7 +384,7 @@ func (e *external) start(ctx context.Context, rulesJSON []byte) (*target, error)
 		}
 		saved, err := e.t.uiGet("/api/rules", 5*time.Second)
 		if err != nil {
-			return nil, fmt.Errorf("%w: GET /api/rules: %v", errSkip, err)
+			return nil, fmt.Errorf("%w: %v", errSkip, err)
 		}
 		if err := e.t.uiPut("/api/rules", rulesJSON); err != nil {
 			return nil, fmt.Errorf("%w: PUT /api/rules: %v", errSkip, err)
