@@ -205,13 +205,15 @@ func (h *hub) run(ctx context.Context) error {
 				broadcast(m)
 			}
 		case <-stateTick.C:
-			if m, key := h.stateMessage(), stateKey(h.s.state()); string(key) != string(lastState) {
+			st := h.s.state()
+			if key := stateKey(st); string(key) != string(lastState) {
 				lastState = key
-				broadcast(m)
+				broadcast(mustJSON(stateMsg{Type: "state/update", State: st}))
 			}
 		case <-h.stateNow:
-			lastState = stateKey(h.s.state())
-			broadcast(h.stateMessage())
+			st := h.s.state()
+			lastState = stateKey(st)
+			broadcast(mustJSON(stateMsg{Type: "state/update", State: st}))
 		}
 	}
 }

@@ -498,3 +498,24 @@ func TestFeedReadLimit(t *testing.T) {
 	}
 	waitClients(t, e, 0)
 }
+
+func TestFeedStateUpdates(t *testing.T) {
+	e := newEnv(t, nil) // StateInterval 50 ms
+	c := mustDial(t, e)
+	first := waitFor(t, c, "state", func(m feedMsg) bool { return m.Type == "state/update" })
+	if first.State.Flows != 0 || first.State.Clients != 1 {
+		t.Fatalf("first state = %+v", first.State)
+	}
+	e.add(flowSpec{url: "https://a.test/", status: 200, respBody: "abc"})
+	m := waitFor(t, c, "state with the flow", func(m feedMsg) bool { return m.Type == "state/update" && m.State.Flows == 1 })
+	if m.State.Stats.Flows != 1 || m.State.Seq == 0 {
+		t.Errorf("state = %+v", m.State)
+	}
+	// Without changes, no state/update follows (only figures that move
+	// constantly, which don't count).
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var next feedMsg
+	if err := c.ReadJSON(&next); err == nil && next.Type == "state/update" {
+		t.Errorf("state/update without a change: %+v", next.State)
+	}
+}
