@@ -100,7 +100,17 @@ func requestHead(r *http.Request) flow.Request {
 		h = h.Clone()
 		delete(h, "User-Agent") // the marker that suppresses Go's default, not sent
 	}
-	return flow.Request{Method: r.Method, URL: r.URL.String(), Proto: r.Proto, Header: flow.FieldsFromHeader(h)}
+	fields := flow.FieldsFromHeader(h)
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	if host != "" {
+		// net/http keeps Host apart from the header map; a person reading
+		// the flow expects it among the headers.
+		fields = append(flow.Fields{{Name: "Host", Value: host}}, fields...)
+	}
+	return flow.Request{Method: r.Method, URL: r.URL.String(), Proto: r.Proto, Header: fields}
 }
 
 func responseHead(status int, proto string, h http.Header) flow.Response {

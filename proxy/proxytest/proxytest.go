@@ -29,7 +29,6 @@ type Env struct {
 
 var (
 	caOnce sync.Once
-	caDir  string
 	caVal  *ca.CA
 	caErr  error
 )
@@ -43,7 +42,8 @@ func TestCA(tb testing.TB) *ca.CA {
 			caErr = err
 			return
 		}
-		caDir = dir
+		// The CA lives in memory once loaded; its files are not needed.
+		defer os.RemoveAll(dir)
 		caVal, caErr = ca.LoadOrCreate(dir)
 	})
 	if caErr != nil {
