@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test as nodeTest } from "node:test";
-import { ARTIFACTS, buildLoupe, harOf, launchBrowser, pool, startLoupe, startOrigin, stop, tmpDir, viaProxy, withTimeout } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, harOf, launchBrowser, pool, startLoupe, startOrigin, tmpDir, viaProxy, withTimeout, wsExchange } from "./harness.mjs";
 
 let work, loupe, origin, browser, page;
 const T = { timeout: 60_000 };
@@ -144,10 +144,31 @@ test("3. a JSON flow shows its fields in the pretty viewer and its headers", T, 
   await page.locator("[data-testid=waterfall], .overview").first().waitFor();
   await shot("03-overview");
   await page.click(".tabs button:has-text('Response')");
+
+  // An image shows as an image, binary as a hex dump, HTML highlighted.
+  await setFilter("path:/image.png");
+  await waitCount(1);
+  await page.click(".row[data-id]");
+  await page.waitForFunction(() => document.querySelector("[data-testid=detail] .imageview img")?.naturalWidth === 2);
+  await setFilter("path:/blob");
+  await waitCount(1);
+  await page.click(".row[data-id]");
+  const hex = page.locator("[data-testid=detail] [data-testid=hex-view]");
+  await hex.waitFor();
+  assert.match(await hex.textContent(), /^00000000  00 25 4a 6f 94 b9 de 03/);
+  await setFilter("path:/page.html");
+  await waitCount(1);
+  await page.click(".row[data-id]");
+  await page.locator("[data-testid=detail] pre.code[data-lang=html] .tk-t").first().waitFor();
+  await shot("03-html");
 });
 
 test("4. 'Override this response' serves the edited body; both bodies stay viewable", T, async () => {
   const url = `${o()}/api/users/3`;
+  await setFilter("path:/api/users/3");
+  await waitCount(1);
+  await page.click(".row[data-id]");
+  await page.locator("[data-testid=detail] [data-testid=json-view]").waitFor();
   await page.click("[data-testid=override]");
   const editor = page.locator("[data-testid=rule-editor]");
   await editor.waitFor();
@@ -294,4 +315,26 @@ test("7. rules page: the override rule with its count; server problems shown at 
   await page.locator("[data-testid=flow-list]").waitFor();
   await shot("07-flows-dark");
   await page.emulateMedia({ colorScheme: "light" });
+});
+
+test("8. a WebSocket flow lists its messages with direction and time", T, async () => {
+  await page.click(".tabs.main a[href='#']");
+  await page.locator("[data-testid=flow-list]").waitFor();
+  const echoes = await wsExchange(loupe.proxyPort, `ws://127.0.0.1:${origin.port}/ws`, ["hello 1", "hello 2"]);
+  assert.deepEqual(echoes, ["echo: hello 1", "echo: hello 2"]);
+  await setFilter("ws:");
+  await waitCount(1);
+  const row = page.locator(".row[data-id]").first();
+  await row.locator(".badge.b-ws").waitFor();
+  await row.click();
+  await page.click("[data-testid=detail] .tabs button:has-text('Messages')");
+  const msgs = page.locator("[data-testid=ws-messages]");
+  await msgs.waitFor();
+  await page.waitForFunction(() => (document.querySelector("[data-testid=ws-messages]")?.textContent ?? "").includes("echo: hello 2"));
+  const text = await msgs.textContent();
+  assert.match(text, /hello 1/);
+  assert.ok((await page.locator("[data-testid=ws-messages] td.dir.send").count()) >= 2, "sent messages marked");
+  assert.ok((await page.locator("[data-testid=ws-messages] td.dir.receive").count()) >= 2, "received messages marked");
+  await shot("08-websocket");
+  await setFilter("");
 });

@@ -153,6 +153,7 @@ export async function startOrigin() {
     });
   });
   server.keepAliveTimeout = 2000;
+  attachEcho(server);
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const port = server.address().port;
   return {
@@ -234,4 +235,110 @@ export function harOf(n, originPort) {
     });
   }
   return { log: { version: "1.2", creator: { name: "loupe-e2e", version: "1" }, entries } };
+}
+
+// ---- WebSocket, just enough for a test: text frames under 64 KiB, close ----
+
+/** wsFrame encodes one frame; clients mask, servers don't. */
+function wsFrame(opcode, payload, mask) {
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([0x80 | opcode, (mask ? 0x80 : 0) | len]) : Buffer.from([0x80 | opcode, (mask ? 0x80 : 0) | 126, len >> 8, len & 255]);
+  if (!mask) return Buffer.concat([head, payload]);
+  const key = crypto.randomBytes(4);
+  const body = Buffer.from(payload.map((b, i) => b ^ key[i & 3]));
+  return Buffer.concat([head, key, body]);
+}
+
+/** wsParse takes the complete frames off the front of buf. */
+function wsParse(buf) {
+  const frames = [];
+  let off = 0;
+  for (;;) {
+    if (buf.length - off < 2) break;
+    const opcode = buf[off] & 15;
+    const masked = buf[off + 1] & 0x80;
+    let len = buf[off + 1] & 127;
+    let p = off + 2;
+    if (len === 126) {
+      if (buf.length - off < 4) break;
+      len = buf.readUInt16BE(off + 2);
+      p += 2;
+    } else if (len === 127) throw new Error("frame too large for this test helper");
+    const key = masked ? buf.subarray(p, p + 4) : null;
+    if (masked) p += 4;
+    if (buf.length < p + len) break;
+    let data = Buffer.from(buf.subarray(p, p + len));
+    if (key) data = Buffer.from(data.map((b, i) => b ^ key[i & 3]));
+    frames.push({ opcode, data });
+    off = p + len;
+  }
+  return { frames, rest: buf.subarray(off) };
+}
+
+const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/** attachEcho makes server answer WebSocket upgrades on /ws with "echo: <text>". */
+export function attachEcho(server) {
+  server.on("upgrade", (req, sock) => {
+    const accept = crypto.createHash("sha1").update(req.headers["sec-websocket-key"] + WS_GUID).digest("base64");
+    sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    let buf = Buffer.alloc(0);
+    sock.on("data", (d) => {
+      const r = wsParse(Buffer.concat([buf, d]));
+      buf = r.rest;
+      for (const f of r.frames) {
+        if (f.opcode === 1) sock.write(wsFrame(1, Buffer.from("echo: " + f.data.toString()), false));
+        if (f.opcode === 8) {
+          sock.end(wsFrame(8, f.data, false));
+        }
+      }
+    });
+    sock.on("error", () => sock.destroy());
+  });
+}
+
+/** wsExchange opens ws://target through the proxy, sends each text, collects the echoes, then closes. */
+export function wsExchange(proxyPort, target, texts, timeout = 10_000) {
+  const u = new URL(target);
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const sock = net.connect(proxyPort, "127.0.0.1");
+      const key = crypto.randomBytes(16).toString("base64");
+      let buf = Buffer.alloc(0);
+      let open = false;
+      let closing = false;
+      const got = [];
+      sock.on("connect", () =>
+        sock.write(
+          `GET http://${u.host}${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        ),
+      );
+      sock.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (!open) {
+          const end = buf.indexOf("\r\n\r\n");
+          if (end < 0) return;
+          const head = buf.subarray(0, end).toString();
+          if (!/^HTTP\/1\.1 101/.test(head)) return reject(new Error("websocket upgrade refused: " + head.split("\r\n")[0]));
+          open = true;
+          buf = buf.subarray(end + 4);
+          for (const t of texts) sock.write(wsFrame(1, Buffer.from(t), true));
+        }
+        const r = wsParse(buf);
+        buf = r.rest;
+        for (const f of r.frames) {
+          if (f.opcode === 1) got.push(f.data.toString());
+          if (f.opcode === 8) sock.end();
+        }
+        if (!closing && got.length === texts.length) {
+          closing = true;
+          sock.write(wsFrame(8, Buffer.from([3, 232]), true));
+        }
+      });
+      sock.on("close", () => resolve(got));
+      sock.on("error", reject);
+    }),
+    timeout,
+    "websocket exchange",
+  );
 }

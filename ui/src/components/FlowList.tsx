@@ -41,8 +41,10 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
       class={"row" + (selected ? " sel" : "") + (s.error ? " err" : "") + (s.state === "pending" ? " pending" : "")}
       style={{ transform: `translateY(${top}px)` }}
       data-id={s.id}
-      onMouseDown={() => select(s.id)}
-      onDblClick={() => (detailOpen.value = true)}
+      onMouseDown={() => {
+        select(s.id);
+        detailOpen.value = true;
+      }}
     >
       <span class="c-id">{s.id}</span>
       <span class={"c-method m-" + s.method.toLowerCase()}>{s.method}</span>
