@@ -160,7 +160,7 @@ func (p *Proxy) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request
 	} else {
 		x.h.BodyEnd(flow.FacetRequest)
 	}
-	if resp := p.applyRequestRules(x, out); resp != nil {
+	if resp := p.applyRequestRules(x, out, out.URL.Scheme); resp != nil {
 		return out, resp
 	}
 	return out, nil

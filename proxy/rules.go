@@ -22,7 +22,10 @@ var framingHeaders = map[string]bool{"Content-Length": true, "Transfer-Encoding"
 // request-phase actions to it, records every rule that touched the flow, and
 // returns the response when a mock or block answers without the origin.
 // Response-phase actions are queued on x.
-func (p *Proxy) applyRequestRules(x *exchange, out *http.Request) *http.Response {
+//
+// scheme is what rules match against: the URL's, or "ws"/"wss" for a
+// WebSocket upgrade.
+func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string) *http.Response {
 	if p.cfg.Rules == nil {
 		return nil
 	}
@@ -32,7 +35,7 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request) *http.Response
 	}
 	plan := set.Plan(rules.Request{
 		Method: out.Method,
-		Scheme: out.URL.Scheme,
+		Scheme: scheme,
 		Host:   out.URL.Hostname(),
 		Path:   out.URL.RequestURI(),
 		URL:    out.URL.String(),

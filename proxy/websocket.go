@@ -35,12 +35,21 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	defer x.done()
 	x.h.BodyEnd(flow.FacetRequest)
 
-	target := *r.URL
-	target.Scheme = "ws"
-	if r.URL.Scheme == "https" || r.URL.Scheme == "wss" {
-		target.Scheme = "wss"
+	wsScheme := map[string]string{"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+	// Request-phase rules apply as to any request: headers, mapRemote,
+	// delay, and mock or block answering instead of the origin.
+	// Response-phase actions do not apply to a 101.
+	out := r.Clone(r.Context())
+	if resp := p.applyRequestRules(x, out, wsScheme[r.URL.Scheme]); resp != nil {
+		p.serveProduced(x, w, r, resp)
+		return
 	}
-	hdr := r.Header.Clone()
+	target := *out.URL
+	target.Scheme = wsScheme[out.URL.Scheme]
+	if target.Scheme == "" {
+		target.Scheme = "ws"
+	}
+	hdr := out.Header.Clone()
 	removeHopHeaders(hdr, true)
 	for _, h := range wsHandshakeHeaders {
 		hdr.Del(h)
@@ -48,8 +57,10 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if protos := r.Header.Values("Sec-Websocket-Protocol"); len(protos) > 0 {
 		hdr["Sec-WebSocket-Protocol"] = protos
 	}
-	hdr.Set("Host", r.Host)
-	sent := r.Header.Clone()
+	if out.Host != "" {
+		hdr.Set("Host", out.Host)
+	}
+	sent := out.Header.Clone()
 	removeHopHeaders(sent, true)
 	sent.Set("Connection", "Upgrade")
 	sent.Set("Upgrade", "websocket")
@@ -119,6 +130,21 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		defer p.trackConn(c.NetConn(), false)
 	}
 	p.relayWebSocket(x, cl, up)
+}
+
+// serveProduced writes a rule's answer (mock, block) to an upgrade request.
+func (p *Proxy) serveProduced(x *exchange, w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	if resp.Body == x.served && x.served.abort {
+		_, _ = resp.Body.Read(nil) // records the reset and aborts the handler
+	}
+	x.h.Response(responseHead(resp.StatusCode, r.Proto, h))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
 }
 
 // relayRefusal passes an origin's non-101 answer to an upgrade on to the

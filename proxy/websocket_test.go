@@ -15,6 +15,7 @@ import (
 	"loupe/proxy"
 	"loupe/proxy/flow"
 	"loupe/proxy/proxytest"
+	"loupe/rules"
 )
 
 // wsOrigin echoes messages; "drop" makes it cut the TCP connection, and a
@@ -174,5 +175,42 @@ func TestWebSocketRefused(t *testing.T) {
 	f := env.Rec.Last(t)
 	if f.Flow.Response == nil || f.Flow.Response.Status != 403 {
 		t.Errorf("recorded %+v", f.Flow.Response)
+	}
+}
+
+// Rules apply to upgrades: block answers instead of the origin, request
+// headers are set, matched rules are recorded.
+func TestWebSocketRules(t *testing.T) {
+	var saw headerSaw
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	origin := proxytest.Origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		saw.set(r.Header)
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.Close()
+	}))
+	env := proxytest.Start(t, proxy.Config{Rules: ruleSet(t,
+		rules.Rule{ID: "block", Match: rules.Match{Scheme: "ws", Path: "/blocked"}, Actions: []rules.Action{{Type: "block", Status: 451}}},
+		rules.Rule{ID: "hdr", Match: rules.Match{Scheme: "ws"}, Actions: []rules.Action{{Type: "setRequestHeaders", Headers: map[string]string{"X-Rule": "1"}}}},
+	)})
+	d := websocket.Dialer{Proxy: http.ProxyURL(env.URL), HandshakeTimeout: 5 * time.Second}
+	base := "ws" + strings.TrimPrefix(origin.URL, "http")
+	_, resp, err := d.Dial(base+"/blocked", nil)
+	if err == nil || resp == nil || resp.StatusCode != 451 {
+		t.Fatalf("blocked upgrade: %v %+v", err, resp)
+	}
+	f := env.Rec.Last(t)
+	if strings.Join(f.Flow.Rules, ",") != "block,hdr" || f.Flow.Overridden != "block" {
+		t.Errorf("rules %v overridden %q", f.Flow.Rules, f.Flow.Overridden)
+	}
+	c, _, err := d.Dial(base+"/open", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if saw.get().Get("X-Rule") != "1" {
+		t.Errorf("origin saw %v", saw.get())
 	}
 }
