@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"loupe/proxy/flow"
 )
@@ -38,16 +39,46 @@ type body struct {
 	err  error    // first spill error: capture stopped there
 
 	ram int64 // bytes of buf counted against the RAM budget (its capacity)
+
+	// Published copies of the counters, for readers that must never wait
+	// on mu (a writer may hold it across a spill write).
+	pSize, pCaptured, pRAM, pDisk atomic.Int64
+	pFlags                        atomic.Uint32
 }
 
-// facts returns the body's flow.Body counters.
+const (
+	flagTruncated = 1 << iota
+	flagComplete
+)
+
+// publish copies the counters for lock-free readers; called with mu held
+// after every change.
+func (b *body) publish() {
+	b.pSize.Store(b.size)
+	b.pCaptured.Store(b.captured)
+	b.pRAM.Store(b.ram)
+	disk := int64(0)
+	if b.path != "" && !b.removed {
+		disk = b.captured
+	}
+	b.pDisk.Store(disk)
+	var f uint32
+	if b.truncated {
+		f |= flagTruncated
+	}
+	if b.complete {
+		f |= flagComplete
+	}
+	b.pFlags.Store(f)
+}
+
+// facts returns the body's flow.Body counters without taking its lock.
 func (b *body) facts(into *flow.Body) {
-	b.mu.Lock()
-	into.Size = b.size
-	into.Captured = b.captured
-	into.Truncated = b.truncated
-	into.Complete = b.complete
-	b.mu.Unlock()
+	f := b.pFlags.Load()
+	into.Size = b.pSize.Load()
+	into.Captured = b.pCaptured.Load()
+	into.Truncated = f&flagTruncated != 0
+	into.Complete = f&flagComplete != 0
 }
 
 // usage is what one body costs, returned by writes and frees so that the
@@ -75,6 +106,7 @@ func (u *usage) add(o usage) {
 func (b *body) write(s *Store, p []byte, room int64) usage {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.publish()
 	var u usage
 	if b.removed || b.sealed {
 		return u
@@ -234,6 +266,7 @@ func (b *body) fail(s *Store, err error, u *usage) {
 func (b *body) end(s *Store) usage {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.publish()
 	var u usage
 	if b.removed {
 		return u
@@ -276,6 +309,7 @@ func (b *body) finish(s *Store, u *usage) {
 func (b *body) free() usage {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.publish()
 	var u usage
 	if b.removed {
 		return u
@@ -297,17 +331,10 @@ func (b *body) free() usage {
 	return u
 }
 
-// usageNow is the body's current cost, for eviction planning.
+// usageNow is the body's current cost, for eviction planning. It does not
+// take the body's lock (the store lock is held by the caller).
 func (b *body) usageNow() (ram, disk int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.removed {
-		return 0, 0
-	}
-	if b.path != "" {
-		disk = b.captured
-	}
-	return b.ram, disk
+	return b.pRAM.Load(), b.pDisk.Load()
 }
 
 // reader returns the captured bytes as of now.

@@ -195,6 +195,7 @@ func (h *handle) Finish(end time.Time, err error) {
 			b.mu.Lock()
 			if !b.removed {
 				b.finish(h.s, &u)
+				b.publish()
 			}
 			b.mu.Unlock()
 		}

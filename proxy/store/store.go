@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -43,6 +44,10 @@ const wsOverhead = 96
 
 // eachBatch is how many clones Each takes per read lock.
 const eachBatch = 256
+
+// scanChunk is how many flows a filtered scan visits per read lock, so that
+// a List over every flow never holds the proxy's writers for long.
+const scanChunk = 1024
 
 // Stats describes what the store holds and what it had to give up. Its
 // TypeScript twin lives in ui/src/api/types.ts.
@@ -466,42 +471,57 @@ func (s *Store) Get(id flow.ID) (*flow.Flow, bool) {
 // an ID below before (0: no bound), in ascending ID order, and how many flows
 // match in all (before ignored). A nil match matches everything; limit <= 0
 // means no limit. match sees a read-only view that it must not keep.
+//
+// A filtered List scans every flow, so it takes the read lock in chunks of
+// scanChunk flows: the proxy's writers get in between, and the answer may
+// mix states from during the scan.
 func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	live := s.order[s.head:]
-	end := len(live)
-	if before > 0 {
-		end = sort.Search(len(live), func(i int) bool { return live[i].id >= before })
-	}
 	if limit <= 0 {
-		limit = len(live)
+		limit = math.MaxInt
 	}
 	var sums []flow.Summary
-	total := 0
 	if match == nil {
-		total = len(s.byID)
+		s.mu.RLock()
+		live := s.order[s.head:]
+		end := len(live)
+		if before > 0 {
+			end = sort.Search(len(live), func(i int) bool { return live[i].id >= before })
+		}
 		for i := end - 1; i >= 0 && len(sums) < limit; i-- {
 			if e := live[i]; !e.gone.Load() {
 				f := e.view()
 				sums = append(sums, summary(&f))
 			}
 		}
-	} else {
-		for i := len(live) - 1; i >= 0; i-- {
+		total := len(s.byID)
+		s.mu.RUnlock()
+		slices.Reverse(sums)
+		return sums, total
+	}
+	total := 0
+	cursor := flow.ID(math.MaxUint64) // scan IDs below it, newest first
+	var f flow.Flow                   // one view reused: match makes it escape
+	for done := false; !done; {
+		s.mu.RLock()
+		live := s.order[s.head:]
+		i := sort.Search(len(live), func(i int) bool { return live[i].id >= cursor }) - 1
+		for n := 0; i >= 0 && n < scanChunk; i, n = i-1, n+1 {
 			e := live[i]
+			cursor = e.id
 			if e.gone.Load() {
 				continue
 			}
-			f := e.view()
+			f = e.view()
 			if !match(&f) {
 				continue
 			}
 			total++
-			if i < end && len(sums) < limit {
+			if (before == 0 || e.id < before) && len(sums) < limit {
 				sums = append(sums, summary(&f))
 			}
 		}
+		done = i < 0
+		s.mu.RUnlock()
 	}
 	slices.Reverse(sums)
 	return sums, total
@@ -517,18 +537,18 @@ func summary(f *flow.Flow) flow.Summary {
 // until fn returns false. It holds no lock while fn runs, so fn may be slow
 // (write an export) and flows may come and go meanwhile.
 func (s *Store) Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
-	var last flow.ID
+	var after flow.ID
 	for {
-		batch, more := s.collect(match, last)
+		batch, cursor, more := s.collect(match, after)
 		for _, f := range batch {
 			if !fn(f) {
 				return
 			}
 		}
-		if !more || len(batch) == 0 {
+		if !more {
 			return
 		}
-		last = batch[len(batch)-1].ID
+		after = cursor
 	}
 }
 
@@ -537,30 +557,34 @@ func (s *Store) All(match func(*flow.Flow) bool) func(yield func(*flow.Flow) boo
 	return func(yield func(*flow.Flow) bool) { s.Each(match, yield) }
 }
 
-// collect clones up to eachBatch matching flows with IDs above after.
-func (s *Store) collect(match func(*flow.Flow) bool, after flow.ID) ([]*flow.Flow, bool) {
+// collect clones up to eachBatch matching flows with IDs above after,
+// scanning at most scanChunk flows under one read lock. cursor is the last
+// ID scanned; more is false once the scan reached the newest flow.
+func (s *Store) collect(match func(*flow.Flow) bool, after flow.ID) (out []*flow.Flow, cursor flow.ID, more bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	live := s.order[s.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].id > after })
-	var out []*flow.Flow
-	for ; i < len(live); i++ {
+	cursor = after
+	var f flow.Flow // one view reused: match makes it escape
+	for n := 0; i < len(live); i, n = i+1, n+1 {
+		if len(out) == eachBatch || n == scanChunk {
+			return out, cursor, true
+		}
 		e := live[i]
+		cursor = e.id
 		if e.gone.Load() {
 			continue
 		}
 		if match != nil {
-			f := e.view()
+			f = e.view()
 			if !match(&f) {
 				continue
 			}
 		}
-		if len(out) == eachBatch {
-			return out, true
-		}
 		out = append(out, e.clone())
 	}
-	return out, false
+	return out, cursor, false
 }
 
 // Body returns the captured bytes of one facet as received on the wire, and
@@ -711,6 +735,7 @@ func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
 			b.complete = true
 			b.truncated = b.truncated || trunc
 			b.size = max(b.size, size)
+			b.publish()
 			e.bodies[fi].Store(b)
 		}
 		for _, m := range r.Flow.WebSocket {
@@ -723,11 +748,12 @@ func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
 			e.wsRAM += int64(len(m.Data)) + wsOverhead
 		}
 		wsRAM += e.wsRAM
-		if e.bodies[0].Load() == nil {
-			e.bodies[0].Store(&body{complete: true})
-		}
-		if e.bodies[1].Load() == nil {
-			e.bodies[1].Store(&body{complete: true})
+		for i := range 2 {
+			if e.bodies[i].Load() == nil {
+				b := &body{complete: true}
+				b.publish()
+				e.bodies[i].Store(b)
+			}
 		}
 		e.finished.Store(true)
 		entries = append(entries, e)

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"loupe/proxy/flow"
+)
+
+// BenchmarkRecord measures the proxy's side: one flow with heads, a 16 KiB
+// response body in 4 KiB chunks and Finish, from parallel goroutines, while
+// a reader lists the newest flows.
+//
+//	go test -run '^$' -bench Record -benchtime 20000x ./proxy/store
+func BenchmarkRecord(b *testing.B) {
+	b.Run("alone", func(b *testing.B) { benchRecord(b, false) })
+	b.Run("with-reader", func(b *testing.B) { benchRecord(b, true) })
+}
+
+func benchRecord(b *testing.B, reader bool) {
+	s := newStore(b, Config{MaxFlows: 5000, RAMBudget: 32 << 20})
+	chunk := make([]byte, 4096)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for reader {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond): // a dashboard refreshing its filter
+				s.List(func(f *flow.Flow) bool { return f.Response != nil }, 0, 100)
+			}
+		}
+		<-stop
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h := s.Begin("127.0.0.1:1", req("/bench"), t0)
+			h.Response(flow.Response{Status: 200, Header: boundRespHeaders})
+			for range 4 {
+				h.Body(flow.FacetResponse, chunk)
+			}
+			h.BodyEnd(flow.FacetResponse)
+			h.Finish(t0, nil)
+		}
+	})
+	b.StopTimer()
+	close(stop)
+	<-done
+}
+
+// BenchmarkList measures a filtered List over a full store of 50,000 flows.
+//
+//	go test -run '^$' -bench List ./proxy/store
+func BenchmarkList(b *testing.B) {
+	s := newStore(b, Config{MaxFlows: 50_000})
+	for i := range 50_000 {
+		record(s, fmt.Sprint("/", i), []byte("ok"))
+	}
+	match := func(f *flow.Flow) bool { return f.ID%10 == 0 }
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, total := s.List(match, 0, 100); total != 5000 {
+			b.Fatalf("total %d", total)
+		}
+	}
+}
