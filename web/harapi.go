@@ -15,9 +15,8 @@ import (
 // handleExportHAR streams the flows matching q as HAR 1.2. Secrets
 // (Authorization, Proxy-Authorization, cookies) are redacted unless
 // secrets=1; redact=a,b names more headers, query parameters and form fields
-// to redact. The matching
-// IDs are collected first, then each flow is fetched and written on its own,
-// so the store is never held while a slow client reads.
+// to redact. The store's Each holds no lock while an entry is written, so a
+// slow download never holds up the proxy.
 func (s *Server) handleExportHAR(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := filter.Parse(q.Get("q"))
@@ -26,24 +25,24 @@ func (s *Server) handleExportHAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secrets := q.Get("secrets") == "1" || q.Get("secrets") == "true"
-	ids := s.matchingIDs(r.Context(), f, 0)
+	var bodies filter.Bodies
+	if f.NeedsBodies() {
+		bodies = s.filterBodies()
+	}
 
 	name := fmt.Sprintf("loupe-%s.har", time.Now().UTC().Format("20060102-150405"))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	flows := func(yield func(*flow.Flow) bool) {
-		for _, id := range ids {
+		s.deps.Store.Each(func(fl *flow.Flow) bool { return f.Match(fl, nil) }, func(fl *flow.Flow) bool {
 			if r.Context().Err() != nil {
-				return
+				return false
 			}
-			fl, ok := s.deps.Store.Get(id)
-			if !ok {
-				continue // deleted or evicted meanwhile
+			if bodies != nil && !f.Match(fl, bodies) {
+				return true
 			}
-			if !yield(fl) {
-				return
-			}
-		}
+			return yield(fl)
+		})
 	}
 	opt := har.Options{Redact: !secrets, CreatorVersion: s.cfg.Version}
 	if opt.Redact {

@@ -42,6 +42,7 @@ func TestExportHAR(t *testing.T) {
 	}{
 		{"all, redacted", "", []string{"https://a.test/ok", "https://a.test/missing"}, false, true},
 		{"filtered", "?q=status:4xx", []string{"https://a.test/missing"}, false, false},
+		{"body filter", "?q=body:nope", []string{"https://a.test/missing"}, false, false},
 		{"with secrets", "?secrets=1", []string{"https://a.test/ok", "https://a.test/missing"}, true, true},
 		{"more names redacted", "?redact=x-api-key", []string{"https://a.test/ok", "https://a.test/missing"}, false, false},
 	}
