@@ -92,13 +92,18 @@ type Main struct {
 	// directory are known and before anything listens: the place to build
 	// the store, the rules store and the dashboard and set the fields above.
 	Wire func(m *Main) error
-	// Closers run at Close, after the listeners stopped, in reverse order.
+	// Background services (the dashboard hub) run from Run until Close,
+	// with a context that Close cancels once the listeners have stopped.
+	Background []func(ctx context.Context) error
+	// Closers run at Close, after the listeners and Background stopped, in
+	// reverse order.
 	Closers []func() error
 
 	Proxy *proxy.Proxy
 
 	proxyLn, uiLn net.Listener
 	ui            *http.Server
+	bgCancel      context.CancelFunc
 	wg            sync.WaitGroup
 	closeOnce     sync.Once
 	closeErr      error
@@ -246,6 +251,18 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.bgCancel = cancel
+	for _, run := range m.Background {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := run(bg); err != nil && !errors.Is(err, context.Canceled) {
+				m.Logger.Error("background service stopped", "err", err)
+			}
+		}()
+	}
+
 	for _, l := range []net.Listener{m.proxyLn, m.uiLn} {
 		if !isLoopback(l.Addr()) {
 			m.Logger.Warn("listening on a non-loopback address: anyone who can reach it can use it", "addr", l.Addr().String())
@@ -255,6 +272,15 @@ func (m *Main) Run(ctx context.Context) error {
 	fmt.Fprintf(m.Stdout, "Loupe dashboard: http://%s/?token=%s\n", m.uiLn.Addr(), c.Token)
 	fmt.Fprintf(m.Stdout, "CA certificate:  %s (fingerprint %s)\n", filepath.Join(c.DataDir, "ca.pem"), m.CA.Fingerprint())
 	return nil
+}
+
+// Replay sends a recorded request again through the proxy (the dashboard's
+// Replayer). It fails until Run has built the proxy.
+func (m *Main) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error) {
+	if m.Proxy == nil {
+		return 0, errors.New("replay: the proxy is not running")
+	}
+	return m.Proxy.Replay(ctx, f, body)
 }
 
 // ProxyAddr is the proxy listener's address, once Run started it.
@@ -283,6 +309,9 @@ func (m *Main) Close() error {
 			}
 		} else if m.uiLn != nil {
 			_ = m.uiLn.Close()
+		}
+		if m.bgCancel != nil {
+			m.bgCancel()
 		}
 		m.wg.Wait()
 		for i := len(m.Closers) - 1; i >= 0; i-- {

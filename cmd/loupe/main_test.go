@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"loupe/proxy/proxytest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -192,5 +194,69 @@ func TestGracefulShutdown(t *testing.T) {
 		if !tc.finishes && (r == "done" || took > 2*time.Second) {
 			t.Errorf("grace %s: request got %q, close took %v", tc.grace, r, took)
 		}
+	}
+}
+
+// The seams the full wiring uses: Wire sets services, Background runs until
+// Close, Closers run last, Main replays through the proxy.
+func TestWireSeams(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hi") }))
+	defer origin.Close()
+	rec := &proxytest.Recorder{}
+	bgDone := make(chan struct{})
+	closed := false
+	m := NewMain()
+	m.Stdout = io.Discard
+	if err := m.ParseFlags([]string{"-proxy", "127.0.0.1:0", "-ui", "127.0.0.1:0", "-data", t.TempDir(), "-log-level", "error"}); err != nil {
+		t.Fatal(err)
+	}
+	m.Wire = func(m *Main) error {
+		if m.CA == nil || m.Config.Token == "" {
+			t.Error("Wire ran before the CA and token were known")
+		}
+		m.Recorder = rec
+		m.UIHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "dashboard") })
+		m.Background = append(m.Background, func(ctx context.Context) error {
+			<-ctx.Done()
+			close(bgDone)
+			return ctx.Err()
+		})
+		m.Closers = append(m.Closers, func() error { closed = true; return nil })
+		return nil
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client(t, m).Get(origin.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	f := rec.Last(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := m.Replay(ctx, &f.Flow, nil); err != nil {
+		t.Errorf("replay: %v", err)
+	}
+	rec.WaitFinished(t, 2, 5*time.Second)
+	resp, err = http.Get("http://" + m.UIAddr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "dashboard" {
+		t.Errorf("dashboard listener served %q", b)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bgDone:
+	default:
+		t.Error("background service still running after Close")
+	}
+	if !closed {
+		t.Error("closer did not run")
 	}
 }
