@@ -62,6 +62,18 @@ func TestRunLoadDirect(t *testing.T) {
 	}
 }
 
+func TestStatsMerge(t *testing.T) {
+	a := stats{Requests: 10, Bytes: 100, Elapsed: time.Second, lat: []time.Duration{1, 5}}
+	b := stats{Requests: 30, Bytes: 300, Elapsed: time.Second, lat: []time.Duration{2, 9}}
+	got := stats{}.merge(a, true).merge(b, false)
+	if got.Requests != 40 || got.Bytes != 400 || got.Elapsed != 2*time.Second || got.RPS() != 20 {
+		t.Errorf("merged %+v: want 40 requests, 400 bytes, 2 s, 20/s", got)
+	}
+	if got.Percentile(50) != 2 || got.Percentile(100) != 9 {
+		t.Errorf("merged latencies not sorted: %v", got.lat)
+	}
+}
+
 func TestPercentile(t *testing.T) {
 	ms := func(n ...int) []time.Duration {
 		out := make([]time.Duration, len(n))

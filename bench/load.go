@@ -50,6 +50,28 @@ type stats struct {
 	originConns         int64 // connections the origin accepted during the run
 }
 
+// merge adds o's run to s (first: s is empty).
+func (s stats) merge(o stats, first bool) stats {
+	if first {
+		return o
+	}
+	s.Requests += o.Requests
+	s.Errors += o.Errors
+	s.Bytes += o.Bytes
+	s.Elapsed += o.Elapsed
+	if s.FirstErr == nil {
+		s.FirstErr = o.FirstErr
+	}
+	s.lat = append(s.lat, o.lat...)
+	slices.Sort(s.lat)
+	s.self = sched{s.self.run + o.self.run, s.self.wait + o.self.wait}
+	s.proxy = sched{s.proxy.run + o.proxy.run, s.proxy.wait + o.proxy.wait}
+	s.haveSelf = s.haveSelf && o.haveSelf
+	s.haveProxy = s.haveProxy && o.haveProxy
+	s.originConns += o.originConns
+	return s
+}
+
 // RPS is completed requests per second.
 func (s stats) RPS() float64 {
 	if s.Elapsed <= 0 {

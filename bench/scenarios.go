@@ -174,15 +174,17 @@ func nonMatchingRules(n int) []rules.Rule {
 
 func fixedURL(u string) func(int, int) string { return func(int, int) string { return u } }
 
-// compareLoad runs the same load directly and through the proxy.
-// before, if set, runs between the two (to start a profile of the proxy).
+// compareLoad runs the same load directly and through the proxy. Runs of
+// 4 s or more alternate in two halves (direct, proxied, direct, proxied) so
+// that a change in the machine's load mid-run weighs on both sides. before,
+// if set, runs ahead of the first proxied half (to start a profile).
 func (b *bench) compareLoad(ctx context.Context, t *target, clients int, org *origin, path string, roots func(*target) *x509.CertPool, before func()) (direct, via stats) {
 	u := org.url(path)
-	measured := func(pid int, load func() stats) stats {
+	measured := func(pid int, d time.Duration, newClient func() *http.Client) stats {
 		conns0 := org.accepted.Load()
 		self0, ok0 := readSched(os.Getpid())
 		proxy0, ok1 := readSched(pid)
-		st := load()
+		st := runLoad(ctx, loadSpec{clients: clients, duration: d, url: fixedURL(u), newClient: newClient})
 		self1, ok2 := readSched(os.Getpid())
 		proxy1, ok3 := readSched(pid)
 		st.self, st.haveSelf = self1.sub(self0), ok0 && ok2
@@ -190,17 +192,18 @@ func (b *bench) compareLoad(ctx context.Context, t *target, clients int, org *or
 		st.originConns = org.accepted.Load() - conns0
 		return st
 	}
-	direct = measured(0, func() stats {
-		return runLoad(ctx, loadSpec{clients: clients, duration: b.cfg.duration, url: fixedURL(u),
-			newClient: func() *http.Client { return clientFor(nil, roots(nil), 30*time.Second) }})
-	})
-	if before != nil {
-		before()
+	rounds := 1
+	if b.cfg.duration >= 4*time.Second {
+		rounds = 2
 	}
-	via = measured(t.pid, func() stats {
-		return runLoad(ctx, loadSpec{clients: clients, duration: b.cfg.duration, url: fixedURL(u),
-			newClient: func() *http.Client { return clientFor(t.proxyURL(), roots(t), 30*time.Second) }})
-	})
+	d := b.cfg.duration / time.Duration(rounds)
+	for i := range rounds {
+		direct = direct.merge(measured(0, d, func() *http.Client { return clientFor(nil, roots(nil), 30*time.Second) }), i == 0)
+		if i == 0 && before != nil {
+			before()
+		}
+		via = via.merge(measured(t.pid, d, func() *http.Client { return clientFor(t.proxyURL(), roots(t), 30*time.Second) }), i == 0)
+	}
 	return direct, via
 }
 
@@ -825,7 +828,11 @@ func (b *bench) startProfile(t *target, id string) *profiler {
 		file += ".loaded"
 	}
 	p := &profiler{b: b, file: file + ext, done: make(chan error, 1)}
-	secs := max(1, int(b.cfg.duration.Seconds())-1)
+	half := b.cfg.duration
+	if half >= 4*time.Second {
+		half /= 2 // compareLoad's halves
+	}
+	secs := max(1, int(half.Seconds())-1)
 	go func() {
 		data, err := t.uiGet(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), time.Duration(secs+30)*time.Second)
 		if err == nil {
