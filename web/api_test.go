@@ -535,3 +535,16 @@ func TestOptionalDeps(t *testing.T) {
 		t.Errorf("replay without a replayer = %d, want 501", resp.StatusCode)
 	}
 }
+
+func TestUndecodableBody(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.add(flowSpec{url: "https://a.test/x", status: 200, ct: "text/plain", respBody: "opaque", encoding: "x-custom"})
+	got := decode[errorBody](t, e.do("GET", fmt.Sprintf("/api/flows/%d/response/body", id), nil), http.StatusUnprocessableEntity)
+	if !strings.Contains(got.Error, "raw=1") {
+		t.Errorf("error = %q", got.Error)
+	}
+	resp := e.do("GET", fmt.Sprintf("/api/flows/%d/response/body?raw=1", id), nil)
+	if body := readAll(t, resp); resp.StatusCode != 200 || body != "opaque" || resp.Header.Get("X-Loupe-Content-Encoding") != "x-custom" {
+		t.Errorf("raw = %d %q %q", resp.StatusCode, body, resp.Header.Get("X-Loupe-Content-Encoding"))
+	}
+}

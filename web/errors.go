@@ -63,8 +63,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, rules.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, store.ErrUnsupportedEncoding):
+		status = http.StatusUnprocessableEntity
+		body.Error = err.Error() + " (raw=1 serves the bytes as received)"
 	}
-	if status >= 500 && status != http.StatusNotImplemented {
+	if status == http.StatusInternalServerError {
 		s.log.Error("dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		body.Error = "internal error: " + err.Error()
 	}
