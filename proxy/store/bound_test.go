@@ -67,8 +67,9 @@ var boundRespHeaders = flow.Fields{
 
 // boundFlow records flow i the way the proxy would: heads, bodies in 32 KiB
 // chunks, timings, finish. Every 50th response is 200 KiB (stays in RAM),
-// every 1000th is 3 MiB (spilled, cut at the 1 MiB cap).
-func boundFlow(s *Store, rng *rand.Rand, chunk []byte, i int) {
+// every 1000th is 3 MiB (spilled, cut at the 1 MiB cap). Without
+// mediumBodies the flow count is the binding limit, with them the RAM budget.
+func boundFlow(s *Store, rng *rand.Rand, chunk []byte, i int, mediumBodies bool) {
 	h := s.Begin("127.0.0.1:40000", flow.Request{Method: "GET", Proto: "HTTP/1.1",
 		URL: "https://api.example.test/v1/items/" + strconv.Itoa(i) + "?page=2&sort=name", Header: boundHeaders}, t0)
 	h.UpstreamRequest(flow.Request{Method: "GET", Proto: "HTTP/1.1", URL: "https://api.example.test/v1/items/" + strconv.Itoa(i), Header: boundHeaders})
@@ -80,7 +81,7 @@ func boundFlow(s *Store, rng *rand.Rand, chunk []byte, i int) {
 	switch {
 	case i%1000 == 999:
 		size = 3 << 20
-	case i%50 == 49:
+	case mediumBodies && i%50 == 49:
 		size = 200 << 10
 	}
 	for size > 0 {
@@ -132,7 +133,7 @@ type boundResult struct {
 // runBound pushes n flows through a store with boundConfig, measuring the
 // live heap (after a forced GC) at checkpoints, the sampled peak heap and
 // the peak RSS.
-func runBound(t testing.TB, n int) boundResult {
+func runBound(t testing.TB, n int, mediumBodies bool) boundResult {
 	debug.FreeOSMemory()
 	cfg := boundConfig(t)
 	s, err := New(cfg, nil)
@@ -152,7 +153,7 @@ func runBound(t testing.TB, n int) boundResult {
 	res := boundResult{flows: n, bound: cfg.RAMBudget + int64(cfg.MaxFlows)*headAllowance + boundSlack}
 	start := time.Now()
 	for i := range n {
-		boundFlow(s, rng, chunk, i)
+		boundFlow(s, rng, chunk, i, mediumBodies)
 		if i%500 == 0 {
 			metrics.Read(sample)
 			res.heapPeak = max(res.heapPeak, int64(sample[0].Value.Uint64()))
@@ -191,29 +192,39 @@ func TestMemoryBound(t *testing.T) {
 		// accounting on fewer flows, the normal run measures the bound.
 		n = 20_000
 	}
-	r := runBound(t, n)
-	t.Log(r)
-	st := r.stats
-	if st.Flows > 10_000 || st.Flows+int(st.Evicted) != n {
-		t.Errorf("flows %d evicted %d: want at most 10000 kept and every other flow evicted", st.Flows, st.Evicted)
-	}
-	if st.BodyBytesRAM > st.RAMBudget+256<<10 || st.BodyBytesDisk > st.DiskBudget {
-		t.Errorf("store over its budgets: RAM %d/%d disk %d/%d", st.BodyBytesRAM, st.RAMBudget, st.BodyBytesDisk, st.DiskBudget)
-	}
-	if want := uint64(n / 1000); st.Truncated != want {
-		t.Errorf("truncated %d bodies, want the %d cut by the cap", st.Truncated, want)
-	}
-	if r.liveHeapMax > r.bound {
-		t.Errorf("live heap %d over the bound %d", r.liveHeapMax, r.bound)
-	}
-	if raceEnabled {
-		return // the race detector's shadow memory makes RSS meaningless
-	}
-	if r.heapPeak > 2*r.bound {
-		t.Errorf("heap peak %d over twice the bound %d", r.heapPeak, r.bound)
-	}
-	if r.rssP > 0 && r.rssP > 2*r.bound+rssSlack {
-		t.Errorf("peak RSS %d over 2*bound+%d = %d", r.rssP, rssSlack, 2*r.bound+rssSlack)
+	for _, tc := range []struct {
+		name         string
+		mediumBodies bool
+	}{{"count-bound", false}, {"ram-bound", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runBound(t, n, tc.mediumBodies)
+			t.Log(r)
+			st := r.stats
+			if st.Flows > 10_000 || st.Flows+int(st.Evicted) != n {
+				t.Errorf("flows %d evicted %d: want at most 10000 kept and every other flow evicted", st.Flows, st.Evicted)
+			}
+			if !tc.mediumBodies && st.Flows != 10_000 {
+				t.Errorf("flows %d, want the 10000 limit reached", st.Flows)
+			}
+			if st.BodyBytesRAM > st.RAMBudget+256<<10 || st.BodyBytesDisk > st.DiskBudget {
+				t.Errorf("store over its budgets: RAM %d/%d disk %d/%d", st.BodyBytesRAM, st.RAMBudget, st.BodyBytesDisk, st.DiskBudget)
+			}
+			if want := uint64(n / 1000); st.Truncated != want {
+				t.Errorf("truncated %d bodies, want the %d cut by the cap", st.Truncated, want)
+			}
+			if r.liveHeapMax > r.bound {
+				t.Errorf("live heap %d over the bound %d", r.liveHeapMax, r.bound)
+			}
+			if raceEnabled {
+				return // the race detector's shadow memory makes RSS meaningless
+			}
+			if r.heapPeak > 2*r.bound {
+				t.Errorf("heap peak %d over twice the bound %d", r.heapPeak, r.bound)
+			}
+			if r.rssP > 0 && r.rssP > 2*r.bound+rssSlack {
+				t.Errorf("peak RSS %d over 2*bound+%d = %d", r.rssP, rssSlack, 2*r.bound+rssSlack)
+			}
+		})
 	}
 }
 
@@ -222,7 +233,7 @@ func TestMemoryBound(t *testing.T) {
 //	go test -run '^$' -bench MemoryBound -benchtime 1x ./proxy/store
 func BenchmarkMemoryBound(b *testing.B) {
 	for b.Loop() {
-		r := runBound(b, 1_000_000)
+		r := runBound(b, 1_000_000, true)
 		b.ReportMetric(float64(r.liveHeapMax)/(1<<20), "live-MiB")
 		b.ReportMetric(float64(r.heapPeak)/(1<<20), "peak-heap-MiB")
 		b.ReportMetric(float64(r.rssP)/(1<<20), "peak-rss-MiB")
