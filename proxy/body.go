@@ -42,16 +42,10 @@ type ownerBody struct {
 func newOwnerBody(x *exchange, rc io.ReadCloser, cancel context.CancelFunc, clientCtx context.Context) *ownerBody {
 	b := &ownerBody{rc: rc, x: x, cancel: cancel, facet: flow.FacetResponse}
 	x.hold()
-	b.stop = context.AfterFunc(clientCtx, func() {
-		b.mu.Lock()
-		draining := b.draining
-		b.mu.Unlock()
-		if !draining {
-			// Nobody took over the body and the client exchange is over:
-			// tear the upstream connection down.
-			b.cancel()
-		}
-	})
+	// The safety net: once the client exchange is over (served, or the
+	// client went away), a body still open is closed. Close is idempotent,
+	// aborts a body that nobody reads, and leaves a drain alone.
+	b.stop = context.AfterFunc(clientCtx, func() { _ = b.Close() })
 	return b
 }
 
@@ -92,12 +86,13 @@ func (b *ownerBody) Close() error {
 		return nil
 	}
 	b.closed = true
+	eof := b.eof
 	// While shutting down, detached bodies are closed rather than drained.
-	drain := b.detached && !b.eof && b.x.p.enterDrain()
+	drain := b.detached && !eof && b.x.p.enterDrain()
 	b.draining = drain
 	b.mu.Unlock()
 	if !drain {
-		if !b.eof {
+		if !eof {
 			// Stopping early: cancel first so the transport closes the
 			// connection instead of trying to reuse it.
 			b.cancel()
