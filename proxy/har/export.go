@@ -221,13 +221,13 @@ func ms(v float64) float64 { return math.Round(v*1000) / 1000 }
 // with no phase timings but a known duration shows it as wait.
 func harTimings(f *flow.Flow) (timings, float64) {
 	opt := func(v float64) float64 {
-		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		if v < 0 || v > maxMillis || math.IsNaN(v) {
 			return -1
 		}
 		return ms(v)
 	}
 	req := func(v float64) float64 {
-		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		if v < 0 || v > maxMillis || math.IsNaN(v) {
 			return 0
 		}
 		return ms(v)

@@ -38,6 +38,7 @@ func TestExportGolden(t *testing.T) {
 		t.Run(tt.file, func(t *testing.T) {
 			got := exportString(t, sampleFlows(t), tt.opt)
 			checkHAR(t, got)
+			checkWSTimes(t, got)
 			path := filepath.Join("testdata", tt.file)
 			if *update {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -122,5 +123,34 @@ func (w *failWriter) Write(p []byte) (int, error) {
 func TestExportWriteError(t *testing.T) {
 	if err := Export(&failWriter{n: 10}, sampleFlows(t).all, nil, Options{}); err == nil {
 		t.Fatal("write error not reported")
+	}
+}
+
+// checkWSTimes checks Chrome's shape: message times in epoch seconds.
+func checkWSTimes(t *testing.T, data []byte) {
+	t.Helper()
+	var doc struct {
+		Log struct {
+			Entries []struct {
+				Messages []struct {
+					Time float64 `json:"time"`
+				} `json:"_webSocketMessages"`
+			} `json:"entries"`
+		} `json:"log"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range doc.Log.Entries {
+		for _, m := range e.Messages {
+			n++
+			if m.Time < 1e9 || m.Time > 1e10 {
+				t.Errorf("websocket message time %v is not epoch seconds", m.Time)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no websocket messages exported")
 	}
 }

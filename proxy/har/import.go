@@ -333,6 +333,19 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 			}
 		}
 	}
+	if in.Time.ok && math.Abs(in.Time.v) > maxMillis {
+		return rec, fmt.Errorf("time: %v is out of range", in.Time.v)
+	}
+	if t := in.Timings; t != nil {
+		for _, p := range []struct {
+			name string
+			n    num
+		}{{"blocked", t.Blocked}, {"dns", t.DNS}, {"connect", t.Connect}, {"ssl", t.SSL}, {"send", t.Send}, {"wait", t.Wait}, {"receive", t.Receive}} {
+			if p.n.ok && math.Abs(p.n.v) > maxMillis {
+				return rec, fmt.Errorf("timings.%s: %v is out of range", p.name, p.n.v)
+			}
+		}
+	}
 	f.Timings = importTimings(in.Timings, in.Time)
 	switch {
 	case in.Time.ok && in.Time.v >= 0:
@@ -341,7 +354,7 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		f.End = f.Start.Add(time.Duration(math.Round(f.Timings.Total()*1000)) * time.Microsecond)
 	}
 	for j, m := range in.WebSocketMessages {
-		msg, err := importWS(m)
+		msg, err := importWS(m, f.Start)
 		if err != nil {
 			return rec, fmt.Errorf("_webSocketMessages[%d].%w", j, err)
 		}
@@ -389,7 +402,7 @@ func parseStart(raw json.RawMessage) (time.Time, error) {
 		if err := json.Unmarshal(raw, &n); err != nil || !n.ok {
 			return time.Time{}, fmt.Errorf("unexpected %s", kindOf(raw))
 		}
-		return epoch(n.v), nil
+		return epoch(n.v)
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -398,20 +411,37 @@ func parseStart(raw json.RawMessage) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	for _, l := range startLayouts {
 		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), nil
+			if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+				return time.Time{}, fmt.Errorf("%q is out of range", s)
+			}
+			return t, nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time", s)
 }
 
 // epoch reads seconds since 1970, or milliseconds when the value is too large
-// to be seconds (later than year 5138).
-func epoch(v float64) time.Time {
+// to be seconds (later than year 5138). Times outside years 1-9999 are an
+// error.
+func epoch(v float64) (time.Time, error) {
+	msec := v * 1000
 	if math.Abs(v) > 1e11 {
-		return time.UnixMilli(int64(math.Round(v))).UTC()
+		msec = v
 	}
-	return time.UnixMilli(int64(math.Round(v * 1000))).UTC()
+	if msec < minEpochMilli || msec > maxEpochMilli {
+		return time.Time{}, fmt.Errorf("%v is out of range", v)
+	}
+	return time.UnixMilli(int64(math.Round(msec))).UTC(), nil
 }
+
+// The times ISO 8601 can say with four-digit years.
+var (
+	minEpochMilli = float64(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+	maxEpochMilli = float64(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).UnixMilli())
+)
+
+// maxMillis bounds durations (about 31 years): beyond it a number is junk.
+const maxMillis = 1e12
 
 func importRequest(field string, in *inRequest) (flow.Request, error) {
 	r := flow.Request{Method: string(in.Method), URL: string(in.URL), Proto: string(in.HTTPVersion), Header: fields(in.Headers)}
@@ -580,14 +610,19 @@ func importTimings(in *inTimings, total num) flow.Timings {
 	return t
 }
 
-func importWS(m inWS) (flow.WSMessage, error) {
-	msg := flow.WSMessage{Direction: flow.Send, Opcode: int(m.Opcode.or(1))}
+// importWS reads one message; one without a time gets the flow's start.
+func importWS(m inWS, start time.Time) (flow.WSMessage, error) {
+	msg := flow.WSMessage{Direction: flow.Send, Opcode: int(m.Opcode.or(1)), Time: start}
 	switch strings.ToLower(string(m.Type)) {
 	case "receive", "received", "incoming", "in", "server":
 		msg.Direction = flow.Receive
 	}
 	if m.Time.ok {
-		msg.Time = epoch(m.Time.v)
+		t, err := epoch(m.Time.v)
+		if err != nil {
+			return msg, fmt.Errorf("time: %w", err)
+		}
+		msg.Time = t
 	}
 	text := string(m.Data)
 	if msg.Opcode == 1 && !strings.EqualFold(string(m.Encoding), "base64") {
@@ -600,7 +635,7 @@ func importWS(m inWS) (flow.WSMessage, error) {
 	msg.Size = len(msg.Data)
 	if m.Truncated {
 		msg.Truncated = true
-		msg.Size = max(msg.Size, int(m.Size.v))
+		msg.Size = max(msg.Size, int(min(m.Size.v, math.MaxInt32)))
 	}
 	return msg, nil
 }
