@@ -29,7 +29,7 @@ function test(name, opts, fn) {
 
 async function flowCount() {
   const t = await page.locator("[data-testid=flow-count]").textContent({ timeout: 5000 });
-  return Number(t.replace(/[^\d].*$/, "").replace(/,/g, "")) || Number(t.split(" ")[0].replace(/,/g, ""));
+  return Number(t.split(" ")[0].replace(/[,.\u202f\u00a0]/g, ""));
 }
 
 /** waitCount waits until the list shows exactly n flows. */
@@ -337,4 +337,34 @@ test("8. a WebSocket flow lists its messages with direction and time", T, async 
   assert.ok((await page.locator("[data-testid=ws-messages] td.dir.receive").count()) >= 2, "received messages marked");
   await shot("08-websocket");
   await setFilter("");
+});
+
+test("9. auto-scroll stops when the user scrolls up; a large body loads only on request", T, async () => {
+  await setFilter("");
+  await page.waitForFunction(() => Number(document.querySelector("[data-testid=flow-count]").textContent.split(" ")[0].replace(/[,.\u202f\u00a0]/g, "")) > 20_000);
+  const list = page.locator("[data-testid=flow-list]");
+  await list.evaluate((el) => (el.scrollTop = 0));
+  await page.waitForTimeout(100);
+  const before = await flowCount();
+  await viaProxy(loupe.proxyPort, `${o()}/big`);
+  await waitCount(before + 1);
+  assert.equal(await list.evaluate((el) => el.scrollTop), 0, "the list stays where the user put it");
+  await page.click("button:has-text('Follow newest')");
+  await page.waitForFunction(() => {
+    const el = document.querySelector("[data-testid=flow-list]");
+    return el.scrollTop + el.clientHeight >= el.scrollHeight - 24;
+  });
+  await viaProxy(loupe.proxyPort, `${o()}/text/after-follow`);
+  await waitCount(before + 2);
+  await page.waitForFunction(() => /\/text\/after-follow/.test(document.querySelector("[data-testid=flow-list] .row[data-id]:last-child .c-path")?.textContent ?? ""));
+
+  await page.locator(".row[data-id] .c-path:text-is('/big')").click();
+  const lazy = page.locator("[data-testid=detail] .lazy");
+  await lazy.waitFor();
+  assert.match(await lazy.textContent(), /2\.1 MB/);
+  const dl = page.locator("[data-testid=detail] .bodybar a:has-text('Download')");
+  assert.match(await dl.getAttribute("href"), /\/response\/body$/);
+  await lazy.locator("button").click();
+  await page.locator("[data-testid=detail] pre.code").waitFor();
+  await shot("09-large-body");
 });

@@ -148,6 +148,7 @@ export async function startOrigin() {
       if (u.pathname === "/app.js") return send(200, "text/javascript", `export const answer = 42; // the answer\n`);
       if (u.pathname === "/style.css") return send(200, "text/css", `body { color: #123456; margin: 0; }\n`);
       if (u.pathname === "/image.png") return send(200, "image/png", PNG);
+      if (u.pathname === "/big") return send(200, "text/plain; charset=utf-8", "0123456789abcdef\n".repeat(128 * 1024));
       if (u.pathname === "/blob") return send(200, "application/octet-stream", Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37) & 255)));
       return send(200, "text/plain; charset=utf-8", `hello from ${u.pathname}\n`);
     });

@@ -27,7 +27,7 @@ export function Detail() {
   }
   const tabs: Tab[] = ["overview", "request", "response"];
   if (f.websocket?.length || isWS(f)) tabs.push("messages");
-  const t = tabs.includes(tab) ? tab : "overview";
+  const t = tabs.includes(tab) ? tab : "response";
   const summary = getFeed().store.get(f.id);
   return (
     <aside class="detail" data-testid="detail">
