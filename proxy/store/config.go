@@ -39,7 +39,8 @@ type Config struct {
 	// RAMBudget.
 	DiskBudget int64
 	// Dir is where the private session directory (0700) is created; it and
-	// its files (0600) are removed by Close. Default os.TempDir().
+	// its files (0600) are removed by Close. Default: the user's cache
+	// directory + "/loupe" (on disk, unlike a tmpfs /tmp), else os.TempDir().
 	Dir string
 	// Paused starts the store paused: Begin records nothing until SetPaused(false).
 	Paused bool

@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -144,7 +145,7 @@ func New(cfg Config, log *slog.Logger) (*Store, error) {
 	if cfg.spills() {
 		parent := cfg.Dir
 		if parent == "" {
-			parent = os.TempDir()
+			parent = defaultParent()
 		}
 		dir, err := os.MkdirTemp(parent, "loupe-capture-")
 		if err != nil {
@@ -157,6 +158,20 @@ func New(cfg Config, log *slog.Logger) (*Store, error) {
 		s.dir = dir
 	}
 	return s, nil
+}
+
+// defaultParent is where session directories go without Config.Dir: the
+// user's cache directory, which is on disk (the temporary directory is often
+// a tmpfs, where spilled bodies would occupy RAM after all), else the
+// temporary directory.
+func defaultParent() string {
+	if cache, err := os.UserCacheDir(); err == nil {
+		dir := filepath.Join(cache, "loupe")
+		if err := os.MkdirAll(dir, 0o700); err == nil {
+			return dir
+		}
+	}
+	return os.TempDir()
 }
 
 // Config returns the limits in force (defaults applied).

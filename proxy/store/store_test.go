@@ -554,3 +554,23 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults = %+v", c)
 	}
 }
+
+func TestDefaultDirIsUserCache(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	t.Setenv("HOME", cache)
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := s.Dir()
+	if filepath.Dir(dir) != filepath.Join(cache, "loupe") {
+		t.Errorf("session dir %s not under %s/loupe", dir, cache)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("session dir left: %v", err)
+	}
+}
