@@ -159,7 +159,11 @@ func (s *servedBody) Read(p []byte) (int, error) {
 		}
 		s.eof = true
 	case err != nil:
-		s.x.fail(fmt.Errorf("upstream body: %w", err))
+		if ctx := s.x.clientCtx; ctx != nil && ctx.Err() != nil {
+			s.x.fail(fmt.Errorf("client went away: %w", err))
+		} else {
+			s.x.fail(fmt.Errorf("upstream body: %w", err))
+		}
 		// Like httputil.ReverseProxy: abort the handler so the server
 		// closes (h1) or resets (h2) the client response instead of ending
 		// it cleanly with a truncated body.

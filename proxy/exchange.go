@@ -27,6 +27,8 @@ type exchange struct {
 	start  time.Time
 	served *servedBody // nil until a response exists
 	kind   string      // response-producing action, "" when the origin answered
+	// clientCtx ends when the client goes away or its exchange is over.
+	clientCtx context.Context
 
 	// respActions are the response-phase rule actions, decided at request time.
 	respActions []respAction
@@ -130,8 +132,13 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.done()
 	}()
+	x.clientCtx = r.Context()
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	p.gp.ServeHTTP(w, r)
+	if x.served != nil && !x.served.eof {
+		// goproxy stops copying when writing to the client fails.
+		x.fail(errors.New("client went away before the end of the response"))
+	}
 }
 
 // onRequest is the first request hook: it builds the outgoing request (a
@@ -186,7 +193,8 @@ func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Respo
 		stop()
 		cancel()
 		if clientCtx.Err() != nil {
-			err = fmt.Errorf("client went away: %w", err)
+			// Recorded first, so the flow says why rather than what followed.
+			x.fail(fmt.Errorf("client went away: %w", err))
 		}
 		return p.failResponse(x, req, err), nil
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"loupe/proxy"
+	"loupe/proxy/flow"
 	"loupe/proxy/proxytest"
 )
 
@@ -267,6 +268,10 @@ func TestClientAbortCancelsUpstream(t *testing.T) {
 				}
 				if err := <-errc; !errors.Is(err, context.Canceled) {
 					t.Errorf("%s: client error %v", path, err)
+				}
+				f := env.Rec.Last(t)
+				if f.Flow.State != flow.StateError || !strings.Contains(f.Flow.Error, "client went away") {
+					t.Errorf("%s: flow state %s error %q", path, f.Flow.State, f.Flow.Error)
 				}
 			}
 		})
