@@ -118,6 +118,13 @@ test("2. filtering by status and host narrows the list; a bad filter shows its e
   await setFilter("");
   await waitCount(50);
   assert.equal(await err.count(), 0, "the error goes away with a good filter");
+  // Sorting by a column header, and back.
+  await page.click(".row.head .c-status");
+  await page.waitForFunction(() => document.querySelector("[data-testid=flow-list] .row[data-id] .c-status")?.textContent === "200");
+  await page.click(".row.head .c-status");
+  await page.waitForFunction(() => document.querySelector("[data-testid=flow-list] .row[data-id] .c-status")?.textContent === "500");
+  await page.click(".row.head .c-id");
+  await page.waitForFunction(() => document.querySelector(".row.head .c-id.sorted")?.textContent.includes("▲"));
   // A quick toggle edits the query.
   await page.click(".toggles button:has-text('JSON')");
   await waitCount(25);
@@ -227,6 +234,18 @@ test("5. HAR export downloads a file that parses and holds the flows; importing 
   const sel = page.locator(".row[data-id]").first();
   await sel.locator(".badge.b-imported").waitFor();
   await shot("05-imported");
+
+  // Dropping the file on the page imports it too.
+  await page.click("[data-testid=clear]");
+  await waitCount(0);
+  await page.evaluate((text) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([text], "dropped.har", { type: "application/json" }));
+    const target = document.querySelector(".app");
+    target.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, text);
+  await waitCount(entries.length);
 });
 
 test("6. 20,000 flows: scroll to the end, select the last row; the page stays responsive", { timeout: 180_000 }, async () => {
@@ -367,4 +386,20 @@ test("9. auto-scroll stops when the user scrolls up; a large body loads only on 
   await lazy.locator("button").click();
   await page.locator("[data-testid=detail] pre.code").waitFor();
   await shot("09-large-body");
+});
+
+test("10. pausing recording stops new flows from appearing; resuming brings them back", T, async () => {
+  const rec = page.locator("[data-testid=record]");
+  await rec.click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=record]")?.textContent.includes("Paused"));
+  const before = await flowCount();
+  const r = await viaProxy(loupe.proxyPort, `${o()}/text/while-paused`);
+  assert.equal(r.status, 200, "traffic still flows while paused");
+  await page.waitForTimeout(500);
+  assert.equal(await flowCount(), before, "nothing recorded while paused");
+  await shot("10-paused");
+  await rec.click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=record]")?.textContent.includes("Recording"));
+  await viaProxy(loupe.proxyPort, `${o()}/text/after-resume`);
+  await waitCount(before + 1);
 });
