@@ -6,7 +6,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Summary } from "../api/types";
 import { fmtDuration, fmtSize, statusClass } from "../lib/format";
 import { shortType, type SortKey } from "../store/flowstore";
-import { appState, detailOpen, flowsVersion, getFeed, select, selectedId, sort } from "../state";
+import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
 
 export const ROW_H = 24;
 const OVERSCAN = 12;
@@ -204,6 +204,7 @@ export function FlowList() {
           {rows.length.toLocaleString()} {rows.length === 1 ? "flow" : "flows"}
           {store.total > rows.length ? ` of ${store.total.toLocaleString()}` : ""}
         </span>
+        {isPaused(appState.value) && <span class="pausednote">Recording is paused: traffic still flows but is not captured</span>}
         {!stick.current && rows.length > 0 && (
           <button
             class="link"
