@@ -83,7 +83,7 @@ func redactSet(opt Options) map[string]bool {
 		return nil
 	}
 	m := map[string]bool{}
-	for _, n := range DefaultRedacted {
+	for _, n := range defaultRedacted {
 		m[strings.ToLower(n)] = true
 	}
 	for _, n := range opt.RedactNames {

@@ -56,8 +56,8 @@ type Options struct {
 	MaxBodyBytes int64
 }
 
-// DefaultRedacted are the headers whose values Redact always blanks.
-var DefaultRedacted = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"}
+// defaultRedacted are the headers whose values Redact always blanks.
+var defaultRedacted = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"}
 
 // The HAR document, as Loupe writes it. Field order follows the spec.
 
