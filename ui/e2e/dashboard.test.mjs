@@ -403,3 +403,23 @@ test("10. pausing recording stops new flows from appearing; resuming brings them
   await viaProxy(loupe.proxyPort, `${o()}/text/after-resume`);
   await waitCount(before + 1);
 });
+
+test("11. replay sends the request again as a new, badged flow; delete removes a flow", T, async () => {
+  await viaProxy(loupe.proxyPort, `${o()}/api/users/7`);
+  await setFilter("path:/api/users/7");
+  await waitCount(1);
+  await page.click(".row[data-id]");
+  await page.locator("[data-testid=detail] [data-testid=json-view]").waitFor();
+  await page.click("[data-testid=detail] button:has-text('Replay')");
+  await waitCount(2);
+  const replay = page.locator(".row[data-id]").last();
+  await replay.locator(".badge.b-replay").waitFor();
+  await replay.click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=detail] [data-testid=json-view]")?.textContent.includes('"User 7"'));
+  await shot("11-replay");
+  await page.click("[data-testid=detail] button:has-text('Delete')");
+  await waitCount(1);
+  const flows = await loupe.api("/api/flows?q=" + encodeURIComponent("path:/api/users/7"));
+  assert.equal(flows.json.flows.length, 1, "the server deleted it too");
+  await setFilter("");
+});
