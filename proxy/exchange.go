@@ -177,6 +177,7 @@ func (p *Proxy) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request
 // returns an error: failures become recorded 502/504 answers.
 func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
 	x := ctx.UserData.(*exchange)
+	restoreCase(req.Context(), req.Header)
 	x.h.UpstreamRequest(requestHead(req))
 
 	// The upstream request outlives the client request only when a rule

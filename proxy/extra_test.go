@@ -115,3 +115,50 @@ func TestTrailersCross(t *testing.T) {
 		})
 	}
 }
+
+// Header names reach an HTTP/1.1 origin spelled as the client wrote them,
+// values in order.
+func TestHeaderCaseKept(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	heads := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		var head strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			head.WriteString(line)
+			if line == "\r\n" {
+				break
+			}
+		}
+		heads <- head.String()
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+	}()
+	env := proxytest.Start(t, proxy.Config{})
+	addr := l.Addr().String()
+	got := rawRequest(t, env.Addr, "GET http://"+addr+"/ HTTP/1.1\r\nHost: "+addr+"\r\nx-lower: 1\r\nX-UPPER: 2\r\nX-UPPER: 3\r\nuser-agent: raw\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 200") {
+		t.Fatalf("answer %q", got)
+	}
+	head := <-heads
+	for _, want := range []string{"\r\nx-lower: 1\r\n", "\r\nX-UPPER: 2\r\nX-UPPER: 3\r\n", "\r\nUser-Agent: raw\r\n"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("origin head lacks %q:\n%s", want, head)
+		}
+	}
+	if strings.Count(strings.ToLower(head), "user-agent") != 1 {
+		t.Errorf("User-Agent duplicated:\n%s", head)
+	}
+}

@@ -101,7 +101,8 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 		}
 		r.URL.Host = r.Host
 		r.RemoteAddr = remote
-		if refuseSmuggling(w, r) {
+		r, refused := checkHead(w, r)
+		if refused {
 			return
 		}
 		p.route(w, r)

@@ -243,7 +243,8 @@ func (p *Proxy) enterDrain() bool {
 // the hook chain (authentication, smuggling, requests aimed at Loupe itself),
 // then goproxy.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if refuseSmuggling(w, r) {
+	r, refused := checkHead(w, r)
+	if refused {
 		return
 	}
 	if !p.authorized(r) {

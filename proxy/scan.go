@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"sync"
 )
@@ -29,20 +30,52 @@ func withScanner(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// refuseSmuggling answers 400 and closes the connection when r's raw head had
-// both Content-Length and Transfer-Encoding. Called once per request, first.
-func refuseSmuggling(w http.ResponseWriter, r *http.Request) bool {
+type namesKey struct{}
+
+// checkHead consumes what the scanner saw of r's raw head. When the head had
+// both Content-Length and Transfer-Encoding it answers 400, closes the
+// connection and reports true. Otherwise it returns r carrying the original
+// spelling of header names that net/http canonicalised, so that they can be
+// sent upstream as the client wrote them. Called once per request, first.
+func checkHead(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	sc, _ := r.Context().Value(scanKey{}).(*scanConn)
 	if sc == nil || r.ProtoMajor != 1 {
-		return false
+		return r, false
 	}
-	if !sc.next() {
-		return false
+	conflict, names := sc.next()
+	if conflict {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "Loupe: request has both Content-Length and Transfer-Encoding (RFC 9112 6.1); refused", http.StatusBadRequest)
+		return r, true
 	}
-	w.Header().Set("Connection", "close")
-	http.Error(w, "Loupe: request has both Content-Length and Transfer-Encoding (RFC 9112 6.1); refused", http.StatusBadRequest)
-	return true
+	if len(names) > 0 {
+		r = r.WithContext(context.WithValue(r.Context(), namesKey{}, names))
+	}
+	return r, false
 }
+
+// keepCase are fields net/http reads or writes itself by their canonical
+// name; renaming them would duplicate or hide them.
+var keepCase = map[string]bool{
+	"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true,
+	"Trailer": true, "Expect": true, "Te": true, "Connection": true, "Upgrade": true,
+}
+
+// restoreCase renames canonicalised header names in h back to the client's
+// spelling recorded in ctx (HTTP/1 writes names as given; HTTP/2 lowercases
+// them anyway).
+func restoreCase(ctx context.Context, h http.Header) {
+	names, _ := ctx.Value(namesKey{}).(map[string]string)
+	for canon, orig := range names {
+		if vs, ok := h[canon]; ok && !keepCase[canon] {
+			delete(h, canon)
+			h[orig] = vs
+		}
+	}
+}
+
+// maxNames bounds the spellings kept per request head.
+const maxNames = 64
 
 type scanListener struct {
 	net.Listener
@@ -75,17 +108,19 @@ const scanLineMax = 256
 type scanConn struct {
 	net.Conn
 
-	mu      sync.Mutex
-	state   scanState
-	line    []byte
-	lineLen int
-	first   bool // next line is a request line
-	cl, te  bool
-	chunked bool
-	upgrade bool
-	clValue int64
-	remain  int64
-	heads   []bool // per parsed head: had both CL and TE
+	mu        sync.Mutex
+	state     scanState
+	line      []byte
+	lineLen   int
+	first     bool // next line is a request line
+	cl, te    bool
+	chunked   bool
+	upgrade   bool
+	clValue   int64
+	remain    int64
+	heads     []bool // per parsed head: had both CL and TE
+	names     map[string]string
+	headNames []map[string]string // per parsed head: canonical -> original name
 }
 
 func newScanConn(c net.Conn) *scanConn {
@@ -111,15 +146,22 @@ func (c *scanConn) Read(p []byte) (int, error) {
 }
 
 // next pops the oldest parsed head and reports whether it was a conflict.
-func (c *scanConn) next() bool {
+func (c *scanConn) next() (bool, map[string]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.heads) == 0 {
-		return false
+		return false, nil
 	}
-	v := c.heads[0]
-	c.heads = c.heads[1:]
-	return v
+	v, n := c.heads[0], c.headNames[0]
+	c.heads, c.headNames = c.heads[1:], c.headNames[1:]
+	return v, n
+}
+
+// endHead queues what was seen of one head.
+func (c *scanConn) endHead(conflict bool) {
+	c.heads = append(c.heads, conflict)
+	c.headNames = append(c.headNames, c.names)
+	c.names = nil
 }
 
 func (c *scanConn) feed(p []byte) {
@@ -173,7 +215,7 @@ func (c *scanConn) onLine(line []byte, empty bool) {
 			c.first = false
 			if bytes.HasPrefix(line, []byte("CONNECT ")) || bytes.HasPrefix(line, []byte("PRI ")) {
 				c.state = scanStop
-				c.heads = append(c.heads, false)
+				c.endHead(false)
 			}
 			return
 		}
@@ -183,6 +225,14 @@ func (c *scanConn) onLine(line []byte, empty bool) {
 				return
 			}
 			value = bytes.TrimSpace(value)
+			if canon := textproto.CanonicalMIMEHeaderKey(string(name)); canon != string(name) && len(c.names) < maxNames {
+				if c.names == nil {
+					c.names = make(map[string]string)
+				}
+				if _, seen := c.names[canon]; !seen {
+					c.names[canon] = string(name)
+				}
+			}
 			switch {
 			case bytes.EqualFold(name, []byte("Content-Length")):
 				c.cl = true
@@ -195,7 +245,7 @@ func (c *scanConn) onLine(line []byte, empty bool) {
 			}
 			return
 		}
-		c.heads = append(c.heads, c.cl && c.te)
+		c.endHead(c.cl && c.te)
 		switch {
 		case c.upgrade || (c.cl && c.te):
 			// The connection switches protocol, or will be closed.
