@@ -76,12 +76,13 @@ export function FilterBar() {
       {err && (
         <div class="ferror" role="alert" data-testid="filter-error">
           {err.message}
-          {err.term && (
+          {err.term && !err.message.includes(err.term) && (
             <>
               {" "}
               — in <code>{err.term}</code>
             </>
           )}
+          <span class="muted"> · the list still shows the last valid filter</span>
         </div>
       )}
       {help && (
