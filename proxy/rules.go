@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -14,6 +15,10 @@ import (
 
 // respAction is a response-phase step decided at request time.
 type respAction func(x *exchange, resp *http.Response, req *http.Request)
+
+// producedBodyRead bounds how much of a request body is read (and recorded)
+// before a mock or block answers it.
+const producedBodyRead = 4 << 20
 
 // framingHeaders are computed by Loupe for every hop; rules cannot set them.
 var framingHeaders = map[string]bool{"Content-Length": true, "Transfer-Encoding": true}
@@ -102,6 +107,11 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 	}
 	if a := plan.Respond; a != nil && a.Type != rules.TypeOverride {
 		x.kind = a.Type
+		if !a.Reset && out.Body != nil {
+			// Nobody else reads the request body now; read (and so record)
+			// a bounded part of it before answering, as the origin would.
+			_, _ = io.Copy(io.Discard, io.LimitReader(out.Body, producedBodyRead))
+		}
 		return p.produce(x, plan.RespondRule, a, out)
 	}
 	return nil

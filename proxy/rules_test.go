@@ -50,7 +50,11 @@ type result struct {
 
 func do(c *http.Client, method, url string) result {
 	start := time.Now()
-	req, _ := http.NewRequest(method, url, nil)
+	var body io.Reader
+	if method == "POST" {
+		body = strings.NewReader("request body")
+	}
+	req, _ := http.NewRequest(method, url, body)
 	req.Header.Set("X-Remove", "secret")
 	resp, err := c.Do(req)
 	if err != nil {
@@ -110,14 +114,18 @@ func TestRuleActions(t *testing.T) {
 					origins: 1,
 				},
 				{
-					name:  "mock",
-					rules: []rules.Rule{{ID: "mk", Actions: []rules.Action{{Type: "mock", Body: str(`{"mock":1}`), Headers: map[string]string{"Content-Type": "application/json"}}}}},
+					name:   "mock",
+					method: "POST",
+					rules:  []rules.Rule{{ID: "mk", Actions: []rules.Action{{Type: "mock", Body: str(`{"mock":1}`), Headers: map[string]string{"Content-Type": "application/json"}}}}},
 					check: func(t *testing.T, r result, f flow.Recorded) {
 						if r.status != 200 || r.body != `{"mock":1}` || r.header.Get("Content-Type") != "application/json" {
 							t.Errorf("got %d %q %v", r.status, r.body, r.header)
 						}
 						if f.Flow.Overridden != "mock" || f.Flow.UpstreamRequest != nil {
 							t.Errorf("flow overridden %q upstream %+v", f.Flow.Overridden, f.Flow.UpstreamRequest)
+						}
+						if string(f.Bodies[flow.FacetRequest]) != "request body" || !f.Flow.RequestBody.Complete {
+							t.Errorf("mocked request body recorded %q %+v", f.Bodies[flow.FacetRequest], f.Flow.RequestBody)
 						}
 					},
 				},
