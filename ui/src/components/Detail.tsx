@@ -101,7 +101,10 @@ function Actions({ f }: { f: Flow }) {
   const replay = async () => {
     try {
       const r = await api.replay(f.id);
-      toast("Replayed" + (r && "id" in r && r.id ? ` as #${r.id}` : ""));
+      const id = r && "id" in r ? r.id : undefined;
+      toast("Replayed" + (id ? ` as #${id}` : ""));
+      // Show the new flow: it is what the user wants to look at next.
+      if (id) select(id);
     } catch (err) {
       reportError("Replay", err);
     }
