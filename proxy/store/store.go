@@ -147,7 +147,7 @@ func New(cfg Config, log *slog.Logger) (*Store, error) {
 		if parent == "" {
 			parent = defaultParent()
 		}
-		dir, err := os.MkdirTemp(parent, "loupe-capture-")
+		dir, err := os.MkdirTemp(parent, sessionPrefix)
 		if err != nil {
 			return nil, fmt.Errorf("create capture directory in %s: %w", parent, err)
 		}
@@ -155,7 +155,14 @@ func New(cfg Config, log *slog.Logger) (*Store, error) {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("chmod capture directory %s: %w", dir, err)
 		}
+		if err := markOwner(dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("capture directory %s: %w", dir, err)
+		}
 		s.dir = dir
+		if n := removeStale(parent, dir); n > 0 {
+			log.Info("removed capture directories left by earlier runs", "dir", parent, "count", n)
+		}
 	}
 	return s, nil
 }

@@ -327,7 +327,7 @@ func TestSpillToDisk(t *testing.T) {
 	h.Finish(t0, nil)
 	small := record(s, "/small", []byte("tiny"))
 
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "body-*"))
 	if len(files) != 1 {
 		t.Fatalf("spill files = %v, want one", files)
 	}
@@ -349,7 +349,7 @@ func TestSpillToDisk(t *testing.T) {
 		t.Errorf("stats disk %d files %d ram %d", st.BodyBytesDisk, st.SpillFiles, st.BodyBytesRAM)
 	}
 	s.Delete(h.ID())
-	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+	if files, _ := filepath.Glob(filepath.Join(dir, "body-*")); len(files) != 0 {
 		t.Errorf("spill file left after delete: %v", files)
 	}
 	record(s, "/again", big)
@@ -373,7 +373,7 @@ func TestDiskBudgetEvicts(t *testing.T) {
 	if st.BodyBytesDisk > 5000 || st.Evicted < 7 {
 		t.Errorf("disk %d evicted %d", st.BodyBytesDisk, st.Evicted)
 	}
-	files, _ := filepath.Glob(filepath.Join(s.Dir(), "*"))
+	files, _ := filepath.Glob(filepath.Join(s.Dir(), "body-*"))
 	if int64(len(files)) != st.SpillFiles || len(files) != st.Flows {
 		t.Errorf("%d files on disk, stats says %d files for %d flows", len(files), st.SpillFiles, st.Flows)
 	}
@@ -540,7 +540,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 	if st := s.Stats(); st.BodyBytesRAM != 0 || st.BodyBytesDisk != 0 || st.SpillFiles != 0 {
 		t.Errorf("accounting leaked after clear: %+v", st)
 	}
-	if files, _ := filepath.Glob(filepath.Join(s.Dir(), "*")); len(files) != 0 {
+	if files, _ := filepath.Glob(filepath.Join(s.Dir(), "body-*")); len(files) != 0 {
 		t.Errorf("files left: %d", len(files))
 	}
 }
@@ -572,5 +572,32 @@ func TestDefaultDirIsUserCache(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("session dir left: %v", err)
+	}
+}
+
+func TestStaleSessionsRemoved(t *testing.T) {
+	parent := t.TempDir()
+	mk := func(name, owner string) string {
+		dir := filepath.Join(parent, name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if owner != "" {
+			if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(owner), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	crashed := mk(sessionPrefix+"crashed", "2147483000") // no such process
+	live := mk(sessionPrefix+"live", fmt.Sprint(os.Getpid()))
+	unknown := mk(sessionPrefix+"unknown", "")
+	other := mk("not-ours", "2147483000")
+	s := newStore(t, Config{Dir: parent})
+	for dir, want := range map[string]bool{crashed: false, live: true, unknown: true, other: true, s.Dir(): true} {
+		_, err := os.Stat(dir)
+		if exists := err == nil; exists != want {
+			t.Errorf("%s exists = %v, want %v", filepath.Base(dir), exists, want)
+		}
 	}
 }
