@@ -44,6 +44,15 @@ async function waitCount(n, timeout = 20_000) {
   );
 }
 
+/** eventually polls cond (async) until it holds, for at most ms. */
+async function eventually(cond, what, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`${what}: not true after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function setFilter(q) {
   await page.fill("[data-testid=filter]", q);
   await page.press("[data-testid=filter]", "Enter");
@@ -328,6 +337,19 @@ test("7. rules page: the override rule with its count; server problems shown at 
   await page.locator("[data-testid=rule-editor]").waitFor({ state: "detached" });
   const rules = await loupe.api("/api/rules");
   assert.equal(rules.json.length, 1, "the invalid rule was not saved");
+
+  // A rule added elsewhere shows up live; reorder with the buttons; toggle one off.
+  const add = await loupe.api("/api/rules", { method: "POST", body: { id: "slow", name: "Slow everything", enabled: true, match: {}, actions: [{ type: "delay", ms: 1 }] } });
+  assert.equal(add.status < 300, true, `rule added: ${add.text}`);
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=rule-list] li").length === 2);
+  await page.click("[data-testid=rule-list] li:nth-child(2) button[title='Move up']");
+  await page.waitForFunction(() => document.querySelector("[data-testid=rule-list] li .rname")?.textContent === "Slow everything");
+  const order = (await loupe.api("/api/rules")).json.map((r) => r.id);
+  assert.equal(order[0], "slow", `reordered on the server: ${order}`);
+  await page.click("[data-testid=rule-list] li:nth-child(1) .switch span");
+  await eventually(async () => (await loupe.api("/api/rules")).json.find((r) => r.id === "slow")?.enabled === false, "rule toggled off on the server");
+  await loupe.api("/api/rules/slow", { method: "DELETE" });
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=rule-list] li").length === 1);
   await page.emulateMedia({ colorScheme: "dark" });
   await shot("07-rules-dark");
   await page.click(".tabs.main a[href='#']");
