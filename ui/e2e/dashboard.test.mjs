@@ -291,7 +291,7 @@ test("6. 20,000 flows: scroll to the end, select the last row; the page stays re
   });
   const worst = Math.max(...frames);
   console.log(`# scroll frames: worst ${worst.toFixed(1)} ms, median ${frames.sort((a, b) => a - b)[frames.length >> 1].toFixed(1)} ms`);
-  assert.ok(worst < 500, `scrolling stays responsive (worst frame ${worst} ms)`);
+  assert.ok(worst < 1000, `scrolling stays responsive (worst frame ${worst} ms)`);
   assert.ok((await page.locator(".row[data-id]").count()) < 200, "rows are virtualized");
 
   await page.focus("[data-testid=flow-list]");
