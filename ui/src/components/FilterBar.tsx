@@ -102,6 +102,10 @@ export function FilterBar() {
               ))}
             </tbody>
           </table>
+          <p class="keys">
+            Keys: <kbd>/</kbd> filter · <kbd>↑</kbd> <kbd>↓</kbd> (or <kbd>j</kbd> <kbd>k</kbd>) move · <kbd>PgUp</kbd> <kbd>PgDn</kbd> <kbd>Home</kbd> <kbd>End</kbd> jump · <kbd>Enter</kbd> open details ·{" "}
+            <kbd>Esc</kbd> close details · <kbd>Del</kbd> delete the flow
+          </p>
         </div>
       )}
     </div>
