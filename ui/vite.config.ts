@@ -27,9 +27,20 @@ export default defineConfig({
       },
     },
   },
+  // `LOUPE_TOKEN=T npm run dev`: the dev server forwards /api (and the
+  // websocket) to a running Loupe, adding the token and dropping the Origin
+  // (the dashboard refuses foreign origins, and the dev server is one).
   server: {
     proxy: {
-      "/api": { target: process.env.LOUPE_DEV_BACKEND || "http://127.0.0.1:8081", ws: true, changeOrigin: false },
+      "/api": {
+        target: process.env.LOUPE_DEV_BACKEND || "http://127.0.0.1:8081",
+        ws: true,
+        headers: process.env.LOUPE_TOKEN ? { Authorization: `Bearer ${process.env.LOUPE_TOKEN}` } : {},
+        configure(proxy) {
+          proxy.on("proxyReq", (req) => req.removeHeader("origin"));
+          proxy.on("proxyReqWs", (req) => req.removeHeader("origin"));
+        },
+      },
     },
   },
   test: {
