@@ -135,9 +135,14 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	x.clientCtx = r.Context()
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	p.gp.ServeHTTP(w, r)
-	if x.served != nil && !x.served.eof {
+	switch {
+	case x.served != nil && !x.served.eof:
 		// goproxy stops copying when writing to the client fails.
 		x.fail(errors.New("client went away before the end of the response"))
+	case x.clientCtx.Err() != nil:
+		// The request context ends before the handler returns only when
+		// the client went away (connection closed, stream reset).
+		x.fail(errors.New("client went away"))
 	}
 }
 

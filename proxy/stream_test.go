@@ -266,7 +266,10 @@ func TestClientAbortCancelsUpstream(t *testing.T) {
 				case <-time.After(2 * time.Second):
 					t.Fatalf("%s: upstream request not cancelled", path)
 				}
-				if err := <-errc; !errors.Is(err, context.Canceled) {
+				// A TLS client's close_notify can race its own cancellation:
+				// the answer to the cancelled upstream request may still
+				// arrive first. Only a different error is wrong.
+				if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
 					t.Errorf("%s: client error %v", path, err)
 				}
 				f := env.Rec.Last(t)
