@@ -10,8 +10,13 @@ import (
 
 // Changes is what happened to the store since a watcher last called Take,
 // coalesced: a flow added then updated is only Added; a flow added then
-// removed does not appear at all. Reset means everything was cleared first:
-// the watcher should drop what it holds (then apply Added).
+// removed is only Removed (a consumer whose snapshot caught the flow between
+// the two must still learn that it is gone; removing an unknown flow is
+// harmless). Reset means everything was cleared first: the watcher should
+// drop what it holds (then apply Added).
+//
+// Seq covers exactly the changes delivered so far: every change counted in
+// Seq is in this Changes or an earlier one, never in a later one.
 type Changes struct {
 	Seq     uint64    `json:"seq"`
 	Added   []flow.ID `json:"added"`
@@ -37,8 +42,12 @@ const (
 // each watcher has its own dirty set and a one-slot signal channel. It is
 // exported so that another Backend implementation can reuse it.
 type Feed struct {
-	seq      atomic.Uint64
-	mu       sync.RWMutex // guards watchers
+	seq atomic.Uint64
+	// mu guards watchers. Publishing holds it exclusively while it counts the
+	// change and marks it in every watcher, and Take holds it shared while it
+	// reads the count, so a Take never reports a count that includes a change
+	// it did not deliver.
+	mu       sync.RWMutex
 	watchers []*Watcher
 }
 
@@ -56,12 +65,12 @@ func (f *Feed) Watch() *Watcher {
 
 // Publish records that id was added, updated or removed.
 func (f *Feed) publish(id flow.ID, c change) {
+	f.mu.Lock()
 	f.seq.Add(1)
-	f.mu.RLock()
 	for _, w := range f.watchers {
 		w.mark(id, c)
 	}
-	f.mu.RUnlock()
+	f.mu.Unlock()
 }
 
 // PublishAdded records a new flow.
@@ -75,12 +84,12 @@ func (f *Feed) PublishRemoved(id flow.ID) { f.publish(id, changeRemove) }
 
 // PublishReset records that every flow was removed.
 func (f *Feed) PublishReset() {
+	f.mu.Lock()
 	f.seq.Add(1)
-	f.mu.RLock()
 	for _, w := range f.watchers {
 		w.reset()
 	}
-	f.mu.RUnlock()
+	f.mu.Unlock()
 }
 
 func (f *Feed) remove(w *Watcher) {
@@ -117,8 +126,6 @@ func (w *Watcher) mark(id flow.ID, c change) {
 	switch {
 	case !seen:
 		w.dirty[id] = c
-	case c == changeRemove && old == changeAdd:
-		delete(w.dirty, id) // never seen by the consumer
 	case c == changeRemove:
 		w.dirty[id] = changeRemove
 	case old == changeRemove && c == changeAdd:
@@ -151,6 +158,8 @@ func (w *Watcher) signal() {
 // Take returns and forgets the changes collected since the last Take. ID
 // lists are in ascending order.
 func (w *Watcher) Take() Changes {
+	w.feed.mu.RLock()
+	defer w.feed.mu.RUnlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ch := Changes{Seq: w.feed.Seq(), Reset: w.isReset}
