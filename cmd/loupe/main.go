@@ -136,7 +136,7 @@ func (m *Main) ParseFlags(args []string) error {
 	p := &c.Proxy
 	fs.StringVar(&c.ProxyAddr, "proxy", c.ProxyAddr, "proxy listener `address`")
 	fs.StringVar(&c.UIAddr, "ui", c.UIAddr, "dashboard listener `address`")
-	fs.StringVar(&c.DataDir, "data", defData, "data `directory` for ca.pem, ca-key.pem and rules.json (default $LOUPE_DATA, else the user config dir + /loupe)")
+	fs.StringVar(&c.DataDir, "data", defData, "data `directory` for ca.pem, ca-key.pem and rules.json ($LOUPE_DATA, else the user config dir + /loupe)")
 	fs.BoolVar(&p.InsecureUpstream, "insecure-upstream", false, "skip verification of upstream TLS certificates")
 	fs.StringVar(&passthrough, "passthrough", "", "comma-separated host `globs` tunnelled without interception (pinned apps)")
 	fs.StringVar(&p.ProxyAuth, "proxy-auth", "", "require proxy authentication as `user:pass` (default off)")
