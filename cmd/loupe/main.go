@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,8 +27,14 @@ import (
 	"loupe/proxy"
 	"loupe/proxy/ca"
 	"loupe/proxy/flow"
+	"loupe/proxy/store"
 	"loupe/rules"
+	"loupe/web"
 )
+
+// version is reported in HAR exports; release builds set it with
+// -ldflags "-X main.version=...".
+var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,6 +71,11 @@ type Config struct {
 	LogLevel  slog.Level
 	// Proxy holds the core's settings (timeouts, pools, limits, passthrough).
 	Proxy proxy.Config
+	// Store holds the capture limits (flows, body cap, RAM and disk budgets).
+	Store store.Config
+	// AllowedHosts are extra host names the dashboard answers to, besides
+	// localhost and loopback addresses (-ui-allowed-hosts).
+	AllowedHosts []string
 }
 
 // Main is the program: ParseFlags, then Run, then Close. Services are
@@ -88,9 +98,10 @@ type Main struct {
 	// UIHandler serves the dashboard listener. Nil: a page saying the
 	// dashboard is not built in, plus ca.pem.
 	UIHandler http.Handler
-	// Wire, when set, runs in Run after the CA, the token and the data
-	// directory are known and before anything listens: the place to build
-	// the store, the rules store and the dashboard and set the fields above.
+	// Wire runs in Run once the CA, the token and both listeners exist, and
+	// before anything is served: the place to build the store, the rules
+	// store and the dashboard and set the fields above. NewMain sets it to
+	// the full wiring; tests replace it.
 	Wire func(m *Main) error
 	// Background services (the dashboard hub) run from Run until Close,
 	// with a context that Close cancels once the listeners have stopped.
@@ -112,8 +123,10 @@ type Main struct {
 // NewMain returns a Main with its defaults.
 func NewMain() *Main {
 	return &Main{
-		Config: Config{ProxyAddr: "127.0.0.1:8080", UIAddr: "127.0.0.1:8081", Grace: 10 * time.Second},
+		Config: Config{ProxyAddr: "127.0.0.1:8080", UIAddr: "127.0.0.1:8081", Grace: 10 * time.Second,
+			Store: store.DefaultConfig()},
 		Stdout: os.Stdout,
+		Wire:   wireDashboard,
 	}
 }
 
@@ -132,7 +145,7 @@ func (m *Main) ParseFlags(args []string) error {
 			defData = filepath.Join(dir, "loupe")
 		}
 	}
-	var passthrough, logLevel string
+	var passthrough, logLevel, allowedHosts string
 	p := &c.Proxy
 	fs.StringVar(&c.ProxyAddr, "proxy", c.ProxyAddr, "proxy listener `address`")
 	fs.StringVar(&c.UIAddr, "ui", c.UIAddr, "dashboard listener `address`")
@@ -154,6 +167,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&p.WSMessageCap, "ws-message-cap", proxy.DefaultWSMessageCap, "payload bytes recorded per WebSocket message")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
+	c.Store.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -163,10 +178,10 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
-	for _, g := range strings.Split(passthrough, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			p.Passthrough = append(p.Passthrough, g)
-		}
+	p.Passthrough = splitList(passthrough)
+	c.AllowedHosts = splitList(allowedHosts)
+	if err := c.Store.Validate(); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return errors.New("no data directory: set -data or LOUPE_DATA")
@@ -269,7 +284,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	fmt.Fprintf(m.Stdout, "Loupe proxy:     http://%s\n", m.proxyLn.Addr())
-	fmt.Fprintf(m.Stdout, "Loupe dashboard: http://%s/?token=%s\n", m.uiLn.Addr(), c.Token)
+	fmt.Fprintf(m.Stdout, "Loupe dashboard: %s\n", web.LoginURL(m.uiLn.Addr().String(), c.Token))
 	fmt.Fprintf(m.Stdout, "CA certificate:  %s (fingerprint %s)\n", filepath.Join(c.DataDir, "ca.pem"), m.CA.Fingerprint())
 	return nil
 }
