@@ -166,13 +166,19 @@ func (p *Proxy) produce(x *exchange, rule *rules.Rule, a *rules.Action, req *htt
 
 // override replaces the upstream response: status and headers optional,
 // body replaced at once while the upstream body drains in the background
-// (recorded as the upstream facet).
+// (recorded as the upstream facet). An override without a body source keeps
+// the upstream body streaming through (a status or header override), unless
+// the new status forbids a body.
 func (p *Proxy) override(x *exchange, rule *rules.Rule, a *rules.Action, resp *http.Response) {
 	if x.served == nil {
 		return
 	}
 	resp.StatusCode = a.ResponseStatus(resp.StatusCode)
 	resp.Status = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	if !a.HasBody() && bodyAllowed(resp) {
+		setHeaders(resp.Header, a.Headers)
+		return
+	}
 	body, err := a.LoadBody()
 	if err != nil {
 		x.fail(fmt.Errorf("rule %s body: %w", rule.ID, err))

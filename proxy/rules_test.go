@@ -103,6 +103,29 @@ func TestRuleActions(t *testing.T) {
 					origins: 1,
 				},
 				{
+					name:  "override without a body keeps the upstream body",
+					rules: []rules.Rule{{ID: "st", Actions: []rules.Action{{Type: "override", Status: 503, Headers: map[string]string{"Retry-After": "5"}}}}},
+					check: func(t *testing.T, r result, f flow.Recorded) {
+						if r.status != 503 || r.body != orig || r.header.Get("Retry-After") != "5" {
+							t.Errorf("got %d, %d bytes, %v", r.status, len(r.body), r.header)
+						}
+						if f.Flow.Overridden != "override" || f.Flow.UpstreamBody != nil || string(f.Bodies[flow.FacetResponse]) != orig {
+							t.Errorf("flow overridden %q upstream facet %+v, served %d bytes", f.Flow.Overridden, f.Flow.UpstreamBody, len(f.Bodies[flow.FacetResponse]))
+						}
+					},
+					origins: 1,
+				},
+				{
+					name:  "override to 204 without a body drops the upstream body",
+					rules: []rules.Rule{{ID: "nc", Actions: []rules.Action{{Type: "override", Status: 204}}}},
+					check: func(t *testing.T, r result, f flow.Recorded) {
+						if r.status != 204 || r.body != "" || r.header.Get("Content-Length") != "" {
+							t.Errorf("got %d %q %v", r.status, r.body, r.header)
+						}
+					},
+					origins: 1,
+				},
+				{
 					name:   "override HEAD has no body",
 					rules:  []rules.Rule{{ID: "ov", Actions: []rules.Action{{Type: "override", Body: str("new")}}}},
 					method: "HEAD",
