@@ -216,6 +216,7 @@ test("4. 'Override this response' serves the edited body; both bodies stay viewa
   await waitCount(51);
   await page.click("[data-testid=variant-switch] button:has-text('Served')");
   await page.waitForFunction(() => document.querySelector("[data-testid=detail] [data-testid=json-view]")?.textContent.includes("Overridden by Loupe"));
+  await page.waitForFunction(() => !document.querySelector(".toast"), null, { timeout: 8000 });
   await shot("dashboard");
 });
 
