@@ -19,8 +19,16 @@ describe("FlowStore", () => {
     expect(s.get(1)!.status).toBe(200); // seq 10 was in the snapshot
     expect(s.get(2)!.status).toBe(404);
     expect(s.get(99)).toBeUndefined();
-    expect(s.snapshotSeq).toBe(11);
+    expect(s.snapshotSeq).toBe(10);
     expect(s.total).toBe(3);
+  });
+
+  it("applies every batch newer than the snapshot, even two with the same seq", () => {
+    const s = new FlowStore();
+    s.reset(10, [], 0);
+    s.applyBatches([batch(12, { add: [sum(1)] })]);
+    s.applyBatches([batch(12, { add: [sum(2)] })]);
+    expect(s.rows().map((r) => r.id)).toEqual([1, 2]);
   });
 
   it("removes flows and ignores updates for flows it does not hold", () => {

@@ -92,7 +92,8 @@ export class FlowStore {
           changed = true;
         }
       }
-      this.snapshotSeq = b.seq;
+      // snapshotSeq stays the snapshot's: batches are compared with the
+      // snapshot only, so two batches that report the same seq are both applied.
     }
     if (removed) this.ids = this.ids.filter((id) => !removed!.has(id));
     if (needSort) this.ids.sort((a, b) => a - b);
