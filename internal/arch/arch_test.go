@@ -33,11 +33,14 @@ func TestDependencyDirection(t *testing.T) {
 	}{
 		{"loupe/proxy/flow", func(string) bool { return false }},
 		{"loupe/rules", func(string) bool { return false }},
+		// codec decodes bodies for the store and the HAR codec: compression
+		// and text libraries only.
+		{"loupe/proxy/codec", func(d string) bool { return !strings.HasPrefix(d, "loupe/") }},
 		{"loupe/proxy/store", func(d string) bool {
-			return d == "loupe/proxy/flow" || !strings.HasPrefix(d, "loupe/")
+			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
 		}},
 		{"loupe/proxy/har", func(d string) bool {
-			return d == "loupe/proxy/flow" || !strings.HasPrefix(d, "loupe/")
+			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
 		}},
 		{"loupe/web/...", func(d string) bool {
 			return !strings.HasPrefix(d, "github.com/elazarl/goproxy") &&

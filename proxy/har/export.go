@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"loupe/proxy/codec"
 	"loupe/proxy/flow"
 )
 
@@ -424,7 +425,7 @@ func (x *exporter) bodyOf(f *flow.Flow, facet flow.Facet, facts flow.Body) expor
 	}
 	plain := wire
 	if encoding != "" {
-		dec, err := decode(wire, encoding, x.opt.MaxBodyBytes)
+		dec, err := codec.DecodeBytes(wire, encoding, x.opt.MaxBodyBytes)
 		if err != nil && !(out.extras.Truncated && len(dec) > 0) {
 			// Not decodable: export the wire bytes as they are.
 			out.text = base64.StdEncoding.EncodeToString(wire)
@@ -432,7 +433,7 @@ func (x *exporter) bodyOf(f *flow.Flow, facet flow.Facet, facts flow.Body) expor
 			out.size = int64(len(wire))
 			out.extras.WireEncoding = encoding
 			out.extras.Undecoded = true
-			notes = append(notes, fmt.Sprintf("could not decode %s: %v", encoding, err))
+			notes = append(notes, "not decodable: "+err.Error())
 			out.comment = strings.Join(notes, "; ")
 			return out
 		}
@@ -468,22 +469,22 @@ func asText(p []byte, contentType string) (string, string, bool) {
 	if len(p) == 0 {
 		return "", "", true
 	}
-	textual := isText(contentType)
+	textual := codec.IsText(contentType)
 	if !textual && contentType != "" && contentType != "x-unknown" {
 		return "", "", false
 	}
-	cs := charsetOf(contentType)
-	if cs == "" || isUTF8Name(cs) || !textual {
+	cs := codec.Charset(contentType)
+	if codec.IsUTF8(cs) || !textual {
 		if !utf8.Valid(p) || (!textual && hasControl(p)) {
 			return "", "", false
 		}
 		return string(p), "", true
 	}
-	s, err := toUTF8(p, cs)
+	s, err := codec.ToUTF8(p, cs)
 	if err != nil {
 		return "", "", false
 	}
-	back, err := fromUTF8(s, cs)
+	back, err := codec.FromUTF8(s, cs)
 	if err != nil || !bytes.Equal(back, p) {
 		return "", "", false
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 
+	"loupe/proxy/codec"
 	"loupe/proxy/flow"
 )
 
@@ -552,8 +553,8 @@ func importBody(field string, text *str, encoding string, ex inExtras) ([]byte, 
 		data = d
 	} else {
 		data = []byte(*text)
-		if cs := strings.ToLower(string(ex.Charset)); cs != "" && !isUTF8Name(cs) {
-			if back, err := fromUTF8(string(*text), cs); err == nil {
+		if cs := strings.ToLower(string(ex.Charset)); !codec.IsUTF8(cs) {
+			if back, err := codec.FromUTF8(string(*text), cs); err == nil {
 				data = back
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"loupe/proxy/codec"
 	"loupe/proxy/flow"
 )
 
@@ -55,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 					continue
 				}
 				// Without wire copies, encoded bodies come back decoded.
-				plain, err := decode(want, bodyFacts(o, facet).Encoding, 1<<20)
+				plain, err := codec.DecodeBytes(want, bodyFacts(o, facet).Encoding, 1<<20)
 				if err != nil || !bytes.Equal(got, plain) {
 					t.Errorf("flow %d %s body: %q, want decoded %q (%v)", i, facet, got, plain, err)
 				}
