@@ -6,7 +6,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { bodyURL } from "../api/client";
 import type { Body, FlowID } from "../api/types";
 import { fmtSize } from "../lib/format";
-import { HEX_ROW, hexLine, isProbablyText } from "../lib/hex";
+import { decodeText, HEX_ROW, hexLine, isProbablyText } from "../lib/hex";
 import { highlight, langFor, type Token } from "../lib/highlight";
 import { JsonView, tryJSON } from "./JsonView";
 
@@ -54,7 +54,7 @@ function BodyPane({ id, side, upstream, body, contentType }: Props) {
       })
       .then((bytes) => {
         if (!live) return;
-        const text = isProbablyText(bytes) ? new TextDecoder().decode(bytes) : null;
+        const text = decodeText(bytes, contentType);
         setLoaded({ bytes, text, json: text !== null && (/json/i.test(contentType) || /^\s*[[{]/.test(text)) ? tryJSON(text) : undefined });
       })
       .catch((e) => live && setError(String(e instanceof Error ? e.message : e)));

@@ -49,3 +49,29 @@ export function isProbablyText(bytes: Uint8Array): boolean {
   }
   return false;
 }
+
+/** charsetOf returns the lower-cased charset parameter of a Content-Type, or "". */
+export function charsetOf(contentType: string): string {
+  const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
+  return m ? m[1].toLowerCase() : "";
+}
+
+/**
+ * decodeText turns a body into text for display, or null for binary data.
+ * Bodies are served as they crossed the wire, so text in a declared charset
+ * other than UTF-8 (ISO-8859-1, Shift_JIS, ...) is decoded with that charset;
+ * anything else must look like UTF-8 text.
+ */
+export function decodeText(bytes: Uint8Array, contentType: string): string | null {
+  const cs = charsetOf(contentType);
+  if (cs && cs !== "utf-8" && cs !== "utf8") {
+    let dec: TextDecoder | null = null;
+    try {
+      dec = new TextDecoder(cs);
+    } catch {
+      // A charset the browser does not know: fall back to the UTF-8 test.
+    }
+    if (dec && !bytes.subarray(0, 4096).includes(0)) return dec.decode(bytes);
+  }
+  return isProbablyText(bytes) ? new TextDecoder().decode(bytes) : null;
+}

@@ -4,7 +4,7 @@ import { tryJSON } from "../components/JsonView";
 import { shellQuote, toCurl } from "./curl";
 import { hasTerm, splitTerms, term, toggleTerm, TOGGLES } from "./filter";
 import { fmtDuration, fmtSize } from "./format";
-import { hexDump, hexLine, isProbablyText } from "./hex";
+import { charsetOf, decodeText, hexDump, hexLine, isProbablyText } from "./hex";
 import { highlight, langFor } from "./highlight";
 import { blankAction, cleanAction, cleanRule, problemsAt, ruleFromFlow } from "./rules";
 
@@ -211,5 +211,18 @@ describe("format", () => {
     expect(fmtDuration(0.5)).toBe("0.50 ms");
     expect(fmtDuration(250.4)).toBe("250 ms");
     expect(fmtDuration(1500)).toBe("1.50 s");
+  });
+});
+
+describe("decodeText", () => {
+  it("decodes text in its declared charset", () => {
+    expect(charsetOf('text/html; charset="ISO-8859-1"')).toBe("iso-8859-1");
+    expect(decodeText(new Uint8Array([0x63, 0x61, 0x66, 0xe9]), "text/plain; charset=iso-8859-1")).toBe("café");
+    expect(decodeText(new Uint8Array([0x82, 0xa0]), "text/plain; charset=Shift_JIS")).toBe("あ");
+  });
+  it("reads UTF-8 without a charset and refuses binary", () => {
+    expect(decodeText(new TextEncoder().encode("héllo"), "text/plain")).toBe("héllo");
+    expect(decodeText(new Uint8Array([0x63, 0x61, 0x66, 0xe9]), "text/plain")).toBeNull();
+    expect(decodeText(new Uint8Array([0, 1, 2, 3]), "application/octet-stream")).toBeNull();
   });
 });
