@@ -144,28 +144,11 @@ func (x *exporter) redactQuery(query string) string {
 }
 
 func (x *exporter) queryString(raw string) []nameValue {
-	out := []nameValue{}
 	u, err := url.Parse(raw)
-	if err != nil || u.RawQuery == "" {
-		return out
+	if err != nil {
+		return []nameValue{}
 	}
-	for _, p := range strings.Split(u.RawQuery, "&") {
-		if p == "" {
-			continue
-		}
-		name, value, _ := strings.Cut(p, "=")
-		if un, err := url.QueryUnescape(name); err == nil {
-			name = un
-		}
-		if un, err := url.QueryUnescape(value); err == nil {
-			value = un
-		}
-		if x.redacted(name) {
-			value = ""
-		}
-		out = append(out, nameValue{Name: name, Value: value})
-	}
-	return out
+	return x.formParams(u.RawQuery) // a query is form-encoded pairs, in order
 }
 
 func (x *exporter) requestCookies(fs flow.Fields) []cookie {
@@ -322,6 +305,9 @@ func (x *exporter) entry(f *flow.Flow) entry {
 	return e
 }
 
+// formParams splits form-encoded pairs (a query string or an
+// application/x-www-form-urlencoded body), keeping order and repeats and
+// blanking redacted values.
 func (x *exporter) formParams(text string) []nameValue {
 	out := []nameValue{}
 	for _, p := range strings.Split(text, "&") {
