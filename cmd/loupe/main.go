@@ -76,6 +76,9 @@ type Config struct {
 	// AllowedHosts are extra host names the dashboard answers to, besides
 	// localhost and loopback addresses (-ui-allowed-hosts).
 	AllowedHosts []string
+	// DebugAddr, when set, serves net/http/pprof on its own loopback
+	// listener (-debug-addr). Default "": off.
+	DebugAddr string
 }
 
 // Main is the program: ParseFlags, then Run, then Close. Services are
@@ -112,12 +115,12 @@ type Main struct {
 
 	Proxy *proxy.Proxy
 
-	proxyLn, uiLn net.Listener
-	ui            *http.Server
-	bgCancel      context.CancelFunc
-	wg            sync.WaitGroup
-	closeOnce     sync.Once
-	closeErr      error
+	proxyLn, uiLn, debugLn net.Listener
+	ui, debug              *http.Server
+	bgCancel               context.CancelFunc
+	wg                     sync.WaitGroup
+	closeOnce              sync.Once
+	closeErr               error
 }
 
 // NewMain returns a Main with its defaults.
@@ -168,6 +171,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof: /debug/pprof/) on this loopback `address`, without a token; default off")
 	c.Store.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -221,6 +225,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.uiLn, err = net.Listen("tcp", c.UIAddr); err != nil {
 		return fmt.Errorf("dashboard listener: %w", err)
 	}
+	if c.DebugAddr != "" {
+		if m.debugLn, err = listenDebug(c.DebugAddr); err != nil {
+			return err
+		}
+	}
 	if m.Wire != nil {
 		if err := m.Wire(m); err != nil {
 			return fmt.Errorf("wire: %w", err)
@@ -265,6 +274,18 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Logger.Error("dashboard stopped", "err", err)
 		}
 	}()
+
+	if m.debugLn != nil {
+		m.debug = debugServer()
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := m.debug.Serve(m.debugLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("debug listener stopped", "err", err)
+			}
+		}()
+		fmt.Fprintf(m.Stdout, "Loupe profiling: http://%s/debug/pprof/\n", m.debugLn.Addr())
+	}
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.bgCancel = cancel
@@ -324,6 +345,11 @@ func (m *Main) Close() error {
 			}
 		} else if m.uiLn != nil {
 			_ = m.uiLn.Close()
+		}
+		if m.debug != nil {
+			_ = m.debug.Close()
+		} else if m.debugLn != nil {
+			_ = m.debugLn.Close()
 		}
 		if m.bgCancel != nil {
 			m.bgCancel()

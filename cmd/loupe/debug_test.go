@@ -1,0 +1,51 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestDebugAddr(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "example.com:0", "nonsense"} {
+		if _, err := listenDebug(addr); err == nil {
+			t.Errorf("-debug-addr %q accepted; want only loopback", addr)
+		}
+	}
+
+	m, out := start(t, "-debug-addr", "127.0.0.1:0")
+	if m.debugLn == nil {
+		t.Fatal("no debug listener")
+	}
+	url := "http://" + m.debugLn.Addr().String() + "/debug/pprof/goroutine?debug=1"
+	if !strings.Contains(out.String(), m.debugLn.Addr().String()) {
+		t.Errorf("start-up output does not name the debug address: %q", out.String())
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("GET %s: %s %.80q", url, resp.Status, body)
+	}
+	// Not on the dashboard: it has its own token and security checks.
+	resp, err = http.Get("http://" + m.UIAddr() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), "goroutine profile") {
+		t.Error("pprof reachable on the dashboard listener")
+	}
+}
+
+func TestDebugAddrOffByDefault(t *testing.T) {
+	m, _ := start(t)
+	if m.debugLn != nil || m.debug != nil {
+		t.Error("debug listener started without -debug-addr")
+	}
+}
