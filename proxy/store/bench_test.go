@@ -69,3 +69,24 @@ func BenchmarkList(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecordMegabyte measures capturing 1 MiB responses in 32 KiB
+// writes (what the proxy's copy loop hands over) with the default RAM
+// budget full, so that every new body evicts an old one.
+//
+//	go test -run '^$' -bench RecordMegabyte ./proxy/store
+func BenchmarkRecordMegabyte(b *testing.B) {
+	s := newStore(b, Config{})
+	chunk := make([]byte, 32<<10)
+	b.SetBytes(1 << 20)
+	b.ReportAllocs()
+	for b.Loop() {
+		h := s.Begin("127.0.0.1:1", req("/mb"), t0)
+		h.Response(flow.Response{Status: 200, Header: boundRespHeaders})
+		for range 32 {
+			h.Body(flow.FacetResponse, chunk)
+		}
+		h.BodyEnd(flow.FacetResponse)
+		h.Finish(t0, nil)
+	}
+}

@@ -32,11 +32,17 @@ type body struct {
 	removed   bool // evicted or deleted: writes are dropped
 	sealed    bool // ended or flow finished: late writes are dropped
 
-	buf  []byte   // the body while in RAM; the write buffer once spilled
-	path string   // spill file, "" while in RAM
-	file *os.File // open for appends until the body ends
-	disk int64    // bytes written to the file
-	err  error    // first spill error: capture stopped there
+	// While in RAM the body is a list of chunks, all full but the last:
+	// appending never copies what is already kept (a growing slice copies
+	// every byte about twice and zeroes twice the memory), and readers share
+	// the chunks (bytes below a chunk's length never change).
+	chunks  [][]byte
+	readers int      // open readers sharing chunks: they are not recycled then
+	buf     []byte   // the write buffer once spilled
+	path    string   // spill file, "" while in RAM
+	file    *os.File // open for appends until the body ends
+	disk    int64    // bytes written to the file
+	err     error    // first spill error: capture stopped there
 
 	ram int64 // bytes of buf counted against the RAM budget (its capacity)
 
@@ -133,8 +139,7 @@ func (b *body) write(s *Store, p []byte, room int64) usage {
 	}
 	p = p[:keep]
 	if b.path == "" && (!s.cfg.spills() || b.captured+keep <= s.cfg.SpillThreshold) {
-		u.ram += b.grow(keep, s.cfg.SpillThreshold)
-		b.buf = append(b.buf, p...)
+		u.ram += b.appendRAM(s, p, s.cfg.SpillThreshold)
 		b.captured += keep
 		return u
 	}
@@ -148,7 +153,7 @@ func (b *body) write(s *Store, p []byte, room int64) usage {
 		u.disk += b.captured
 		u.ram -= b.ram
 		b.ram = 0
-		b.buf = nil
+		b.recycle(s)
 	}
 	// On disk: append to the write buffer, flushing it when full. Disk usage
 	// counts bytes as soon as they are accepted.
@@ -181,26 +186,81 @@ func (b *body) write(s *Store, p []byte, room int64) usage {
 	return u
 }
 
-// grow makes room for n more bytes in buf, doubling up to limit, and
-// returns the growth of its capacity.
-func (b *body) grow(n, limit int64) int64 {
-	need := int64(len(b.buf)) + n
-	if need <= int64(cap(b.buf)) {
-		return 0
+// Chunk sizes of an in-RAM body: the first chunk fits the first write (at
+// least minChunk), each next one doubles up to maxChunk.
+const (
+	minChunk = 512
+	maxChunk = 64 << 10
+)
+
+// appendRAM copies p after the kept bytes and returns the growth of the
+// chunks' capacity. limit (the spill threshold, when positive) bounds the
+// total capacity while the bytes fit under it.
+func (b *body) appendRAM(s *Store, p []byte, limit int64) int64 {
+	var grown int64
+	for len(p) > 0 {
+		if n := len(b.chunks); n > 0 {
+			last := b.chunks[n-1]
+			if k := min(cap(last)-len(last), len(p)); k > 0 {
+				b.chunks[n-1] = append(last, p[:k]...)
+				p = p[k:]
+				continue
+			}
+		}
+		c := minChunk
+		if n := len(b.chunks); n > 0 {
+			c = 2 * cap(b.chunks[n-1])
+		}
+		c = min(max(c, len(p)), maxChunk)
+		// Every chunk but the last is full, so b.ram+grown is what is kept
+		// so far: no chunk is made larger than what could still fit under
+		// the limit.
+		if left := limit - b.ram - grown; limit > 0 && int64(c) > left && int64(len(p)) <= left {
+			c = int(left)
+		}
+		b.chunks = append(b.chunks, s.newChunk(c))
+		grown += int64(c)
 	}
-	c := max(int64(cap(b.buf))*2, 512, need)
-	if limit > 0 && c > limit && need <= limit {
-		c = limit
-	}
-	nb := make([]byte, len(b.buf), c)
-	copy(nb, b.buf)
-	b.buf = nb
-	old := b.ram
-	b.ram = c
-	return c - old
+	b.ram += grown
+	return grown
 }
 
-// spill moves buf to a new file in the session directory. On failure
+// newChunk returns an empty chunk of capacity c; full-size chunks come
+// from the store's pool of recycled ones when it has any.
+func (s *Store) newChunk(c int) []byte {
+	if c == maxChunk {
+		if a, ok := s.chunks.Get().(*[maxChunk]byte); ok {
+			return a[:0]
+		}
+	}
+	return make([]byte, 0, c)
+}
+
+// recycle drops the chunks, handing the full-size ones back to the store's
+// pool unless a reader still shares them; called with mu held. With the RAM
+// budget full every new body evicts an old one, and reusing its memory
+// spares the garbage collector and the page faults of fresh memory.
+func (b *body) recycle(s *Store) {
+	if b.readers == 0 {
+		for _, c := range b.chunks {
+			if cap(c) == maxChunk {
+				s.chunks.Put((*[maxChunk]byte)(c[:maxChunk]))
+			}
+		}
+	}
+	b.chunks = nil
+}
+
+// ramLen is the number of bytes held in chunks.
+func (b *body) ramLen() int64 {
+	var n int64
+	for _, c := range b.chunks {
+		n += int64(len(c))
+	}
+	return n
+}
+
+// spill moves the chunks to a new file in the session directory. On failure
 // nothing changes (the body stays in RAM).
 func (b *body) spill(s *Store) error {
 	f, err := os.CreateTemp(s.dir, "body-*")
@@ -209,8 +269,11 @@ func (b *body) spill(s *Store) error {
 	}
 	// CreateTemp makes 0600 files already; say it so nothing can widen it.
 	err = f.Chmod(0o600)
-	if err == nil && len(b.buf) > 0 {
-		_, err = f.Write(b.buf)
+	for _, c := range b.chunks {
+		if err != nil {
+			break
+		}
+		_, err = f.Write(c)
 	}
 	if err != nil {
 		f.Close()
@@ -219,7 +282,7 @@ func (b *body) spill(s *Store) error {
 	}
 	b.file = f
 	b.path = f.Name()
-	b.disk = int64(len(b.buf))
+	b.disk = b.ramLen()
 	return nil
 }
 
@@ -258,6 +321,7 @@ func (b *body) fail(s *Store, err error, u *usage) {
 	u.ram -= b.ram
 	b.ram = 0
 	b.buf = nil
+	b.chunks = nil
 }
 
 // end marks the body complete: the write buffer is flushed and the file
@@ -296,17 +360,29 @@ func (b *body) finish(s *Store, u *usage) {
 		b.buf = nil
 		return
 	}
-	if int64(cap(b.buf)) > int64(len(b.buf))+int64(len(b.buf))/8+64 {
-		nb := make([]byte, len(b.buf))
-		copy(nb, b.buf)
-		b.buf = nb
-		u.ram += int64(len(nb)) - b.ram
-		b.ram = int64(len(nb))
+	// Only the last chunk has slack; trim it when it is worth a copy.
+	if n := len(b.chunks); n > 0 {
+		last := b.chunks[n-1]
+		if cap(last) > len(last)+len(last)/8+64 {
+			var nb []byte
+			if len(last) > 0 {
+				nb = make([]byte, len(last))
+				copy(nb, last)
+				b.chunks[n-1] = nb
+			} else {
+				b.chunks = b.chunks[:n-1]
+			}
+			if cap(last) == maxChunk && b.readers == 0 {
+				s.chunks.Put((*[maxChunk]byte)(last[:maxChunk]))
+			}
+			u.ram += int64(len(nb)) - int64(cap(last))
+			b.ram += int64(len(nb)) - int64(cap(last))
+		}
 	}
 }
 
 // free drops the body (eviction, deletion) and reports what it gave back.
-func (b *body) free() usage {
+func (b *body) free(s *Store) usage {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	defer b.publish()
@@ -318,6 +394,7 @@ func (b *body) free() usage {
 	u.ram = -b.ram
 	b.ram = 0
 	b.buf = nil
+	b.recycle(s)
 	if b.path != "" {
 		if b.file != nil {
 			b.file.Close()
@@ -345,9 +422,22 @@ func (b *body) reader() (io.ReadCloser, error) {
 		return nil, ErrNotFound
 	}
 	if b.path == "" {
-		// The bytes below len never change (appends only), so the reader
-		// can share them.
-		return io.NopCloser(bytes.NewReader(b.buf[:len(b.buf):len(b.buf)])), nil
+		// The bytes below each chunk's length never change (appends only),
+		// so the reader can share them.
+		switch len(b.chunks) {
+		case 0:
+			return io.NopCloser(bytes.NewReader(nil)), nil
+		case 1:
+			c := b.chunks[0]
+			b.readers++
+			return &chunkReader{Reader: bytes.NewReader(c[:len(c):len(c)]), b: b}, nil
+		}
+		rs := make([]io.Reader, len(b.chunks))
+		for i, c := range b.chunks {
+			rs[i] = bytes.NewReader(c[:len(c):len(c)])
+		}
+		b.readers++
+		return &chunkReader{Reader: io.MultiReader(rs...), b: b}, nil
 	}
 	if b.file != nil {
 		if err := b.flush(); err != nil {
@@ -362,4 +452,22 @@ func (b *body) reader() (io.ReadCloser, error) {
 		io.Reader
 		io.Closer
 	}{io.LimitReader(f, b.disk), f}, nil
+}
+
+// chunkReader reads a body's chunks in place; until it is closed they are
+// not recycled.
+type chunkReader struct {
+	io.Reader
+	b      *body
+	closed bool
+}
+
+func (r *chunkReader) Close() error {
+	r.b.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		r.b.readers--
+	}
+	r.b.mu.Unlock()
+	return nil
 }

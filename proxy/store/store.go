@@ -128,6 +128,8 @@ type Store struct {
 	ram, disk, files, headBytes atomic.Int64
 
 	evicted, truncBodies, truncBytes, dropped, skipped, spillErrs atomic.Uint64
+
+	chunks sync.Pool // recycled full-size body chunks (*[maxChunk]byte)
 }
 
 // New validates cfg, applies its defaults and creates the private session
@@ -334,7 +336,7 @@ func (s *Store) drop(es []*entry, evicted bool) {
 		var u usage
 		for i := range e.bodies {
 			if b := e.bodies[i].Load(); b != nil {
-				u.add(b.free())
+				u.add(b.free(s))
 			}
 		}
 		s.mu.Lock()
@@ -682,7 +684,7 @@ func (s *Store) clear() {
 		var u usage
 		for i := range e.bodies {
 			if b := e.bodies[i].Load(); b != nil {
-				u.add(b.free())
+				u.add(b.free(s))
 			}
 		}
 		s.mu.Lock()
@@ -707,7 +709,7 @@ func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
 		for _, e := range entries {
 			for i := range e.bodies {
 				if b := e.bodies[i].Load(); b != nil {
-					total.add(b.free())
+					total.add(b.free(s))
 				}
 			}
 		}

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"loupe/proxy/flow"
+)
+
+// TestChunkedRAMBody writes bodies in uneven pieces and reads them back:
+// the chunk list must keep every byte in order, count its capacity against
+// the RAM budget, stay within the spill threshold, and give slack back at
+// the end.
+func TestChunkedRAMBody(t *testing.T) {
+	const threshold = 1 << 20
+	tests := []struct {
+		name   string
+		size   int
+		pieces []int // cycled
+	}{
+		{"tiny", 200, []int{200}},
+		{"one byte writes", 3000, []int{1}},
+		{"proxy chunks", 1 << 20, []int{32 << 10}},
+		{"uneven", 700_001, []int{1, 4096, 777, 65536, 100_000, 3}},
+		{"one big write", threshold, []int{threshold}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t, Config{SpillThreshold: threshold, RAMBudget: 64 << 20})
+			want := make([]byte, tt.size)
+			for i := range want {
+				want[i] = byte(i*7 + i/251)
+			}
+			h := s.Begin("c", flow.Request{Method: "GET", URL: "http://x.test/"}, t0)
+			for off, i := 0, 0; off < len(want); i++ {
+				n := min(tt.pieces[i%len(tt.pieces)], len(want)-off)
+				h.Body(flow.FacetResponse, want[off:off+n])
+				off += n
+				if got := s.Stats().BodyBytesRAM; got > threshold {
+					t.Fatalf("after %d bytes: %d bytes of RAM, over the spill threshold", off, got)
+				}
+			}
+			// A reader taken mid-body sees what was kept so far.
+			rc, _, err := s.Body(h.ID(), flow.FacetResponse)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(rc)
+			rc.Close()
+			if !bytes.Equal(got, want) {
+				t.Fatalf("read %d bytes, want %d (equal prefix: %v)", len(got), len(want), bytes.HasPrefix(want, got))
+			}
+			h.BodyEnd(flow.FacetResponse)
+			st := s.Stats()
+			if st.BodyBytesDisk != 0 || st.SpillFiles != 0 {
+				t.Errorf("spilled a body within the threshold: %+v", st)
+			}
+			if slack := st.BodyBytesRAM - int64(len(want)); slack < 0 || slack > int64(len(want))/8+64 {
+				t.Errorf("RAM %d for %d bytes after the end", st.BodyBytesRAM, len(want))
+			}
+			rc, _, err = s.Body(h.ID(), flow.FacetResponse)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ = io.ReadAll(rc)
+			rc.Close()
+			if !bytes.Equal(got, want) {
+				t.Errorf("after the end: read %d bytes, want %d", len(got), len(want))
+			}
+		})
+	}
+}
+
+// TestChunkedBodySpills checks that a body that outgrows the threshold
+// moves every chunk to its file, in order.
+func TestChunkedBodySpills(t *testing.T) {
+	s := newStore(t, Config{SpillThreshold: 100_000, RAMBudget: 64 << 20})
+	want := make([]byte, 300_000)
+	for i := range want {
+		want[i] = byte(i % 253)
+	}
+	h := s.Begin("c", flow.Request{Method: "GET", URL: "http://x.test/"}, t0)
+	for off := 0; off < len(want); off += 7000 {
+		h.Body(flow.FacetResponse, want[off:min(off+7000, len(want))])
+	}
+	h.BodyEnd(flow.FacetResponse)
+	if st := s.Stats(); st.SpillFiles != 1 || st.BodyBytesRAM != 0 || st.BodyBytesDisk != int64(len(want)) {
+		t.Errorf("stats %+v", st)
+	}
+	rc, _, err := s.Body(h.ID(), flow.FacetResponse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, _ := io.ReadAll(rc)
+	if !bytes.Equal(got, want) {
+		t.Errorf("read %d bytes, want %d", len(got), len(want))
+	}
+}
+
+// TestRecycledChunksSpareOpenReaders deletes a flow while a reader of its
+// body is open and records new bodies that may reuse its memory: the open
+// reader must still read the original bytes.
+func TestRecycledChunksSpareOpenReaders(t *testing.T) {
+	s := newStore(t, Config{SpillThreshold: 4 << 20, RAMBudget: 64 << 20})
+	fill := func(v byte) []byte { return bytes.Repeat([]byte{v}, 1<<20) }
+	record := func(data []byte) flow.ID {
+		h := s.Begin("c", flow.Request{Method: "GET", URL: "http://x.test/"}, t0)
+		for off := 0; off < len(data); off += 32 << 10 {
+			h.Body(flow.FacetResponse, data[off:off+32<<10])
+		}
+		h.BodyEnd(flow.FacetResponse)
+		h.Finish(t0, nil)
+		return h.ID()
+	}
+	want := fill('a')
+	id := record(want)
+	rc, _, err := s.Body(id, flow.FacetResponse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if !s.Delete(id) {
+		t.Fatal("delete failed")
+	}
+	for v := byte('b'); v < 'f'; v++ {
+		id := record(fill(v))
+		s.Delete(id) // no reader: its chunks are recycled
+	}
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("an open reader saw recycled memory: %d bytes, first %q", len(got), got[:min(8, len(got))])
+	}
+
+	// A body recorded into recycled chunks reads back whole.
+	want = fill('z')
+	id = record(want)
+	rc2, _, err := s.Body(id, flow.FacetResponse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc2.Close()
+	if got, _ := io.ReadAll(rc2); !bytes.Equal(got, want) {
+		t.Errorf("body in recycled chunks: %d bytes, want %d", len(got), len(want))
+	}
+}
