@@ -43,7 +43,7 @@ func wireDashboard(m *Main) error {
 	m.Rules = rs.Current
 	m.SelfHandler = srv.PublicHandler()
 	m.UIHandler = srv.Handler()
-	m.Background = append(m.Background, srv.Run)
+	m.Background = append(m.Background, srv.Run, memoryLimiter(st))
 	return nil
 }
 
