@@ -49,6 +49,8 @@ type Proxy struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	bufs copyBufs // WriteTo's buffers
+
 	drains sync.WaitGroup // background drains of detached bodies
 	conns  sync.WaitGroup // hijacked connections (MITM, tunnels, WebSockets)
 
