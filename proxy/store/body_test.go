@@ -148,3 +148,73 @@ func TestRecycledChunksSpareOpenReaders(t *testing.T) {
 		t.Errorf("body in recycled chunks: %d bytes, want %d", len(got), len(want))
 	}
 }
+
+// TestBodyProgressCoalesced: a body written in many pieces publishes its
+// progress a few times, not once per write, and its end always publishes.
+func TestBodyProgressCoalesced(t *testing.T) {
+	s := newStore(t, Config{})
+	w := s.Watch()
+	defer w.Close()
+	h := s.Begin("c", flow.Request{Method: "GET", URL: "http://x.test/"}, t0)
+	w.Take()
+	before := s.Seq()
+	for range 1000 {
+		h.Body(flow.FacetResponse, []byte("0123456789"))
+	}
+	if n := s.Seq() - before; n > 10 {
+		t.Errorf("1000 quick body writes published %d changes", n)
+	}
+	w.Take()
+	h.BodyEnd(flow.FacetResponse)
+	select {
+	case <-w.C():
+	default:
+		t.Fatal("body end not signalled")
+	}
+	if ch := w.Take(); len(ch.Updated) != 1 || ch.Seq != s.Seq() {
+		t.Errorf("after the end: %+v (seq %d)", ch, s.Seq())
+	}
+	f, _ := s.Get(h.ID())
+	if f.ResponseBody.Size != 10_000 || !f.ResponseBody.Complete {
+		t.Errorf("body facts %+v", f.ResponseBody)
+	}
+}
+
+// TestWatcherSignalsOncePerPendingFlow: updates to a flow the watcher
+// already holds as changed do not signal again until Take.
+func TestWatcherSignalsOncePerPendingFlow(t *testing.T) {
+	var f Feed
+	w := f.Watch()
+	defer w.Close()
+	f.PublishAdded(1)
+	<-w.C()
+	for range 5 {
+		f.PublishUpdated(1)
+	}
+	select {
+	case <-w.C():
+		t.Fatal("signalled again for a flow already pending")
+	default:
+	}
+	f.PublishUpdated(2) // another flow: a new change
+	select {
+	case <-w.C():
+	default:
+		t.Fatal("a new flow's change was not signalled")
+	}
+	if ch := w.Take(); len(ch.Added) != 1 || len(ch.Updated) != 1 || ch.Seq != 7 {
+		t.Errorf("changes %+v", ch)
+	}
+	f.PublishUpdated(1) // after Take: pending again, signalled again
+	select {
+	case <-w.C():
+	default:
+		t.Fatal("update after Take not signalled")
+	}
+	f.PublishRemoved(1)
+	select {
+	case <-w.C():
+	default:
+		t.Fatal("removal of a pending flow not signalled")
+	}
+}

@@ -123,6 +123,7 @@ func (w *Watcher) mark(id flow.ID, c change) {
 		return
 	}
 	old, seen := w.dirty[id]
+	changed := true
 	switch {
 	case !seen:
 		w.dirty[id] = c
@@ -130,10 +131,17 @@ func (w *Watcher) mark(id flow.ID, c change) {
 		w.dirty[id] = changeRemove
 	case old == changeRemove && c == changeAdd:
 		w.dirty[id] = changeAdd
+	default:
+		// An update after an add or update changes nothing.
+		changed = false
 	}
-	// An update after an add or update changes nothing.
 	w.mu.Unlock()
-	w.signal()
+	// A flow already marked was signalled when it was marked, and Take has
+	// not run since: waking the consumer again would tell it nothing (a
+	// recorded request publishes about ten updates).
+	if changed {
+		w.signal()
+	}
 }
 
 func (w *Watcher) reset() {

@@ -109,8 +109,17 @@ func (h *handle) Body(facet flow.Facet, p []byte) {
 	if room != 0 && h.s.overBudget() {
 		h.s.enforce(h.e.id) // make room now rather than on the next write
 	}
-	h.s.feed.PublishUpdated(h.e.id)
+	// Body progress is published at most every bodyPublishEvery per flow
+	// (the dashboard batches at 50 ms anyway); heads, body ends and Finish
+	// always publish, so the final figures are never held back.
+	now := time.Now().UnixNano()
+	if last := h.e.bodyPub.Load(); now-last >= int64(bodyPublishEvery) && h.e.bodyPub.CompareAndSwap(last, now) {
+		h.s.feed.PublishUpdated(h.e.id)
+	}
 }
+
+// bodyPublishEvery spaces the change notifications of a growing body.
+const bodyPublishEvery = 50 * time.Millisecond
 
 func (h *handle) BodyEnd(facet flow.Facet) {
 	if h.e.finished.Load() || h.e.gone.Load() {

@@ -90,9 +90,10 @@ type entry struct {
 	// bodies by facet index (request, response, upstream); nil when absent.
 	bodies   [3]atomic.Pointer[body]
 	finished atomic.Bool
-	gone     atomic.Bool // evicted or deleted
-	wsRAM    int64       // guarded by Store.mu
-	head     int64       // estimated head bytes, guarded by Store.mu
+	gone     atomic.Bool  // evicted or deleted
+	bodyPub  atomic.Int64 // when body progress was last published (Unix ns)
+	wsRAM    int64        // guarded by Store.mu
+	head     int64        // estimated head bytes, guarded by Store.mu
 }
 
 func facetIndex(f flow.Facet) int {
