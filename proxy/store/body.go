@@ -186,8 +186,8 @@ func (b *body) write(s *Store, p []byte, room int64) usage {
 	return u
 }
 
-// Chunk sizes of an in-RAM body: the first chunk fits the first write (at
-// least minChunk), each next one doubles up to maxChunk.
+// Chunk sizes of an in-RAM body: the first chunk fits the first write, each
+// next one doubles (at least minChunk) up to maxChunk.
 const (
 	minChunk = 512
 	maxChunk = 64 << 10
@@ -207,11 +207,13 @@ func (b *body) appendRAM(s *Store, p []byte, limit int64) int64 {
 				continue
 			}
 		}
-		c := minChunk
+		// The first chunk fits the first write exactly: most small bodies
+		// arrive in one read and then need no trimming copy at the end.
+		c := len(p)
 		if n := len(b.chunks); n > 0 {
-			c = 2 * cap(b.chunks[n-1])
+			c = max(2*cap(b.chunks[n-1]), minChunk, len(p))
 		}
-		c = min(max(c, len(p)), maxChunk)
+		c = min(c, maxChunk)
 		// Every chunk but the last is full, so b.ram+grown is what is kept
 		// so far: no chunk is made larger than what could still fit under
 		// the limit.
