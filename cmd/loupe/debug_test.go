@@ -39,13 +39,39 @@ func TestDebugAddr(t *testing.T) {
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if strings.Contains(string(body), "goroutine profile") {
-		t.Error("pprof reachable on the dashboard listener")
+		t.Error("pprof reachable on the dashboard listener without the token")
 	}
+	// With the token as a Bearer header, the dashboard serves it too.
+	for _, tc := range []struct {
+		auth string
+		want bool
+	}{{"Bearer " + m.Config.Token, true}, {"Bearer wrong", false}, {m.Config.Token, false}} {
+		if got := dashboardPprof(t, m, tc.auth); got != tc.want {
+			t.Errorf("Authorization %q: served %v, want %v", tc.auth, got, tc.want)
+		}
+	}
+}
+
+// dashboardPprof reports whether the dashboard served a goroutine profile.
+func dashboardPprof(t *testing.T, m *Main, auth string) bool {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+m.UIAddr()+"/debug/pprof/goroutine?debug=1", nil)
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode == http.StatusOK && strings.Contains(string(body), "goroutine profile")
 }
 
 func TestDebugAddrOffByDefault(t *testing.T) {
 	m, _ := start(t)
 	if m.debugLn != nil || m.debug != nil {
 		t.Error("debug listener started without -debug-addr")
+	}
+	if dashboardPprof(t, m, "Bearer "+m.Config.Token) {
+		t.Error("dashboard serves pprof without -debug-addr")
 	}
 }

@@ -171,7 +171,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
-	fs.StringVar(&c.DebugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof: /debug/pprof/) on this loopback `address`, without a token; default off")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof: /debug/pprof/) on this loopback `address` without a token, and on the dashboard with the token as a Bearer header; default off")
 	c.Store.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -259,7 +259,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Proxy, err = proxy.New(pc); err != nil {
 		return err
 	}
-	m.ui = &http.Server{Handler: m.UIHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	uiHandler := m.UIHandler
+	if m.debugLn != nil {
+		uiHandler = withPprof(uiHandler, c.Token)
+	}
+	m.ui = &http.Server{Handler: uiHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	m.wg.Add(2)
 	go func() {
