@@ -90,3 +90,32 @@ func BenchmarkRecordMegabyte(b *testing.B) {
 		h.Finish(t0, nil)
 	}
 }
+
+// BenchmarkRecordSmall measures what the proxy reports for one small GET
+// answered by the origin: the four heads (as sent and as received, equal
+// here), a 200-byte response body, timings and Finish, with the default
+// flow limit so that old flows are evicted as in a long capture.
+//
+//	go test -run '^$' -bench RecordSmall -benchtime 200000x ./proxy/store
+func BenchmarkRecordSmall(b *testing.B) {
+	s := newStore(b, Config{})
+	reqHead := flow.Request{Method: "GET", URL: "http://127.0.0.1:8080/small", Proto: "HTTP/1.1", Header: flow.Fields{
+		{Name: "Host", Value: "127.0.0.1:8080"}, {Name: "Accept-Encoding", Value: "gzip"}, {Name: "User-Agent", Value: "Go-http-client/1.1"},
+	}}
+	respHead := flow.Response{Status: 200, Proto: "HTTP/1.1", Header: flow.Fields{
+		{Name: "Content-Length", Value: "200"}, {Name: "Content-Type", Value: "text/plain"}, {Name: "Date", Value: "Sun, 22 Nov 2026 07:00:00 GMT"},
+	}}
+	payload := make([]byte, 200)
+	b.ReportAllocs()
+	for b.Loop() {
+		h := s.Begin("127.0.0.1:40000", reqHead, t0)
+		h.BodyEnd(flow.FacetRequest)
+		h.UpstreamRequest(reqHead)
+		h.UpstreamResponse(respHead)
+		h.Response(respHead)
+		h.Body(flow.FacetResponse, payload)
+		h.BodyEnd(flow.FacetResponse)
+		h.Timings(flow.NoTimings)
+		h.Finish(t0, nil)
+	}
+}

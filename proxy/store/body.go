@@ -37,12 +37,13 @@ type body struct {
 	// every byte about twice and zeroes twice the memory), and readers share
 	// the chunks (bytes below a chunk's length never change).
 	chunks  [][]byte
-	readers int      // open readers sharing chunks: they are not recycled then
-	buf     []byte   // the write buffer once spilled
-	path    string   // spill file, "" while in RAM
-	file    *os.File // open for appends until the body ends
-	disk    int64    // bytes written to the file
-	err     error    // first spill error: capture stopped there
+	first   [1][]byte // backs chunks while there is one: no list allocation for a small body
+	readers int       // open readers sharing chunks: they are not recycled then
+	buf     []byte    // the write buffer once spilled
+	path    string    // spill file, "" while in RAM
+	file    *os.File  // open for appends until the body ends
+	disk    int64     // bytes written to the file
+	err     error     // first spill error: capture stopped there
 
 	ram int64 // bytes of buf counted against the RAM budget (its capacity)
 
@@ -219,6 +220,9 @@ func (b *body) appendRAM(s *Store, p []byte, limit int64) int64 {
 		// the limit.
 		if left := limit - b.ram - grown; limit > 0 && int64(c) > left && int64(len(p)) <= left {
 			c = int(left)
+		}
+		if b.chunks == nil {
+			b.chunks = b.first[:0]
 		}
 		b.chunks = append(b.chunks, s.newChunk(c))
 		grown += int64(c)

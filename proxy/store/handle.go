@@ -34,30 +34,49 @@ func (h *handle) update(fn func(f *flow.Flow)) {
 }
 
 func (h *handle) UpstreamRequest(req flow.Request) {
-	r := cloneRequest(req)
 	h.update(func(f *flow.Flow) {
-		f.UpstreamRequest = &r
-		h.addHead(headSize(&r))
+		// The head as sent usually equals the head as received: the
+		// store then keeps one header list for both (heads are never
+		// changed in place once recorded).
+		n := int64(len(req.URL) + len(req.Method) + len(req.Proto) + 24)
+		if slices.Equal(req.Header, f.Request.Header) {
+			req.Header = f.Request.Header
+		} else {
+			n = headSize(&req)
+			req.Header = slices.Clone(req.Header)
+		}
+		h.e.upReq = req
+		f.UpstreamRequest = &h.e.upReq
+		h.addHead(n)
 	})
 }
 
 func (h *handle) UpstreamResponse(resp flow.Response) {
-	r := cloneResponse(resp)
 	h.update(func(f *flow.Flow) {
-		f.UpstreamResponse = r
-		h.addHead(respSize(r))
+		h.e.upResp = resp
+		h.e.upResp.Header = slices.Clone(resp.Header)
+		f.UpstreamResponse = &h.e.upResp
+		h.addHead(respSize(&resp))
 		if f.UpstreamBody != nil {
-			*f.UpstreamBody = bodyHead(r.Header)
+			*f.UpstreamBody = bodyHead(resp.Header)
 		}
 	})
 }
 
 func (h *handle) Response(resp flow.Response) {
-	r := cloneResponse(resp)
 	h.update(func(f *flow.Flow) {
-		f.Response = r
-		h.addHead(respSize(r))
-		f.ResponseBody = bodyHead(r.Header)
+		// Served as received (no rule changed the head): one header list.
+		n := int64(len(resp.Proto) + 32)
+		if up := f.UpstreamResponse; up != nil && slices.Equal(resp.Header, up.Header) {
+			resp.Header = up.Header
+		} else {
+			n = respSize(&resp)
+			resp.Header = slices.Clone(resp.Header)
+		}
+		h.e.resp = resp
+		f.Response = &h.e.resp
+		h.addHead(n)
+		f.ResponseBody = bodyHead(resp.Header)
 	})
 }
 

@@ -94,6 +94,16 @@ type entry struct {
 	bodyPub  atomic.Int64 // when body progress was last published (Unix ns)
 	wsRAM    int64        // guarded by Store.mu
 	head     int64        // estimated head bytes, guarded by Store.mu
+
+	// Storage allocated with the entry, so that a small flow costs a few
+	// allocations rather than one per part: the request and response
+	// bodies, and the heads flow.UpstreamRequest, UpstreamResponse and
+	// Response point to once recorded (guarded by Store.mu).
+	own    [2]body
+	upReq  flow.Request
+	upResp flow.Response
+	resp   flow.Response
+	handle handle // the proxy's handle on this flow
 }
 
 func facetIndex(f flow.Facet) int {
@@ -389,8 +399,8 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 	}
 	e.flow.RequestBody = bodyHead(req.Header)
 	e.head = flowOverhead + headSize(&e.flow.Request)
-	e.bodies[0].Store(&body{})
-	e.bodies[1].Store(&body{})
+	e.bodies[0].Store(&e.own[0])
+	e.bodies[1].Store(&e.own[1])
 
 	s.mu.Lock()
 	if s.closed {
@@ -415,7 +425,8 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 
 	s.drop(victims, true)
 	s.feed.PublishAdded(e.id)
-	return &handle{s: s, e: e}
+	e.handle = handle{s: s, e: e}
+	return &e.handle
 }
 
 func (s *Store) insertLocked(e *entry) {
@@ -436,11 +447,6 @@ func (s *Store) oldestLocked() *entry {
 func cloneRequest(r flow.Request) flow.Request {
 	r.Header = slices.Clone(r.Header)
 	return r
-}
-
-func cloneResponse(r flow.Response) *flow.Response {
-	r.Header = slices.Clone(r.Header)
-	return &r
 }
 
 // bodyHead derives a body's encoding and type from its message's headers.
