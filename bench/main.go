@@ -15,14 +15,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -175,7 +178,14 @@ func suite(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		launch = &spawner{bin: bin, args: cfg.loupeArgs, tmp: tmp, pin: cfg.pin, stderr: stderr}
+		args := cfg.loupeArgs
+		// The goroutine counts of (h) and -pprof read the dashboard's
+		// /debug/pprof, which Loupe serves with -debug-addr.
+		if help, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput(); bytes.Contains(help, []byte("-debug-addr")) &&
+			!slices.Contains(args, "-debug-addr") {
+			args = append(args, "-debug-addr", "127.0.0.1:0")
+		}
+		launch = &spawner{bin: bin, args: args, tmp: tmp, pin: cfg.pin, stderr: stderr}
 	}
 
 	pinNote := pinSelf(cfg.pin)
