@@ -54,11 +54,13 @@ type Proxy struct {
 	drains sync.WaitGroup // background drains of detached bodies
 	conns  sync.WaitGroup // hijacked connections (MITM, tunnels, WebSockets)
 
-	mu      sync.Mutex
-	addrs   []net.Addr
-	servers map[*http.Server]struct{} // outer and inner (MITM) servers
-	raw     map[net.Conn]struct{}     // blind tunnels and WebSocket legs
-	closing bool
+	mu    sync.Mutex
+	addrs []net.Addr
+	// addrStrs are addrs as strings, for isSelf on every request.
+	addrStrs []string
+	servers  map[*http.Server]struct{} // outer and inner (MITM) servers
+	raw      map[net.Conn]struct{}     // blind tunnels and WebSocket legs
+	closing  bool
 }
 
 // New builds a Proxy from cfg. It starts nothing: call Serve.
@@ -109,6 +111,7 @@ func (p *Proxy) Serve(l net.Listener) error {
 		return http.ErrServerClosed
 	}
 	p.addrs = append(p.addrs, l.Addr())
+	p.addrStrs = append(p.addrStrs, l.Addr().String())
 	p.servers[srv] = struct{}{}
 	p.mu.Unlock()
 	return srv.Serve(l)
@@ -324,8 +327,11 @@ func (p *Proxy) authorized(r *http.Request) bool {
 
 // isSelf reports whether hostport names one of the proxy's own listeners.
 func (p *Proxy) isSelf(hostport string) bool {
-	for _, a := range p.Addrs() {
-		if sameAddr(hostport, a.String()) {
+	p.mu.Lock()
+	addrs := p.addrStrs // append-only: the elements seen here never change
+	p.mu.Unlock()
+	for _, a := range addrs {
+		if sameAddr(hostport, a) {
 			return true
 		}
 	}

@@ -225,12 +225,16 @@ func (c *scanConn) onLine(line []byte, empty bool) {
 				return
 			}
 			value = bytes.TrimSpace(value)
-			if canon := textproto.CanonicalMIMEHeaderKey(string(name)); canon != string(name) && len(c.names) < maxNames {
-				if c.names == nil {
-					c.names = make(map[string]string)
-				}
-				if _, seen := c.names[canon]; !seen {
-					c.names[canon] = string(name)
+			// Most clients send canonical names: canonicalKey spares the
+			// string made for CanonicalMIMEHeaderKey then.
+			if !canonicalKey(name) && len(c.names) < maxNames {
+				if canon := textproto.CanonicalMIMEHeaderKey(string(name)); canon != string(name) {
+					if c.names == nil {
+						c.names = make(map[string]string)
+					}
+					if _, seen := c.names[canon]; !seen {
+						c.names[canon] = string(name)
+					}
 				}
 			}
 			switch {
@@ -274,4 +278,28 @@ func (c *scanConn) onLine(line []byte, empty bool) {
 			c.state = scanHead
 		}
 	}
+}
+
+// canonicalKey reports, without allocating, that name is already in the form
+// textproto.CanonicalMIMEHeaderKey gives it (a false answer only means
+// "ask CanonicalMIMEHeaderKey").
+func canonicalKey(name []byte) bool {
+	upper := true
+	for _, c := range name {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			if !upper {
+				return false
+			}
+		case 'a' <= c && c <= 'z':
+			if upper {
+				return false
+			}
+		case c == '-' || '0' <= c && c <= '9':
+		default:
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/textproto"
 	"slices"
 	"testing"
 )
@@ -64,4 +65,33 @@ func FuzzScan(f *testing.F) {
 			t.Fatalf("whole %v != split at %d %v", whole, cut, split)
 		}
 	})
+}
+
+// FuzzCanonicalKey checks that canonicalKey never claims a name is
+// canonical when CanonicalMIMEHeaderKey would change it (that spelling would
+// then be lost), and that it recognises the common canonical names.
+func FuzzCanonicalKey(f *testing.F) {
+	for _, s := range []string{"Content-Length", "content-length", "X-1a", "X-A1", "ETag", "Etag", "WWW-Authenticate", "A--B", "", "Foo Bar", "Ünicode", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		canon := textproto.CanonicalMIMEHeaderKey(s)
+		if canonicalKey([]byte(s)) && canon != s {
+			t.Fatalf("canonicalKey(%q) = true, CanonicalMIMEHeaderKey gives %q", s, canon)
+		}
+	})
+}
+
+func TestCanonicalKey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"Content-Length", true}, {"User-Agent", true}, {"X-Forwarded-For", true}, {"X-1a", true}, {"Accept", true},
+		{"content-length", false}, {"ETag", false}, {"User-agent", false}, {"X-A1", true}, {"Foo Bar", false},
+	} {
+		if got := canonicalKey([]byte(tc.name)); got != tc.want {
+			t.Errorf("canonicalKey(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

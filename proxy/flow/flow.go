@@ -11,7 +11,7 @@ package flow
 import (
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,13 +44,14 @@ type Fields []Field
 // wire order, so names are sorted for a stable display; the values of one
 // name keep their order.
 func FieldsFromHeader(h http.Header) Fields {
-	names := make([]string, 0, len(h))
+	var buf [32]string // most heads: the names stay off the heap
+	names := buf[:0]
 	n := 0
 	for k, vs := range h {
 		names = append(names, k)
 		n += len(vs)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	out := make(Fields, 0, n)
 	for _, k := range names {
 		for _, v := range h[k] {
