@@ -37,16 +37,38 @@ type ownerBody struct {
 	eof      bool
 	closed   bool
 	draining bool
+	gone     bool // the client request ended (see clientGone)
 }
 
-func newOwnerBody(x *exchange, rc io.ReadCloser, cancel context.CancelFunc, clientCtx context.Context) *ownerBody {
-	b := &ownerBody{rc: rc, x: x, cancel: cancel, facet: flow.FacetResponse}
-	x.hold()
-	// The safety net: once the client exchange is over (served, or the
-	// client went away), a body still open is closed. Close is idempotent,
-	// aborts a body that nobody reads, and leaves a drain alone.
-	b.stop = context.AfterFunc(clientCtx, func() { _ = b.Close() })
-	return b
+// own hands the upstream body to b once the response head arrived. Until
+// then the client watcher (clientGone) only cancels the upstream request.
+func (b *ownerBody) own(rc io.ReadCloser) {
+	b.x.hold()
+	b.mu.Lock()
+	b.rc = rc
+	gone := b.gone
+	b.mu.Unlock()
+	if gone {
+		// The client left during the round trip: nobody will read.
+		_ = b.Close()
+	}
+}
+
+// clientGone is the one watcher on the client request of a round trip.
+// Before the response head it cancels the upstream request; afterwards it
+// is the safety net: once the client exchange is over (served, or the
+// client went away), a body still open is closed. Close is idempotent,
+// aborts a body that nobody reads, and leaves a drain alone.
+func (b *ownerBody) clientGone() {
+	b.mu.Lock()
+	b.gone = true
+	owned := b.rc != nil
+	b.mu.Unlock()
+	if !owned {
+		b.cancel()
+		return
+	}
+	_ = b.Close()
 }
 
 // detach marks the body as no longer served: it will be recorded as the

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,13 +41,21 @@ type exchange struct {
 	end     time.Time
 	respAt  time.Time // the origin's response head arrived
 	timings flow.Timings
+	// url is the client request's URL, urlStr its string: the upstream
+	// head reuses the string when no rule changed the URL.
+	url    url.URL
+	urlStr string
+	// Connection phases in progress, for timings (see dialTrace, tlsTrace).
+	dnsAt, connAt, tlsAt time.Time
+	trace                httptrace.ClientTrace
 }
 
 type exchangeKey struct{}
 
 func (p *Proxy) newExchange(r *http.Request) *exchange {
 	x := &exchange{p: p, start: time.Now(), refs: 1, timings: flow.NoTimings}
-	x.h = p.cfg.Recorder.Begin(r.RemoteAddr, requestHead(r), x.start)
+	x.url, x.urlStr = *r.URL, r.URL.String()
+	x.h = p.cfg.Recorder.Begin(r.RemoteAddr, requestHead(r, x.urlStr), x.start)
 	if began, ok := r.Context().Value(beginKey{}).(func(flow.Handle)); ok {
 		began(x.h)
 	}
@@ -96,23 +106,45 @@ func (x *exchange) fail(err error) {
 	x.mu.Unlock()
 }
 
-func requestHead(r *http.Request) flow.Request {
-	h := r.Header
-	if ua, ok := h["User-Agent"]; ok && len(ua) == 1 && ua[0] == "" {
-		h = h.Clone()
-		delete(h, "User-Agent") // the marker that suppresses Go's default, not sent
-	}
-	fields := flow.FieldsFromHeader(h)
+// requestHead is the flow head of r, whose URL is u (r.URL.String()).
+func requestHead(r *http.Request, u string) flow.Request {
 	host := r.Host
 	if host == "" {
 		host = r.URL.Host
 	}
-	if host != "" {
-		// net/http keeps Host apart from the header map; a person reading
-		// the flow expects it among the headers.
-		fields = append(flow.Fields{{Name: "Host", Value: host}}, fields...)
+	return flow.Request{Method: r.Method, URL: u, Proto: r.Proto, Header: headFields(r.Header, host)}
+}
+
+// headFields is flow.FieldsFromHeader for a request head, in one
+// allocation: Host first when known (net/http keeps it apart from the
+// header map; a person reading the flow expects it among the headers), and
+// without the empty User-Agent that only suppresses Go's default (it is not
+// sent).
+func headFields(h http.Header, host string) flow.Fields {
+	var buf [32]string
+	names := buf[:0]
+	n := 0
+	for k, vs := range h {
+		if k == "User-Agent" && len(vs) == 1 && vs[0] == "" {
+			continue
+		}
+		names = append(names, k)
+		n += len(vs)
 	}
-	return flow.Request{Method: r.Method, URL: r.URL.String(), Proto: r.Proto, Header: fields}
+	slices.Sort(names)
+	if host != "" {
+		n++
+	}
+	out := make(flow.Fields, 0, n)
+	if host != "" {
+		out = append(out, flow.Field{Name: "Host", Value: host})
+	}
+	for _, k := range names {
+		for _, v := range h[k] {
+			out = append(out, flow.Field{Name: k, Value: v})
+		}
+	}
+	return out
 }
 
 func responseHead(status int, proto string, h http.Header) flow.Response {
@@ -183,20 +215,28 @@ func (p *Proxy) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request
 func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
 	x := ctx.UserData.(*exchange)
 	restoreCase(req.Context(), req.Header)
-	x.h.UpstreamRequest(requestHead(req))
+	u := x.urlStr
+	if *req.URL != x.url { // a rule rewrote it
+		u = req.URL.String()
+	}
+	x.h.UpstreamRequest(requestHead(req, u))
 
 	// The upstream request outlives the client request only when a rule
 	// detaches its body (to record it while draining); the owner body then
-	// takes over cancelling. Until then the client's end cancels it.
+	// takes over cancelling. Until then the client's end cancels it. One
+	// watcher on the client does both (see ownerBody.clientGone).
 	clientCtx := req.Context()
 	outCtx, cancel := context.WithCancel(context.WithoutCancel(clientCtx))
-	stop := context.AfterFunc(clientCtx, cancel)
-	outCtx = httptrace.WithClientTrace(outCtx, x.trace())
+	ob := &ownerBody{x: x, cancel: cancel, facet: flow.FacetResponse}
+	ob.stop = context.AfterFunc(clientCtx, ob.clientGone)
+	if req.URL.Scheme == "https" {
+		outCtx = httptrace.WithClientTrace(outCtx, x.tlsTrace())
+	}
 
 	sent := time.Now()
 	resp, err := p.tr.RoundTrip(req.WithContext(outCtx))
 	if err != nil {
-		stop()
+		ob.stop()
 		cancel()
 		if clientCtx.Err() != nil {
 			// Recorded first, so the flow says why rather than what followed.
@@ -204,14 +244,13 @@ func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Respo
 		}
 		return p.failResponse(x, req, err), nil
 	}
-	stop()
 	x.mu.Lock()
 	x.respAt = time.Now()
 	x.timings.Wait = ms(x.respAt.Sub(sent))
 	x.mu.Unlock()
 	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
 
-	ob := newOwnerBody(x, resp.Body, cancel, clientCtx)
+	ob.own(resp.Body)
 	x.served = &servedBody{x: x, src: ob, closers: []io.Closer{ob}}
 	resp.Body = x.served
 	return resp, nil
@@ -316,29 +355,61 @@ func (b *recordedBody) Read(p []byte) (int, error) {
 
 func (b *recordedBody) Close() error { return b.rc.Close() }
 
-// trace collects connection timings for the flow.
-func (x *exchange) trace() *httptrace.ClientTrace {
-	var dnsStart, connStart, tlsStart time.Time
-	at := func(t *time.Time) {
-		x.mu.Lock()
-		*t = time.Now()
-		x.mu.Unlock()
-	}
-	set := func(f func(t *flow.Timings)) {
-		x.mu.Lock()
-		f(&x.timings)
-		x.mu.Unlock()
-	}
+// dialTrace returns the DNS and connect hooks of the flow, for a dial made
+// on its behalf (see Proxy.dial): a request on a reused connection pays
+// nothing for them.
+func (x *exchange) dialTrace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
-		DNSStart:          func(httptrace.DNSStartInfo) { at(&dnsStart) },
-		DNSDone:           func(httptrace.DNSDoneInfo) { set(func(t *flow.Timings) { t.DNS = ms(time.Since(dnsStart)) }) },
-		ConnectStart:      func(string, string) { at(&connStart) },
-		ConnectDone:       func(string, string, error) { set(func(t *flow.Timings) { t.Connect = ms(time.Since(connStart)) }) },
-		TLSHandshakeStart: func() { at(&tlsStart) },
-		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			set(func(t *flow.Timings) { t.TLS = ms(time.Since(tlsStart)); t.Connect += t.TLS })
-		},
+		DNSStart:     x.dnsStart,
+		DNSDone:      x.dnsDone,
+		ConnectStart: x.connectStart,
+		ConnectDone:  x.connectDone,
 	}
+}
+
+// tlsTrace returns the TLS handshake hooks of the flow; they live in the
+// exchange. The Transport calls them with the request's context, so they
+// go with every HTTPS round trip.
+func (x *exchange) tlsTrace() *httptrace.ClientTrace {
+	x.trace = httptrace.ClientTrace{TLSHandshakeStart: x.tlsStart, TLSHandshakeDone: x.tlsDone}
+	return &x.trace
+}
+
+func (x *exchange) dnsStart(httptrace.DNSStartInfo) {
+	x.mu.Lock()
+	x.dnsAt = time.Now()
+	x.mu.Unlock()
+}
+
+func (x *exchange) dnsDone(httptrace.DNSDoneInfo) {
+	x.mu.Lock()
+	x.timings.DNS = ms(time.Since(x.dnsAt))
+	x.mu.Unlock()
+}
+
+func (x *exchange) connectStart(string, string) {
+	x.mu.Lock()
+	x.connAt = time.Now()
+	x.mu.Unlock()
+}
+
+func (x *exchange) connectDone(string, string, error) {
+	x.mu.Lock()
+	x.timings.Connect = ms(time.Since(x.connAt))
+	x.mu.Unlock()
+}
+
+func (x *exchange) tlsStart() {
+	x.mu.Lock()
+	x.tlsAt = time.Now()
+	x.mu.Unlock()
+}
+
+func (x *exchange) tlsDone(tls.ConnectionState, error) {
+	x.mu.Lock()
+	x.timings.TLS = ms(time.Since(x.tlsAt))
+	x.timings.Connect += x.timings.TLS
+	x.mu.Unlock()
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

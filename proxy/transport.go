@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"context"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"time"
 
 	"loupe/proxy/flow"
@@ -16,7 +19,7 @@ func (p *Proxy) newTransport() *http.Transport {
 	c := &p.cfg
 	return &http.Transport{
 		Proxy:                  nil,
-		DialContext:            p.dialer.DialContext,
+		DialContext:            p.dial,
 		TLSClientConfig:        p.tlsClientConfig(),
 		TLSHandshakeTimeout:    c.TLSHandshakeTimeout,
 		ResponseHeaderTimeout:  c.ResponseHeaderTimeout,
@@ -28,6 +31,16 @@ func (p *Proxy) newTransport() *http.Transport {
 		DisableCompression:     true,
 		ForceAttemptHTTP2:      true,
 	}
+}
+
+// dial connects to an origin. A dial made for a flow records the flow's
+// DNS and connect times through the net package's trace hooks, so only new
+// connections pay for them.
+func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		ctx = httptrace.WithClientTrace(ctx, x.dialTrace())
+	}
+	return p.dialer.DialContext(ctx, network, addr)
 }
 
 // nopRecorder records nothing; it stands in when Config.Recorder is nil.
