@@ -127,7 +127,7 @@ type Store struct {
 	feed Feed
 
 	mu     sync.RWMutex
-	byID   map[flow.ID]*entry
+	live   int      // flows held (entries in order that are not gone)
 	order  []*entry // ascending IDs; entries before head and gone ones are dead
 	head   int
 	holes  int // gone entries after head
@@ -153,7 +153,7 @@ func New(cfg Config, log *slog.Logger) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	s := &Store{cfg: cfg, log: log, byID: map[flow.ID]*entry{}}
+	s := &Store{cfg: cfg, log: log}
 	s.paused.Store(cfg.Paused)
 	if cfg.spills() {
 		parent := cfg.Dir
@@ -217,7 +217,7 @@ func (s *Store) Paused() bool { return s.paused.Load() }
 // Stats returns the current counters.
 func (s *Store) Stats() Stats {
 	s.mu.RLock()
-	n := len(s.byID)
+	n := s.live
 	s.mu.RUnlock()
 	disk := s.cfg.DiskBudget
 	if disk < 0 {
@@ -316,7 +316,7 @@ func (s *Store) unlinkLocked(e *entry) {
 	if e.gone.Swap(true) {
 		return
 	}
-	delete(s.byID, e.id)
+	s.live--
 	s.headBytes.Add(-e.head)
 	s.holes++
 }
@@ -332,7 +332,7 @@ func (s *Store) compactLocked() {
 	if s.head+s.holes <= len(s.order)/2 || len(s.order) < 64 {
 		return
 	}
-	live := make([]*entry, 0, len(s.byID)+len(s.byID)/4+16)
+	live := make([]*entry, 0, s.live+s.live/4+16)
 	for _, e := range s.order[s.head:] {
 		if !e.gone.Load() {
 			live = append(live, e)
@@ -408,7 +408,7 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 		return noop{}
 	}
 	var victims []*entry
-	for len(s.byID) >= s.cfg.MaxFlows {
+	for s.live >= s.cfg.MaxFlows {
 		v := s.oldestLocked()
 		if v == nil {
 			break
@@ -430,9 +430,21 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 }
 
 func (s *Store) insertLocked(e *entry) {
-	s.byID[e.id] = e
+	s.live++
 	s.order = append(s.order, e)
 	s.headBytes.Add(e.head)
+}
+
+// lookupLocked finds flow id. The order slice is sorted by ID (IDs are
+// handed out in increasing order and appended), so a binary search does
+// what a map index did, without a map insert and delete per flow.
+func (s *Store) lookupLocked(id flow.ID) (*entry, bool) {
+	live := s.order[s.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].id >= id })
+	if i == len(live) || live[i].id != id || live[i].gone.Load() {
+		return nil, false
+	}
+	return live[i], true
 }
 
 func (s *Store) oldestLocked() *entry {
@@ -491,7 +503,7 @@ func (e *entry) clone() *flow.Flow {
 func (s *Store) Get(id flow.ID) (*flow.Flow, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e, ok := s.byID[id]
+	e, ok := s.lookupLocked(id)
 	if !ok {
 		return nil, false
 	}
@@ -524,7 +536,7 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 				sums = append(sums, summary(&f))
 			}
 		}
-		total := len(s.byID)
+		total := s.live
 		s.mu.RUnlock()
 		slices.Reverse(sums)
 		return sums, total
@@ -626,7 +638,7 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 		return nil, flow.Body{}, fmt.Errorf("body facet %q: %w", facet, ErrNotFound)
 	}
 	s.mu.RLock()
-	e, ok := s.byID[id]
+	e, ok := s.lookupLocked(id)
 	if !ok {
 		s.mu.RUnlock()
 		return nil, flow.Body{}, fmt.Errorf("flow %d: %w", id, ErrNotFound)
@@ -657,7 +669,7 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 // Delete removes one flow and reports whether it was there.
 func (s *Store) Delete(id flow.ID) bool {
 	s.mu.Lock()
-	e, ok := s.byID[id]
+	e, ok := s.lookupLocked(id)
 	if ok {
 		s.unlinkLocked(e)
 		s.compactLocked()
@@ -683,7 +695,7 @@ func (s *Store) clear() {
 			all = append(all, e)
 		}
 	}
-	s.byID = map[flow.ID]*entry{}
+	s.live = 0
 	s.order, s.head, s.holes = nil, 0, 0
 	s.headBytes.Store(0)
 	s.mu.Unlock()
@@ -796,7 +808,7 @@ func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
 		return fail(errors.New("import: store closed"))
 	}
 	var victims []*entry
-	for len(s.byID)+len(entries) > s.cfg.MaxFlows {
+	for s.live+len(entries) > s.cfg.MaxFlows {
 		v := s.oldestLocked()
 		if v == nil {
 			break
