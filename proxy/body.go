@@ -109,7 +109,8 @@ func (b *ownerBody) Close() error {
 	}
 	b.closed = true
 	eof := b.eof
-	// While shutting down, detached bodies are closed rather than drained.
+	// While shutting down, or with MaxDrains already running, detached
+	// bodies are closed rather than drained.
 	drain := b.detached && !eof && b.x.p.enterDrain()
 	b.draining = drain
 	b.mu.Unlock()
@@ -131,7 +132,7 @@ func (b *ownerBody) Close() error {
 
 // drain reads the rest of a detached body, within the configured bounds.
 func (b *ownerBody) drain() {
-	defer b.x.p.drains.Done()
+	defer b.x.p.exitDrain()
 	defer b.x.release()
 	defer b.stop()
 	cfg := &b.x.p.cfg

@@ -133,6 +133,37 @@ func TestOverrideDrainsUpstreamBody(t *testing.T) {
 	}
 }
 
+// Beyond MaxDrains concurrent drains, a replaced body's origin connection
+// is closed instead of drained: a burst of overrides on large streams must
+// not spend the proxy's CPU reading bodies nobody asked for.
+func TestOverrideBeyondMaxDrainsClosesOrigin(t *testing.T) {
+	for _, m := range modes[:2] {
+		t.Run(m.name, func(t *testing.T) {
+			o := newStreamOrigin(t, m)
+			env := proxytest.Start(t, proxy.Config{Rules: overrideAll(t, "replaced"), MaxDrains: 1})
+			c := m.client(t, env)
+			for i := range 2 {
+				if body, _, err := fetch(c, o.url+"/stream"); err != nil || body != "replaced" {
+					t.Fatalf("request %d: %q, %v", i, body, err)
+				}
+			}
+			o.waitIdle(t, 5*time.Second)
+			if f, cut := o.finished.Load(), o.cut.Load(); f != 1 || cut != 1 {
+				t.Errorf("origin finished %d, cut %d; want 1 drained and 1 closed", f, cut)
+			}
+			complete := 0
+			for _, f := range env.Rec.WaitFinished(t, 2, 5*time.Second) {
+				if ub := f.Flow.UpstreamBody; ub != nil && ub.Complete {
+					complete++
+				}
+			}
+			if complete != 1 {
+				t.Errorf("%d upstream bodies recorded complete, want 1 (the drained one)", complete)
+			}
+		})
+	}
+}
+
 // The regression test of incident 2, at volume: 200 overridden requests
 // with a small drain bound (so the proxy closes origin connections), after
 // which goroutines and file descriptors are back to their baseline.

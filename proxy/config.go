@@ -28,6 +28,7 @@ const (
 	DefaultMaxHeaderBytes        = 1 << 20
 	DefaultDrainMaxBytes         = 64 << 20
 	DefaultDrainTimeout          = 30 * time.Second
+	DefaultMaxDrains             = 32
 	DefaultWSMessageCap          = 64 << 10
 )
 
@@ -100,6 +101,12 @@ type Config struct {
 	// past either bound the connection is closed. Defaults 64 MiB and 30 s.
 	DrainMaxBytes int64
 	DrainTimeout  time.Duration
+	// MaxDrains bounds how many such bodies are drained at once; beyond it a
+	// replaced body's origin connection is closed instead. Draining keeps a
+	// connection for reuse, but a burst of overrides on large streams would
+	// otherwise spend the proxy's CPU reading bodies nobody asked for and
+	// slow the responses that are being served. Default 32.
+	MaxDrains int
 
 	// WSMessageCap is how many payload bytes of each WebSocket message are
 	// recorded (the size is always recorded). Default 64 KiB.
@@ -122,7 +129,8 @@ func (c *Config) Validate() error {
 		"max idle conns": int64(c.MaxIdleConns), "max idle conns per host": int64(c.MaxIdleConnsPerHost),
 		"read header timeout": int64(c.ReadHeaderTimeout), "client idle timeout": int64(c.ClientIdleTimeout),
 		"max header bytes": int64(c.MaxHeaderBytes), "drain max bytes": c.DrainMaxBytes,
-		"drain timeout": int64(c.DrainTimeout), "websocket message cap": int64(c.WSMessageCap),
+		"drain timeout": int64(c.DrainTimeout), "max drains": int64(c.MaxDrains),
+		"websocket message cap": int64(c.WSMessageCap),
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: negative", name)
@@ -154,6 +162,7 @@ func (c *Config) withDefaults() Config {
 	setInt(&d.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
 	setInt(&d.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setInt(&d.WSMessageCap, DefaultWSMessageCap)
+	setInt(&d.MaxDrains, DefaultMaxDrains)
 	if d.DrainMaxBytes == 0 {
 		d.DrainMaxBytes = DefaultDrainMaxBytes
 	}

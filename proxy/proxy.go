@@ -61,6 +61,7 @@ type Proxy struct {
 	servers  map[*http.Server]struct{} // outer and inner (MITM) servers
 	raw      map[net.Conn]struct{}     // blind tunnels and WebSocket legs
 	closing  bool
+	draining int // background drains running, bounded by cfg.MaxDrains
 }
 
 // New builds a Proxy from cfg. It starts nothing: call Serve.
@@ -233,15 +234,26 @@ func (p *Proxy) enter() bool {
 	return true
 }
 
-// enterDrain registers a background drain, like enter.
+// enterDrain registers a background drain, like enter. It refuses while
+// shutting down and when MaxDrains are already running: the caller then
+// closes the body (and so the origin connection) instead.
 func (p *Proxy) enterDrain() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closing {
+	if p.closing || p.draining >= p.cfg.MaxDrains {
 		return false
 	}
+	p.draining++
 	p.drains.Add(1)
 	return true
+}
+
+// exitDrain ends a drain registered by enterDrain.
+func (p *Proxy) exitDrain() {
+	p.mu.Lock()
+	p.draining--
+	p.mu.Unlock()
+	p.drains.Done()
 }
 
 // ServeHTTP is the front door: checks that apply to every request before

@@ -167,6 +167,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&p.MaxHeaderBytes, "max-header-bytes", proxy.DefaultMaxHeaderBytes, "largest request head accepted from clients (then 431)")
 	fs.Int64Var(&p.DrainMaxBytes, "drain-max-bytes", proxy.DefaultDrainMaxBytes, "most bytes of a replaced upstream body read in the background")
 	fs.DurationVar(&p.DrainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest background read of a replaced upstream body")
+	fs.IntVar(&p.MaxDrains, "max-drains", proxy.DefaultMaxDrains, "replaced upstream bodies drained at once; beyond it their origin connections are closed")
 	fs.IntVar(&p.WSMessageCap, "ws-message-cap", proxy.DefaultWSMessageCap, "payload bytes recorded per WebSocket message")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
