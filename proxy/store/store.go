@@ -344,23 +344,29 @@ func (s *Store) compactLocked() {
 // drop frees the bodies of unlinked entries and publishes their removal.
 func (s *Store) drop(es []*entry, evicted bool) {
 	for _, e := range es {
-		var u usage
-		for i := range e.bodies {
-			if b := e.bodies[i].Load(); b != nil {
-				u.add(b.free(s))
-			}
-		}
-		s.mu.Lock()
-		u.ram -= e.wsRAM
-		e.wsRAM = 0
-		e.flow.WebSocket = nil
-		s.mu.Unlock()
-		s.account(u)
+		s.release(e)
 		if evicted {
 			s.evicted.Add(1)
 		}
 		s.feed.PublishRemoved(e.id)
 	}
+}
+
+// release frees an unlinked entry's bodies and WebSocket messages and gives
+// their memory and disk back to the budgets.
+func (s *Store) release(e *entry) {
+	var u usage
+	for i := range e.bodies {
+		if b := e.bodies[i].Load(); b != nil {
+			u.add(b.free(s))
+		}
+	}
+	s.mu.Lock()
+	u.ram -= e.wsRAM
+	e.wsRAM = 0
+	e.flow.WebSocket = nil
+	s.mu.Unlock()
+	s.account(u)
 }
 
 // headSize estimates the memory of a flow's heads.
@@ -700,17 +706,7 @@ func (s *Store) clear() {
 	s.headBytes.Store(0)
 	s.mu.Unlock()
 	for _, e := range all {
-		var u usage
-		for i := range e.bodies {
-			if b := e.bodies[i].Load(); b != nil {
-				u.add(b.free(s))
-			}
-		}
-		s.mu.Lock()
-		u.ram -= e.wsRAM
-		e.wsRAM = 0
-		s.mu.Unlock()
-		s.account(u)
+		s.release(e)
 	}
 }
 
