@@ -151,8 +151,8 @@ func (b *ownerBody) drain() {
 	b.cancel()
 }
 
-// servedBody is the body goproxy copies to the client. It stays the same
-// object from the round trip to the end, so goproxy keeps the framing Loupe
+// servedBody is the body copied to the client. It stays the same
+// object from the round trip to the end, so the copy keeps the framing Loupe
 // computed; rules swap what it reads from. It records the served facet when
 // the served bytes differ from the upstream ones, and turns a failed read
 // into an aborted client response: a response cut short must end abruptly,
@@ -221,9 +221,9 @@ func (c *copyBufs) getLarge() *[largeCopyBuf]byte {
 	return new([largeCopyBuf]byte)
 }
 
-// WriteTo copies the body to the client; goproxy's io.Copy calls it instead
+// WriteTo copies the body to the client; writeResponse's io.Copy calls it instead
 // of copying through its own 32 KiB buffer. Each read is written at once
-// (a stream is never held back to fill a buffer, and goproxy's flushing
+// (a stream is never held back to fill a buffer, and the flushing
 // writer still flushes every write), but a body that arrives in bulk moves
 // in 256 KiB reads and writes: measured on 1 MB responses, a quarter of
 // the system calls. The buffer grows only while reads fill it, so a slow

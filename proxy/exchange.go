@@ -16,13 +16,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/elazarl/goproxy"
-
 	"loupe/proxy/flow"
 )
 
-// exchange is the proxy's state for one flow, shared by the hooks through
-// the request context and goproxy's ProxyCtx.UserData.
+// exchange is the proxy's state for one flow. The outgoing request's
+// context carries it to the dialer (connection timings).
 type exchange struct {
 	p      *Proxy
 	h      flow.Handle
@@ -151,7 +149,14 @@ func responseHead(status int, proto string, h http.Header) flow.Response {
 	return flow.Response{Status: status, Proto: proto, Header: flow.FieldsFromHeader(h)}
 }
 
-// serveHTTP runs one request through goproxy's hook chain.
+// serveHTTP runs one exchange: the outgoing request (request-phase rules),
+// the round trip or the answer a rule produced, the response-phase rules,
+// and the copy to the client.
+//
+// goproxy stays the front door for CONNECT; a plain request does not go
+// through its handler, whose per-request context, eager log formatting and
+// header copy cost more than the rest of this path (see README,
+// "Performance"). The steps are the ones its hook chain ran.
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	x := p.newExchange(r)
 	defer func() {
@@ -165,11 +170,16 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		x.done()
 	}()
 	x.clientCtx = r.Context()
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
-	p.gp.ServeHTTP(w, r)
+	out, resp := p.outgoing(x, r)
+	if resp == nil {
+		resp = p.roundTrip(x, out)
+	}
+	p.applyResponseRules(x, resp, out)
+	p.servedHead(x, resp, r.Proto)
+	p.writeResponse(w, resp)
 	switch {
 	case x.served != nil && !x.served.eof:
-		// goproxy stops copying when writing to the client fails.
+		// The copy stops when writing to the client fails.
 		x.fail(errors.New("client went away before the end of the response"))
 	case x.clientCtx.Err() != nil:
 		// The request context ends before the handler returns only when
@@ -178,22 +188,18 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// onRequest is the first request hook: it builds the outgoing request (a
-// copy, hop-by-hop headers stripped), applies the request-phase rules, and
-// installs Loupe's round tripper.
-func (p *Proxy) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	x, _ := r.Context().Value(exchangeKey{}).(*exchange)
-	if x == nil {
-		// Not from Loupe's front door (never expected): refuse rather than
-		// forward something unaccounted for.
-		return r, errorResponse(r, http.StatusInternalServerError, "request outside Loupe's front door")
-	}
-	ctx.UserData = x
-	ctx.RoundTripper = goproxy.RoundTripperFunc(p.roundTrip)
-
-	out := r.Clone(r.Context())
+// outgoing builds the request sent upstream from the client's r: a shallow
+// copy whose header (r's own map, which nothing reads afterwards: the flow
+// holds its own copy) loses its hop-by-hop fields, with the request-phase
+// rules applied. It returns the answer when a mock or block produced one.
+func (p *Proxy) outgoing(x *exchange, r *http.Request) (*http.Request, *http.Response) {
+	out := new(http.Request)
+	*out = *r
 	out.RequestURI = ""
 	out.Close = false
+	if out.Header == nil {
+		out.Header = make(http.Header)
+	}
 	removeHopHeaders(out.Header, true)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		// An empty value keeps net/http from adding its own User-Agent.
@@ -211,9 +217,8 @@ func (p *Proxy) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request
 }
 
 // roundTrip sends the outgoing request through Loupe's Transport. It never
-// returns an error: failures become recorded 502/504 answers.
-func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
-	x := ctx.UserData.(*exchange)
+// fails: failures become recorded 502/504 answers.
+func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	restoreCase(req.Context(), req.Header)
 	u := x.urlStr
 	if *req.URL != x.url { // a rule rewrote it
@@ -229,12 +234,18 @@ func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Respo
 	outCtx, cancel := context.WithCancel(context.WithoutCancel(clientCtx))
 	ob := &ownerBody{x: x, cancel: cancel, facet: flow.FacetResponse}
 	ob.stop = context.AfterFunc(clientCtx, ob.clientGone)
+	// The dialer finds the exchange here, for DNS and connect timings.
+	outCtx = context.WithValue(outCtx, exchangeKey{}, x)
 	if req.URL.Scheme == "https" {
 		outCtx = httptrace.WithClientTrace(outCtx, x.tlsTrace())
 	}
 
 	sent := time.Now()
-	resp, err := p.tr.RoundTrip(req.WithContext(outCtx))
+	var rt http.RoundTripper = p.tr
+	if p.h1.handles(req) {
+		rt = p.h1
+	}
+	resp, err := rt.RoundTrip(req.WithContext(outCtx))
 	if err != nil {
 		ob.stop()
 		cancel()
@@ -242,7 +253,7 @@ func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Respo
 			// Recorded first, so the flow says why rather than what followed.
 			x.fail(fmt.Errorf("client went away: %w", err))
 		}
-		return p.failResponse(x, req, err), nil
+		return p.failResponse(x, req, err)
 	}
 	x.mu.Lock()
 	x.respAt = time.Now()
@@ -253,7 +264,7 @@ func (p *Proxy) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Respo
 	ob.own(resp.Body)
 	x.served = &servedBody{x: x, src: ob, closers: []io.Closer{ob}}
 	resp.Body = x.served
-	return resp, nil
+	return resp
 }
 
 // failResponse turns an upstream failure into an answer naming its cause.
@@ -303,34 +314,78 @@ func errorResponse(req *http.Request, status int, msg string) *http.Response {
 	return resp
 }
 
-// onResponse applies the response-phase rules.
-func (p *Proxy) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
-	x, ok := ctx.UserData.(*exchange)
-	if !ok || resp == nil {
-		return resp
-	}
-	p.applyResponseRules(x, resp, ctx.Req)
-	return resp
-}
-
-// onResponseLast is the last response hook: hop-by-hop hygiene, recording of
-// the served head, and per-write flushing of bodies of unknown length.
-func (p *Proxy) onResponseLast(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
-	x, ok := ctx.UserData.(*exchange)
-	if !ok || resp == nil {
-		return resp
-	}
+// servedHead is the last step before the client gets the head: hop-by-hop
+// hygiene and the recording of the served head (proto: the client's).
+func (p *Proxy) servedHead(x *exchange, resp *http.Response, proto string) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		removeHopHeaders(resp.Header, false)
 	}
-	x.h.Response(responseHead(resp.StatusCode, ctx.Req.Proto, resp.Header))
-	if resp.ContentLength < 0 && bodyAllowed(resp) {
-		// goproxy flushes after every write only when the served head says
-		// chunked. net/http treats a handler's "chunked" as its own framing
-		// (HTTP/1.1) or drops it (HTTP/2), so this is only a flush signal.
-		resp.Header.Set("Transfer-Encoding", "chunked")
+	x.h.Response(responseHead(resp.StatusCode, proto, resp.Header))
+}
+
+// writeResponse copies resp to the client and closes its body. A body of
+// unknown length (a stream) is flushed after every write, so it is never
+// held back; net/http chooses chunked framing for it (HTTP/1.1) or ends it
+// with the connection (HTTP/1.0). Trailers are forwarded like
+// httputil.ReverseProxy does.
+func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
+	defer resp.Body.Close()
+	wh := w.Header()
+	for k, vs := range resp.Header {
+		wh[k] = vs
 	}
-	return resp
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		names := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		wh.Add("Trailer", strings.Join(names, ", "))
+	}
+	unknown := resp.ContentLength < 0 && bodyAllowed(resp)
+	stream := unknown || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if unknown {
+		// The flush signal net/http understands: chunked on HTTP/1.1, its
+		// own framing on HTTP/2, connection-delimited for HTTP/1.0.
+		wh.Set("Transfer-Encoding", "chunked")
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	var dst io.Writer = w
+	if f, ok := w.(http.Flusher); ok && stream {
+		dst = flushWriter{w: w, f: f}
+	}
+	_, _ = io.Copy(dst, resp.Body)
+	_ = resp.Body.Close()
+
+	if len(resp.Trailer) > 0 {
+		// Chunked framing even for a short body, or the trailers are lost.
+		_ = http.NewResponseController(w).Flush()
+		if len(resp.Trailer) == announced {
+			for k, vs := range resp.Trailer {
+				wh[k] = append(wh[k], vs...)
+			}
+		} else {
+			for k, vs := range resp.Trailer {
+				for _, v := range vs {
+					wh.Add(http.TrailerPrefix+k, v)
+				}
+			}
+		}
+	}
+}
+
+// flushWriter flushes after every write: a stream reaches the client as it
+// arrives.
+type flushWriter struct {
+	w io.Writer
+	f http.Flusher
+}
+
+func (fw flushWriter) Write(b []byte) (int, error) {
+	n, err := fw.w.Write(b)
+	fw.f.Flush()
+	return n, err
 }
 
 // recordedBody tees a request body into the recorder.

@@ -3,7 +3,9 @@
 // applies the user's rules, forwards requests through its own Transport and
 // reports every phase of every flow to a flow.Recorder.
 //
-// goproxy is the front door and the hook chain; everything goproxy gets wrong
+// goproxy is the front door for CONNECT (tunnels, MITM); plain requests run
+// through the same steps its hook chain would, called directly (see
+// serveHTTP). Everything goproxy gets wrong
 // for a debugging proxy is owned here: the Transport (no environment proxy,
 // no transparent gzip, verified TLS, timeouts), hop-by-hop hygiene in both
 // directions, the ownership of every upstream body (read to EOF or its
@@ -42,6 +44,7 @@ type Proxy struct {
 	errLog *log.Logger
 	gp     *goproxy.ProxyHttpServer
 	tr     *http.Transport
+	h1     *h1Client // bodiless plain-HTTP requests (see h1Client)
 	dialer *net.Dialer
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
@@ -80,21 +83,19 @@ func New(cfg Config) (*Proxy, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
 	p.tr = p.newTransport()
+	p.h1 = newH1Client(c, p.dial)
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = p.errLog
 	gp.Tr = p.tr
 	gp.ConnectDial = nil
 	gp.ConnectDialWithReq = nil
-	// Loupe strips hop-by-hop headers itself, on a copy, in the request hook;
+	// Loupe strips hop-by-hop headers itself, on the outgoing request;
 	// goproxy's own stripping would drop Accept-Encoding and read Connection
 	// after it is gone.
 	gp.KeepHeader = true
 	gp.KeepAcceptEncoding = true
 	gp.NonproxyHandler = http.HandlerFunc(p.serveSelf)
-	gp.OnRequest().DoFunc(p.onRequest)
-	gp.OnResponse().DoFunc(p.onResponse)
-	gp.OnResponse().DoFunc(p.onResponseLast)
 	gp.OnRequest().HijackConnect(p.hijackConnect)
 	p.gp = gp
 	return p, nil
@@ -174,6 +175,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.cancel()
 	p.tr.CloseIdleConnections()
+	p.h1.closeIdle(true)
 	return err
 }
 
@@ -256,9 +258,9 @@ func (p *Proxy) exitDrain() {
 	p.drains.Done()
 }
 
-// ServeHTTP is the front door: checks that apply to every request before
-// the hook chain (authentication, smuggling, requests aimed at Loupe itself),
-// then goproxy.
+// ServeHTTP is the front door: checks that apply to every request
+// (authentication, smuggling, requests aimed at Loupe itself), then goproxy
+// for CONNECT and serveHTTP for everything else.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r, refused := checkHead(w, r)
 	if refused {

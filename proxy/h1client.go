@@ -1,0 +1,344 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// h1Client sends plain-HTTP requests without a body (GET, HEAD, OPTIONS,
+// DELETE: most of what a proxy forwards) over pooled HTTP/1.1 connections,
+// in the handler's own goroutine.
+//
+// http.Transport gives every origin connection a reader and a writer
+// goroutine and hands each request and response between them over
+// channels; it also reads ahead on idle connections. For a proxy that is
+// most of the cost of a small request (README, "Performance") and, per
+// request in flight, two goroutine stacks and two 4 KiB buffers. Here one
+// goroutine writes the head, reads the response and the body; a
+// connection holds a read buffer only, and a write buffer is borrowed for
+// the head. The wire format is the standard library's: Request.Write
+// writes the head, http.ReadResponse parses the answer and its framing.
+//
+// Everything else (bodies, HTTPS, HTTP/2, upgrades) goes through the
+// Transport.
+type h1Client struct {
+	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
+	headerTimeout  time.Duration // response head; 0: none
+	idleTimeout    time.Duration
+	maxIdle        int
+	maxIdlePerHost int
+	maxHeaderBytes int64
+	writers        sync.Pool // *bufio.Writer
+	mu             sync.Mutex
+	idle           map[string][]*h1Conn // by host:port, most recently used last
+	nidle          int
+	closed         bool
+}
+
+// h1Conn is one origin connection of an h1Client.
+type h1Conn struct {
+	cl    *h1Client
+	conn  net.Conn
+	br    *bufio.Reader
+	key   string
+	limit int64 // bytes Read may still return; bounds the response head
+	timer *time.Timer
+	// reused: this connection served a request before, so a failure before
+	// any answer may just mean the origin closed it while idle.
+	reused bool
+}
+
+// aLongTimeAgo is a deadline that unblocks every read and write at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func newH1Client(cfg Config, dial func(context.Context, string, string) (net.Conn, error)) *h1Client {
+	return &h1Client{
+		dial:           dial,
+		headerTimeout:  cfg.ResponseHeaderTimeout,
+		idleTimeout:    cfg.IdleConnTimeout,
+		maxIdle:        cfg.MaxIdleConns,
+		maxIdlePerHost: cfg.MaxIdleConnsPerHost,
+		maxHeaderBytes: int64(cfg.MaxHeaderBytes),
+		idle:           make(map[string][]*h1Conn),
+	}
+}
+
+// handles reports whether req can go through the h1Client: plain http,
+// no body, a method that carries none.
+func (c *h1Client) handles(req *http.Request) bool {
+	if req.URL.Scheme != "http" || req.ContentLength != 0 || (req.Body != nil && req.Body != http.NoBody) {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete:
+	default:
+		return false
+	}
+	_, expect := req.Header["Expect"]
+	return !expect && len(req.TransferEncoding) == 0 && len(req.Trailer) == 0
+}
+
+// RoundTrip sends req and returns the response head; the body reads from
+// the connection, which goes back to the pool at the body's end, or is
+// closed when the body is closed early or req's context ends.
+func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	port := req.URL.Port()
+	if port == "" {
+		port = "80"
+	}
+	key := net.JoinHostPort(req.URL.Hostname(), port)
+	for attempt := 0; ; attempt++ {
+		pc, err := c.get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := pc.send(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		pc.close()
+		if pc.reused && attempt == 0 && ctx.Err() == nil && stale(err) {
+			// The origin closed the idle connection as the request
+			// went out; every method here is idempotent: try once more
+			// on a new connection, as http.Transport does.
+			continue
+		}
+		return nil, err
+	}
+}
+
+// stale reports whether err is what a write to, or read from, a connection
+// the origin already closed returns before any answer.
+func stale(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, new(*net.OpError))
+}
+
+// get returns an idle connection to key or dials a new one.
+func (c *h1Client) get(ctx context.Context, key string) (*h1Conn, error) {
+	c.mu.Lock()
+	for list := c.idle[key]; len(list) > 0; list = c.idle[key] {
+		pc := list[len(list)-1]
+		list[len(list)-1] = nil
+		c.idle[key] = list[:len(list)-1]
+		c.nidle--
+		if len(list) == 1 {
+			delete(c.idle, key)
+		}
+		if pc.timer.Stop() {
+			c.mu.Unlock()
+			pc.reused = true
+			return pc, nil
+		}
+		// Its idle timer fired and is closing it.
+	}
+	c.mu.Unlock()
+	conn, err := c.dial(ctx, "tcp", key)
+	if err != nil {
+		return nil, err
+	}
+	pc := &h1Conn{cl: c, conn: conn, key: key, limit: 1<<63 - 1}
+	pc.br = bufio.NewReaderSize(pc, 4<<10)
+	pc.timer = time.AfterFunc(time.Hour, pc.idleExpired)
+	pc.timer.Stop()
+	return pc, nil
+}
+
+// put returns pc to the pool, or closes it when the pool is full or closed.
+func (c *h1Client) put(pc *h1Conn) {
+	c.mu.Lock()
+	list := c.idle[pc.key]
+	if c.closed || c.nidle >= c.maxIdle || len(list) >= c.maxIdlePerHost {
+		c.mu.Unlock()
+		pc.close()
+		return
+	}
+	c.idle[pc.key] = append(list, pc)
+	c.nidle++
+	pc.timer.Reset(c.idleTimeout)
+	c.mu.Unlock()
+}
+
+// idleExpired closes pc after IdleConnTimeout in the pool.
+func (pc *h1Conn) idleExpired() {
+	c := pc.cl
+	c.mu.Lock()
+	list := c.idle[pc.key]
+	for i, o := range list {
+		if o == pc {
+			c.idle[pc.key] = append(list[:i:i], list[i+1:]...)
+			if len(c.idle[pc.key]) == 0 {
+				delete(c.idle, pc.key)
+			}
+			c.nidle--
+			break
+		}
+	}
+	c.mu.Unlock()
+	pc.close()
+}
+
+// closeIdle closes every idle connection; with final, the client pools
+// nothing afterwards.
+func (c *h1Client) closeIdle(final bool) {
+	c.mu.Lock()
+	var all []*h1Conn
+	for _, list := range c.idle {
+		all = append(all, list...)
+	}
+	clear(c.idle)
+	c.nidle = 0
+	if final {
+		c.closed = true
+	}
+	c.mu.Unlock()
+	for _, pc := range all {
+		pc.timer.Stop()
+		pc.close()
+	}
+}
+
+func (pc *h1Conn) close() { _ = pc.conn.Close() }
+
+// Read feeds the buffered reader, within the current limit.
+func (pc *h1Conn) Read(p []byte) (int, error) {
+	if pc.limit <= 0 {
+		return 0, fmt.Errorf("origin response head larger than %d bytes", pc.cl.maxHeaderBytes)
+	}
+	if int64(len(p)) > pc.limit {
+		p = p[:pc.limit]
+	}
+	n, err := pc.conn.Read(p)
+	pc.limit -= int64(n)
+	return n, err
+}
+
+// send writes req's head and reads the response head on pc.
+func (pc *h1Conn) send(ctx context.Context, req *http.Request) (*http.Response, error) {
+	c := pc.cl
+	// The context's end unblocks whatever the connection is doing; the
+	// connection is then never reused.
+	stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(aLongTimeAgo) })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+
+	bw, _ := c.writers.Get().(*bufio.Writer)
+	if bw == nil {
+		bw = bufio.NewWriterSize(pc.conn, 4<<10)
+	} else {
+		bw.Reset(pc.conn)
+	}
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	c.writers.Put(bw)
+	if err != nil {
+		return fail(err)
+	}
+
+	if c.headerTimeout > 0 {
+		_ = pc.conn.SetReadDeadline(time.Now().Add(c.headerTimeout))
+	}
+	pc.limit = c.maxHeaderBytes
+	var resp *http.Response
+	for {
+		resp, err = http.ReadResponse(pc.br, req)
+		if err != nil {
+			return fail(err)
+		}
+		// 1xx answers before the final one are skipped (101 never comes:
+		// upgrades do not take this path).
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		pc.limit = c.maxHeaderBytes
+	}
+	pc.limit = 1<<63 - 1
+	if c.headerTimeout > 0 && ctx.Err() == nil {
+		_ = pc.conn.SetReadDeadline(time.Time{})
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return fail(errors.New("origin switched protocols without an upgrade request"))
+	}
+	b := &h1Body{pc: pc, rc: resp.Body, stop: stop, reuse: !resp.Close && !req.Close}
+	if resp.Body == http.NoBody {
+		b.finish(io.EOF)
+		return resp, nil
+	}
+	resp.Body = b
+	return resp, nil
+}
+
+// h1Body is a response body read from an h1Conn: at its end the connection
+// goes back to the pool; closed before its end, the connection is closed
+// (the rest of the body is never read by accident into the next answer).
+// Close may come from another goroutine while a Read is blocked: closing
+// the connection ends that Read.
+type h1Body struct {
+	pc    *h1Conn
+	rc    io.Reader
+	stop  func() bool
+	reuse bool
+
+	mu   sync.Mutex
+	done error // io.EOF at the end, errBodyClosed after Close
+}
+
+var errBodyClosed = errors.New("read on closed response body")
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	done := b.done
+	b.mu.Unlock()
+	if done != nil {
+		return 0, done
+	}
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.finish(err)
+	}
+	return n, err
+}
+
+// finish ends the body once: read to its end (io.EOF) the connection is
+// pooled if it can carry another request and nothing cut it meanwhile;
+// otherwise it is closed.
+func (b *h1Body) finish(err error) {
+	b.mu.Lock()
+	if b.done != nil {
+		b.mu.Unlock()
+		return
+	}
+	b.done = err
+	b.mu.Unlock()
+	// Buffered bytes past the end would be an answer nobody asked for:
+	// such a connection is closed, never reused.
+	if b.stop() && err == io.EOF && b.reuse && b.pc.br.Buffered() == 0 {
+		b.pc.cl.put(b.pc)
+		return
+	}
+	b.pc.close()
+}
+
+func (b *h1Body) Close() error {
+	b.finish(errBodyClosed)
+	return nil
+}

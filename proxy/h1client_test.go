@@ -1,0 +1,249 @@
+package proxy_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"loupe/proxy"
+	"loupe/proxy/proxytest"
+)
+
+// rawOrigin is an HTTP/1.1 origin written on raw TCP, so that a test sees
+// every connection and can misbehave on purpose. answer writes the answer
+// to the i-th request on a connection and reports whether to keep the
+// connection open for another.
+type rawOrigin struct {
+	addr   string
+	conns  atomic.Int64 // connections accepted
+	closed atomic.Int64 // connections the proxy closed (EOF seen by the origin)
+}
+
+func startRawOrigin(t *testing.T, answer func(w io.Writer, req *http.Request, i int) bool) *rawOrigin {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &rawOrigin{addr: l.Addr().String()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			o.conns.Add(1)
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for i := 0; ; i++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						if err == io.EOF {
+							o.closed.Add(1)
+						}
+						return
+					}
+					if !answer(c, req, i) {
+						return
+					}
+				}
+			})
+		}
+	})
+	return o
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Plain GETs reuse one origin connection, whatever the framing, and a
+// connection is only reused once its answer was read to the end.
+func TestOriginConnectionsReused(t *testing.T) {
+	for _, framing := range []string{"length", "chunked", "empty"} {
+		t.Run(framing, func(t *testing.T) {
+			o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+				body := fmt.Sprintf("answer %d", i)
+				switch framing {
+				case "length":
+					fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				case "chunked":
+					fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+				case "empty":
+					fmt.Fprintf(w, "HTTP/1.1 204 No Content\r\n\r\n")
+				}
+				return true
+			})
+			env := proxytest.Start(t, proxy.Config{})
+			c := env.Client(t)
+			for i := range 5 {
+				status, body := get(t, c, "http://"+o.addr+"/")
+				want := fmt.Sprintf("answer %d", i)
+				if framing == "empty" {
+					want = ""
+				}
+				if status >= 300 || body != want {
+					t.Fatalf("request %d: %d %q, want %q", i, status, body, want)
+				}
+			}
+			if n := o.conns.Load(); n != 1 {
+				t.Errorf("origin accepted %d connections for 5 sequential requests, want 1", n)
+			}
+		})
+	}
+}
+
+// An idle origin connection the origin closed is not an error: the
+// request goes out again on a new connection.
+func TestStaleOriginConnectionRetried(t *testing.T) {
+	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return false // close after each answer, without saying so
+	})
+	env := proxytest.Start(t, proxy.Config{})
+	c := env.Client(t)
+	for i := range 3 {
+		status, body := get(t, c, "http://"+o.addr+"/")
+		if status != http.StatusOK || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, status, body)
+		}
+	}
+	if n := o.conns.Load(); n != 3 {
+		t.Errorf("origin accepted %d connections, want 3", n)
+	}
+}
+
+// Bytes after the end of an answer are never served as the next answer:
+// that connection is closed, not reused.
+func TestUnsolicitedBytesNotReused(t *testing.T) {
+	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"+
+			"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!")
+		return true
+	})
+	env := proxytest.Start(t, proxy.Config{})
+	c := env.Client(t)
+	for i := range 2 {
+		if status, body := get(t, c, "http://"+o.addr+"/"); status != http.StatusOK || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, status, body)
+		}
+	}
+	if n := o.conns.Load(); n != 2 {
+		t.Errorf("origin accepted %d connections, want 2", n)
+	}
+}
+
+// A client that leaves in the middle of a body closes the origin
+// connection (never pooled with the rest unread); idle connections close
+// after IdleConnTimeout and on Shutdown.
+func TestOriginConnectionEnds(t *testing.T) {
+	t.Run("client leaves mid-body", func(t *testing.T) {
+		var cut atomic.Bool
+		o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+				if _, err := w.Write(make([]byte, 1000)); err != nil {
+					cut.Store(true)
+					return false
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			return false
+		})
+		env := proxytest.Start(t, proxy.Config{})
+		c := env.Client(t)
+		resp, err := c.Get("http://" + o.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Read(make([]byte, 10))
+		resp.Body.Close() // mid-body: the client's transport closes its connection
+		waitFor(t, "the origin connection to be cut", cut.Load)
+	})
+	t.Run("idle timeout", func(t *testing.T) {
+		o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			return true
+		})
+		env := proxytest.Start(t, proxy.Config{IdleConnTimeout: 100 * time.Millisecond})
+		get(t, env.Client(t), "http://"+o.addr+"/")
+		waitFor(t, "the idle origin connection to close", func() bool { return o.closed.Load() == 1 })
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			return true
+		})
+		env := proxytest.Start(t, proxy.Config{})
+		get(t, env.Client(t), "http://"+o.addr+"/")
+		if o.closed.Load() != 0 {
+			t.Fatal("origin connection closed before shutdown")
+		}
+		if err := env.Proxy.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the idle origin connection to close", func() bool { return o.closed.Load() == 1 })
+	})
+}
+
+// An origin response head beyond MaxHeaderBytes is refused with 502, not
+// read into memory without bound.
+func TestOriginHeadTooLarge(t *testing.T) {
+	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\n")
+		for range 200 {
+			io.WriteString(w, "X-Filler: "+strings.Repeat("y", 1000)+"\r\n")
+		}
+		io.WriteString(w, "Content-Length: 2\r\n\r\nok")
+		return false
+	})
+	env := proxytest.Start(t, proxy.Config{MaxHeaderBytes: 64 << 10})
+	status, body := get(t, env.Client(t), "http://"+o.addr+"/")
+	if status != http.StatusBadGateway {
+		t.Errorf("got %d %q, want 502", status, body)
+	}
+}
