@@ -12,6 +12,7 @@
 //	go run ./bench -short          # quick check, about a minute
 //	go run ./bench                 # full suite
 //	go run ./bench -loaded         # with 100 non-matching rules and a live websocket reader
+//	go run ./bench -reference      # the floor: httputil.ReverseProxy, no capture
 package main
 
 import (
@@ -48,6 +49,7 @@ type config struct {
 	loupeArgs []string
 	keepLogs  bool
 
+	reference bool   // measure the reference proxy instead of Loupe
 	proxyAddr string // an already running proxy: no build, no restarts
 	proxyPID  int
 	proxyCA   string
@@ -80,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.loupeBin, "loupe-bin", "", "a built loupe binary to use instead of building ./cmd/loupe")
 	extra := fs.String("loupe-args", "", "extra flags for the Loupe processes, space-separated (e.g. \"-max-idle-conns-per-host 64\")")
 	fs.BoolVar(&c.keepLogs, "keep", false, "keep the temporary directory (proxy logs, data dirs)")
+	fs.BoolVar(&c.reference, "reference", false, "measure the reference proxy (httputil.ReverseProxy, no capture, no rules) instead of Loupe: the floor for a proxy on net/http (scenarios "+referenceScenarios+")")
 	fs.StringVar(&c.proxyAddr, "proxy-addr", "", "measure this running proxy (host:port) instead of starting Loupe")
 	fs.IntVar(&c.proxyPID, "proxy-pid", 0, "with -proxy-addr: its process id, for memory, fd and thread figures")
 	fs.StringVar(&c.proxyCA, "proxy-ca", "", "with -proxy-addr: its CA certificate (PEM) for the HTTPS scenario; default: no verification")
@@ -93,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c.loupeArgs = strings.Fields(*extra)
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.reference && (c.proxyAddr != "" || c.loaded != "off") {
+		return c, errors.New("-reference measures its own proxy in plain mode: no -proxy-addr, no -loaded")
 	}
 	switch c.loaded {
 	case "off", "on", "both":
@@ -134,6 +140,14 @@ func loadAvg() string {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == "-serve-reference" {
+		// A child process started by -reference (see refSpawner).
+		if err := serveReference(args[1]); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		return 0
+	}
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -168,9 +182,12 @@ func suite(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 
 	var launch launcher
-	if cfg.proxyAddr != "" {
+	switch {
+	case cfg.reference:
+		launch = &refSpawner{pin: cfg.pin}
+	case cfg.proxyAddr != "":
 		launch = &external{cfg: cfg}
-	} else {
+	default:
 		bin := cfg.loupeBin
 		if bin == "" {
 			fmt.Fprintln(stderr, "bench: building ./cmd/loupe ...")

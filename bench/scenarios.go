@@ -62,6 +62,9 @@ func (b *bench) runAll(ctx context.Context) {
 		if !strings.Contains(b.cfg.scenarios, sc.id) {
 			continue
 		}
+		if b.cfg.reference && !strings.Contains(referenceScenarios, sc.id) {
+			continue
+		}
 		if ctx.Err() != nil {
 			b.add(row{id: sc.id, name: sc.name, status: statusSkip, note: "skipped: time bound reached"})
 			continue
