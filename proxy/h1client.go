@@ -40,7 +40,14 @@ type h1Client struct {
 	idle           map[string][]*h1Conn // by host:port, most recently used last
 	nidle          int
 	closed         bool
+	sweeping       bool          // a sweep goroutine runs (see sweep)
+	stop           chan struct{} // closed by closeIdle(true)
+	sweeper        sync.WaitGroup
 }
+
+// sweepInterval is how often idle connections are checked for an origin
+// that closed them.
+const sweepInterval = 500 * time.Millisecond
 
 // h1Conn is one origin connection of an h1Client.
 type h1Conn struct {
@@ -67,6 +74,7 @@ func newH1Client(cfg Config, dial func(context.Context, string, string) (net.Con
 		maxIdlePerHost: cfg.MaxIdleConnsPerHost,
 		maxHeaderBytes: int64(cfg.MaxHeaderBytes),
 		idle:           make(map[string][]*h1Conn),
+		stop:           make(chan struct{}),
 	}
 }
 
@@ -167,7 +175,61 @@ func (c *h1Client) put(pc *h1Conn) {
 	c.idle[pc.key] = append(list, pc)
 	c.nidle++
 	pc.timer.Reset(c.idleTimeout)
+	if !c.sweeping {
+		c.sweeping = true
+		c.sweeper.Add(1)
+		go c.sweep()
+	}
 	c.mu.Unlock()
+}
+
+// sweep closes idle connections that the origin closed (or that hold
+// bytes nobody asked for) every sweepInterval, while the pool holds any.
+// http.Transport notices at once with a reader goroutine per connection;
+// here one non-blocking peek per idle connection and interval does, so a
+// closed connection's descriptor is not held until IdleConnTimeout.
+func (c *h1Client) sweep() {
+	defer c.sweeper.Done()
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		var dead []*h1Conn
+		c.mu.Lock()
+		for key, list := range c.idle {
+			kept := list[:0]
+			for _, pc := range list {
+				// Whoever stops the idle timer owns the connection.
+				if peerDone(pc.conn) && pc.timer.Stop() {
+					dead = append(dead, pc)
+					c.nidle--
+					continue
+				}
+				kept = append(kept, pc)
+			}
+			clear(list[len(kept):])
+			if len(kept) == 0 {
+				delete(c.idle, key)
+			} else {
+				c.idle[key] = kept
+			}
+		}
+		done := c.nidle == 0
+		if done {
+			c.sweeping = false
+		}
+		c.mu.Unlock()
+		for _, pc := range dead {
+			pc.close()
+		}
+		if done {
+			return
+		}
+	}
 }
 
 // idleExpired closes pc after IdleConnTimeout in the pool.
@@ -199,13 +261,17 @@ func (c *h1Client) closeIdle(final bool) {
 	}
 	clear(c.idle)
 	c.nidle = 0
-	if final {
+	if final && !c.closed {
 		c.closed = true
+		close(c.stop)
 	}
 	c.mu.Unlock()
 	for _, pc := range all {
 		pc.timer.Stop()
 		pc.close()
+	}
+	if final {
+		c.sweeper.Wait()
 	}
 }
 

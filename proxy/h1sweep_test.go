@@ -1,0 +1,71 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// An idle pooled connection that the origin closes is closed by Loupe
+// too, within a sweep, not held (a descriptor in CLOSE_WAIT) until
+// IdleConnTimeout.
+func TestIdleConnectionClosedByOriginIsDropped(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	closeNow := make(chan struct{})
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 4096)
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		<-closeNow
+	}()
+
+	var d net.Dialer
+	cfg := Config{}
+	c := newH1Client(cfg.withDefaults(), d.DialContext)
+	t.Cleanup(func() { c.closeIdle(true) })
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+l.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "ok" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+	idle := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.nidle
+	}
+	if n := idle(); n != 1 {
+		t.Fatalf("%d idle connections after the answer, want 1", n)
+	}
+	time.Sleep(2 * sweepInterval)
+	if n := idle(); n != 1 {
+		t.Fatalf("a healthy idle connection was dropped (%d left)", n)
+	}
+	close(closeNow)
+	deadline := time.Now().Add(4 * sweepInterval)
+	for idle() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connection closed by the origin still pooled after %v", 4*sweepInterval)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
