@@ -246,6 +246,9 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 		rt = p.h1
 	}
 	resp, err := rt.RoundTrip(req.WithContext(outCtx))
+	if err == nil && rt == p.tr {
+		p.h1.learn(req, resp)
+	}
 	if err != nil {
 		ob.stop()
 		cancel()

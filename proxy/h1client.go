@@ -3,18 +3,23 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"sync"
 	"time"
 )
 
-// h1Client sends plain-HTTP requests without a body (GET, HEAD, OPTIONS,
-// DELETE: most of what a proxy forwards) over pooled HTTP/1.1 connections,
-// in the handler's own goroutine.
+// h1Client sends requests without a body (GET, HEAD, OPTIONS, DELETE: most
+// of what a proxy forwards) over pooled HTTP/1.1 connections, in the
+// handler's own goroutine: to plain-HTTP origins, and to HTTPS origins that
+// answered an earlier request through the Transport over HTTP/1.1 (an
+// origin that offers HTTP/2 keeps getting HTTP/2 from the Transport).
 //
 // http.Transport gives every origin connection a reader and a writer
 // goroutine and hands each request and response between them over
@@ -26,8 +31,8 @@ import (
 // the head. The wire format is the standard library's: Request.Write
 // writes the head, http.ReadResponse parses the answer and its framing.
 //
-// Everything else (bodies, HTTPS, HTTP/2, upgrades) goes through the
-// Transport.
+// Everything else (bodies, HTTP/2, HTTPS origins not seen yet, upgrades)
+// goes through the Transport.
 type h1Client struct {
 	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
 	headerTimeout  time.Duration // response head; 0: none
@@ -35,6 +40,8 @@ type h1Client struct {
 	maxIdle        int
 	maxIdlePerHost int
 	maxHeaderBytes int64
+	tlsConfig      *tls.Config // for HTTPS origins; cloned per connection
+	tlsTimeout     time.Duration
 	writers        sync.Pool // *bufio.Writer
 	mu             sync.Mutex
 	idle           map[string][]*h1Conn // by host:port, most recently used last
@@ -43,7 +50,13 @@ type h1Client struct {
 	sweeping       bool          // a sweep goroutine runs (see sweep)
 	stop           chan struct{} // closed by closeIdle(true)
 	sweeper        sync.WaitGroup
+	// h1Only holds the HTTPS origins (host:port) that answered over
+	// HTTP/1.1; bounded by maxH1Only (cleared when full).
+	h1Only map[string]bool
 }
+
+// maxH1Only bounds h1Client.h1Only.
+const maxH1Only = 4096
 
 // sweepInterval is how often idle connections are checked for an origin
 // that closed them.
@@ -65,8 +78,13 @@ type h1Conn struct {
 // aLongTimeAgo is a deadline that unblocks every read and write at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-func newH1Client(cfg Config, dial func(context.Context, string, string) (net.Conn, error)) *h1Client {
+func newH1Client(cfg Config, tlsConfig *tls.Config, dial func(context.Context, string, string) (net.Conn, error)) *h1Client {
+	tc := tlsConfig.Clone()
+	tc.NextProtos = []string{"http/1.1"}
 	return &h1Client{
+		tlsConfig:      tc,
+		tlsTimeout:     cfg.TLSHandshakeTimeout,
+		h1Only:         make(map[string]bool),
 		dial:           dial,
 		headerTimeout:  cfg.ResponseHeaderTimeout,
 		idleTimeout:    cfg.IdleConnTimeout,
@@ -78,10 +96,23 @@ func newH1Client(cfg Config, dial func(context.Context, string, string) (net.Con
 	}
 }
 
-// handles reports whether req can go through the h1Client: plain http,
-// no body, a method that carries none.
+// handles reports whether req can go through the h1Client: no body, a
+// method that carries none, plain http or an HTTPS origin known to answer
+// over HTTP/1.1.
 func (c *h1Client) handles(req *http.Request) bool {
-	if req.URL.Scheme != "http" || req.ContentLength != 0 || (req.Body != nil && req.Body != http.NoBody) {
+	if req.ContentLength != 0 || (req.Body != nil && req.Body != http.NoBody) {
+		return false
+	}
+	switch req.URL.Scheme {
+	case "http":
+	case "https":
+		c.mu.Lock()
+		known := c.h1Only[originAddr(req.URL)]
+		c.mu.Unlock()
+		if !known {
+			return false
+		}
+	default:
 		return false
 	}
 	switch req.Method {
@@ -93,18 +124,45 @@ func (c *h1Client) handles(req *http.Request) bool {
 	return !expect && len(req.TransferEncoding) == 0 && len(req.Trailer) == 0
 }
 
+// learn remembers which protocol an HTTPS origin answered the Transport
+// with: HTTP/1.1 origins are served by the h1Client from then on.
+func (c *h1Client) learn(req *http.Request, resp *http.Response) {
+	if req.URL.Scheme != "https" {
+		return
+	}
+	addr := originAddr(req.URL)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if resp.ProtoMajor != 1 {
+		delete(c.h1Only, addr)
+		return
+	}
+	if len(c.h1Only) >= maxH1Only {
+		clear(c.h1Only)
+	}
+	c.h1Only[addr] = true
+}
+
+// originAddr is u's host:port, with the scheme's default port.
+func originAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
 // RoundTrip sends req and returns the response head; the body reads from
 // the connection, which goes back to the pool at the body's end, or is
 // closed when the body is closed early or req's context ends.
 func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	port := req.URL.Port()
-	if port == "" {
-		port = "80"
-	}
-	key := net.JoinHostPort(req.URL.Hostname(), port)
+	key := req.URL.Scheme + "://" + originAddr(req.URL)
 	for attempt := 0; ; attempt++ {
-		pc, err := c.get(ctx, key)
+		pc, err := c.get(ctx, req.URL, key)
 		if err != nil {
 			return nil, err
 		}
@@ -133,8 +191,9 @@ func stale(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, new(*net.OpError))
 }
 
-// get returns an idle connection to key or dials a new one.
-func (c *h1Client) get(ctx context.Context, key string) (*h1Conn, error) {
+// get returns an idle connection to key (u's scheme and address) or dials
+// a new one.
+func (c *h1Client) get(ctx context.Context, u *url.URL, key string) (*h1Conn, error) {
 	c.mu.Lock()
 	for list := c.idle[key]; len(list) > 0; list = c.idle[key] {
 		pc := list[len(list)-1]
@@ -152,15 +211,52 @@ func (c *h1Client) get(ctx context.Context, key string) (*h1Conn, error) {
 		// Its idle timer fired and is closing it.
 	}
 	c.mu.Unlock()
-	conn, err := c.dial(ctx, "tcp", key)
+	conn, err := c.dial(ctx, "tcp", originAddr(u))
 	if err != nil {
 		return nil, err
+	}
+	if u.Scheme == "https" {
+		if conn, err = c.handshake(ctx, conn, u.Hostname()); err != nil {
+			return nil, err
+		}
 	}
 	pc := &h1Conn{cl: c, conn: conn, key: key, limit: 1<<63 - 1}
 	pc.br = bufio.NewReaderSize(pc, 4<<10)
 	pc.timer = time.AfterFunc(time.Hour, pc.idleExpired)
 	pc.timer.Stop()
 	return pc, nil
+}
+
+// handshake secures conn to host for HTTP/1.1, within TLSHandshakeTimeout,
+// reporting to the request's trace hooks (the flow's TLS timing) like the
+// Transport does.
+func (c *h1Client) handshake(ctx context.Context, conn net.Conn, host string) (net.Conn, error) {
+	cfg := c.tlsConfig.Clone()
+	cfg.ServerName = host
+	tc := tls.Client(conn, cfg)
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil && trace.TLSHandshakeStart != nil {
+		trace.TLSHandshakeStart()
+	}
+	hctx := ctx
+	if c.tlsTimeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, c.tlsTimeout)
+		defer cancel()
+	}
+	err := tc.HandshakeContext(hctx)
+	if trace != nil && trace.TLSHandshakeDone != nil {
+		trace.TLSHandshakeDone(tc.ConnectionState(), err)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
+		tc.Close()
+		return nil, fmt.Errorf("origin chose %q over TLS, not http/1.1", p)
+	}
+	return tc, nil
 }
 
 // put returns pc to the pool, or closes it when the pool is full or closed.

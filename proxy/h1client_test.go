@@ -2,10 +2,18 @@ package proxy_test
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,4 +254,119 @@ func TestOriginHeadTooLarge(t *testing.T) {
 	if status != http.StatusBadGateway {
 		t.Errorf("got %d %q, want 502", status, body)
 	}
+}
+
+// An HTTPS origin that answers over HTTP/1.1 is served by the proxy's own
+// HTTP/1.1 client from its second request on: one more origin connection,
+// then reuse, TLS verified and timed; an origin that offers HTTP/2 stays on
+// HTTP/2.
+func TestHTTPSOriginProtocolKept(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			var conns atomic.Int64
+			origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "%s %s", r.Proto, r.URL.Path)
+			}))
+			origin.EnableHTTP2 = h2
+			origin.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			origin.StartTLS()
+			t.Cleanup(origin.Close)
+			pool := x509.NewCertPool()
+			pool.AddCert(origin.Certificate())
+			env := proxytest.Start(t, proxy.Config{UpstreamRootCAs: pool})
+			c := env.Client(t)
+			const n = 5
+			want := "HTTP/1.1"
+			if h2 {
+				want = "HTTP/2.0"
+			}
+			for i := range n {
+				status, body := get(t, c, fmt.Sprintf("%s/%d", origin.URL, i))
+				if status != http.StatusOK || body != fmt.Sprintf("%s /%d", want, i) {
+					t.Fatalf("request %d: %d %q", i, status, body)
+				}
+			}
+			wantConns := int64(2)
+			if h2 {
+				wantConns = 1
+			}
+			if got := conns.Load(); got != wantConns {
+				t.Errorf("origin accepted %d connections for %d requests, want %d", got, n, wantConns)
+			}
+			fs := env.Rec.WaitFinished(t, n, 10*time.Second)
+			for i, f := range fs {
+				if f.Flow.UpstreamResponse == nil || f.Flow.UpstreamResponse.Proto != want {
+					t.Errorf("flow %d: upstream response %+v, want %s", i, f.Flow.UpstreamResponse, want)
+				}
+			}
+			if !h2 && fs[1].Flow.Timings.TLS < 0 {
+				t.Errorf("flow 1 opened the HTTP/1.1 client's connection: ssl %v, want >= 0", fs[1].Flow.Timings.TLS)
+			}
+			if last := fs[n-1].Flow.Timings; last.TLS != -1 || last.Connect != -1 {
+				t.Errorf("last flow on a reused connection: connect %v ssl %v, want -1", last.Connect, last.TLS)
+			}
+		})
+	}
+}
+
+// The proxy's own HTTP/1.1 client verifies origin certificates like the
+// Transport: an origin whose certificate changed to an untrusted one after
+// it was learned gets a 502 naming the certificate.
+func TestHTTPSOriginCertificateChecked(t *testing.T) {
+	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	origin.StartTLS()
+	t.Cleanup(origin.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(origin.Certificate())
+	env := proxytest.Start(t, proxy.Config{UpstreamRootCAs: pool})
+	c := env.Client(t)
+	if status, body := get(t, c, origin.URL+"/"); status != http.StatusOK || body != "ok" {
+		t.Fatalf("first request: %d %q", status, body)
+	}
+	// Same address, another certificate nobody trusts.
+	addr := origin.Listener.Addr().String()
+	origin.Close()
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "impostor")
+	}))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("address %s not free again: %v", addr, err)
+	}
+	other.Listener.Close()
+	other.Listener = l
+	other.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}
+	other.StartTLS()
+	t.Cleanup(other.Close)
+	status, body := get(t, c, origin.URL+"/")
+	if status != http.StatusBadGateway || !strings.Contains(body, "certificate") {
+		t.Errorf("got %d %q, want 502 naming the certificate", status, body)
+	}
+}
+
+// selfSigned is a certificate for 127.0.0.1 that nobody trusts.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "impostor"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

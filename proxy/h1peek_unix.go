@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"syscall"
@@ -12,6 +13,10 @@ import (
 // request: the origin closed it, it failed, or it holds bytes nobody asked
 // for. It peeks without blocking and without consuming anything.
 func peerDone(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		// A TLS alert (close_notify) is a byte on the socket too.
+		c = tc.NetConn()
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false

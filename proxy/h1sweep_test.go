@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -35,7 +36,7 @@ func TestIdleConnectionClosedByOriginIsDropped(t *testing.T) {
 
 	var d net.Dialer
 	cfg := Config{}
-	c := newH1Client(cfg.withDefaults(), d.DialContext)
+	c := newH1Client(cfg.withDefaults(), &tls.Config{}, d.DialContext)
 	t.Cleanup(func() { c.closeIdle(true) })
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+l.Addr().String()+"/", nil)
 	if err != nil {

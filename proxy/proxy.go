@@ -83,7 +83,7 @@ func New(cfg Config) (*Proxy, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
 	p.tr = p.newTransport()
-	p.h1 = newH1Client(c, p.dial)
+	p.h1 = newH1Client(c, p.tlsClientConfig(), p.dial)
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = p.errLog
