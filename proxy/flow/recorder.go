@@ -9,6 +9,11 @@ import "time"
 // can stall, no waiting on readers): the proxy calls these methods on its hot
 // path. Copying bytes under a short lock is fine; bounding what is kept is the
 // recorder's job.
+//
+// The heads given to Begin, UpstreamRequest, UpstreamResponse and Response
+// belong to the recorder from then on: the caller builds a new one for each
+// call and never changes it afterwards, so the recorder keeps it without a
+// copy.
 type Recorder interface {
 	// Begin records a new flow whose request head was just received from
 	// client and returns the handle through which the rest is reported.

@@ -43,7 +43,6 @@ func (h *handle) UpstreamRequest(req flow.Request) {
 			req.Header = f.Request.Header
 		} else {
 			n = headSize(&req)
-			req.Header = slices.Clone(req.Header)
 		}
 		h.e.upReq = req
 		f.UpstreamRequest = &h.e.upReq
@@ -54,7 +53,6 @@ func (h *handle) UpstreamRequest(req flow.Request) {
 func (h *handle) UpstreamResponse(resp flow.Response) {
 	h.update(func(f *flow.Flow) {
 		h.e.upResp = resp
-		h.e.upResp.Header = slices.Clone(resp.Header)
 		f.UpstreamResponse = &h.e.upResp
 		h.addHead(respSize(&resp))
 		if f.UpstreamBody != nil {
@@ -71,7 +69,6 @@ func (h *handle) Response(resp flow.Response) {
 			resp.Header = up.Header
 		} else {
 			n = respSize(&resp)
-			resp.Header = slices.Clone(resp.Header)
 		}
 		h.e.resp = resp
 		f.Response = &h.e.resp

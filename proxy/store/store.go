@@ -400,7 +400,7 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 		Start:   start,
 		Client:  client,
 		State:   flow.StatePending,
-		Request: cloneRequest(req),
+		Request: req, // the recorder's own (see flow.Recorder)
 		Timings: flow.NoTimings,
 	}
 	e.flow.RequestBody = bodyHead(req.Header)
@@ -462,11 +462,6 @@ func (s *Store) oldestLocked() *entry {
 	return nil
 }
 
-func cloneRequest(r flow.Request) flow.Request {
-	r.Header = slices.Clone(r.Header)
-	return r
-}
-
 // bodyHead derives a body's encoding and type from its message's headers.
 func bodyHead(h flow.Fields) flow.Body {
 	return flow.Body{Encoding: h.Get("Content-Encoding"), ContentType: h.Get("Content-Type")}
@@ -503,6 +498,24 @@ func (e *entry) clone() *flow.Flow {
 		c.UpstreamBody = &ub
 	}
 	return c
+}
+
+// Summary returns the list-row summary of flow id, without copying the
+// flow: the live feed needs one per change.
+func (s *Store) Summary(id flow.ID) (flow.Summary, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.lookupLocked(id)
+	if !ok {
+		return flow.Summary{}, false
+	}
+	v := e.view()
+	sum := v.Summary()
+	sum.Rules = slices.Clone(sum.Rules) // the store's slice grows under its lock
+	if sum.Rules == nil {
+		sum.Rules = []string{}
+	}
+	return sum, true
 }
 
 // Get returns a copy of flow id.
