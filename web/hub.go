@@ -174,6 +174,12 @@ func (h *hub) run(ctx context.Context) error {
 	var lastState []byte
 	dirty := false
 	for {
+		// Once something changed, the next flush takes it all: the hub
+		// does not wake for every change in between.
+		changed := w.C()
+		if dirty {
+			changed = nil
+		}
 		select {
 		case <-ctx.Done():
 			for c := range clients {
@@ -189,7 +195,7 @@ func (h *hub) run(ctx context.Context) error {
 			}
 		case c := <-h.unregister:
 			remove(c)
-		case <-w.C():
+		case <-changed:
 			dirty = true
 		case <-flush.C:
 			if !dirty {
@@ -254,13 +260,13 @@ func (h *hub) changeMessages(ch store.Changes) [][]byte {
 	}
 	b := newBatch(ch.Seq)
 	for _, id := range ch.Added {
-		if fl, ok := h.s.deps.Store.Get(id); ok { // else removed meanwhile: a later Take says so
-			b.Add = append(b.Add, fl.Summary())
+		if sum, ok := h.s.deps.Store.Summary(id); ok { // else removed meanwhile: a later Take says so
+			b.Add = append(b.Add, sum)
 		}
 	}
 	for _, id := range ch.Updated {
-		if fl, ok := h.s.deps.Store.Get(id); ok {
-			b.Update = append(b.Update, fl.Summary())
+		if sum, ok := h.s.deps.Store.Summary(id); ok {
+			b.Update = append(b.Update, sum)
 		}
 	}
 	b.Remove = append(b.Remove, ch.Removed...)
