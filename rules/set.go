@@ -48,6 +48,10 @@ type compiled struct {
 	urlPrefix   string
 	urlAnchored bool
 	urlLiteral  bool
+	// urlNeeds is the longest literal every match contains somewhere
+	// (from the expression's top-level sequence): a URL without it cannot
+	// match, and finding that is far cheaper than running the regexp.
+	urlNeeds string
 }
 
 // Compile validates rs and compiles it into a Set. The error is a
@@ -86,6 +90,7 @@ func compileValid(rs []Rule) *Set {
 			c.url = regexp.MustCompile(m.URL) // validated above
 			c.urlPrefix, c.urlLiteral = c.url.LiteralPrefix()
 			c.urlAnchored = anchoredAtStart(m.URL)
+			c.urlNeeds = requiredLiteral(m.URL)
 		}
 		if !s.rules[i].Enabled {
 			continue
@@ -183,6 +188,8 @@ func (c *compiled) match(r *Request, host string) bool {
 			return false
 		case c.urlLiteral && !c.urlAnchored:
 			return true // the literal is the whole expression, and it was found
+		case c.urlNeeds != "" && !strings.Contains(r.URL, c.urlNeeds):
+			return false
 		}
 		return c.url.MatchString(r.URL)
 	}
@@ -203,6 +210,35 @@ func anchoredAtStart(expr string) bool {
 		re = re.Sub[0]
 	}
 	return re.Op == syntax.OpBeginText
+}
+
+// requiredLiteral returns the longest case-sensitive literal of expr's
+// top-level sequence (every match contains it), or "" when there is none
+// of at least 3 bytes.
+func requiredLiteral(expr string) string {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	for re.Op == syntax.OpCapture && len(re.Sub) == 1 {
+		re = re.Sub[0]
+	}
+	parts := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		parts = re.Sub
+	}
+	best := ""
+	for _, p := range parts {
+		if p.Op == syntax.OpLiteral && p.Flags&syntax.FoldCase == 0 {
+			if s := string(p.Rune); len(s) > len(best) {
+				best = s
+			}
+		}
+	}
+	if len(best) < 3 {
+		return ""
+	}
+	return best
 }
 
 // normalHost lower-cases h and drops a port, IPv6 brackets and the dot of a

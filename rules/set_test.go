@@ -258,8 +258,11 @@ func TestURLPrefilter(t *testing.T) {
 		`^https://api\.example\.com/v[0-9]+/`, `token=`, `^token=`, `\Ahttps://x`, `(^https://x)`,
 		`(?m)^https://x`, `^abc|^https`, `(?i)^HTTPS://X`, `x/a`, `^https://x/a$`, `a.*b`, `^`, `$`, `.*`,
 		`^(?:https)://x/a`, `^https://x/a?`,
+		`^https?://[^/]*nomatch3\.example/`, `(?i)nomatch`, `ex(am|xx)ple\.com`, `api\.exa?mple`, `(api)\.example`,
+		`x+/ab`, `https|token`, `(?i:TOKEN)=1`, `a{2}pi`,
 	}
-	urls := []string{"https://x/a", "https://api.example.com/v2/z", "https://x/?token=1", "token=1", "http://x", "", "HTTPS://X/a", "https://x/ab"}
+	urls := []string{"https://x/a", "https://api.example.com/v2/z", "https://x/?token=1", "token=1", "http://x", "", "HTTPS://X/a", "https://x/ab",
+		"https://a.nomatch3.example/", "http://NOMATCH3.example/", "https://api.exmple.com/", "https://x/?TOKEN=1", "https://aapi/"}
 	for _, expr := range exprs {
 		s := mustCompile(t, []Rule{withMatch("r", Match{URL: expr})})
 		re := regexp.MustCompile(expr)
@@ -268,6 +271,22 @@ func TestURLPrefilter(t *testing.T) {
 			if want := re.MatchString(u); got != want {
 				t.Errorf("url %q against %q = %v, regexp says %v", u, expr, got, want)
 			}
+		}
+	}
+}
+
+func TestRequiredLiteral(t *testing.T) {
+	for expr, want := range map[string]string{
+		`^https?://[^/]*nomatch3\.example/`: "nomatch3.example/",
+		`(abcd)`:                            "abcd",
+		`(?i)abcd`:                          "",
+		`ab`:                                "",
+		`abc|defg`:                          "",
+		`x(abc)?defgh[0-9]`:                 "defgh",
+		`[`:                                 "",
+	} {
+		if got := requiredLiteral(expr); got != want {
+			t.Errorf("requiredLiteral(%q) = %q, want %q", expr, got, want)
 		}
 	}
 }
