@@ -329,7 +329,11 @@ func (s *spawner) start(ctx context.Context, rulesJSON []byte) (*target, error) 
 	return t, nil
 }
 
-func (s *spawner) stop(t *target) {
+func (s *spawner) stop(t *target) { t.terminate() }
+
+// terminate stops a proxy process the bench started: SIGTERM, then SIGKILL
+// after 10 s.
+func (t *target) terminate() {
 	if t == nil || t.cmd == nil {
 		return
 	}

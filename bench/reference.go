@@ -108,15 +108,4 @@ func (s *refSpawner) start(ctx context.Context, rulesJSON []byte) (*target, erro
 	return t, nil
 }
 
-func (s *refSpawner) stop(t *target) {
-	if t == nil || t.cmd == nil {
-		return
-	}
-	t.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-t.done:
-	case <-time.After(10 * time.Second):
-		t.cmd.Process.Kill()
-		<-t.done
-	}
-}
+func (s *refSpawner) stop(t *target) { t.terminate() }

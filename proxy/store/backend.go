@@ -13,6 +13,7 @@ import (
 type Backend interface {
 	flow.Recorder
 	Get(id flow.ID) (*flow.Flow, bool)
+	Summary(id flow.ID) (flow.Summary, bool)
 	List(match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
 	Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
 	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
