@@ -216,8 +216,9 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request) (*http.Request, *http.Res
 	return out, nil
 }
 
-// roundTrip sends the outgoing request through Loupe's Transport. It never
-// fails: failures become recorded 502/504 answers.
+// roundTrip sends the outgoing request through the pooled HTTP/1.1 client
+// when it can carry it (see h1Client.handles), else through Loupe's
+// Transport. It never fails: failures become recorded 502/504 answers.
 func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	restoreCase(req.Context(), req.Header)
 	u := x.urlStr

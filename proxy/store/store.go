@@ -511,9 +511,8 @@ func (s *Store) Summary(id flow.ID) (flow.Summary, bool) {
 	}
 	v := e.view()
 	sum := v.Summary()
-	sum.Rules = slices.Clone(sum.Rules) // the store's slice grows under its lock
-	if sum.Rules == nil {
-		sum.Rules = []string{}
+	if len(sum.Rules) > 0 {
+		sum.Rules = slices.Clone(sum.Rules) // the store's slice grows under its lock
 	}
 	return sum, true
 }
