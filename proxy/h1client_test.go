@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -369,4 +370,91 @@ func selfSigned(t *testing.T) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// Many clients at once, bodies of every framing and size, some streams left
+// in the middle: every complete body arrives intact (the pool never hands a
+// connection with the rest of an old answer to a new request).
+func TestOriginPoolUnderConcurrency(t *testing.T) {
+	body := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + (i*7+n)%26)
+		}
+		return b
+	}
+	origin := proxytest.Origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" { // until the proxy hangs up, at most 2 s
+			rc := http.NewResponseController(w)
+			for range 400 {
+				if _, err := w.Write(body(1000)); err != nil || rc.Flush() != nil {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			return
+		}
+		var n int
+		fmt.Sscanf(r.URL.Query().Get("n"), "%d", &n)
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", fmt.Sprint(n))
+		}
+		b := body(n)
+		for len(b) > 0 { // several writes: chunked answers get several chunks
+			k := min(len(b), 3000)
+			w.Write(b[:k])
+			b = b[k:]
+		}
+	}))
+	env := proxytest.Start(t, proxy.Config{MaxIdleConnsPerHost: 4})
+	sizes := []int{0, 1, 4095, 4096, 4097, 70000}
+	var wg sync.WaitGroup
+	errs := make(chan error, 32*24)
+	for w := range 32 {
+		wg.Go(func() {
+			c := env.Client(t)
+			for i := range 24 {
+				if i%7 == 3 {
+					resp, err := c.Get(origin.URL + "/stream")
+					if err != nil {
+						errs <- err
+						return
+					}
+					resp.Body.Read(make([]byte, 100)) // leave in the middle
+					resp.Body.Close()
+					continue
+				}
+				n := sizes[(w+i)%len(sizes)]
+				u := fmt.Sprintf("%s/?n=%d", origin.URL, n)
+				if i%2 == 1 {
+					u += "&chunked=1"
+				}
+				method := http.MethodGet
+				if i%5 == 4 {
+					method = http.MethodHead
+				}
+				req, _ := http.NewRequest(method, u, nil)
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := body(n)
+				if method == http.MethodHead {
+					want = nil
+				}
+				if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+					errs <- fmt.Errorf("%s %s: %d, %d bytes, %v", method, u, resp.StatusCode, len(got), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
