@@ -43,6 +43,7 @@ type h1Client struct {
 	tlsConfig      *tls.Config // for HTTPS origins; cloned per connection
 	tlsTimeout     time.Duration
 	writers        sync.Pool // *bufio.Writer
+	readers        sync.Pool // *bufio.Reader: an idle connection holds none
 	mu             sync.Mutex
 	idle           map[string][]*h1Conn // by host:port, most recently used last
 	nidle          int
@@ -206,6 +207,7 @@ func (c *h1Client) get(ctx context.Context, u *url.URL, key string) (*h1Conn, er
 		if pc.timer.Stop() {
 			c.mu.Unlock()
 			pc.reused = true
+			pc.br = c.reader(pc)
 			return pc, nil
 		}
 		// Its idle timer fired and is closing it.
@@ -221,7 +223,7 @@ func (c *h1Client) get(ctx context.Context, u *url.URL, key string) (*h1Conn, er
 		}
 	}
 	pc := &h1Conn{cl: c, conn: conn, key: key, limit: 1<<63 - 1}
-	pc.br = bufio.NewReaderSize(pc, 4<<10)
+	pc.br = c.reader(pc)
 	pc.timer = time.AfterFunc(time.Hour, pc.idleExpired)
 	pc.timer.Stop()
 	return pc, nil
@@ -259,8 +261,22 @@ func (c *h1Client) handshake(ctx context.Context, conn net.Conn, host string) (n
 	return tc, nil
 }
 
+// reader returns a read buffer for pc, recycled from idle connections.
+func (c *h1Client) reader(pc *h1Conn) *bufio.Reader {
+	if br, ok := c.readers.Get().(*bufio.Reader); ok {
+		br.Reset(pc)
+		return br
+	}
+	return bufio.NewReaderSize(pc, 4<<10)
+}
+
 // put returns pc to the pool, or closes it when the pool is full or closed.
+// Its read buffer is empty (see h1Body.finish) and goes back to the
+// buffer pool: an idle connection holds only its socket.
 func (c *h1Client) put(pc *h1Conn) {
+	pc.br.Reset(nil)
+	c.readers.Put(pc.br)
+	pc.br = nil
 	c.mu.Lock()
 	list := c.idle[pc.key]
 	if c.closed || c.nidle >= c.maxIdle || len(list) >= c.maxIdlePerHost {

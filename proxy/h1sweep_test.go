@@ -57,6 +57,15 @@ func TestIdleConnectionClosedByOriginIsDropped(t *testing.T) {
 	if n := idle(); n != 1 {
 		t.Fatalf("%d idle connections after the answer, want 1", n)
 	}
+	c.mu.Lock()
+	for _, list := range c.idle {
+		for _, pc := range list {
+			if pc.br != nil {
+				t.Error("an idle connection holds a read buffer")
+			}
+		}
+	}
+	c.mu.Unlock()
 	time.Sleep(2 * sweepInterval)
 	if n := idle(); n != 1 {
 		t.Fatalf("a healthy idle connection was dropped (%d left)", n)
