@@ -27,8 +27,8 @@ import (
 // most of the cost of a small request (README, "Performance") and, per
 // request in flight, two goroutine stacks and two 4 KiB buffers. Here one
 // goroutine writes the head, reads the response and the body; a
-// connection holds a read buffer only, and a write buffer is borrowed for
-// the head. The wire format is the standard library's: Request.Write
+// connection in use holds a read buffer, a write buffer is borrowed for
+// the head, and an idle connection holds neither. The wire format is the standard library's: Request.Write
 // writes the head, http.ReadResponse parses the answer and its framing.
 //
 // Everything else (bodies, HTTP/2, HTTPS origins not seen yet, upgrades)
