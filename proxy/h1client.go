@@ -26,10 +26,11 @@ import (
 // channels; it also reads ahead on idle connections. For a proxy that is
 // most of the cost of a small request (README, "Performance") and, per
 // request in flight, two goroutine stacks and two 4 KiB buffers. Here one
-// goroutine writes the head, reads the response and the body; a
-// connection in use holds a read buffer, a write buffer is borrowed for
-// the head, and an idle connection holds neither. The wire format is the standard library's: Request.Write
-// writes the head, http.ReadResponse parses the answer and its framing.
+// goroutine writes the head, reads the response and the body; a connection
+// in use holds a read buffer, a write buffer is borrowed for the head, and
+// an idle connection holds neither. The wire format is the standard
+// library's: Request.Write writes the head, http.ReadResponse parses the
+// answer and its framing.
 //
 // Everything else (bodies, HTTP/2, HTTPS origins not seen yet, upgrades)
 // goes through the Transport.
@@ -45,7 +46,7 @@ type h1Client struct {
 	writers        sync.Pool // *bufio.Writer
 	readers        sync.Pool // *bufio.Reader: an idle connection holds none
 	mu             sync.Mutex
-	idle           map[string][]*h1Conn // by host:port, most recently used last
+	idle           map[string][]*h1Conn // by scheme://host:port, most recently used last
 	nidle          int
 	closed         bool
 	sweeping       bool          // a sweep goroutine runs (see sweep)
@@ -450,8 +451,12 @@ func (pc *h1Conn) send(ctx context.Context, req *http.Request) (*http.Response, 
 		pc.limit = c.maxHeaderBytes
 	}
 	pc.limit = 1<<63 - 1
-	if c.headerTimeout > 0 && ctx.Err() == nil {
+	if c.headerTimeout > 0 {
 		_ = pc.conn.SetReadDeadline(time.Time{})
+		if ctx.Err() != nil {
+			// Cancelled meanwhile: keep the cut the AfterFunc made.
+			_ = pc.conn.SetDeadline(aLongTimeAgo)
+		}
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errors.New("origin switched protocols without an upgrade request"))
