@@ -164,7 +164,10 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	key := req.URL.Scheme + "://" + originAddr(req.URL)
 	for attempt := 0; ; attempt++ {
-		pc, err := c.get(ctx, req.URL, key)
+		// A retry dials: the other idle connections to this origin were
+		// likely closed at the same moment (an origin's keep-alive timeout
+		// ends them all together).
+		pc, err := c.get(ctx, req.URL, key, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -194,10 +197,10 @@ func stale(err error) bool {
 }
 
 // get returns an idle connection to key (u's scheme and address) or dials
-// a new one.
-func (c *h1Client) get(ctx context.Context, u *url.URL, key string) (*h1Conn, error) {
+// a new one; with fresh, it always dials.
+func (c *h1Client) get(ctx context.Context, u *url.URL, key string, fresh bool) (*h1Conn, error) {
 	c.mu.Lock()
-	for list := c.idle[key]; len(list) > 0; list = c.idle[key] {
+	for list := c.idle[key]; len(list) > 0 && !fresh; list = c.idle[key] {
 		pc := list[len(list)-1]
 		list[len(list)-1] = nil
 		c.idle[key] = list[:len(list)-1]

@@ -33,6 +33,8 @@ type rawOrigin struct {
 	addr   string
 	conns  atomic.Int64 // connections accepted
 	closed atomic.Int64 // connections the proxy closed (EOF seen by the origin)
+	// closeAll closes every connection the origin holds open.
+	closeAll func()
 }
 
 func startRawOrigin(t *testing.T, answer func(w io.Writer, req *http.Request, i int) bool) *rawOrigin {
@@ -45,13 +47,16 @@ func startRawOrigin(t *testing.T, answer func(w io.Writer, req *http.Request, i 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var open []net.Conn
-	t.Cleanup(func() {
-		l.Close()
+	o.closeAll = func() {
 		mu.Lock()
 		for _, c := range open {
 			c.Close()
 		}
 		mu.Unlock()
+	}
+	t.Cleanup(func() {
+		l.Close()
+		o.closeAll()
 		wg.Wait()
 	})
 	wg.Go(func() {
@@ -163,6 +168,38 @@ func TestStaleOriginConnectionRetried(t *testing.T) {
 	}
 	if n := o.conns.Load(); n != 3 {
 		t.Errorf("origin accepted %d connections, want 3", n)
+	}
+}
+
+// Several pooled connections that the origin closed at once (an origin's
+// keep-alive timeout) cost a request one retry on a new connection, never
+// an error.
+func TestStalePoolRetriedOnNewConnection(t *testing.T) {
+	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+		if req.URL.Path == "/warm" {
+			time.Sleep(50 * time.Millisecond) // the warm-ups overlap: one connection each
+		}
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	env := proxytest.Start(t, proxy.Config{})
+	const n = 4
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if status, body := get(t, env.Client(t), "http://"+o.addr+"/warm"); status != http.StatusOK || body != "ok" {
+				t.Errorf("warm-up: %d %q", status, body)
+			}
+		})
+	}
+	wg.Wait()
+	if got := o.conns.Load(); got < 2 {
+		t.Fatalf("origin accepted %d connections for %d overlapping requests", got, n)
+	}
+	o.closeAll() // all pooled connections go stale at once, within one sweep interval
+	time.Sleep(20 * time.Millisecond)
+	if status, body := get(t, env.Client(t), "http://"+o.addr+"/after"); status != http.StatusOK || body != "ok" {
+		t.Fatalf("after the origin closed its idle connections: %d %q", status, body)
 	}
 }
 
