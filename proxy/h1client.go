@@ -176,9 +176,10 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		pc.close()
-		if pc.reused && attempt == 0 && ctx.Err() == nil && stale(err) {
-			// The origin closed the idle connection as the request
-			// went out; every method here is idempotent: try once more
+		if pc.reused && attempt == 0 && ctx.Err() == nil && retryable(err) {
+			// The idle connection was no longer good (closed by the
+			// origin as the request went out, or holding bytes nobody
+			// asked for); every method here is idempotent: try once more
 			// on a new connection, as http.Transport does.
 			continue
 		}
@@ -186,37 +187,35 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// stale reports whether err is what a write to, or read from, a connection
-// the origin already closed returns before any answer.
-func stale(err error) bool {
+// retryable reports whether a request that failed on a reused connection
+// before its answer's head may go out again on a new one: any failure but a
+// timeout (which would only double the wait).
+func retryable(err error) bool {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return false
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, new(*net.OpError))
+	return !(errors.As(err, &ne) && ne.Timeout())
 }
 
 // get returns an idle connection to key (u's scheme and address) or dials
 // a new one; with fresh, it always dials.
+//
+// An idle connection is checked before use with one non-blocking peek: one
+// the origin closed is dropped, and so is one holding bytes that arrived
+// after its last answer (http.Transport finds those with its read-ahead):
+// they are never read as the answer to the next request.
 func (c *h1Client) get(ctx context.Context, u *url.URL, key string, fresh bool) (*h1Conn, error) {
-	c.mu.Lock()
-	for list := c.idle[key]; len(list) > 0 && !fresh; list = c.idle[key] {
-		pc := list[len(list)-1]
-		list[len(list)-1] = nil
-		c.idle[key] = list[:len(list)-1]
-		c.nidle--
-		if len(list) == 1 {
-			delete(c.idle, key)
+	for !fresh {
+		pc := c.popIdle(key)
+		if pc == nil {
+			break
 		}
-		if pc.timer.Stop() {
-			c.mu.Unlock()
-			pc.reused = true
-			pc.br = c.reader(pc)
-			return pc, nil
+		if peerDone(pc.conn) {
+			pc.close()
+			continue
 		}
-		// Its idle timer fired and is closing it.
+		pc.reused = true
+		pc.br = c.reader(pc)
+		return pc, nil
 	}
-	c.mu.Unlock()
 	conn, err := c.dial(ctx, "tcp", originAddr(u))
 	if err != nil {
 		return nil, err
@@ -231,6 +230,27 @@ func (c *h1Client) get(ctx context.Context, u *url.URL, key string, fresh bool) 
 	pc.timer = time.AfterFunc(time.Hour, pc.idleExpired)
 	pc.timer.Stop()
 	return pc, nil
+}
+
+// popIdle takes the most recently used idle connection to key, or returns
+// nil.
+func (c *h1Client) popIdle(key string) *h1Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for list := c.idle[key]; len(list) > 0; list = c.idle[key] {
+		pc := list[len(list)-1]
+		list[len(list)-1] = nil
+		c.idle[key] = list[:len(list)-1]
+		c.nidle--
+		if len(list) == 1 {
+			delete(c.idle, key)
+		}
+		if pc.timer.Stop() {
+			return pc
+		}
+		// Its idle timer fired and is closing it.
+	}
+	return nil
 }
 
 // handshake secures conn to host for HTTP/1.1, within TLSHandshakeTimeout,

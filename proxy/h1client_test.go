@@ -151,12 +151,18 @@ func TestOriginConnectionsReused(t *testing.T) {
 	}
 }
 
-// An idle origin connection the origin closed is not an error: the
-// request goes out again on a new connection.
+// An idle origin connection that dies as the request goes out is not an
+// error: the request goes out again on a new connection.
 func TestStaleOriginConnectionRetried(t *testing.T) {
 	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+		if i > 0 {
+			// A second request on a connection finds it closing: it
+			// looked alive when pooled and when taken, and dies as the
+			// request goes out (no answer).
+			return false
+		}
 		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		return false // close after each answer, without saying so
+		return true
 	})
 	env := proxytest.Start(t, proxy.Config{})
 	c := env.Client(t)
@@ -172,8 +178,7 @@ func TestStaleOriginConnectionRetried(t *testing.T) {
 }
 
 // Several pooled connections that the origin closed at once (an origin's
-// keep-alive timeout) cost a request one retry on a new connection, never
-// an error.
+// keep-alive timeout) are never an error for the next request.
 func TestStalePoolRetriedOnNewConnection(t *testing.T) {
 	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
 		if req.URL.Path == "/warm" {
@@ -200,6 +205,34 @@ func TestStalePoolRetriedOnNewConnection(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if status, body := get(t, env.Client(t), "http://"+o.addr+"/after"); status != http.StatusOK || body != "ok" {
 		t.Fatalf("after the origin closed its idle connections: %d %q", status, body)
+	}
+}
+
+// Bytes that arrive on a pooled connection after its last answer (here a
+// whole response, late, after a HEAD answer) are never read as the answer
+// to the next request: that connection is dropped before use.
+func TestBodyAfterHeadAnswerNotServed(t *testing.T) {
+	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+		if req.Method == http.MethodHead {
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+			time.Sleep(20 * time.Millisecond) // after the proxy pooled the connection
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!")
+			return true
+		}
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	env := proxytest.Start(t, proxy.Config{})
+	c := env.Client(t)
+	req, _ := http.NewRequest(http.MethodHead, "http://"+o.addr+"/", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	time.Sleep(40 * time.Millisecond) // the stray bytes have arrived; no sweep yet
+	if status, body := get(t, c, "http://"+o.addr+"/"); status != http.StatusOK || body != "ok" {
+		t.Fatalf("next request: %d %q", status, body)
 	}
 }
 
