@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"loupe/rules"
 )
 
 func TestMain(m *testing.M) {
@@ -171,4 +173,20 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// BenchmarkNonMatchingRules matches a plain request against the loaded
+// mode's 100 rules (none matching): what the rules cost per request there.
+func BenchmarkNonMatchingRules(b *testing.B) {
+	s, err := rules.Compile(nonMatchingRules(100))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rules.Request{Method: "GET", Scheme: "http", Host: "127.0.0.1", Path: "/small", URL: "http://127.0.0.1:8000/small"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(s.Match(r)) != 0 {
+			b.Fatal("matched")
+		}
+	}
 }

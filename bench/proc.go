@@ -301,20 +301,9 @@ func (s *spawner) start(ctx context.Context, rulesJSON []byte) (*target, error) 
 	t := &target{addr: pAddr, uiAddr: uAddr, token: hex.EncodeToString(tok), data: s.data, done: make(chan struct{}), logTxt: &bytes.Buffer{}}
 
 	args := append([]string{s.bin, "-proxy", pAddr, "-ui", uAddr, "-data", s.data, "-insecure-upstream"}, s.args...)
-	if ts, err := exec.LookPath("taskset"); err == nil && s.pin && runtime.NumCPU() >= 2 {
-		args = append([]string{ts, "-c", "0"}, args...)
-	}
-	// Not CommandContext: the bench stops it with SIGTERM, then waits.
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "LOUPE_TOKEN="+t.token, "LOUPE_DATA="+s.data)
-	cmd.Stdout = &limitedWriter{buf: t.logTxt, max: 64 << 10}
-	cmd.Stderr = cmd.Stdout
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := t.launch(args, []string{"LOUPE_TOKEN=" + t.token, "LOUPE_DATA=" + s.data}, s.pin); err != nil {
 		return nil, fmt.Errorf("start loupe: %w", err)
 	}
-	t.cmd, t.pid = cmd, cmd.Process.Pid
-	go func() { cmd.Wait(); close(t.done) }()
 
 	if err := waitListening(ctx, t, 20*time.Second); err != nil {
 		s.stop(t)
@@ -330,6 +319,27 @@ func (s *spawner) start(ctx context.Context, rulesJSON []byte) (*target, error) 
 }
 
 func (s *spawner) stop(t *target) { t.terminate() }
+
+// launch starts the proxy process args (with env added to the bench's
+// environment) for t, on CPU 0 when pin is set and taskset is there; its
+// output goes to t.logTxt and t.done closes when it exits. Not
+// CommandContext: terminate stops it with SIGTERM, then waits.
+func (t *target) launch(args, env []string, pin bool) error {
+	if ts, err := exec.LookPath("taskset"); err == nil && pin && runtime.NumCPU() >= 2 {
+		args = append([]string{ts, "-c", "0"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = &limitedWriter{buf: t.logTxt, max: 64 << 10}
+	cmd.Stderr = cmd.Stdout
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	t.cmd, t.pid = cmd, cmd.Process.Pid
+	go func() { cmd.Wait(); close(t.done) }()
+	return nil
+}
 
 // terminate stops a proxy process the bench started: SIGTERM, then SIGKILL
 // after 10 s.

@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 )
@@ -88,19 +86,9 @@ func (s *refSpawner) start(ctx context.Context, rulesJSON []byte) (*target, erro
 		return nil, err
 	}
 	t := &target{addr: addr, done: make(chan struct{}), logTxt: &bytes.Buffer{}}
-	args := []string{self, "-serve-reference", addr}
-	if ts, err := exec.LookPath("taskset"); err == nil && s.pin && runtime.NumCPU() >= 2 {
-		args = append([]string{ts, "-c", "0"}, args...)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout = &limitedWriter{buf: t.logTxt, max: 64 << 10}
-	cmd.Stderr = cmd.Stdout
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := t.launch([]string{self, "-serve-reference", addr}, nil, s.pin); err != nil {
 		return nil, fmt.Errorf("start reference proxy: %w", err)
 	}
-	t.cmd, t.pid = cmd, cmd.Process.Pid
-	go func() { cmd.Wait(); close(t.done) }()
 	if err := waitListening(ctx, t, 10*time.Second); err != nil {
 		s.stop(t)
 		return nil, fmt.Errorf("reference proxy did not start: %w\n%s", err, t.logTxt.String())

@@ -77,37 +77,3 @@ func BenchmarkCompile1000Rules(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkMatchBenchMix is the rule set of the benchmark suite's loaded
-// mode (100 rules, a quarter each literal host, glob host + path, path,
-// URL regexp), none matching a plain request to 127.0.0.1.
-func BenchmarkMatchBenchMix(b *testing.B) {
-	rs := make([]Rule, 100)
-	for i := range rs {
-		r := Rule{ID: fmt.Sprintf("r%03d", i), Enabled: true,
-			Actions: []Action{{Type: TypeSetResponseHeaders, Headers: map[string]string{"X-Bench": "1"}}}}
-		switch i % 4 {
-		case 0:
-			r.Match.Host = fmt.Sprintf("api%d.nomatch.example", i)
-		case 1:
-			r.Match.Host = fmt.Sprintf("*.nomatch%d.example", i)
-			r.Match.Path = "/v1/*"
-		case 2:
-			r.Match.Path = fmt.Sprintf("/nomatch/%d/*", i)
-		case 3:
-			r.Match.URL = fmt.Sprintf(`^https?://[^/]*nomatch%d\.example/`, i)
-		}
-		rs[i] = r
-	}
-	s, err := Compile(rs)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := req("GET", "http", "127.0.0.1:8000", "/small")
-	b.ReportAllocs()
-	for b.Loop() {
-		if len(s.Match(r)) != 0 {
-			b.Fatal("matched")
-		}
-	}
-}
