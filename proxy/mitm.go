@@ -152,6 +152,7 @@ func (p *Proxy) tunnel(client net.Conn, target string, buffered *bufio.Reader) {
 	wg.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()
+		defer p.survive("tunnel", func(error) { _ = dst.Close(); _ = src.Close() })
 		_, _ = io.Copy(dst, src)
 		// Propagate the end: half-close when possible, else close.
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {

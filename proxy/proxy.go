@@ -19,6 +19,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -29,11 +30,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/elazarl/goproxy"
+
+	"loupe/proxy/connlimit"
 )
 
 // Proxy is the intercepting proxy. Build it with New, run it with Serve,
@@ -46,6 +50,7 @@ type Proxy struct {
 	tr     *http.Transport
 	h1     *h1Client // bodiless plain-HTTP requests (see h1Client)
 	dialer *net.Dialer
+	limit  *connlimit.Limiter // client connections, on every listener
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.
@@ -80,22 +85,22 @@ func New(cfg Config) (*Proxy, error) {
 		servers: make(map[*http.Server]struct{}),
 		raw:     make(map[net.Conn]struct{}),
 	}
+	p.limit = connlimit.New(connlimit.Config{Max: c.MaxClientConns, PerClient: c.MaxConnsPerClient})
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
+	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: p.refuseOwn}
 	p.tr = p.newTransport()
 	p.h1 = newH1Client(c, p.tlsClientConfig(), p.dial)
 
+	// goproxy's role is the CONNECT front door only: it parses nothing
+	// (net/http did) and dials nothing (Loupe's hijack handler does); it
+	// hands the hijacked connection to hijackConnect. Plain requests, its
+	// transport, header stripping and non-proxy handler are never used, so
+	// none of them is configured here.
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = p.errLog
-	gp.Tr = p.tr
+	gp.Tr = nil
 	gp.ConnectDial = nil
 	gp.ConnectDialWithReq = nil
-	// Loupe strips hop-by-hop headers itself, on the outgoing request;
-	// goproxy's own stripping would drop Accept-Encoding and read Connection
-	// after it is gone.
-	gp.KeepHeader = true
-	gp.KeepAcceptEncoding = true
-	gp.NonproxyHandler = http.HandlerFunc(p.serveSelf)
 	gp.OnRequest().HijackConnect(p.hijackConnect)
 	p.gp = gp
 	return p, nil
@@ -106,7 +111,8 @@ func New(cfg Config) (*Proxy, error) {
 func (p *Proxy) Serve(l net.Listener) error {
 	srv := p.newServer(p)
 	srv.ConnContext = withScanner
-	l = &scanListener{Listener: l}
+	srv.ConnState = p.limit.ConnState
+	l = &scanListener{Listener: p.limit.Listener(l)}
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
@@ -118,6 +124,10 @@ func (p *Proxy) Serve(l net.Listener) error {
 	p.mu.Unlock()
 	return srv.Serve(l)
 }
+
+// ConnStats reports the client connections held, their bound, and how many
+// were refused or closed to make room.
+func (p *Proxy) ConnStats() connlimit.Stats { return p.limit.Stats() }
 
 // Addrs returns the addresses of the listeners Serve was given.
 func (p *Proxy) Addrs() []net.Addr {
@@ -277,10 +287,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "tunnels to Loupe itself are refused", http.StatusForbidden)
 			return
 		}
-		p.gp.ServeHTTP(w, r)
+		p.gp.ServeHTTP(keepBuffered{w}, r)
 		return
 	}
 	p.route(w, r)
+}
+
+// keepBuffered is the ResponseWriter goproxy gets for a CONNECT. goproxy
+// hijacks the connection and drops the bufio.Reader net/http hands over with
+// it, and with it the bytes an optimistic client sent right behind the
+// CONNECT head (its TLS ClientHello, or its first HTTP request, in the same
+// packet): the tunnel would then wait for bytes that already came. Its
+// Hijack returns a connection that reads those bytes first.
+type keepBuffered struct{ http.ResponseWriter }
+
+func (w keepBuffered) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil || brw == nil || brw.Reader.Buffered() == 0 {
+		return c, brw, err
+	}
+	return &bufferedConn{Conn: c, r: brw.Reader}, brw, nil
 }
 
 // route handles a non-CONNECT request, from the outer listener or from
@@ -408,3 +434,22 @@ func (p *Proxy) tlsClientConfig() *tls.Config {
 }
 
 var errShuttingDown = errors.New("proxy is shutting down")
+
+// survive, deferred first in every goroutine Loupe starts for a client's
+// traffic, turns a panic into a logged error and a call to then (which
+// releases what the goroutine held) instead of the end of the process and of
+// every flow captured so far. net/http recovers its own handler goroutines;
+// these are the ones it does not know about.
+func (p *Proxy) survive(what string, then func(error)) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	err := fmt.Errorf("internal error in %s: %v", what, v)
+	if v != http.ErrAbortHandler {
+		p.log.Error("recovered from a panic", "in", what, "panic", v, "stack", string(debug.Stack()))
+	}
+	if then != nil {
+		then(err)
+	}
+}

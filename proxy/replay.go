@@ -66,11 +66,7 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 		defer close(finished)
 		defer p.conns.Done()
 		defer cancel()
-		defer func() {
-			if v := recover(); v != nil && v != http.ErrAbortHandler {
-				p.log.Error("replay panicked", "flow", f.ID, "panic", v)
-			}
-		}()
+		defer p.survive("replay", nil)
 		p.route(&discardWriter{h: make(http.Header)}, req)
 	}()
 	select {

@@ -127,6 +127,9 @@ func newScanConn(c net.Conn) *scanConn {
 	return &scanConn{Conn: c, first: true, line: make([]byte, 0, scanLineMax)}
 }
 
+// NetConn returns the wrapped connection.
+func (c *scanConn) NetConn() net.Conn { return c.Conn }
+
 // CloseWrite half-closes the underlying connection, if it can.
 func (c *scanConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {

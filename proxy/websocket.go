@@ -175,8 +175,12 @@ func (p *Proxy) relayWebSocket(x *exchange, cl, up *websocket.Conn) {
 	defer stop()
 
 	ended := make(chan error, 2)
-	go func() { ended <- p.pump(x, flow.Send, cl, up) }()
-	go func() { ended <- p.pump(x, flow.Receive, up, cl) }()
+	relay := func(dir flow.Direction, src, dst *websocket.Conn) {
+		defer p.survive("websocket relay", func(err error) { ended <- err })
+		ended <- p.pump(x, dir, src, dst)
+	}
+	go relay(flow.Send, cl, up)
+	go relay(flow.Receive, up, cl)
 
 	first := <-ended
 	var ce *websocket.CloseError
