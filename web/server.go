@@ -25,6 +25,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"loupe/proxy/connlimit"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
 	"loupe/rules"
@@ -175,6 +176,9 @@ type Deps struct {
 	Rules    RuleStore
 	Replayer Replayer
 	CA       CA
+	// Conns reports the proxy's client connections for the state. Nil:
+	// not reported.
+	Conns func() connlimit.Stats
 }
 
 // Server is the dashboard. Build it with New, serve Handler on the dashboard

@@ -33,7 +33,7 @@ func wireDashboard(m *Main) error {
 		AllowedHosts: c.AllowedHosts,
 		Logger:       m.Logger,
 		Version:      version,
-	}, web.Deps{Store: st, Rules: rs, Replayer: m, CA: m.CA})
+	}, web.Deps{Store: st, Rules: rs, Replayer: m, CA: m.CA, Conns: m.ConnStats})
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}

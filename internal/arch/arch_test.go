@@ -32,6 +32,8 @@ func TestDependencyDirection(t *testing.T) {
 		allowed func(dep string) bool
 	}{
 		{"loupe/proxy/flow", func(string) bool { return false }},
+		// connlimit bounds client connections: standard library only.
+		{"loupe/proxy/connlimit", func(string) bool { return false }},
 		{"loupe/rules", func(string) bool { return false }},
 		// codec decodes bodies for the store and the HAR codec: compression
 		// and text libraries only.
