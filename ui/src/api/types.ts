@@ -222,4 +222,6 @@ export interface AppState {
   caFingerprint?: string;
   clients?: number;
   process?: { heapBytes?: number; goroutines?: number };
+  /** The proxy's client connections (connlimit.Stats, proxy/connlimit). */
+  connections?: { open?: number; max?: number; refused?: number; idleClosed?: number };
 }
