@@ -25,15 +25,17 @@ import (
 // store.Import. It accepts the exports of browsers and proxies (Chrome,
 // Firefox, Charles, mitmproxy, HTTP Toolkit) with their quirks; a malformed
 // document is an error that names the entry (0-based) and the field, and
-// then no flow is returned.
+// then no flow is returned. The error says what is wrong ("entry 3:
+// request.url: missing"), not what was being done: the caller names its
+// operation (the dashboard says "import HAR: ...").
 func Import(r io.Reader) ([]flow.Recorded, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("import HAR: read: %w", err)
+		return nil, fmt.Errorf("read: %w", err)
 	}
 	data, err = toUTF8Doc(data)
 	if err != nil {
-		return nil, fmt.Errorf("import HAR: %w", err)
+		return nil, err
 	}
 	var doc struct {
 		Log *struct {
@@ -41,16 +43,16 @@ func Import(r io.Reader) ([]flow.Recorded, error) {
 		} `json:"log"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("import HAR: %w", describe(err))
+		return nil, describe(err)
 	}
 	if doc.Log == nil {
-		return nil, errors.New("import HAR: log: missing")
+		return nil, errors.New("log: missing")
 	}
 	out := make([]flow.Recorded, 0, len(doc.Log.Entries))
 	for i, raw := range doc.Log.Entries {
 		rec, err := importEntry(raw)
 		if err != nil {
-			return nil, fmt.Errorf("import HAR: entry %d: %w", i, err)
+			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
 		out = append(out, rec)
 	}
