@@ -1,12 +1,10 @@
 package main
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
 )
 
@@ -38,6 +36,9 @@ func debugServer() *http.Server {
 	return &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
 }
 
+// pprofMux serves net/http/pprof under /debug/pprof/: on the debug listener,
+// and on the dashboard (web.Config.Debug), which puts it behind its own
+// checks and the token.
 func pprofMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -46,25 +47,4 @@ func pprofMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
-}
-
-// withPprof also serves /debug/pprof/ on the dashboard listener (when
-// -debug-addr is set), for tools that only know the dashboard address and
-// its token. Only an "Authorization: Bearer TOKEN" header opens it, never the
-// dashboard cookie: a web page cannot make a browser send that header to
-// another origin, so the profiles cannot be read cross-site.
-func withPprof(next http.Handler, token string) http.Handler {
-	prof := pprofMux()
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		prof.ServeHTTP(w, r)
-	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -48,6 +49,23 @@ func TestDebugAddr(t *testing.T) {
 	}{{"Bearer " + m.Config.Token, true}, {"Bearer wrong", false}, {m.Config.Token, false}} {
 		if got := dashboardPprof(t, m, tc.auth); got != tc.want {
 			t.Errorf("Authorization %q: served %v, want %v", tc.auth, got, tc.want)
+		}
+	}
+	// Through the dashboard's own checks: a name that was rebound to
+	// 127.0.0.1 (DNS rebinding) gets 421, as on every other dashboard route.
+	_, port, _ := net.SplitHostPort(m.UIAddr())
+	for _, host := range []string{"evil.example:" + port, "127.0.0.1.nip.io:" + port} {
+		req, _ := http.NewRequest("GET", "http://"+m.UIAddr()+"/debug/pprof/goroutine?debug=1", nil)
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+m.Config.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest || strings.Contains(string(body), "goroutine profile") {
+			t.Errorf("Host %s: %s %.80q, want 421 and no profile", host, resp.Status, body)
 		}
 	}
 }
