@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -33,7 +34,27 @@ func listenDebug(addr string) (net.Listener, error) {
 // debugServer serves net/http/pprof (CPU, heap, allocation and goroutine
 // profiles) on its own listener, apart from the dashboard and its token.
 func debugServer() *http.Server {
-	return &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: loopbackHostOnly(pprofMux()), ReadHeaderTimeout: 10 * time.Second}
+}
+
+// loopbackHostOnly answers 421 to a request whose Host is not a loopback
+// form (localhost, *.localhost, a loopback IP literal), as the dashboard
+// does: the debug listener has no token, so a page whose DNS name was
+// rebound to 127.0.0.1 must not reach it.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+		ip := net.ParseIP(host)
+		if host != "localhost" && !strings.HasSuffix(host, ".localhost") && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "Host "+r.Host+" is not a loopback address", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // pprofMux serves net/http/pprof under /debug/pprof/: on the debug listener,
