@@ -177,8 +177,11 @@ func TestFeedOneBatchPerFlush(t *testing.T) {
 		}
 	}
 	// One batch per flush: the flows recorded within `elapsed` came in at
-	// most that many flush windows (plus the partial ones at both ends).
-	if maxBatches := int(elapsed/(100*time.Millisecond)) + 2; len(seqs) > maxBatches {
+	// most as many batches as the flush ticker can fire in that time, plus
+	// the partial windows at both ends and one tick that fell due before
+	// the first flow but was taken after it (a busy hub; the ticker keeps
+	// one). A slower machine only widens the bound.
+	if maxBatches := int(elapsed/(100*time.Millisecond)) + 3; len(seqs) > maxBatches {
 		t.Errorf("%d batches for %v of traffic at 100 ms flushes (max %d)", len(seqs), elapsed, maxBatches)
 	}
 }
