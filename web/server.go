@@ -121,6 +121,15 @@ type Config struct {
 	PingInterval time.Duration
 	// MaxImportBytes bounds a HAR import body. Default 512 MiB.
 	MaxImportBytes int64
+	// Debug, when set, is served under /debug/pprof/ (cmd/loupe sets
+	// net/http/pprof there with -debug-addr), for tools that only know the
+	// dashboard address and its token. It goes through the same Host,
+	// Origin and security-header checks as every other route, and only the
+	// token in an "Authorization: Bearer" header opens it, never the
+	// dashboard cookie: a web page cannot make a browser send that header
+	// to another origin, so profiles (URLs, headers and bodies in flight)
+	// cannot be read cross-site. Nil: not served.
+	Debug http.Handler
 }
 
 // Validate reports impossible settings.
@@ -238,6 +247,9 @@ func (s *Server) routes() chi.Router {
 
 	r.Get("/api/ca.pem", s.handleCAPEM)
 	r.Get("/install", s.handleInstall)
+	if s.cfg.Debug != nil {
+		r.With(noStore, s.requireBearer, s.checkOrigin).Handle("/debug/pprof/*", s.cfg.Debug)
+	}
 
 	r.Route("/api", func(r chi.Router) {
 		r.Use(noStore, s.requireToken, s.checkOrigin)

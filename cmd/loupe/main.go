@@ -268,11 +268,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Proxy, err = proxy.New(pc); err != nil {
 		return err
 	}
-	uiHandler := m.UIHandler
-	if m.debugLn != nil {
-		uiHandler = withPprof(uiHandler, c.Token)
-	}
-	m.ui = &http.Server{Handler: uiHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.ui = &http.Server{Handler: m.UIHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	m.wg.Add(2)
 	go func() {
