@@ -458,9 +458,17 @@ func waitClients(t *testing.T, e *env, n int64) {
 }
 
 func TestFeedPingDeadline(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.PingInterval = 200 * time.Millisecond })
+	// A ping interval far above scheduling delays on a busy machine: the
+	// test waits for events (the silent browser cut, pings answered), not
+	// for time to pass.
+	e := newEnv(t, func(c *Config) { c.PingInterval = time.Second })
 	// A browser that answers pings (gorilla answers while reading) stays...
 	alive := mustDial(t, e)
+	var pings atomic.Int32
+	alive.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return alive.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
 	aliveDone := make(chan error, 1)
 	go func() {
 		for {
@@ -470,12 +478,20 @@ func TestFeedPingDeadline(t *testing.T) {
 			}
 		}
 	}()
-	// ...one that never reads never answers, and is cut after 2 intervals
-	// (400 ms).
+	// ...one that never reads never answers, and is cut after 2 intervals.
 	silent := mustDial(t, e)
 	waitClients(t, e, 2)
 	waitClients(t, e, 1)
-	time.Sleep(time.Second) // several ping intervals
+	// The answering browser goes on answering pings past the silent one's
+	// deadline, and stays connected.
+	after := pings.Load()
+	deadline := time.Now().Add(20 * time.Second)
+	for pings.Load() < after+3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := pings.Load() - after; got < 3 {
+		t.Fatalf("the answering browser got %d pings after the silent one was cut", got)
+	}
 	if n := e.s.hub.clientCount.Load(); n != 1 {
 		t.Errorf("answering browser was cut too (clients %d)", n)
 	}
