@@ -149,6 +149,7 @@ func (m *Main) ParseFlags(args []string) error {
 		}
 	}
 	var passthrough, logLevel, allowedHosts string
+	headScan := true
 	p := &c.Proxy
 	fs.StringVar(&c.ProxyAddr, "proxy", c.ProxyAddr, "proxy listener `address`")
 	fs.StringVar(&c.UIAddr, "ui", c.UIAddr, "dashboard listener `address`")
@@ -169,6 +170,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&p.DrainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest background read of a replaced upstream body")
 	fs.IntVar(&p.MaxDrains, "max-drains", proxy.DefaultMaxDrains, "replaced upstream bodies drained at once; beyond it their origin connections are closed")
 	fs.IntVar(&p.WSMessageCap, "ws-message-cap", proxy.DefaultWSMessageCap, "payload bytes recorded per WebSocket message")
+	fs.BoolVar(&headScan, "head-scan", headScan, "scan raw HTTP/1 request heads; false leaves framing to the standard library alone, which weakens the request smuggling guard (Content-Length with Transfer-Encoding is then accepted)")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
@@ -184,6 +186,7 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	p.Passthrough = splitList(passthrough)
+	p.DisableHeadScan = !headScan
 	c.AllowedHosts = splitList(allowedHosts)
 	if err := c.Store.Validate(); err != nil {
 		return err
