@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,18 +77,7 @@ func smuggle(absolute, host string) string {
 	hidden := "GET " + absolute + "/hidden HTTP/1.1\r\nHost: " + host + "\r\n\r\n"
 	body := "0\r\n\r\n" + hidden
 	return "POST " + absolute + "/front HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: " +
-		itoa(len(body)) + "\r\nTransfer-Encoding: chunked\r\n\r\n" + body
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
+		strconv.Itoa(len(body)) + "\r\nTransfer-Encoding: chunked\r\n\r\n" + body
 }
 
 // h2cUpgrade is a request offering an upgrade to h2c (curl sends one with
