@@ -136,6 +136,13 @@ type Config struct {
 	// WSMessageCap is how many payload bytes of each WebSocket message are
 	// recorded (the size is always recorded). Default 64 KiB.
 	WSMessageCap int
+
+	// DisableHeadScan serves HTTP/1 clients with the standard library alone,
+	// without proxy/headscan watching the raw request stream. It weakens the
+	// smuggling guard: a request with both Content-Length and
+	// Transfer-Encoding is then served as net/http frames it (chunked), and
+	// header names reach origins canonicalised. Default false.
+	DisableHeadScan bool
 }
 
 // Validate reports the first invalid field.

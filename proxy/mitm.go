@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+
+	"loupe/proxy/headscan"
 )
 
 // tlsRecordHandshake is the first byte of a TLS ClientHello record.
@@ -25,6 +27,8 @@ const tlsRecordHandshake = 0x16
 // decrypted connection is served by a standard http.Server whose handler
 // feeds every request through the same path as plain proxy requests.
 func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
+	// The client connection now carries the tunnel, not HTTP/1 heads.
+	headscan.FromContext(req.Context()).Stop()
 	if !p.enter() {
 		_ = client.Close()
 		return
@@ -91,8 +95,16 @@ func (p *Proxy) passthrough(host string) bool {
 
 // serveTunnel serves one decrypted (or plain) tunnel connection with a
 // standard http.Server until the connection ends. A *tls.Conn that
-// negotiated h2 is served as HTTP/2 by the same server.
+// negotiated h2 is served as HTTP/2 by the same server; every other
+// connection is HTTP/1 and is scanned like the proxy listener's.
 func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
+	scan := !p.cfg.DisableHeadScan && !negotiatedH2(c)
+	if scan {
+		// net/http detects HTTP/2 by a *tls.Conn type assertion, so only
+		// HTTP/1 connections are wrapped; r.TLS is then nil, and the
+		// scheme is set below.
+		c = headscan.NewConn(c)
+	}
 	l := newOneConnListener(c)
 	srv := p.newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Scheme = scheme
@@ -101,7 +113,7 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 		}
 		r.URL.Host = r.Host
 		r.RemoteAddr = remote
-		r, refused := checkHead(w, r)
+		r, refused := p.checkHead(w, r)
 		if refused {
 			return
 		}
@@ -112,9 +124,8 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 			_ = l.Close()
 		}
 	}
-	if scheme == "http" {
-		srv.ConnContext = withScanner
-		l.wrap = true
+	if scan {
+		srv.ConnContext = headscan.ConnContext
 	}
 	if !p.trackServer(srv, true) {
 		_ = c.Close()
@@ -123,6 +134,12 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 	defer p.trackServer(srv, false)
 	_ = srv.Serve(l)
 	l.wait()
+}
+
+// negotiatedH2 reports whether c is a TLS connection that agreed on HTTP/2.
+func negotiatedH2(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	return ok && tc.ConnectionState().NegotiatedProtocol == "h2"
 }
 
 // tunnel relays bytes blindly between client and target until either side
@@ -186,7 +203,6 @@ func (c *bufferedConn) CloseWrite() error {
 // Accept until Close, so that Serve ends when the connection does.
 type oneConnListener struct {
 	conn   net.Conn
-	wrap   bool // wrap the connection in a smuggling scanner
 	once   sync.Once
 	mu     sync.Mutex
 	taken  bool
@@ -202,9 +218,6 @@ func (l *oneConnListener) Accept() (net.Conn, error) {
 	if !l.taken {
 		l.taken = true
 		l.mu.Unlock()
-		if l.wrap {
-			return newScanConn(l.conn), nil
-		}
 		return l.conn, nil
 	}
 	l.mu.Unlock()

@@ -38,6 +38,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"loupe/proxy/connlimit"
+	"loupe/proxy/headscan"
 )
 
 // Proxy is the intercepting proxy. Build it with New, run it with Serve,
@@ -110,9 +111,12 @@ func New(cfg Config) (*Proxy, error) {
 // http.ErrServerClosed after Shutdown.
 func (p *Proxy) Serve(l net.Listener) error {
 	srv := p.newServer(p)
-	srv.ConnContext = withScanner
 	srv.ConnState = p.limit.ConnState
-	l = &scanListener{Listener: p.limit.Listener(l)}
+	l = p.limit.Listener(l)
+	if !p.cfg.DisableHeadScan {
+		srv.ConnContext = headscan.ConnContext
+		l = headscan.NewListener(l)
+	}
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
@@ -143,6 +147,9 @@ func (p *Proxy) newServer(h http.Handler) *http.Server {
 		IdleTimeout:       p.cfg.ClientIdleTimeout,
 		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
 		ErrorLog:          p.errLog,
+		// "OPTIONS *" too must reach the handler: the head scanner's
+		// verdicts are taken one per request, in order.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 
@@ -272,7 +279,7 @@ func (p *Proxy) exitDrain() {
 // (authentication, smuggling, requests aimed at Loupe itself), then goproxy
 // for CONNECT and serveHTTP for everything else.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r, refused := checkHead(w, r)
+	r, refused := p.checkHead(w, r)
 	if refused {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/headscan"
 )
 
 // wsCloseWait is how long a relay waits, after one side ended, for the other
@@ -114,6 +115,8 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cl.Close()
+	// The client connection is hijacked: WebSocket frames from now on.
+	headscan.FromContext(r.Context()).Stop()
 	served := rh.Clone()
 	served.Set("Upgrade", "websocket")
 	served.Set("Connection", "Upgrade")

@@ -150,6 +150,7 @@ func (m *Main) ParseFlags(args []string) error {
 		}
 	}
 	var passthrough, logLevel, allowedHosts string
+	headScan := true
 	p := &c.Proxy
 	fs.StringVar(&c.ProxyAddr, "proxy", c.ProxyAddr, "proxy listener `address`")
 	fs.StringVar(&c.UIAddr, "ui", c.UIAddr, "dashboard listener `address`")
@@ -174,6 +175,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&p.MaxConnsPerClient, "max-conns-per-client", 0, "client connections of one client IP address (default half of -max-conns)")
 	fs.DurationVar(&p.BodyIdleTimeout, "body-idle-timeout", proxy.DefaultBodyIdleTimeout, "longest wait for the next bytes of a client's request body (then 408)")
 	fs.Int64Var(&p.BodyMinRate, "body-min-rate", proxy.DefaultBodyMinRate, "slowest average rate of a request body in bytes/s, checked once -body-idle-timeout has passed (then 408); -1: no floor")
+	fs.BoolVar(&headScan, "head-scan", headScan, "scan raw HTTP/1 request heads; false leaves framing to the standard library alone, which weakens the request smuggling guard (Content-Length with Transfer-Encoding is then accepted)")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
@@ -189,6 +191,7 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	p.Passthrough = splitList(passthrough)
+	p.DisableHeadScan = !headScan
 	c.AllowedHosts = splitList(allowedHosts)
 	if err := c.Store.Validate(); err != nil {
 		return err

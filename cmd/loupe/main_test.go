@@ -37,17 +37,20 @@ func TestParseFlags(t *testing.T) {
 	if c.Proxy.InsecureUpstream {
 		t.Error("upstream verification off by default")
 	}
+	if c.Proxy.DisableHeadScan {
+		t.Error("head scanning off by default")
+	}
 
 	m = NewMain()
 	err := m.ParseFlags([]string{"-proxy", ":9", "-ui", "127.0.0.1:7", "-data", "/x", "-insecure-upstream",
-		"-passthrough", "*.bank.test, pinned.test", "-proxy-auth", "u:p", "-response-timeout", "5s"})
+		"-passthrough", "*.bank.test, pinned.test", "-proxy-auth", "u:p", "-response-timeout", "5s", "-head-scan=false"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c = m.Config
 	if c.ProxyAddr != ":9" || c.UIAddr != "127.0.0.1:7" || c.DataDir != "/x" || !c.Proxy.InsecureUpstream ||
 		strings.Join(c.Proxy.Passthrough, "|") != "*.bank.test|pinned.test" || c.Proxy.ProxyAuth != "u:p" ||
-		c.Proxy.ResponseHeaderTimeout != 5*time.Second {
+		c.Proxy.ResponseHeaderTimeout != 5*time.Second || !c.Proxy.DisableHeadScan {
 		t.Errorf("flags: %+v", c)
 	}
 	if err := NewMain().ParseFlags([]string{"-proxy-auth", "nocolon"}); err == nil {

@@ -34,6 +34,9 @@ func TestDependencyDirection(t *testing.T) {
 		{"loupe/proxy/flow", func(string) bool { return false }},
 		// connlimit bounds client connections: standard library only.
 		{"loupe/proxy/connlimit", func(string) bool { return false }},
+		// headscan sits under net/http's server on every client connection:
+		// the standard library only.
+		{"loupe/proxy/headscan", func(string) bool { return false }},
 		{"loupe/rules", func(string) bool { return false }},
 		// codec decodes bodies for the store and the HAR codec: compression
 		// and text libraries only.
