@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -61,7 +62,7 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 	conn := &bufferedConn{Conn: client, r: br}
 	switch {
 	case first[0] != tlsRecordHandshake:
-		p.serveTunnel(conn, "http", target, req.RemoteAddr)
+		p.serveTunnel(conn, "http", &tunnelDest{addr: target}, req.RemoteAddr)
 	case p.cfg.CA == nil:
 		// Nothing to sign with: relay the TLS bytes untouched.
 		p.tunnel(conn, target, br)
@@ -74,7 +75,11 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 			return
 		}
 		_ = tconn.SetDeadline(time.Time{})
-		p.serveTunnel(tconn, "https", target, req.RemoteAddr)
+		name := tconn.ConnectionState().ServerName
+		if name == "" {
+			name = host
+		}
+		p.serveTunnel(tconn, "https", &tunnelDest{addr: target, serverName: name}, req.RemoteAddr)
 	}
 }
 
@@ -92,12 +97,15 @@ func (p *Proxy) passthrough(host string) bool {
 // serveTunnel serves one decrypted (or plain) tunnel connection with a
 // standard http.Server until the connection ends. A *tls.Conn that
 // negotiated h2 is served as HTTP/2 by the same server.
-func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
+//
+// Every request's URL names the authority the client addressed (its Host);
+// the request itself goes to dest, which its context carries (target.go).
+func (p *Proxy) serveTunnel(c net.Conn, scheme string, dest *tunnelDest, remote string) {
 	l := newOneConnListener(c)
 	srv := p.newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Scheme = scheme
 		if r.Host == "" {
-			r.Host = target
+			r.Host = dest.addr
 		}
 		r.URL.Host = r.Host
 		r.RemoteAddr = remote
@@ -112,8 +120,13 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 			_ = l.Close()
 		}
 	}
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		return withTunnel(ctx, dest)
+	}
 	if scheme == "http" {
-		srv.ConnContext = withScanner
+		srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			return withScanner(withTunnel(ctx, dest), c)
+		}
 		l.wrap = true
 	}
 	if !p.trackServer(srv, true) {

@@ -45,6 +45,9 @@ type Proxy struct {
 	gp     *goproxy.ProxyHttpServer
 	tr     *http.Transport
 	h1     *h1Client // bodiless plain-HTTP requests (see h1Client)
+	// named serves tunnel requests whose TLS name is not the dialled
+	// host (see target.go).
+	named  namedTransports
 	dialer *net.Dialer
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
@@ -84,6 +87,11 @@ func New(cfg Config) (*Proxy, error) {
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
 	p.tr = p.newTransport()
 	p.h1 = newH1Client(c, p.tlsClientConfig(), p.dial)
+	p.named.newTr = func(name string) *http.Transport {
+		tr := p.newTransport()
+		tr.TLSClientConfig.ServerName = name
+		return tr
+	}
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = p.errLog
@@ -176,6 +184,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.cancel()
 	p.tr.CloseIdleConnections()
 	p.h1.closeIdle(true)
+	p.named.closeIdle(true)
 	return err
 }
 
@@ -284,17 +293,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // route handles a non-CONNECT request, from the outer listener or from
-// inside a tunnel (its URL already absolute).
+// inside a tunnel (its URL already absolute). Inside a tunnel the request
+// goes to the tunnel's target whatever its Host says, so that is what is
+// checked (see target.go).
 func (p *Proxy) route(w http.ResponseWriter, r *http.Request) {
 	if !r.URL.IsAbs() {
 		p.serveSelf(w, r)
 		return
 	}
+	dest := r.URL.Host
+	if t := tunnelOf(r.Context()); t != nil {
+		dest = t.addr
+	}
 	switch {
-	case p.isDashboard(r.URL.Host):
+	case p.isDashboard(dest):
 		http.Error(w, "the dashboard is not reachable through the proxy", http.StatusForbidden)
 		return
-	case p.isSelf(r.URL.Host):
+	case p.isSelf(dest):
 		p.serveSelf(w, r)
 		return
 	}

@@ -190,8 +190,23 @@ type Flow struct {
 	Client string    `json:"client"` // client address "ip:port"
 	State  State     `json:"state"`
 
-	// Request is the head as received from the client.
+	// Request is the head as received from the client. Its URL is what the
+	// client addressed: scheme, then the Host header (:authority in
+	// HTTP/2), then the path; inside a CONNECT tunnel that need not be
+	// where the request goes (see Target).
 	Request Request `json:"request"`
+	// Target is the address ("host:port") the request is sent to when it
+	// is not the host and port of Request.URL: the target of the CONNECT
+	// tunnel the request arrived in (a client pinning an IP, curl
+	// --connect-to, a gRPC client overriding :authority). A mapRemote rule
+	// still overrides it; UpstreamRequest.URL then names the destination.
+	// Replays go to it too. "" when the URL says where the request goes.
+	Target string `json:"target,omitempty"`
+	// ServerName is the TLS name Loupe verifies the origin against (and
+	// sends as SNI) when it is not the host of Request.URL: the name the
+	// client sent as SNI inside the tunnel, else the CONNECT host. "" when
+	// it is the URL's host, or the request is not HTTPS.
+	ServerName string `json:"serverName,omitempty"`
 	// UpstreamRequest is the head as sent to the origin, after rules; nil when
 	// nothing was sent (mocked, blocked, failed before sending).
 	UpstreamRequest *Request `json:"upstreamRequest,omitempty"`
@@ -227,6 +242,7 @@ type Summary struct {
 	State       State     `json:"state"`
 	Method      string    `json:"method"`
 	URL         string    `json:"url"`
+	Target      string    `json:"target,omitempty"` // see Flow.Target
 	Scheme      string    `json:"scheme"`
 	Host        string    `json:"host"` // host without port
 	Port        string    `json:"port,omitempty"`
@@ -251,6 +267,7 @@ func (f *Flow) Summary() Summary {
 		State:      f.State,
 		Method:     f.Request.Method,
 		URL:        f.Request.URL,
+		Target:     f.Target,
 		Size:       f.ResponseBody.Size,
 		Duration:   -1,
 		Rules:      f.Rules,

@@ -246,6 +246,8 @@ func (x *exporter) entry(f *flow.Flow) entry {
 		Rules:           f.Rules,
 		Overridden:      f.Overridden,
 		Error:           f.Error,
+		Target:          f.Target,
+		ServerName:      f.ServerName,
 	}
 	if f.State != flow.StateDone && f.State != "" {
 		e.State = string(f.State)

@@ -161,6 +161,9 @@ func TestImportErrors(t *testing.T) {
 		{"headers object", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/","headers":{"a":"b"}}}`), "entry 1: request.headers"},
 		{"status string", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":"OK"}}`), "entry 1: response.status"},
 		{"bad base64", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":200,"content":{"text":"!!!","encoding":"base64"}}}`), "entry 1: response.content.text"},
+		{"target without port", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_target":"b.test"}`), "entry 1: _target"},
+		{"target port out of range", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_target":"b.test:70000"}`), "entry 1: _target"},
+		{"bad server name", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"https://a/"},"_serverName":"a b"}`), "entry 1: _serverName"},
 		{"bad ws", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_webSocketMessages":[{"time":{}}]}`), "entry 1: _webSocketMessages.time"},
 	}
 	for _, tt := range tests {

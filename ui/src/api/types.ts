@@ -67,6 +67,10 @@ export interface Flow {
   client: string;
   state: FlowState;
   request: Request;
+  /** host:port the request went to when the URL does not say it (a CONNECT tunnel's target). */
+  target?: string;
+  /** TLS name verified upstream when it is not the URL's host. */
+  serverName?: string;
   upstreamRequest?: Request;
   upstreamResponse?: Response;
   response?: Response;
@@ -89,6 +93,8 @@ export interface Summary {
   state: FlowState;
   method: string;
   url: string;
+  /** See Flow.target. */
+  target?: string;
   scheme: string;
   host: string;
   port?: string;
