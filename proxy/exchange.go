@@ -205,6 +205,7 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request) (*http.Request, *http.Res
 		out.Header = make(http.Header)
 	}
 	removeHopHeaders(out.Header, true)
+	p.via.add(out.Header, r)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		// An empty value keeps net/http from adding its own User-Agent.
 		out.Header["User-Agent"] = []string{""}

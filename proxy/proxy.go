@@ -49,6 +49,7 @@ type Proxy struct {
 	// host (see target.go).
 	named  namedTransports
 	dialer *net.Dialer
+	via    viaTag // this proxy's Via entry, for loop detection (loop.go)
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.
@@ -76,7 +77,12 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy config: %w", err)
 	}
 	c := cfg.withDefaults()
+	via, err := newViaTag()
+	if err != nil {
+		return nil, err
+	}
 	p := &Proxy{
+		via:     via,
 		cfg:     c,
 		log:     c.Logger,
 		errLog:  slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
@@ -311,6 +317,9 @@ func (p *Proxy) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case p.isSelf(dest):
 		p.serveSelf(w, r)
+		return
+	case p.via.seen(r.Header):
+		p.serveLoop(w, r)
 		return
 	}
 	if upgradeType(r.Header) == "websocket" {

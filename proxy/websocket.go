@@ -51,6 +51,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := out.Header.Clone()
 	removeHopHeaders(hdr, true)
+	p.via.add(hdr, r)
 	for _, h := range wsHandshakeHeaders {
 		hdr.Del(h)
 	}
@@ -62,6 +63,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	sent := out.Header.Clone()
 	removeHopHeaders(sent, true)
+	p.via.add(sent, r)
 	sent.Set("Connection", "Upgrade")
 	sent.Set("Upgrade", "websocket")
 	x.h.UpstreamRequest(flow.Request{Method: r.Method, URL: target.String(), Proto: "HTTP/1.1", Header: flow.FieldsFromHeader(sent)})
