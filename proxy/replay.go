@@ -40,11 +40,11 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 	h.Del("Content-Length")
 
 	rctx, cancel := context.WithCancel(p.ctx)
-	if f.Target != "" || f.ServerName != "" {
+	if f.Tunnel != nil {
 		// The original went to its tunnel's target: so does the replay,
 		// verified against the same name (see target.go). route checks
 		// the target as it checks a tunnel's.
-		t := &tunnelDest{addr: f.Target, serverName: f.ServerName}
+		t := &tunnelDest{addr: f.Tunnel.Target, serverName: f.Tunnel.ServerName}
 		if t.addr == "" {
 			t.addr = hostPort(u)
 		}

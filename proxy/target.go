@@ -66,8 +66,7 @@ func tunnelOf(ctx context.Context) *tunnelDest {
 }
 
 // recordTarget records, for a request inside a tunnel, the tunnel's target
-// and TLS name when they are not what the request's URL says (flow.Flow's
-// Target and ServerName).
+// and TLS name when they are not what the request's URL says (flow.Tunnel).
 func recordTarget(x *exchange, r *http.Request) {
 	t := tunnelOf(r.Context())
 	if t == nil {

@@ -157,9 +157,9 @@ func TestTunnelGoesToConnectTarget(t *testing.T) {
 			}
 
 			f := env.Rec.Last(t).Flow
-			if f.Request.URL != scheme+"://b.invalid/path" || f.Target != target || f.ServerName != tt.wantName {
-				t.Errorf("flow URL %q target %q server name %q, want %s://b.invalid/path, %s, %q",
-					f.Request.URL, f.Target, f.ServerName, scheme, target, tt.wantName)
+			if f.Request.URL != scheme+"://b.invalid/path" || f.Tunnel == nil || *f.Tunnel != (flow.Tunnel{Target: target, ServerName: tt.wantName}) {
+				t.Errorf("flow URL %q tunnel %+v, want %s://b.invalid/path, %s, %q",
+					f.Request.URL, f.Tunnel, scheme, target, tt.wantName)
 			}
 			if f.UpstreamRequest == nil || f.UpstreamRequest.Header.Get("Host") != "b.invalid" {
 				t.Errorf("upstream head %+v", f.UpstreamRequest)
@@ -182,8 +182,8 @@ func TestTunnelTargetOnlyWhenDifferent(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if f := env.Rec.Last(t).Flow; f.Target != "" || f.ServerName != "" || f.Request.URL != origin.URL+"/same" {
-		t.Errorf("flow URL %q target %q server name %q", f.Request.URL, f.Target, f.ServerName)
+	if f := env.Rec.Last(t).Flow; f.Tunnel != nil || f.Request.URL != origin.URL+"/same" {
+		t.Errorf("flow URL %q tunnel %+v", f.Request.URL, f.Tunnel)
 	}
 }
 
@@ -272,8 +272,8 @@ func TestTunnelWebSocketGoesToConnectTarget(t *testing.T) {
 			c.Close()
 			f := env.Rec.Last(t).Flow
 			httpScheme := map[string]string{"ws": "http", "wss": "https"}[scheme]
-			if f.Request.URL != httpScheme+"://b.invalid/socket" || f.Target != target {
-				t.Errorf("flow URL %q target %q", f.Request.URL, f.Target)
+			if f.Request.URL != httpScheme+"://b.invalid/socket" || f.Tunnel == nil || f.Tunnel.Target != target {
+				t.Errorf("flow URL %q tunnel %+v", f.Request.URL, f.Tunnel)
 			}
 		})
 	}
@@ -308,7 +308,7 @@ func TestTunnelHostCannotReachLoupe(t *testing.T) {
 	}
 
 	f := env.Rec.Last(t).Flow
-	f.Target = dashAddr
+	f.Tunnel = &flow.Tunnel{Target: dashAddr}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := env.Proxy.Replay(ctx, &f, nil); !errors.Is(err, proxy.ErrNotReplayable) {
@@ -368,8 +368,8 @@ func TestTunnelReplayGoesToTarget(t *testing.T) {
 	if f.Flow.ID != id || f.Flow.Response == nil || f.Flow.Response.Status != 200 || string(f.Bodies[flow.FacetResponse]) != "from A" {
 		t.Fatalf("replay: %+v error %q", f.Flow.Response, f.Flow.Error)
 	}
-	if f.Flow.Target != target || f.Flow.ServerName != "example.com" {
-		t.Errorf("replay target %q name %q", f.Flow.Target, f.Flow.ServerName)
+	if f.Flow.Tunnel == nil || *f.Flow.Tunnel != (flow.Tunnel{Target: target, ServerName: "example.com"}) {
+		t.Errorf("replay tunnel %+v", f.Flow.Tunnel)
 	}
 	got := saw.all()
 	if len(got) != 2 || got[1] != got[0] || got[1].host != "b.invalid" || got[1].sni != "example.com" {

@@ -47,8 +47,8 @@ type Handle interface {
 	// ReplayOf marks the flow as a replay of an earlier one.
 	ReplayOf(id ID)
 	// Target records where the request goes when its URL does not say it
-	// (Flow.Target, Flow.ServerName). Called at most once, before the
-	// request goes upstream, and only when target or serverName is set.
+	// (Flow.Tunnel). Called at most once, before the request goes
+	// upstream, and only when target or serverName is set.
 	Target(target, serverName string)
 	// Timings records the phase durations.
 	Timings(t Timings)

@@ -246,8 +246,9 @@ func (x *exporter) entry(f *flow.Flow) entry {
 		Rules:           f.Rules,
 		Overridden:      f.Overridden,
 		Error:           f.Error,
-		Target:          f.Target,
-		ServerName:      f.ServerName,
+	}
+	if t := f.Tunnel; t != nil {
+		e.Target, e.ServerName = t.Target, t.ServerName
 	}
 	if f.State != flow.StateDone && f.State != "" {
 		e.State = string(f.State)

@@ -374,13 +374,16 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		if n, perr := strconv.Atoi(port); err != nil || perr != nil || host == "" || n < 1 || n > 65535 {
 			return rec, fmt.Errorf("_target: %q is not a host:port", t)
 		}
-		f.Target = t
+		f.Tunnel = &flow.Tunnel{Target: t}
 	}
 	if n := string(in.ServerName); n != "" {
 		if len(n) > 253 || strings.ContainsAny(n, " \t\r\n/") {
 			return rec, fmt.Errorf("_serverName: %q is not a host name", n)
 		}
-		f.ServerName = n
+		if f.Tunnel == nil {
+			f.Tunnel = &flow.Tunnel{}
+		}
+		f.Tunnel.ServerName = n
 	}
 	f.Error = string(in.Error)
 	if f.Error == "" && in.Response != nil {

@@ -192,7 +192,7 @@ func (h *handle) ReplayOf(id flow.ID) {
 
 func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) {
-		f.Target, f.ServerName = target, serverName
+		f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName}
 		h.addHead(int64(len(target) + len(serverName)))
 	})
 }

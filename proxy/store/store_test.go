@@ -105,8 +105,8 @@ func TestRecordPhases(t *testing.T) {
 	if f.ID != 1 || f.State != flow.StateError || f.Error != "boom" || f.ReplayOf != 7 {
 		t.Errorf("flow = id %d state %s error %q replayOf %d", f.ID, f.State, f.Error, f.ReplayOf)
 	}
-	if f.Target != "192.0.2.1:8443" || f.ServerName != "a.test" {
-		t.Errorf("target %q server name %q", f.Target, f.ServerName)
+	if f.Tunnel == nil || *f.Tunnel != (flow.Tunnel{Target: "192.0.2.1:8443", ServerName: "a.test"}) {
+		t.Errorf("tunnel %+v", f.Tunnel)
 	}
 	if sum, _ := s.Summary(h.ID()); sum.Target != "192.0.2.1:8443" {
 		t.Errorf("summary target %q", sum.Target)

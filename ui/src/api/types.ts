@@ -67,10 +67,8 @@ export interface Flow {
   client: string;
   state: FlowState;
   request: Request;
-  /** host:port the request went to when the URL does not say it (a CONNECT tunnel's target). */
-  target?: string;
-  /** TLS name verified upstream when it is not the URL's host. */
-  serverName?: string;
+  /** Where a request inside a CONNECT tunnel went when its URL does not say it (flow.Tunnel). */
+  tunnel?: Tunnel;
   upstreamRequest?: Request;
   upstreamResponse?: Response;
   response?: Response;
@@ -86,6 +84,14 @@ export interface Flow {
   imported?: boolean;
 }
 
+/** flow.Tunnel */
+export interface Tunnel {
+  /** host:port the request was sent to (the CONNECT target), when not the URL's. */
+  target?: string;
+  /** TLS name verified upstream, when not the URL's host. */
+  serverName?: string;
+}
+
 /** One row of the flow list (flow.Summary). */
 export interface Summary {
   id: FlowID;
@@ -93,7 +99,7 @@ export interface Summary {
   state: FlowState;
   method: string;
   url: string;
-  /** See Flow.target. */
+  /** Flow.tunnel.target */
   target?: string;
   scheme: string;
   host: string;
