@@ -19,8 +19,8 @@ var ErrNotReplayable = errors.New("flow cannot be replayed")
 type beginKey struct{}
 
 // Replay sends f's request again, with body as its body, through the same
-// path as client requests (rules, recording), to the same place: f's
-// Target, when it has one, verified against its ServerName. It returns the new flow's ID as
+// path as client requests (rules, recording), to the same place (f.Tunnel's
+// target and TLS name, when it has them). It returns the new flow's ID as
 // soon as the flow is recorded; the exchange goes on in the background and
 // its answer is recorded, not returned. ctx bounds only the start.
 func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error) {
