@@ -32,6 +32,9 @@ type exchange struct {
 
 	// respActions are the response-phase rule actions, decided at request time.
 	respActions []respAction
+	// remapped: a mapRemote rule chose the destination, which then wins
+	// over the tunnel's target.
+	remapped bool
 
 	mu      sync.Mutex
 	err     error
@@ -61,6 +64,7 @@ func (p *Proxy) newExchange(r *http.Request) *exchange {
 	if began, ok := r.Context().Value(beginKey{}).(func(flow.Handle)); ok {
 		began(x.h)
 	}
+	recordTarget(x, r)
 	return x
 }
 
@@ -209,6 +213,7 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request, rc *http.ResponseControll
 		out.Header = make(http.Header)
 	}
 	removeHopHeaders(out.Header, true)
+	p.via.add(out.Header, r)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		// An empty value keeps net/http from adding its own User-Agent.
 		out.Header["User-Agent"] = []string{""}
@@ -251,14 +256,24 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 		outCtx = httptrace.WithClientTrace(outCtx, x.tlsTrace())
 	}
 
+	// The request goes to its dial address (a tunnel's target) with the
+	// Host the client sent (see target.go).
+	up := req.WithContext(outCtx)
+	var name string
+	if up.URL, name = dialURL(clientCtx, req.URL, x.remapped); up.URL != req.URL && up.Host == "" {
+		up.Host = req.URL.Host
+	}
 	sent := time.Now()
 	var rt http.RoundTripper = p.tr
-	if p.h1.handles(req) {
+	switch {
+	case name != "":
+		rt = p.named.get(name)
+	case p.h1.handles(up):
 		rt = p.h1
 	}
-	resp, err := rt.RoundTrip(req.WithContext(outCtx))
+	resp, err := rt.RoundTrip(up)
 	if err == nil && rt == p.tr {
-		p.h1.learn(req, resp)
+		p.h1.learn(up, resp)
 	}
 	if err != nil {
 		ob.stop()
@@ -273,7 +288,7 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 			// Recorded first, so the flow says why rather than what followed.
 			x.fail(fmt.Errorf("client went away: %w", err))
 		}
-		return p.failResponse(x, req, err)
+		return p.failResponse(x, up, err)
 	}
 	x.mu.Lock()
 	x.respAt = time.Now()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -65,7 +66,7 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 	conn := &bufferedConn{Conn: client, r: br}
 	switch {
 	case first[0] != tlsRecordHandshake:
-		p.serveTunnel(conn, "http", target, req.RemoteAddr)
+		p.serveTunnel(conn, "http", &tunnelDest{addr: target}, req.RemoteAddr)
 	case p.cfg.CA == nil:
 		// Nothing to sign with: relay the TLS bytes untouched.
 		p.tunnel(conn, target, br)
@@ -78,7 +79,11 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 			return
 		}
 		_ = tconn.SetDeadline(time.Time{})
-		p.serveTunnel(tconn, "https", target, req.RemoteAddr)
+		name := tconn.ConnectionState().ServerName
+		if name == "" {
+			name = host
+		}
+		p.serveTunnel(tconn, "https", &tunnelDest{addr: target, serverName: name}, req.RemoteAddr)
 	}
 }
 
@@ -97,7 +102,10 @@ func (p *Proxy) passthrough(host string) bool {
 // standard http.Server until the connection ends. A *tls.Conn that
 // negotiated h2 is served as HTTP/2 by the same server; every other
 // connection is HTTP/1 and is scanned like the proxy listener's.
-func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
+//
+// Every request's URL names the authority the client addressed (its Host);
+// the request itself goes to dest, which its context carries (target.go).
+func (p *Proxy) serveTunnel(c net.Conn, scheme string, dest *tunnelDest, remote string) {
 	scan := !p.cfg.DisableHeadScan && !negotiatedH2(c)
 	if scan {
 		// net/http detects HTTP/2 by a *tls.Conn type assertion, so only
@@ -109,7 +117,7 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 	srv := p.newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Scheme = scheme
 		if r.Host == "" {
-			r.Host = target
+			r.Host = dest.addr
 		}
 		r.URL.Host = r.Host
 		r.RemoteAddr = remote
@@ -124,8 +132,12 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 			_ = l.Close()
 		}
 	}
-	if scan {
-		srv.ConnContext = headscan.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		ctx = withTunnel(ctx, dest)
+		if scan {
+			ctx = headscan.ConnContext(ctx, c)
+		}
+		return ctx
 	}
 	if !p.trackServer(srv, true) {
 		_ = c.Close()

@@ -50,8 +50,12 @@ type Proxy struct {
 	gp     *goproxy.ProxyHttpServer
 	tr     *http.Transport
 	h1     *h1Client // bodiless plain-HTTP requests (see h1Client)
+	// named serves tunnel requests whose TLS name is not the dialled
+	// host (see target.go).
+	named  namedTransports
 	dialer *net.Dialer
 	limit  *connlimit.Limiter // client connections, on every listener
+	via    viaTag             // this proxy's Via entry, for loop detection (loop.go)
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.
@@ -79,7 +83,12 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy config: %w", err)
 	}
 	c := cfg.withDefaults()
+	via, err := newViaTag()
+	if err != nil {
+		return nil, err
+	}
 	p := &Proxy{
+		via:     via,
 		cfg:     c,
 		log:     c.Logger,
 		errLog:  slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
@@ -91,6 +100,11 @@ func New(cfg Config) (*Proxy, error) {
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: p.refuseOwn}
 	p.tr = p.newTransport()
 	p.h1 = newH1Client(c, p.tlsClientConfig(), p.dial)
+	p.named.newTr = func(name string) *http.Transport {
+		tr := p.newTransport()
+		tr.TLSClientConfig.ServerName = name
+		return tr
+	}
 
 	// goproxy's role is the CONNECT front door only: it parses nothing
 	// (net/http did) and dials nothing (Loupe's hijack handler does); it
@@ -193,6 +207,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.cancel()
 	p.tr.CloseIdleConnections()
 	p.h1.closeIdle(true)
+	p.named.closeIdle(true)
 	return err
 }
 
@@ -317,18 +332,27 @@ func (w keepBuffered) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // route handles a non-CONNECT request, from the outer listener or from
-// inside a tunnel (its URL already absolute).
+// inside a tunnel (its URL already absolute). Inside a tunnel the request
+// goes to the tunnel's target whatever its Host says, so that is what is
+// checked (see target.go).
 func (p *Proxy) route(w http.ResponseWriter, r *http.Request) {
 	if !r.URL.IsAbs() {
 		p.serveSelf(w, r)
 		return
 	}
+	dest := r.URL.Host
+	if t := tunnelOf(r.Context()); t != nil {
+		dest = t.addr
+	}
 	switch {
-	case p.isDashboard(r.URL.Host):
+	case p.isDashboard(dest):
 		http.Error(w, "the dashboard is not reachable through the proxy", http.StatusForbidden)
 		return
-	case p.isSelf(r.URL.Host):
+	case p.isSelf(dest):
 		p.serveSelf(w, r)
+		return
+	case p.via.seen(r.Header):
+		p.serveLoop(w, r)
 		return
 	}
 	if upgradeType(r.Header) == "websocket" {

@@ -58,6 +58,7 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 		} else {
 			out.URL = u
 			out.Host = "" // the Host header follows the new origin
+			x.remapped = true
 		}
 	}
 	for _, a := range plan.Request {

@@ -52,6 +52,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := out.Header.Clone()
 	removeHopHeaders(hdr, true)
+	p.via.add(hdr, r)
 	for _, h := range wsHandshakeHeaders {
 		hdr.Del(h)
 	}
@@ -63,6 +64,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	sent := out.Header.Clone()
 	removeHopHeaders(sent, true)
+	p.via.add(sent, r)
 	sent.Set("Connection", "Upgrade")
 	sent.Set("Upgrade", "websocket")
 	x.h.UpstreamRequest(flow.Request{Method: r.Method, URL: target.String(), Proto: "HTTP/1.1", Header: flow.FieldsFromHeader(sent)})
@@ -72,7 +74,14 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		TLSClientConfig:  p.tlsClientConfig(),
 		HandshakeTimeout: p.cfg.DialTimeout + p.cfg.TLSHandshakeTimeout,
 	}
-	up, resp, err := d.DialContext(r.Context(), target.String(), hdr)
+	// Inside a tunnel the dialer goes to its target, with the client's
+	// Host (set above) and TLS name (see target.go); gorilla/websocket
+	// makes a new connection for every handshake, so nothing is pooled.
+	dial, name := dialURL(r.Context(), &target, x.remapped)
+	if name != "" {
+		d.TLSClientConfig.ServerName = name
+	}
+	up, resp, err := d.DialContext(r.Context(), dial.String(), hdr)
 	if err != nil {
 		if resp != nil && !errors.Is(err, context.Canceled) && resp.StatusCode != http.StatusSwitchingProtocols {
 			// The origin refused the upgrade: relay its answer.
@@ -81,7 +90,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}
 		status, cause := classify(err)
 		x.fail(fmt.Errorf("%s: %w", cause, err))
-		msg := fmt.Sprintf("Loupe: %s (%s): %v\n", cause, r.URL.Host, err)
+		msg := fmt.Sprintf("Loupe: %s (%s): %v\n", cause, dial.Host, err)
 		h := w.Header()
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		x.h.Response(responseHead(status, r.Proto, h))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -265,6 +266,8 @@ type inEntry struct {
 	Overridden str   `json:"_overridden"`
 	Error      str   `json:"_error"`
 	State      str   `json:"_state"`
+	Target     str   `json:"_target"`
+	ServerName str   `json:"_serverName"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -367,6 +370,23 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		f.Rules = append(f.Rules, string(r))
 	}
 	f.Overridden = string(in.Overridden)
+	if t := string(in.Target); t != "" {
+		// A replay of the flow dials it: only a host and a port.
+		host, port, err := net.SplitHostPort(t)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || host == "" || n < 1 || n > 65535 {
+			return rec, fmt.Errorf("_target: %q is not a host:port", t)
+		}
+		f.Tunnel = &flow.Tunnel{Target: t}
+	}
+	if n := string(in.ServerName); n != "" {
+		if len(n) > 253 || strings.ContainsAny(n, " \t\r\n/") {
+			return rec, fmt.Errorf("_serverName: %q is not a host name", n)
+		}
+		if f.Tunnel == nil {
+			f.Tunnel = &flow.Tunnel{}
+		}
+		f.Tunnel.ServerName = n
+	}
 	f.Error = string(in.Error)
 	if f.Error == "" && in.Response != nil {
 		f.Error = string(in.Response.Error)

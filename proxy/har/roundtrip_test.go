@@ -43,6 +43,9 @@ func TestRoundTrip(t *testing.T) {
 			if (f.UpstreamRequest == nil) != (o.UpstreamRequest == nil) || (f.UpstreamBody == nil) != (o.UpstreamBody == nil) {
 				t.Errorf("flow %d upstream heads/body lost", i)
 			}
+			if (f.Tunnel == nil) != (o.Tunnel == nil) || (o.Tunnel != nil && *f.Tunnel != *o.Tunnel) {
+				t.Errorf("flow %d tunnel %+v, want %+v", i, f.Tunnel, o.Tunnel)
+			}
 			if f.State != o.State || f.Error != o.Error || f.Overridden != o.Overridden || !slices.Equal(f.Rules, o.Rules) {
 				t.Errorf("flow %d state %s error %q overridden %q rules %v", i, f.State, f.Error, f.Overridden, f.Rules)
 			}
