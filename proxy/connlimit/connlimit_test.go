@@ -108,8 +108,10 @@ func TestBoundsPerClientAndInAll(t *testing.T) {
 	if got := get(t, b1); got != "200 OK" {
 		t.Fatalf("client B: %s", got)
 	}
-	// In all, 3 are held; b1 is idle now, so a new B connection takes its
-	// place rather than being refused.
+	// In all, 3 are held; once b1 is idle (the server marks it so after
+	// writing its answer), a new B connection takes its place rather than
+	// being refused.
+	waitIdle(t, l)
 	b2 := dialFrom(t, "127.0.0.2", addr)
 	if got := get(t, b2); got != "200 OK" {
 		t.Fatalf("client B, second connection: %s", got)
@@ -136,6 +138,21 @@ func TestBoundsPerClientAndInAll(t *testing.T) {
 	if got := get(t, dialFrom(t, "127.0.0.3", addr)); got != "200 OK" {
 		t.Fatalf("after a close: %s", got)
 	}
+}
+
+// waitIdle waits until some admitted connection is idle.
+func waitIdle(t *testing.T, l *Limiter) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		l.mu.Lock()
+		idle := l.oldestIdle("")
+		l.mu.Unlock()
+		if idle != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no connection became idle")
 }
 
 // waitActive waits until no admitted connection is idle.
