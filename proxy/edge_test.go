@@ -145,50 +145,100 @@ func TestClientBodyFaultsAre4xxNot502(t *testing.T) {
 			head: "Content-Length: 100000\r\n", body: "0", trick: true, status: 408, cause: "slower than"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := proxytest.Start(t, tt.cfg)
-			bo, url := newBodyOrigin(t, false)
-			c := dialFrom(t, "127.0.0.1", env.Addr)
-			req := "POST " + url + "/upload HTTP/1.1\r\nHost: " + strings.TrimPrefix(url, "http://") + "\r\n" + tt.head + "\r\n" + tt.body
-			if _, err := io.WriteString(c, req); err != nil {
-				t.Fatal(err)
+		for _, inTLS := range []bool{false, true} {
+			name := tt.name
+			if inTLS {
+				name += " inside a TLS tunnel"
 			}
-			answered := make(chan struct{})
-			if tt.trick {
-				go func() {
-					for range 250 { // at most 5 s
-						select {
-						case <-answered:
-							return
-						case <-time.After(20 * time.Millisecond):
-						}
-						if _, err := c.Write([]byte("x")); err != nil {
-							return
-						}
-					}
-				}()
-			}
-			status, body := readStatus(t, bufio.NewReader(c))
-			close(answered)
-			if status != tt.status || !strings.Contains(body, tt.cause) {
-				t.Fatalf("got %d %q, want %d naming %q", status, body, tt.status, tt.cause)
-			}
-			// The origin's request, if it got one, was aborted: it never
-			// read a whole body.
-			if bo.got.Load() > 0 {
-				if err := <-bo.errs; err == nil {
-					t.Fatal("the origin read a complete body")
+			t.Run(name, func(t *testing.T) {
+				testClientBodyFault(t, tt.cfg, inTLS, tt.head, tt.body, tt.trick, tt.status, tt.cause)
+			})
+		}
+	}
+}
+
+// testClientBodyFault sends a request whose body goes wrong, on the proxy
+// listener or inside an intercepted TLS tunnel (HTTP/1.1), and checks the
+// answer, the origin's side and the flow.
+func testClientBodyFault(t *testing.T, cfg proxy.Config, inTLS bool, head, body string, trick bool, wantStatus int, cause string) {
+	env := proxytest.Start(t, cfg)
+	bo, url := newBodyOrigin(t, inTLS)
+	var c net.Conn = dialFrom(t, "127.0.0.1", env.Addr)
+	target := strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://")
+	reqURL := url + "/upload"
+	if inTLS {
+		if _, err := io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := readAnswer(t, bufio.NewReader(c), &http.Request{Method: http.MethodConnect}); status != 200 {
+			t.Fatalf("CONNECT: %d", status)
+		}
+		tc := tls.Client(c, &tls.Config{RootCAs: env.CA.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		c, reqURL = tc, "/upload"
+	}
+	if _, err := io.WriteString(c, "POST "+reqURL+" HTTP/1.1\r\nHost: "+target+"\r\n"+head+"\r\n"+body); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan struct{})
+	if trick {
+		go func() {
+			for range 250 { // at most 5 s
+				select {
+				case <-answered:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if _, err := c.Write([]byte("x")); err != nil {
+					return
 				}
 			}
-			fs := env.Rec.WaitFinished(t, 1, 10*time.Second)
-			if fs[0].Flow.State != flow.StateError || !strings.Contains(fs[0].Flow.Error, tt.cause) {
-				t.Fatalf("flow %s %q, want an error naming %q", fs[0].Flow.State, fs[0].Flow.Error, tt.cause)
-			}
-			// The client's connection is closed after the answer.
-			if n, err := c.Read(make([]byte, 1)); err == nil {
-				t.Fatalf("connection still open (read %d bytes)", n)
-			}
-		})
+		}()
+	}
+	status, got := readStatus(t, bufio.NewReader(c))
+	close(answered)
+	if status != wantStatus || !strings.Contains(got, cause) {
+		t.Fatalf("got %d %q, want %d naming %q", status, got, wantStatus, cause)
+	}
+	// The origin's request, if it got one, was aborted: it never read a
+	// whole body.
+	if bo.got.Load() > 0 {
+		if err := <-bo.errs; err == nil {
+			t.Fatal("the origin read a complete body")
+		}
+	}
+	fs := env.Rec.WaitFinished(t, 1, 10*time.Second)
+	if fs[0].Flow.State != flow.StateError || !strings.Contains(fs[0].Flow.Error, cause) {
+		t.Fatalf("flow %s %q, want an error naming %q", fs[0].Flow.State, fs[0].Flow.Error, cause)
+	}
+	// The client's connection is closed after the answer.
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("connection still open (read %d bytes)", n)
+	}
+}
+
+func TestStalledBodyOverHTTP2(t *testing.T) {
+	env := proxytest.Start(t, proxy.Config{BodyIdleTimeout: 200 * time.Millisecond})
+	bo, url := newBodyOrigin(t, true)
+	client := &http.Client{Transport: env.Transport(t, true), Timeout: 20 * time.Second}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("0123456789")) }() // then nothing
+	resp, err := client.Post(url+"/upload", "text/plain", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "no request body bytes") {
+		t.Fatalf("got %s %d %q, want HTTP/2 408", resp.Proto, resp.StatusCode, b)
+	}
+	if bo.got.Load() > 0 {
+		if err := <-bo.errs; err == nil {
+			t.Fatal("the origin read a complete body")
+		}
 	}
 }
 
