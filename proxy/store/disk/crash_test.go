@@ -32,8 +32,14 @@ func crashSize(id flow.ID) int { return int(id*7919) % 20_000 }
 // began and never finishes, one per hundred ("pending N"). Between its
 // flushes the writer commits batches on its own, so a kill can land at any
 // point of a write. It stops by itself after 20 s or 100,000 flows, should
-// nobody kill it.
+// nobody kill it, and a watchdog ends it after 30 s in any case.
 func crashChild() {
+	// A watchdog that holds whatever the store does: the child must end even
+	// if a Flush never returns and its parent is gone.
+	go func() {
+		time.Sleep(30 * time.Second)
+		os.Exit(4)
+	}()
 	dir := os.Getenv(crashChildEnv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := Open(Config{Dir: dir, InlineMax: 4096, SegmentSize: 1 << 20}, log)

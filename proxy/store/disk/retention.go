@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -120,26 +119,40 @@ func (w *writer) remove(victims []victim, mode removeMode) (int, error) {
 		session, stored int64
 	}
 	var removed []gone
-	err := w.tx(func(ctx context.Context) error {
-		for _, v := range victims {
-			if err := w.flowSegments(ctx, v.id, cands); err != nil {
-				return err
+	ids := make([]int64, len(victims))
+	for i, v := range victims {
+		ids[i] = int64(v.id)
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return 0, err
+	}
+	list := string(b) // text: SQLite reads a BLOB as binary JSON
+	err = w.tx(func(ctx context.Context) error {
+		if err := w.flowSegments(ctx, list, cands); err != nil {
+			return err
+		}
+		for _, st := range []*sql.Stmt{w.st.delBodies, w.st.delWS, w.st.delRules} {
+			if _, err := st.ExecContext(ctx, list); err != nil {
+				return fmt.Errorf("remove flows: %w", err)
 			}
-			for _, st := range []*sql.Stmt{w.st.delBodies, w.st.delWS, w.st.delRules} {
-				if _, err := st.ExecContext(ctx, int64(v.id)); err != nil {
-					return fmt.Errorf("remove flow %d: %w", v.id, err)
-				}
-			}
+		}
+		rows, err := w.st.delFlow.QueryContext(ctx, list)
+		if err != nil {
+			return fmt.Errorf("remove flows: %w", err)
+		}
+		for rows.Next() {
 			var g gone
-			err := w.st.delFlow.QueryRowContext(ctx, int64(v.id)).Scan(&g.session, &g.stored)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
+			var id int64
+			if err := rows.Scan(&id, &g.session, &g.stored); err != nil {
+				rows.Close()
+				return fmt.Errorf("remove flows: %w", err)
 			}
-			if err != nil {
-				return fmt.Errorf("remove flow %d: %w", v.id, err)
-			}
-			g.id = v.id
+			g.id = flow.ID(id)
 			removed = append(removed, g)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("remove flows: %w", err)
 		}
 		type delta struct{ flows, bytes int64 }
 		per := map[int64]delta{}
@@ -189,17 +202,18 @@ func (w *writer) forget(h *handle) {
 	}
 }
 
-// flowSegments adds the segments a flow's bodies and messages use to into.
-func (w *writer) flowSegments(ctx context.Context, id flow.ID, into map[int64]bool) error {
-	rows, err := w.st.flowSegs.QueryContext(ctx, int64(id))
+// flowSegments adds the segments used by the flows in list (a JSON array
+// of IDs) to into.
+func (w *writer) flowSegments(ctx context.Context, list string, into map[int64]bool) error {
+	rows, err := w.st.flowSegs.QueryContext(ctx, list)
 	if err != nil {
-		return fmt.Errorf("flow %d segments: %w", id, err)
+		return fmt.Errorf("segments of removed flows: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var seg int64
 		if err := rows.Scan(&seg); err != nil {
-			return fmt.Errorf("flow %d segments: %w", id, err)
+			return fmt.Errorf("segments of removed flows: %w", err)
 		}
 		into[seg] = true
 	}

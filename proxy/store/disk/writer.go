@@ -29,12 +29,15 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 		{&st.upsertFlow, `INSERT INTO flows (id, session, state, start_ns, end_ns, duration, method, url, scheme,
 			host, port, path, status, content_type, req_size, resp_size, error, overridden, websocket,
 			replay_of, imported, rules, shared, stored, head)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-				?21, ?22, ?23, ?24, ?25)
-			ON CONFLICT (id) DO UPDATE SET state = ?3, start_ns = ?4, end_ns = ?5, duration = ?6, method = ?7,
-				url = ?8, scheme = ?9, host = ?10, port = ?11, path = ?12, status = ?13, content_type = ?14,
-				req_size = ?15, resp_size = ?16, error = ?17, overridden = ?18, websocket = ?19,
-				replay_of = ?20, imported = ?21, rules = ?22, shared = ?23, stored = ?24, head = ?25`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET state = excluded.state, start_ns = excluded.start_ns,
+				end_ns = excluded.end_ns, duration = excluded.duration, method = excluded.method,
+				url = excluded.url, scheme = excluded.scheme, host = excluded.host, port = excluded.port,
+				path = excluded.path, status = excluded.status, content_type = excluded.content_type,
+				req_size = excluded.req_size, resp_size = excluded.resp_size, error = excluded.error,
+				overridden = excluded.overridden, websocket = excluded.websocket, replay_of = excluded.replay_of,
+				imported = excluded.imported, rules = excluded.rules, shared = excluded.shared,
+				stored = excluded.stored, head = excluded.head`},
 		{&st.insertPart, `INSERT INTO bodies (flow, facet, seq, data, segment, off, len) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&st.growPart, `UPDATE bodies SET len = len + ?4 WHERE flow = ?1 AND facet = ?2 AND seq = ?3`},
 		{&st.insertWS, `INSERT INTO ws_messages (flow, seq, direction, time_ns, opcode, size, truncated, data,
@@ -43,12 +46,16 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 		{&st.updSession, `UPDATE sessions SET flows = flows + ?2, bytes = bytes + ?3 WHERE id = ?1`},
 		{&st.setLastID, `INSERT INTO meta (key, value) VALUES ('last_id', ?1)
 			ON CONFLICT (key) DO UPDATE SET value = max(value, ?1)`},
-		{&st.flowSegs, `SELECT segment FROM bodies WHERE flow = ?1 AND segment IS NOT NULL
-			UNION SELECT segment FROM ws_messages WHERE flow = ?1 AND segment IS NOT NULL`},
-		{&st.delBodies, `DELETE FROM bodies WHERE flow = ?`},
-		{&st.delWS, `DELETE FROM ws_messages WHERE flow = ?`},
-		{&st.delRules, `DELETE FROM rule_hits WHERE flow = ?`},
-		{&st.delFlow, `DELETE FROM flows WHERE id = ? RETURNING session, stored`},
+		// Removal takes a chunk of flow IDs as a JSON array (?1): one
+		// statement per table for the whole chunk.
+		{&st.flowSegs, `SELECT segment FROM bodies
+			WHERE flow IN (SELECT value FROM json_each(?1)) AND segment IS NOT NULL
+			UNION SELECT segment FROM ws_messages
+			WHERE flow IN (SELECT value FROM json_each(?1)) AND segment IS NOT NULL`},
+		{&st.delBodies, `DELETE FROM bodies WHERE flow IN (SELECT value FROM json_each(?1))`},
+		{&st.delWS, `DELETE FROM ws_messages WHERE flow IN (SELECT value FROM json_each(?1))`},
+		{&st.delRules, `DELETE FROM rule_hits WHERE flow IN (SELECT value FROM json_each(?1))`},
+		{&st.delFlow, `DELETE FROM flows WHERE id IN (SELECT value FROM json_each(?1)) RETURNING id, session, stored`},
 		{&st.segUsed, `SELECT EXISTS (SELECT 1 FROM bodies WHERE segment = ?1)
 			OR EXISTS (SELECT 1 FROM ws_messages WHERE segment = ?1)`},
 		// Victims of retention, oldest first, never from a pinned session
@@ -438,25 +445,36 @@ func (w *writer) writeBody(ctx context.Context, g *chunkGroup) error {
 		return nil
 	}
 	fw.segment = true
+	// Write the chunks, merging those that land back to back into one
+	// extent, so that a body costs one statement per segment per batch.
+	type extent struct{ seg, off, n int64 }
+	var exts []extent
 	for ci, c := range g.chunks {
 		seg, off, err := w.segs.append(c)
 		if err != nil {
 			w.bodyLost(h, fw, g.chunks[ci:], err)
-			return nil
+			break
 		}
 		n := int64(len(c))
-		if fw.seq > 0 && fw.lastSeg == seg && fw.lastEnd == off {
-			if _, err := w.st.growPart.ExecContext(ctx, int64(h.id), g.facet, fw.seq-1, n); err != nil {
+		if k := len(exts) - 1; k >= 0 && exts[k].seg == seg && exts[k].off+exts[k].n == off {
+			exts[k].n += n
+		} else {
+			exts = append(exts, extent{seg, off, n})
+		}
+	}
+	for _, e := range exts {
+		if fw.seq > 0 && fw.lastSeg == e.seg && fw.lastEnd == e.off {
+			if _, err := w.st.growPart.ExecContext(ctx, int64(h.id), g.facet, fw.seq-1, e.n); err != nil {
 				return fmt.Errorf("flow %d body: %w", h.id, err)
 			}
 		} else {
-			if _, err := w.st.insertPart.ExecContext(ctx, int64(h.id), g.facet, fw.seq, nil, seg, off, n); err != nil {
+			if _, err := w.st.insertPart.ExecContext(ctx, int64(h.id), g.facet, fw.seq, nil, e.seg, e.off, e.n); err != nil {
 				return fmt.Errorf("flow %d body: %w", h.id, err)
 			}
 			fw.seq++
 		}
-		fw.lastSeg, fw.lastEnd = seg, off+n
-		fw.written += n
+		fw.lastSeg, fw.lastEnd = e.seg, e.off+e.n
+		fw.written += e.n
 	}
 	return nil
 }
