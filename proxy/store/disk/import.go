@@ -87,6 +87,7 @@ func (w *writer) importFlow(ctx context.Context, id flow.ID, r *flow.Recorded) (
 	f := r.Flow.Clone()
 	f.ID = id
 	f.Imported = true
+	normalizeTimes(f)
 	if f.State == "" || f.State == flow.StatePending {
 		f.State = flow.StateDone
 	}

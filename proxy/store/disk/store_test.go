@@ -223,12 +223,14 @@ func TestAddedFlowIsReadable(t *testing.T) {
 // the full flow.
 func TestSummaryMatchesGet(t *testing.T) {
 	s := openStore(t, Config{})
-	h := s.Begin("127.0.0.1:1", flow.Request{Method: "POST", URL: "https://example.test:8443/s?q=1", Proto: "HTTP/2.0"}, t0)
+	// Times as the proxy gives them: with a monotonic clock reading.
+	start := time.Now()
+	h := s.Begin("127.0.0.1:1", flow.Request{Method: "POST", URL: "https://example.test:8443/s?q=1", Proto: "HTTP/2.0"}, start)
 	h.Rule("r1", "")
 	h.Response(flow.Response{Status: 404, Header: flow.Fields{{Name: "Content-Type", Value: "text/plain"}}})
 	h.Body(flow.FacetResponse, []byte("nope"))
 	h.BodyEnd(flow.FacetResponse)
-	h.Finish(t0.Add(time.Second), errors.New("boom"))
+	h.Finish(time.Now(), errors.New("boom"))
 	id2 := record(s, "/plain", nil)
 	flush(t, s)
 	for _, id := range []flow.ID{h.ID(), id2} {

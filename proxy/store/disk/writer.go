@@ -542,6 +542,7 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 		return 0, 0, nil
 	}
 	f := &sn.f
+	normalizeTimes(f)
 	for i := range facets {
 		b := bodyFacts(f, i)
 		if b == nil {
@@ -604,6 +605,16 @@ func (w *writer) upsert(ctx context.Context, session int64, f *flow.Flow, sum *f
 		return fmt.Errorf("flow %d: %w", f.ID, err)
 	}
 	return nil
+}
+
+// normalizeTimes drops the monotonic clock readings and locations that a
+// database cannot keep, so that the summary written now equals the one read
+// back later.
+func normalizeTimes(f *flow.Flow) {
+	f.Start = time.Unix(0, f.Start.UnixNano())
+	if !f.End.IsZero() {
+		f.End = time.Unix(0, f.End.UnixNano())
+	}
 }
 
 // bodyFacts points at facet i's facts in f (nil: the facet is absent).
