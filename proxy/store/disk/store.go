@@ -165,6 +165,14 @@ func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
 	if err := checkHeader(s.dbPath, latest); err != nil {
 		return nil, err
 	}
+	// The capture holds cookies and credentials: the database is made
+	// private before SQLite opens it, and SQLite gives its log and index
+	// files the database's permissions.
+	if f, err := os.OpenFile(s.dbPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("capture %s: %w", s.dbPath, err)
+	}
 	ctx := context.Background()
 	s.wdb, err = sql.Open("sqlite", dsn(s.dbPath, false))
 	if err != nil {
@@ -468,9 +476,16 @@ func (s *Store) Counters() Counters {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.q.close()
-		s.closeErr = s.w.close()
-		if err := s.closeDBs(); s.closeErr == nil {
-			s.closeErr = err
+		s.w.stopWriting()
+		var errs []error
+		if s.rdb != nil {
+			s.rd.close()
+			errs = append(errs, s.rdb.Close())
+			s.rdb = nil
+		}
+		errs = append(errs, s.w.close(), s.closeDBs())
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("close capture %s: %w", s.dbPath, err)
 		}
 		s.unlock()
 	})

@@ -713,18 +713,38 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// The capture directory holds exactly what the package says it does.
+// The capture directory holds exactly what the package says it does, all
+// private; a closed capture has no write-ahead log left.
 func TestDirectoryLayout(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "capture") // created by Open
-	s := openStore(t, Config{Dir: dir, InlineMax: 10})
+	s, err := Open(Config{Dir: dir, InlineMax: 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	record(s, "/x", pattern(1, 100))
 	flush(t, s)
-	for _, name := range []string{dbName, lockName, filepath.Join(segDirName, segName(1))} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+	for name, mode := range map[string]os.FileMode{
+		".": 0o700, dbName: 0o600, dbName + "-wal": 0o600, lockName: 0o600, segDirName: 0o700,
+		filepath.Join(segDirName, segName(1)): 0o600,
+	} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), mode)
 		}
 	}
-	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("directory mode %v, %v", fi.Mode(), err)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{dbName, lockName, segDirName}; !slices.Equal(names, want) {
+		t.Errorf("after Close the directory holds %v, want %v", names, want)
 	}
 }

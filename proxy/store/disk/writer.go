@@ -76,6 +76,18 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
+func (st *writeStmts) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.upsertFlow, st.insertPart, st.growPart, st.insertWS, st.insertRule,
+		st.updSession, st.setLastID, st.flowSegs, st.delBodies, st.delWS, st.delRules, st.delFlow, st.segUsed,
+		st.victimsOldest, st.victimsAge, st.victimsSession} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // command is work another goroutine asks the writer to do (Delete, Clear,
 // Import, Flush): the writer writes what is queued first, so a command sees
 // every flow recorded before it was sent.
@@ -164,14 +176,25 @@ func (w *writer) do(fn func() error) error {
 	}
 }
 
-// close stops the writer after it has written what is queued, and closes
-// the segments and the connection.
-func (w *writer) close() error {
+// stopWriting stops the writer after it has written what is queued.
+func (w *writer) stopWriting() {
 	close(w.stop)
 	<-w.done
+}
+
+// close closes the segments and the write connection, once the writer has
+// stopped and the readers are closed: the log is checkpointed into the
+// database first, so a closed capture is one file plus its segments.
+func (w *writer) close() error {
+	ctx := context.Background()
 	errs := []error{w.segs.closeCurrent()}
-	w.conn.ExecContext(context.Background(), "PRAGMA optimize")
-	errs = append(errs, w.conn.Close())
+	w.conn.ExecContext(ctx, "PRAGMA optimize")
+	if _, err := w.conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+	}
+	// Statements left open would keep SQLite's connection alive after
+	// Close (and its write-ahead log with it).
+	errs = append(errs, w.st.close(), w.conn.Close())
 	return errors.Join(errs...)
 }
 
@@ -552,7 +575,10 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 		b.Size = fs.size
 		b.Captured = fw.written
 		b.Truncated = fs.truncated || fw.failed
-		b.Complete = fs.complete
+		// Complete once the body ended and its bytes are all written: bytes
+		// still queued for the next batch (or lost in a crash before it)
+		// leave it incomplete.
+		b.Complete = fs.complete && (fw.failed || fw.written >= fs.accepted)
 	}
 	head, shared, err := encodeHead(f)
 	if err != nil {
