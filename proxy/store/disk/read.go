@@ -30,7 +30,7 @@ const sumCols = `id, start_ns, state, method, url, scheme, host, port, path, sta
 	resp_size, duration, rules, error, overridden, websocket, replay_of, imported`
 
 // headCols are the columns a flow.Flow is made of, in scanHead's order.
-const headCols = `id, shared, start_ns, end_ns, head`
+const headCols = `id, shared, start_ns, end_ns, state, error, head`
 
 // readStmts are the statements readers share, prepared on the read pool.
 type readStmts struct {
@@ -104,24 +104,24 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 
 // storedHead is one row of headCols, not yet decoded.
 type storedHead struct {
-	id             flow.ID
-	shared         int
-	startNs, endNs int64
-	head           []byte
+	cols   headColumns
+	shared int
+	head   []byte
 }
 
 func scanHead(sc scanner) (storedHead, error) {
 	var r storedHead
 	var id int64
-	err := sc.Scan(&id, &r.shared, &r.startNs, &r.endNs, &r.head)
-	r.id = flow.ID(id)
+	var state string
+	err := sc.Scan(&id, &r.shared, &r.cols.startNs, &r.cols.endNs, &state, &r.cols.err, &r.head)
+	r.cols.id, r.cols.state = flow.ID(id), flow.State(state)
 	return r, err
 }
 
 func (r *storedHead) decode() (*flow.Flow, error) {
-	f, err := decodeHead(r.head, r.shared, r.startNs, r.endNs)
+	f, err := decodeHead(r.head, r.shared, r.cols)
 	if err != nil {
-		return nil, fmt.Errorf("flow %d: %w", r.id, err)
+		return nil, fmt.Errorf("flow %d: %w", r.cols.id, err)
 	}
 	return f, nil
 }

@@ -79,7 +79,7 @@ CREATE TABLE flows (
 	rules        TEXT,
 	shared       INTEGER NOT NULL,
 	stored       INTEGER NOT NULL,
-	head         TEXT NOT NULL
+	head         BLOB NOT NULL
 ) STRICT;
 CREATE INDEX flows_pending ON flows(id) WHERE state = 'pending';
 

@@ -26,7 +26,7 @@ CREATE TABLE flows (id INTEGER PRIMARY KEY, session INTEGER NOT NULL, state TEXT
 	url TEXT NOT NULL, scheme TEXT NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL, path TEXT NOT NULL,
 	status INTEGER NOT NULL, content_type TEXT NOT NULL, req_size INTEGER NOT NULL, resp_size INTEGER NOT NULL,
 	error TEXT NOT NULL, overridden TEXT NOT NULL, websocket INTEGER NOT NULL, replay_of INTEGER NOT NULL,
-	imported INTEGER NOT NULL, rules TEXT, shared INTEGER NOT NULL, stored INTEGER NOT NULL, head TEXT NOT NULL) STRICT;
+	imported INTEGER NOT NULL, rules TEXT, shared INTEGER NOT NULL, stored INTEGER NOT NULL, head BLOB NOT NULL) STRICT;
 CREATE INDEX flows_pending ON flows(id) WHERE state = 'pending';
 CREATE TABLE bodies (flow INTEGER NOT NULL, facet INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB,
 	segment INTEGER, off INTEGER NOT NULL, len INTEGER NOT NULL, PRIMARY KEY (flow, facet, seq)) STRICT;
@@ -76,7 +76,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		sum := f.Summary()
 		mustExec(t, db, `INSERT INTO flows VALUES (?, 1, ?, ?, 0, -1, ?, ?, ?, ?, 0, ?, ?, '', 0, ?, '', '', 0, 0, 0,
 			NULL, ?, 50, ?)`, int64(f.ID), string(f.State), t0.UnixNano(), sum.Method, sum.URL, sum.Scheme,
-			sum.Host, sum.Path, sum.Status, f.ResponseBody.Size, shared, string(head))
+			sum.Host, sum.Path, sum.Status, f.ResponseBody.Size, shared, head)
 	}
 	mustExec(t, db, "INSERT INTO bodies VALUES (41, 1, 0, X'616263', NULL, 0, 3)")
 	db.Close()

@@ -273,8 +273,7 @@ func (s *Store) startup(ctx context.Context, conn *sql.Conn) (st startState, err
 			err = fmt.Errorf("capture %s: start: %w", s.dbPath, err)
 		}
 	}()
-	res, err := conn.ExecContext(ctx, `UPDATE flows SET state = 'error', error = ?1,
-		head = json_set(head, '$.state', 'error', '$.error', ?1) WHERE state = 'pending'`, interruptedError)
+	res, err := conn.ExecContext(ctx, `UPDATE flows SET state = 'error', error = ? WHERE state = 'pending'`, interruptedError)
 	if err != nil {
 		return st, err
 	}

@@ -627,7 +627,7 @@ func (w *writer) upsert(ctx context.Context, session int64, f *flow.Flow, sum *f
 	if _, err := w.st.upsertFlow.ExecContext(ctx, int64(f.ID), session, string(f.State), f.Start.UnixNano(), endNs,
 		sum.Duration, sum.Method, sum.URL, sum.Scheme, sum.Host, portNumber(sum.Port), sum.Path, sum.Status,
 		sum.ContentType, f.RequestBody.Size, f.ResponseBody.Size, f.Error, f.Overridden, sum.WebSocket,
-		int64(f.ReplayOf), f.Imported, rules, shared, stored, string(head)); err != nil {
+		int64(f.ReplayOf), f.Imported, rules, shared, stored, head); err != nil {
 		return fmt.Errorf("flow %d: %w", f.ID, err)
 	}
 	return nil
