@@ -417,7 +417,10 @@ func (s *Store) Flush() error {
 }
 
 // Stats returns the counters in the memory store's terms: RAM is the
-// writer's queue, disk is what the capture stores.
+// writer's queue, disk is what the capture stores, spill files are
+// segments, spill errors are failed writes, and skipped flows are those not
+// recorded for either reason (paused, or too many waiting for the writer).
+// Counters tells them apart.
 func (s *Store) Stats() store.Stats {
 	segs := s.w.segs
 	return store.Stats{
