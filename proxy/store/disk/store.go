@@ -479,13 +479,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.q.close()
 		s.w.stopWriting()
-		var errs []error
-		if s.rdb != nil {
-			s.rd.close()
-			errs = append(errs, s.rdb.Close())
-			s.rdb = nil
-		}
-		errs = append(errs, s.w.close(), s.closeDBs())
+		// Readers first: the write connection, closing last, checkpoints
+		// the log into the database.
+		s.recent.clear()
+		s.rd.close()
+		errs := []error{s.rdb.Close(), s.w.close(), s.wdb.Close()}
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("close capture %s: %w", s.dbPath, err)
 		}
@@ -494,6 +492,7 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// closeDBs closes what a failed Open had opened.
 func (s *Store) closeDBs() error {
 	var errs []error
 	if s.rdb != nil {

@@ -657,6 +657,57 @@ func TestPendingBecomesInterrupted(t *testing.T) {
 	}
 }
 
+// After Close every method answers (not found, an error, a no-op) and
+// none panics or blocks.
+func TestUseAfterClose(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := record(s, "/x", []byte("body"))
+	h := s.Begin("127.0.0.1:1", req("/open"), t0)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	h.Body(flow.FacetResponse, []byte("late"))
+	h.Finish(t0, nil)
+	if h := s.Begin("127.0.0.1:1", req("/after"), t0); h.ID() != 0 {
+		t.Error("Begin after Close recorded")
+	}
+	if _, ok := s.Get(id); ok {
+		t.Error("Get after Close")
+	}
+	if _, ok := s.Summary(id + 1); ok {
+		t.Error("Summary after Close")
+	}
+	if sums, _ := s.List(nil, 0, 10); len(sums) != 0 {
+		t.Error("List after Close")
+	}
+	s.List(func(*flow.Flow) bool { return true }, 0, 10)
+	s.Each(nil, func(*flow.Flow) bool { t.Error("Each after Close"); return false })
+	if _, _, err := s.Body(id, flow.FacetResponse); err == nil {
+		t.Error("Body after Close")
+	}
+	if s.Delete(id) {
+		t.Error("Delete after Close")
+	}
+	s.Clear()
+	if _, err := s.Import(nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Import after Close: %v", err)
+	}
+	if err := s.Flush(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Flush after Close: %v", err)
+	}
+	if _, err := s.Sessions(); err == nil {
+		t.Error("Sessions after Close")
+	}
+	s.Stats()
+	s.Counters()
+}
+
 func TestSecondProcessRefused(t *testing.T) {
 	dir := t.TempDir()
 	openStore(t, Config{Dir: dir})
