@@ -44,6 +44,13 @@ func TestDependencyDirection(t *testing.T) {
 		{"loupe/proxy/store", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
 		}},
+		// The durable capture: the flow model, the store's Backend and Feed,
+		// the codec and the SQLite driver (with the modules it pulls in),
+		// never the proxy, the dashboard or the rules.
+		{"loupe/proxy/store/disk", func(d string) bool {
+			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/codec" ||
+				!strings.HasPrefix(d, "loupe/")
+		}},
 		{"loupe/proxy/har", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
 		}},
@@ -89,6 +96,27 @@ func TestOnlyProxyImportsGoproxy(t *testing.T) {
 		for _, imp := range fields[1:] {
 			if strings.HasPrefix(imp, "github.com/elazarl/goproxy") && fields[0] != "loupe/proxy" {
 				t.Errorf("%s imports %s; only loupe/proxy may", fields[0], imp)
+			}
+		}
+	}
+}
+
+// TestOnlyDiskImportsSQLite keeps the SQL driver, and SQL itself, inside
+// the durable capture: everyone else speaks store.Backend.
+func TestOnlyDiskImportsSQLite(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "loupe/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] == "loupe/proxy/store/disk" {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, "modernc.org/") || imp == "database/sql" {
+				t.Errorf("%s imports %s; only loupe/proxy/store/disk may", fields[0], imp)
 			}
 		}
 	}
