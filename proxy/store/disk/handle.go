@@ -235,6 +235,10 @@ func (h *handle) Rule(id string, kind string) {
 	})
 }
 
+func (h *handle) Target(target, serverName string) {
+	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })
+}
+
 func (h *handle) ReplayOf(id flow.ID) {
 	h.update(func(f *flow.Flow) { f.ReplayOf = id })
 }
@@ -320,5 +324,6 @@ func (noop) BodyEnd(flow.Facet)             {}
 func (noop) WebSocket(flow.WSMessage)       {}
 func (noop) Rule(string, string)            {}
 func (noop) ReplayOf(flow.ID)               {}
+func (noop) Target(string, string)          {}
 func (noop) Timings(flow.Timings)           {}
 func (noop) Finish(time.Time, error)        {}

@@ -45,6 +45,7 @@ const (
 	hasResp
 	hasUpBody
 	isImported
+	hasTunnel
 )
 
 // Body flags.
@@ -84,6 +85,9 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	if f.Imported {
 		flags |= isImported
 	}
+	if f.Tunnel != nil {
+		flags |= hasTunnel
+	}
 	b = append(b, flags)
 	if f.UpstreamRequest != nil {
 		b = appendRequest(b, f.UpstreamRequest, shared&sharedUpReq != 0)
@@ -110,6 +114,10 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	}
 	b = appendString(b, f.Overridden)
 	b = binary.AppendUvarint(b, uint64(f.ReplayOf))
+	if f.Tunnel != nil {
+		b = appendString(b, f.Tunnel.Target)
+		b = appendString(b, f.Tunnel.ServerName)
+	}
 	return b, shared, nil
 }
 
@@ -333,6 +341,9 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 	}
 	f.Overridden = r.string()
 	f.ReplayOf = flow.ID(r.uvarint())
+	if flags&hasTunnel != 0 {
+		f.Tunnel = &flow.Tunnel{Target: r.string(), ServerName: r.string()}
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
