@@ -44,6 +44,9 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 		Host:   out.URL.Hostname(),
 		Path:   out.URL.RequestURI(),
 		URL:    out.URL.String(),
+		// The port the client addressed: inside a tunnel the URL's host is
+		// the client's Host header (target.go), which the dashboard shows.
+		Port: rules.URLPort(out.URL),
 	})
 	for _, r := range plan.Rules {
 		kind := ""

@@ -133,6 +133,8 @@ export interface Match {
   host?: string;
   path?: string;
   url?: string;
+  /** 1..65535: the URL's explicit port, else 80 (http, ws) or 443 (https, wss); absent = any. */
+  port?: number;
 }
 
 export const ACTION_TYPES = [
