@@ -8,7 +8,7 @@
 //	term  := ["-"] (key ":" value | text)
 //	value := word | '"' chars '"'   (inside quotes, \" and \\ are escapes)
 //
-// Keys: method, status, host, path, type, body, rule, error, ws. Text without
+// Keys: method, status, host, path, type, body, rule, error, ws, kind. Text without
 // a key matches the URL. A term like `https://x` (a colon followed by "//") is
 // text, not a key. An unknown key, a missing value, an unterminated quote or a
 // lone "-" is a bad filter, reported as an *Error naming the term.
@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ const (
 	kRule
 	kError
 	kWS
+	kKind
 )
 
 var keys = map[string]kind{
@@ -74,6 +76,7 @@ var keys = map[string]kind{
 	"rule":   kRule,
 	"error":  kError,
 	"ws":     kWS,
+	"kind":   kKind,
 }
 
 var keyNames = func() map[kind]string {
@@ -90,9 +93,10 @@ type term struct {
 	value  string // as written (unquoted)
 	low    string // lower-cased value, for ASCII case-insensitive matching
 
-	methods []string // kMethod: upper-cased alternatives
-	status  int      // kStatus: exact code, or class*100 when class is set
-	class   bool     // kStatus: "4xx"
+	methods []string    // kMethod: upper-cased alternatives
+	kinds   []flow.Kind // kKind: alternatives
+	status  int         // kStatus: exact code, or class*100 when class is set
+	class   bool        // kStatus: "4xx"
 }
 
 // MaxQueryLen bounds a query, so a hostile one can't make matching costly.
@@ -193,7 +197,7 @@ func makeTerm(raw, text string, quoted bool) (term, error) {
 	}
 	k, ok := keys[lower(key)]
 	if !ok {
-		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, type, body, rule, error, ws)", key)
+		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, type, body, rule, error, ws, kind)", key)
 	}
 	t.kind = k
 	t.value = text[len(key)+1:]
@@ -232,8 +236,24 @@ func makeTerm(raw, text string, quoted bool) (term, error) {
 		if t.value != "" {
 			return t, errors.New("ws: takes no value")
 		}
+	case kKind:
+		for v := range strings.SplitSeq(t.low, ",") {
+			k, ok := kindNames[strings.TrimSpace(v)]
+			if !ok {
+				return t, errors.New("kind: needs http, tunnel or tls-error (commas mean any of)")
+			}
+			t.kinds = append(t.kinds, k)
+		}
 	}
 	return t, nil
+}
+
+// kindNames are the values of kind: terms: "http" names the flows that
+// are HTTP exchanges (flow.KindHTTP, the empty kind).
+var kindNames = map[string]flow.Kind{
+	"http":                    flow.KindHTTP,
+	string(flow.KindTunnel):   flow.KindTunnel,
+	string(flow.KindTLSError): flow.KindTLSError,
 }
 
 func isKey(s string) bool {
@@ -362,6 +382,8 @@ func (t *term) match(fl *flow.Flow, bodies Bodies) bool {
 		return strings.Contains(lower(fl.Error), t.low)
 	case kWS:
 		return fl.IsWebSocket()
+	case kKind:
+		return slices.Contains(t.kinds, fl.Kind)
 	}
 	return false
 }
