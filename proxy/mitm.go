@@ -181,7 +181,7 @@ func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start 
 		if !answered {
 			_, _ = fmt.Fprintf(client, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
 				status, http.StatusText(status), len(cause)+1, cause)
-			h.Response(connectAnswer(status, req.Proto))
+			h.Response(connectAnswer(status))
 		}
 		finish(fmt.Errorf("%s: %w", cause, err))
 		return
@@ -198,7 +198,7 @@ func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start 
 			return
 		}
 	}
-	h.Response(connectAnswer(http.StatusOK, req.Proto))
+	h.Response(connectAnswer(http.StatusOK))
 	open := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(2)
