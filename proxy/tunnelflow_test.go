@@ -168,9 +168,10 @@ func TestClientTLSFailureIsAFlow(t *testing.T) {
 	}
 }
 
-// alertOnRead sends a plain-text TLS alert and closes the connection as
-// soon as the server's first bytes arrive, as OpenSSL does when the
-// server's certificate does not verify.
+// alertOnRead sends a plain-text TLS alert as soon as the server's first
+// bytes arrive, as OpenSSL does when the server's certificate does not
+// verify, and ends the client's handshake. The connection stays open (the
+// test closes it), so the alert is never lost to a reset.
 type alertOnRead struct {
 	net.Conn
 	alert byte
@@ -182,7 +183,6 @@ func (c *alertOnRead) Read(p []byte) (int, error) {
 	if n > 0 && !c.sent {
 		c.sent = true
 		_, _ = c.Conn.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, c.alert})
-		_ = c.Conn.Close()
 		return 0, io.EOF
 	}
 	return n, err

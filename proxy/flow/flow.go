@@ -1,6 +1,7 @@
-// Package flow is Loupe's domain model: one Flow per proxied request, with the
-// request and response heads as received and as sent, body facts, timings,
-// WebSocket messages, errors and the rules that touched it.
+// Package flow is Loupe's domain model: one Flow per proxied request (and per
+// CONNECT that is recorded as itself: a tunnel, a failed client handshake),
+// with the request and response heads as received and as sent, body facts,
+// timings, WebSocket messages, errors and the rules that touched it.
 //
 // It is the vocabulary shared by the proxy core (which reports phases through
 // Recorder), the store (which keeps flows), the HAR codec and the web API. It
