@@ -37,7 +37,8 @@ type ownerBody struct {
 	eof      bool
 	closed   bool
 	draining bool
-	gone     bool // the client request ended (see clientGone)
+	gone     bool   // the client request ended (see clientGone)
+	cut      string // why a drain was stopped early (see drain)
 }
 
 // own hands the upstream body to b once the response head arrived. Until
@@ -110,10 +111,17 @@ func (b *ownerBody) Close() error {
 	b.closed = true
 	eof := b.eof
 	// While shutting down, or with MaxDrains already running, detached
-	// bodies are closed rather than drained.
-	drain := b.detached && !eof && b.x.p.enterDrain()
+	// bodies are closed rather than drained, and the flow says so.
+	refused := ""
+	if b.detached && !eof {
+		refused = b.x.p.enterDrain()
+	}
+	drain := b.detached && !eof && refused == ""
 	b.draining = drain
 	b.mu.Unlock()
+	if refused != "" {
+		b.x.h.UpstreamNotKept(refused)
+	}
 	if !drain {
 		if !eof {
 			// Stopping early: cancel first so the transport closes the
@@ -139,19 +147,55 @@ func (b *ownerBody) drain() {
 	defer b.x.release()
 	defer b.stop()
 	cfg := &b.x.p.cfg
-	timer := time.AfterFunc(cfg.DrainTimeout, b.cancel)
+	timer := time.AfterFunc(cfg.DrainTimeout, b.stopDrain(fmt.Sprintf("original cut short: past -drain-timeout (%s)", cfg.DrainTimeout)))
 	defer timer.Stop()
-	stopShutdown := context.AfterFunc(b.x.p.ctx, b.cancel)
+	stopShutdown := context.AfterFunc(b.x.p.ctx, b.stopDrain("original cut short: closed at shutdown"))
 	defer stopShutdown()
 
 	n, err := io.Copy(io.Discard, io.LimitReader(b, cfg.DrainMaxBytes))
-	if err == nil && n == cfg.DrainMaxBytes {
+	b.mu.Lock()
+	cut := b.cut
+	b.mu.Unlock()
+	switch {
+	case err == nil && n == cfg.DrainMaxBytes:
 		// Past the byte bound: give up on reuse and close the connection.
 		b.cancel()
+		cut = fmt.Sprintf("original cut short: past -drain-max-bytes (%s)", fmtBytes(cfg.DrainMaxBytes))
 		b.x.p.log.Debug("drain bound reached, closing origin connection", "flow", b.x.h.ID(), "bytes", n)
+	case err != nil && cut == "":
+		cut = fmt.Sprintf("original cut short: %v", err)
+	}
+	if cut != "" {
+		b.x.h.UpstreamNotKept(cut)
 	}
 	_ = b.rc.Close()
 	b.cancel()
+}
+
+// stopDrain returns a function that stops a drain, which then records
+// reason (the first one given).
+func (b *ownerBody) stopDrain(reason string) func() {
+	return func() {
+		b.mu.Lock()
+		if b.cut == "" {
+			b.cut = reason
+		}
+		b.mu.Unlock()
+		b.cancel()
+	}
+}
+
+// fmtBytes writes a byte bound the way a person gives it ("64 MiB").
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // servedBody is the body copied to the client. It stays the same

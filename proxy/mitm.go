@@ -15,6 +15,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"loupe/proxy/flow"
 	"loupe/proxy/headscan"
 )
 
@@ -28,6 +29,7 @@ const tlsRecordHandshake = 0x16
 // decrypted connection is served by a standard http.Server whose handler
 // feeds every request through the same path as plain proxy requests.
 func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
+	start := time.Now()
 	// The client connection now carries the tunnel, not HTTP/1 heads.
 	headscan.FromContext(req.Context()).Stop()
 	if !p.enter() {
@@ -48,7 +50,7 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 	host, _, _ := net.SplitHostPort(target)
 
 	if p.passthrough(host) {
-		p.tunnel(client, target, nil)
+		p.tunnel(req, client, target, start, flow.Tunnel{Mode: flow.TunnelPassthrough}, false)
 		return
 	}
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
@@ -68,16 +70,20 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 	case first[0] != tlsRecordHandshake:
 		p.serveTunnel(conn, "http", &tunnelDest{addr: target}, req.RemoteAddr)
 	case p.cfg.CA == nil:
-		// Nothing to sign with: relay the TLS bytes untouched.
-		p.tunnel(conn, target, br)
+		// Nothing to sign with: relay the TLS bytes untouched. The
+		// ClientHello is usually in already: its SNI names the tunnel.
+		hello, _ := br.Peek(br.Buffered())
+		p.tunnel(req, conn, target, start, flow.Tunnel{Mode: flow.TunnelOpaque, SNI: sniffSNI(hello)}, true)
 	default:
-		tconn := tls.Server(conn, p.cfg.CA.TLSConfig(host))
+		hc := &handshakeConn{Conn: conn}
+		tconn := tls.Server(hc, p.cfg.CA.TLSConfig(host))
 		_ = tconn.SetDeadline(time.Now().Add(p.cfg.TLSHandshakeTimeout))
 		if err := tconn.HandshakeContext(p.ctx); err != nil {
-			p.log.Debug("client TLS handshake failed", "host", target, "err", err)
+			p.handshakeFailed(req, target, start, tconn.ConnectionState().ServerName, hc, err)
 			_ = tconn.Close()
 			return
 		}
+		hc.over = true
 		_ = tconn.SetDeadline(time.Time{})
 		name := tconn.ConnectionState().ServerName
 		if name == "" {
@@ -155,44 +161,52 @@ func negotiatedH2(c net.Conn) bool {
 }
 
 // tunnel relays bytes blindly between client and target until either side
-// ends. buffered holds bytes already read from the client.
-func (p *Proxy) tunnel(client net.Conn, target string, buffered *bufio.Reader) {
+// ends, recorded as a tunnel flow (see tunnelflow.go) whose byte counts
+// grow as bytes pass. answered is true when the client already got its
+// 200 (it then learns of a failed dial by the connection closing).
+func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start time.Time, t flow.Tunnel, answered bool) {
 	defer client.Close()
+	h := p.beginConnect(req, target, start, flow.KindTunnel, t)
+	timings := flow.NoTimings
+	finish := func(err error) {
+		endBodies(h)
+		h.Timings(timings)
+		h.Finish(time.Now(), err)
+	}
+	dialAt := time.Now()
 	up, err := p.dialer.DialContext(p.ctx, "tcp", target)
+	timings.Connect = ms(time.Since(dialAt))
 	if err != nil {
-		if buffered == nil {
-			status, cause := classify(err)
+		status, cause := classify(err)
+		if !answered {
 			_, _ = fmt.Fprintf(client, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
 				status, http.StatusText(status), len(cause)+1, cause)
+			h.Response(connectAnswer(status))
 		}
+		finish(fmt.Errorf("%s: %w", cause, err))
 		return
 	}
 	defer up.Close()
 	if !p.trackConn(up, true) {
+		finish(errShuttingDown)
 		return
 	}
 	defer p.trackConn(up, false)
-	if buffered == nil {
+	if !answered {
 		if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+			finish(fmt.Errorf("client went away: %w", err))
 			return
 		}
 	}
+	h.Response(connectAnswer(http.StatusOK))
+	open := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	pipe := func(dst, src net.Conn) {
-		defer wg.Done()
-		defer p.survive("tunnel", func(error) { _ = dst.Close(); _ = src.Close() })
-		_, _ = io.Copy(dst, src)
-		// Propagate the end: half-close when possible, else close.
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		} else {
-			_ = dst.Close()
-		}
-	}
-	go pipe(up, client)
-	go pipe(client, up)
+	go func() { defer wg.Done(); p.relay(up, client, h, flow.FacetRequest) }()
+	go func() { defer wg.Done(); p.relay(client, up, h, flow.FacetResponse) }()
 	wg.Wait()
+	timings.Receive = ms(time.Since(open))
+	finish(nil)
 }
 
 // bufferedConn is a conn whose first bytes were already peeked into r.

@@ -270,16 +270,23 @@ func (p *Proxy) enter() bool {
 
 // enterDrain registers a background drain, like enter. It refuses while
 // shutting down and when MaxDrains are already running: the caller then
-// closes the body (and so the origin connection) instead.
-func (p *Proxy) enterDrain() bool {
+// closes the body (and so the origin connection) instead, and records the
+// refusal, which says why in words.
+func (p *Proxy) enterDrain() (refused string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closing || p.draining >= p.cfg.MaxDrains {
-		return false
+	switch {
+	case p.closing:
+		return "original not kept: closed at shutdown"
+	case p.draining >= p.cfg.MaxDrains:
+		if p.draining == 1 {
+			return "original not kept: 1 drain was already running (-max-drains)"
+		}
+		return fmt.Sprintf("original not kept: %d drains were already running (-max-drains)", p.draining)
 	}
 	p.draining++
 	p.drains.Add(1)
-	return true
+	return ""
 }
 
 // exitDrain ends a drain registered by enterDrain.

@@ -60,5 +60,8 @@ func (nopHandle) WebSocket(flow.WSMessage)       {}
 func (nopHandle) Rule(string, string)            {}
 func (nopHandle) ReplayOf(flow.ID)               {}
 func (nopHandle) Target(string, string)          {}
+func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)  {}
+func (nopHandle) Relayed(flow.Facet, int)        {}
+func (nopHandle) UpstreamNotKept(string)         {}
 func (nopHandle) Timings(flow.Timings)           {}
 func (nopHandle) Finish(time.Time, error)        {}

@@ -365,6 +365,7 @@ func TestPublicHandler(t *testing.T) {
 	}{
 		{"/", 200, "Firefox"},
 		{"/install", 200, "Android"},
+		{"/install", 200, `--proxy-bypass-list="&lt;-loopback&gt;"`},
 		{"/ca.pem", 200, "BEGIN CERTIFICATE"},
 		{"/api/ca.pem", 200, "BEGIN CERTIFICATE"},
 		{"/api/flows", 404, ""},

@@ -267,6 +267,10 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fl := flowFrom(r)
+	if fl.Kind != flow.KindHTTP {
+		s.fail(w, r, httpError(http.StatusConflict, fmt.Sprintf("flow %d records a CONNECT tunnel (%s), not a request: it cannot be replayed", fl.ID, fl.Kind)))
+		return
+	}
 	if fl.RequestBody.Truncated {
 		s.fail(w, r, httpError(http.StatusConflict, fmt.Sprintf("flow %d: the request body was only partly captured; a replay would send it cut", fl.ID)))
 		return

@@ -44,6 +44,20 @@ when you are done. Anyone holding its private key could read that traffic, so ne
 {{if .Fingerprint}}<p>SHA-256 fingerprint: <span class="fp">{{.Fingerprint}}</span><br>
 Check it matches what your device shows before trusting the certificate.</p>{{end}}
 {{if .ProxyAddr}}<p>Proxy address: <code>{{.ProxyAddr}}</code></p>{{end}}
+<p>A client that does not trust this certificate breaks off its HTTPS connections; each one appears in the
+dashboard as a "TLS error" row that says what the client answered.</p>
+
+<h2 id="browsers">Browsers: proxy settings</h2>
+<ul>
+<li>Set {{if .ProxyAddr}}<code>{{.ProxyAddr}}</code>{{else}}Loupe's proxy address{{end}} as both the HTTP and the HTTPS proxy
+(the system's proxy settings, or the browser's own).</li>
+<li>Chrome, Chromium and Edge never send <code>localhost</code>, <code>127.0.0.1</code> or <code>[::1]</code> through a proxy
+unless told to: start them with
+<code>--proxy-server=http://{{if .ProxyAddr}}{{.ProxyAddr}}{{else}}127.0.0.1:8080{{end}} --proxy-bypass-list="&lt;-loopback&gt;"</code>
+to see requests to a local server.</li>
+<li>Firefox does the same since version 67: set <code>network.proxy.allow_hijacking_localhost</code> to true in
+<code>about:config</code>.</li>
+</ul>
 
 <h2>macOS</h2>
 <ol>

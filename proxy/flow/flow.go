@@ -1,6 +1,7 @@
-// Package flow is Loupe's domain model: one Flow per proxied request, with the
-// request and response heads as received and as sent, body facts, timings,
-// WebSocket messages, errors and the rules that touched it.
+// Package flow is Loupe's domain model: one Flow per proxied request (and per
+// CONNECT that is recorded as itself: a tunnel, a failed client handshake),
+// with the request and response heads as received and as sent, body facts,
+// timings, WebSocket messages, errors and the rules that touched it.
 //
 // It is the vocabulary shared by the proxy core (which reports phases through
 // Recorder), the store (which keeps flows), the HAR codec and the web API. It
@@ -197,7 +198,53 @@ type Tunnel struct {
 	// else the CONNECT host. "" when it is the URL's host, or the request
 	// is not HTTPS.
 	ServerName string `json:"serverName,omitempty"`
+
+	// The fields below describe a flow that is itself a tunnel or a failed
+	// handshake (Flow.Kind), not a request inside a tunnel.
+
+	// Mode is how a tunnel's bytes were relayed: TunnelPassthrough or
+	// TunnelOpaque; "" on other flows.
+	Mode string `json:"mode,omitempty"`
+	// SNI is the server name the client sent in its TLS ClientHello, when
+	// Loupe saw one.
+	SNI string `json:"sni,omitempty"`
+	// Failure classifies a failed client handshake (KindTLSError): the TLS
+	// alert the client sent, by its RFC 8446 name ("unknown_ca",
+	// "bad_certificate", "certificate_unknown", "handshake_failure", ...),
+	// or "closed" (the client closed without an alert), "not_tls",
+	// "timeout", "other".
+	Failure string `json:"failure,omitempty"`
 }
+
+// Kind says what a flow records when it is not an HTTP exchange. A client
+// whose TLS handshake with Loupe failed, or a tunnel Loupe relayed without
+// decrypting, would otherwise leave no trace: the most common first-run
+// problem (the client does not trust Loupe's CA) showed an empty list.
+type Kind string
+
+// The kinds of flow.
+const (
+	// KindHTTP is an HTTP exchange (a WebSocket included): nearly every flow.
+	KindHTTP Kind = ""
+	// KindTunnel is a CONNECT tunnel whose bytes Loupe relayed without
+	// reading them (Tunnel.Mode says why). Its request and response body
+	// sizes count the bytes that crossed each way; no bytes are captured.
+	KindTunnel Kind = "tunnel"
+	// KindTLSError is a CONNECT tunnel whose client broke off the TLS
+	// handshake with Loupe (Tunnel.Failure says how, Error in words).
+	KindTLSError Kind = "tls-error"
+)
+
+// Valid reports whether k is one of the known kinds.
+func (k Kind) Valid() bool { return k == KindHTTP || k == KindTunnel || k == KindTLSError }
+
+// Tunnel modes (Tunnel.Mode).
+const (
+	// TunnelPassthrough: the CONNECT host matched a passthrough glob.
+	TunnelPassthrough = "passthrough"
+	// TunnelOpaque: the client spoke TLS and Loupe had no CA to decrypt it.
+	TunnelOpaque = "opaque"
+)
 
 // Flow is everything Loupe knows about one exchange.
 type Flow struct {
@@ -216,6 +263,10 @@ type Flow struct {
 	// it; nil when it does (nearly always). A pointer, so that the common
 	// case costs 8 bytes: the store keeps a Flow per request.
 	Tunnel *Tunnel `json:"tunnel,omitempty"`
+	// Kind is KindHTTP ("") for an HTTP exchange, else what the flow
+	// records instead (a tunnel, a failed client handshake); Tunnel then
+	// holds its details.
+	Kind Kind `json:"kind,omitempty"`
 	// UpstreamRequest is the head as sent to the origin, after rules; nil when
 	// nothing was sent (mocked, blocked, failed before sending).
 	UpstreamRequest *Request `json:"upstreamRequest,omitempty"`
@@ -228,6 +279,10 @@ type Flow struct {
 	RequestBody  Body  `json:"requestBody"`
 	ResponseBody Body  `json:"responseBody"`
 	UpstreamBody *Body `json:"upstreamBody,omitempty"` // only when a rule replaced the body
+	// UpstreamNotKept says, in words, why the origin's body of a replaced
+	// response was not kept, or not whole ("original not kept: 32 drains
+	// were already running (-max-drains)"); "" when it was read to its end.
+	UpstreamNotKept string `json:"upstreamNotKept,omitempty"`
 
 	Timings   Timings     `json:"timings"`
 	WebSocket []WSMessage `json:"websocket,omitempty"`
@@ -266,6 +321,7 @@ type Summary struct {
 	WebSocket   bool      `json:"websocket,omitempty"`
 	ReplayOf    ID        `json:"replayOf,omitempty"`
 	Imported    bool      `json:"imported,omitempty"`
+	Kind        Kind      `json:"kind,omitempty"`
 }
 
 // Summary derives the list row of f.
@@ -284,6 +340,7 @@ func (f *Flow) Summary() Summary {
 		WebSocket:  f.IsWebSocket(),
 		ReplayOf:   f.ReplayOf,
 		Imported:   f.Imported,
+		Kind:       f.Kind,
 	}
 	if s.Rules == nil {
 		s.Rules = []string{}

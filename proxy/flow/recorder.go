@@ -50,6 +50,19 @@ type Handle interface {
 	// (Flow.Tunnel). Called at most once, before the request goes
 	// upstream, and only when target or serverName is set.
 	Target(target, serverName string)
+	// Tunnel marks the flow as a tunnel or a failed client handshake
+	// rather than an HTTP exchange (Flow.Kind) and records its details
+	// (Flow.Tunnel). Called at most once, right after Begin.
+	Tunnel(kind Kind, t Tunnel)
+	// Relayed counts n bytes that crossed a tunnel without being captured:
+	// facet FacetRequest for client to origin, FacetResponse for origin to
+	// client. It is called as the bytes pass, so an open tunnel's figures
+	// grow live.
+	Relayed(facet Facet, n int)
+	// UpstreamNotKept records why the origin's body of a replaced response
+	// was not kept, or not whole (Flow.UpstreamNotKept). Only the first
+	// reason is kept.
+	UpstreamNotKept(reason string)
 	// Timings records the phase durations.
 	Timings(t Timings)
 	// Finish ends the flow at time end: done when err is nil, else error with

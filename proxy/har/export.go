@@ -249,7 +249,12 @@ func (x *exporter) entry(f *flow.Flow) entry {
 	}
 	if t := f.Tunnel; t != nil {
 		e.Target, e.ServerName = t.Target, t.ServerName
+		if t.Mode != "" || t.SNI != "" || t.Failure != "" {
+			e.Tunnel = &tunnelExt{Mode: t.Mode, SNI: t.SNI, Failure: t.Failure}
+		}
 	}
+	e.Kind = string(f.Kind)
+	e.UpstreamNotKept = f.UpstreamNotKept
 	if f.State != flow.StateDone && f.State != "" {
 		e.State = string(f.State)
 	}
@@ -263,7 +268,7 @@ func (x *exporter) entry(f *flow.Flow) entry {
 		HeadersSize: -1,
 		BodySize:    f.RequestBody.Size,
 	}
-	if f.RequestBody.Size > 0 || f.RequestBody.Captured > 0 {
+	if (f.RequestBody.Size > 0 || f.RequestBody.Captured > 0) && f.Kind == flow.KindHTTP {
 		b := x.bodyOf(f, flow.FacetRequest, f.RequestBody)
 		pd := &postData{MimeType: f.RequestBody.ContentType, Params: []nameValue{}, Text: b.text,
 			Encoding: b.encoding, Comment: b.comment, bodyExtras: b.extras}
@@ -347,6 +352,11 @@ func (x *exporter) response(f *flow.Flow) response {
 		r.RedirectURL = f.Response.Header.Get("Location")
 	}
 	r.BodySize = f.ResponseBody.Size
+	if f.Kind != flow.KindHTTP {
+		// A tunnel's bytes were counted, never captured.
+		r.Content = content{MimeType: "x-unknown"}
+		return r
+	}
 	r.Content = x.content(f, flow.FacetResponse, f.ResponseBody)
 	return r
 }

@@ -177,6 +177,7 @@ func sampleFlows(t testing.TB) *memStore {
 		Response:         &flow.Response{Status: 200, Proto: "HTTP/1.1", Header: fs("Content-Type", "application/json")},
 		ResponseBody:     wireBody(served, "", "application/json"),
 		UpstreamBody:     &flow.Body{Size: int64(len(obr)), Captured: int64(len(obr)), Complete: true, Encoding: "br", ContentType: "text/html"},
+		UpstreamNotKept:  "original cut short: past -drain-timeout (30s)",
 		Rules:            []string{"map-staging", "mock-profile"},
 		Overridden:       "override",
 		Timings:          timing,
@@ -236,6 +237,26 @@ func sampleFlows(t testing.TB) *memStore {
 		ResponseBody: wireBody(bad, "gzip", "application/javascript"),
 		Timings:      timing,
 	}, map[flow.Facet][]byte{flow.FacetResponse: bad})
+
+	// 10. A passthrough tunnel: bytes counted each way, none captured.
+	m.add(&flow.Flow{Start: base.Add(11 * time.Second), End: base.Add(14 * time.Second), State: flow.StateDone,
+		Kind:         flow.KindTunnel,
+		Request:      flow.Request{Method: "CONNECT", URL: "https://bank.example.test:443", Proto: "HTTP/1.1", Header: fs("Host", "bank.example.test:443")},
+		Tunnel:       &flow.Tunnel{Mode: flow.TunnelPassthrough},
+		Response:     &flow.Response{Status: 200, Proto: "HTTP/1.1"},
+		RequestBody:  flow.Body{Size: 1517, Complete: true},
+		ResponseBody: flow.Body{Size: 48213, Complete: true},
+		Timings:      flow.Timings{Blocked: -1, DNS: -1, Connect: 1.5, TLS: -1, Send: 0, Wait: 0, Receive: 2998.5},
+	}, nil)
+
+	// 11. A client that rejected Loupe's certificate.
+	m.add(&flow.Flow{Start: base.Add(12 * time.Second), End: base.Add(12*time.Second + 4*time.Millisecond), State: flow.StateError,
+		Kind:    flow.KindTLSError,
+		Request: flow.Request{Method: "CONNECT", URL: "https://app.example.test:443", Proto: "HTTP/1.1", Header: fs("Host", "app.example.test:443")},
+		Tunnel:  &flow.Tunnel{SNI: "app.example.test", Failure: "unknown_ca"},
+		Error:   "the client rejected Loupe's certificate: unknown authority (TLS alert unknown_ca) — install Loupe's CA certificate on the client",
+		Timings: flow.NoTimings,
+	}, nil)
 
 	// 9. Still pending.
 	m.add(&flow.Flow{Start: base.Add(10 * time.Second), State: flow.StatePending,

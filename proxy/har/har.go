@@ -196,4 +196,20 @@ type entry struct {
 	// verified there. A replay of the imported flow goes there too.
 	Target     string `json:"_target,omitempty"`
 	ServerName string `json:"_serverName,omitempty"`
+	// Kind and Tunnel describe an entry that records a CONNECT tunnel or a
+	// failed client TLS handshake rather than a request (flow.Kind,
+	// flow.Tunnel); request.bodySize and response.bodySize are then the
+	// bytes that crossed each way, of which nothing was captured.
+	Kind   string     `json:"_kind,omitempty"`
+	Tunnel *tunnelExt `json:"_tunnel,omitempty"`
+	// UpstreamNotKept says why the original body of an overridden
+	// response is missing or cut (flow.Flow.UpstreamNotKept).
+	UpstreamNotKept string `json:"_upstreamNotKept,omitempty"`
+}
+
+// tunnelExt is _tunnel: what Loupe knows of a tunnel or failed handshake.
+type tunnelExt struct {
+	Mode    string `json:"mode,omitempty"`
+	SNI     string `json:"sni,omitempty"`
+	Failure string `json:"failure,omitempty"`
 }

@@ -268,6 +268,13 @@ type inEntry struct {
 	State      str   `json:"_state"`
 	Target     str   `json:"_target"`
 	ServerName str   `json:"_serverName"`
+	Kind       str   `json:"_kind"`
+	Tunnel     *struct {
+		Mode    str `json:"mode"`
+		SNI     str `json:"sni"`
+		Failure str `json:"failure"`
+	} `json:"_tunnel"`
+	UpstreamNotKept str `json:"_upstreamNotKept"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -387,6 +394,10 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		}
 		f.Tunnel.ServerName = n
 	}
+	if err := importKind(f, &in); err != nil {
+		return rec, err
+	}
+	f.UpstreamNotKept = string(in.UpstreamNotKept)
 	f.Error = string(in.Error)
 	if f.Error == "" && in.Response != nil {
 		f.Error = string(in.Response.Error)
@@ -404,6 +415,43 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		rec.Bodies = nil
 	}
 	return rec, nil
+}
+
+// importKind reads _kind and _tunnel: an entry that records a CONNECT
+// tunnel or a failed client handshake. Its body sizes are the bytes that
+// crossed each way, never captured.
+func importKind(f *flow.Flow, in *inEntry) error {
+	k := flow.Kind(in.Kind)
+	if !k.Valid() {
+		return fmt.Errorf("_kind: %q is not a kind Loupe knows (%q, %q)", k, flow.KindTunnel, flow.KindTLSError)
+	}
+	f.Kind = k
+	if t := in.Tunnel; t != nil {
+		for _, v := range []struct {
+			name string
+			s    str
+		}{{"mode", t.Mode}, {"sni", t.SNI}, {"failure", t.Failure}} {
+			if len(v.s) > 253 || strings.ContainsAny(string(v.s), " \t\r\n/") {
+				return fmt.Errorf("_tunnel.%s: %q is not a name", v.name, v.s)
+			}
+		}
+		if f.Tunnel == nil {
+			f.Tunnel = &flow.Tunnel{}
+		}
+		f.Tunnel.Mode, f.Tunnel.SNI, f.Tunnel.Failure = string(t.Mode), string(t.SNI), string(t.Failure)
+	}
+	if k == flow.KindHTTP {
+		return nil
+	}
+	f.RequestBody = flow.Body{Complete: true}
+	if in.Request.BodySize.v > 0 {
+		f.RequestBody.Size = int64(in.Request.BodySize.v)
+	}
+	f.ResponseBody = flow.Body{Complete: true}
+	if in.Response != nil && in.Response.BodySize.v > 0 {
+		f.ResponseBody.Size = int64(in.Response.BodySize.v)
+	}
+	return nil
 }
 
 var startLayouts = []string{

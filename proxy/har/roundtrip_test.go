@@ -46,6 +46,12 @@ func TestRoundTrip(t *testing.T) {
 			if (f.Tunnel == nil) != (o.Tunnel == nil) || (o.Tunnel != nil && *f.Tunnel != *o.Tunnel) {
 				t.Errorf("flow %d tunnel %+v, want %+v", i, f.Tunnel, o.Tunnel)
 			}
+			if f.Kind != o.Kind || f.UpstreamNotKept != o.UpstreamNotKept {
+				t.Errorf("flow %d kind %q notKept %q, want %q %q", i, f.Kind, f.UpstreamNotKept, o.Kind, o.UpstreamNotKept)
+			}
+			if o.Kind != flow.KindHTTP && (f.RequestBody.Size != o.RequestBody.Size || f.ResponseBody.Size != o.ResponseBody.Size || len(r.Bodies) != 0) {
+				t.Errorf("flow %d tunnel bytes %d/%d, want %d/%d, and no bodies (%d)", i, f.RequestBody.Size, f.ResponseBody.Size, o.RequestBody.Size, o.ResponseBody.Size, len(r.Bodies))
+			}
 			if f.State != o.State || f.Error != o.Error || f.Overridden != o.Overridden || !slices.Equal(f.Rules, o.Rules) {
 				t.Errorf("flow %d state %s error %q overridden %q rules %v", i, f.State, f.Error, f.Overridden, f.Rules)
 			}

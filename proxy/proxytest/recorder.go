@@ -185,6 +185,22 @@ func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })
 }
 
+func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
+	h.update(func(f *flow.Flow) { f.Kind, f.Tunnel = kind, &t })
+}
+
+func (h *handle) Relayed(facet flow.Facet, n int) {
+	h.update(func(f *flow.Flow) { h.facet(f, facet).Size += int64(n) })
+}
+
+func (h *handle) UpstreamNotKept(reason string) {
+	h.update(func(f *flow.Flow) {
+		if f.UpstreamNotKept == "" {
+			f.UpstreamNotKept = reason
+		}
+	})
+}
+
 func (h *handle) Timings(t flow.Timings) { h.update(func(f *flow.Flow) { f.Timings = t }) }
 
 func (h *handle) Finish(end time.Time, err error) {

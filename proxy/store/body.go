@@ -187,6 +187,19 @@ func (b *body) write(s *Store, p []byte, room int64) usage {
 	return u
 }
 
+// count adds n bytes that crossed the proxy without being captured (a
+// tunnel's): the size grows, nothing is kept, and the body is not
+// truncated, since nothing was meant to be kept.
+func (b *body) count(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.removed || b.sealed {
+		return
+	}
+	b.size += n
+	b.publish()
+}
+
 // Chunk sizes of an in-RAM body: the first chunk fits the first write, each
 // next one doubles (at least minChunk) up to maxChunk.
 const (

@@ -197,6 +197,43 @@ func (h *handle) Target(target, serverName string) {
 	})
 }
 
+func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
+	h.update(func(f *flow.Flow) {
+		f.Kind = kind
+		f.Tunnel = &t
+		h.addHead(int64(len(t.Target) + len(t.ServerName) + len(t.Mode) + len(t.SNI) + len(t.Failure) + 80))
+	})
+}
+
+func (h *handle) Relayed(facet flow.Facet, n int) {
+	if n <= 0 || h.e.finished.Load() || h.e.gone.Load() {
+		return
+	}
+	b := h.body(facet)
+	if b == nil {
+		return
+	}
+	b.count(int64(n))
+	now := time.Now().UnixNano()
+	if last := h.e.bodyPub.Load(); now-last >= int64(bodyPublishEvery) && h.e.bodyPub.CompareAndSwap(last, now) {
+		h.s.feed.PublishUpdated(h.e.id)
+	}
+}
+
+func (h *handle) UpstreamNotKept(reason string) {
+	first := false
+	h.update(func(f *flow.Flow) {
+		if f.UpstreamNotKept == "" {
+			f.UpstreamNotKept = reason
+			h.addHead(int64(len(reason)))
+			first = true
+		}
+	})
+	if first {
+		h.s.notKept.Add(1)
+	}
+}
+
 func (h *handle) Timings(t flow.Timings) {
 	h.update(func(f *flow.Flow) { f.Timings = t })
 }
@@ -249,5 +286,8 @@ func (noop) WebSocket(flow.WSMessage)       {}
 func (noop) Rule(string, string)            {}
 func (noop) ReplayOf(flow.ID)               {}
 func (noop) Target(string, string)          {}
+func (noop) Tunnel(flow.Kind, flow.Tunnel)  {}
+func (noop) Relayed(flow.Facet, int)        {}
+func (noop) UpstreamNotKept(string)         {}
 func (noop) Timings(flow.Timings)           {}
 func (noop) Finish(time.Time, error)        {}

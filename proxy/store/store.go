@@ -78,7 +78,11 @@ type Stats struct {
 	Skipped uint64 `json:"skipped"`
 	// SpillErrors counts bodies whose capture stopped on a disk error.
 	SpillErrors uint64 `json:"spillErrors"`
-	Seq         uint64 `json:"seq"`
+	// UpstreamNotKept counts overridden flows whose original (upstream)
+	// body was not kept, or not whole: too many drains at once, a drain
+	// bound, shutdown (Flow.UpstreamNotKept says which).
+	UpstreamNotKept uint64 `json:"upstreamNotKept"`
+	Seq             uint64 `json:"seq"`
 }
 
 // entry is one flow in the store.
@@ -138,7 +142,7 @@ type Store struct {
 
 	ram, disk, files, headBytes atomic.Int64
 
-	evicted, truncBodies, truncBytes, dropped, skipped, spillErrs atomic.Uint64
+	evicted, truncBodies, truncBytes, dropped, skipped, spillErrs, notKept atomic.Uint64
 
 	chunks sync.Pool // recycled full-size body chunks (*[maxChunk]byte)
 }
@@ -240,6 +244,7 @@ func (s *Store) Stats() Stats {
 		DroppedMessages: s.dropped.Load(),
 		Skipped:         s.skipped.Load(),
 		SpillErrors:     s.spillErrs.Load(),
+		UpstreamNotKept: s.notKept.Load(),
 		Seq:             s.feed.Seq(),
 	}
 }
@@ -804,6 +809,10 @@ func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
 		for i := range 2 {
 			if e.bodies[i].Load() == nil {
 				b := &body{complete: true}
+				if e.flow.Kind != flow.KindHTTP {
+					// A tunnel's sizes count bytes that were never captured.
+					b.size = [2]int64{e.flow.RequestBody.Size, e.flow.ResponseBody.Size}[i]
+				}
 				b.publish()
 				e.bodies[i].Store(b)
 			}

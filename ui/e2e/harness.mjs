@@ -49,14 +49,14 @@ export function buildLoupe(dir) {
   );
 }
 
-/** startLoupe runs the binary on free ports with a fixed token and waits until its API answers. */
-export async function startLoupe(bin, dataDir) {
+/** startLoupe runs the binary on free ports with a fixed token and waits until its API answers; args are more flags. */
+export async function startLoupe(bin, dataDir, args = []) {
   const proxyPort = await freePort();
   const uiPort = await freePort();
   const token = crypto.randomBytes(16).toString("hex");
   const logPath = path.join(ARTIFACTS, "loupe.log");
   const log = fs.openSync(logPath, "w");
-  const child = spawn(bin, ["-proxy", `127.0.0.1:${proxyPort}`, "-ui", `127.0.0.1:${uiPort}`, "-data", dataDir], {
+  const child = spawn(bin, ["-proxy", `127.0.0.1:${proxyPort}`, "-ui", `127.0.0.1:${uiPort}`, "-data", dataDir, ...args], {
     env: { ...process.env, LOUPE_TOKEN: token, HTTP_PROXY: "", HTTPS_PROXY: "", http_proxy: "", https_proxy: "" },
     stdio: ["ignore", log, log],
   });

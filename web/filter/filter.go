@@ -8,8 +8,8 @@
 //	term  := ["-"] (key ":" value | text)
 //	value := word | '"' chars '"'   (inside quotes, \" and \\ are escapes)
 //
-// Keys: method, status, host, path, port, type, body, rule, error, ws. Text
-// without a key matches the URL. A term like `https://x` (a colon followed by "//") is
+// Keys: method, status, host, path, port, type, body, rule, error, ws, kind.
+// Text without a key matches the URL. A term like `https://x` (a colon followed by "//") is
 // text, not a key. An unknown key, a missing value, an unterminated quote or a
 // lone "-" is a bad filter, reported as an *Error naming the term.
 //
@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,7 @@ const (
 	kError
 	kWS
 	kPort
+	kKind
 )
 
 var keys = map[string]kind{
@@ -76,6 +78,7 @@ var keys = map[string]kind{
 	"error":  kError,
 	"ws":     kWS,
 	"port":   kPort,
+	"kind":   kKind,
 }
 
 var keyNames = func() map[kind]string {
@@ -92,10 +95,11 @@ type term struct {
 	value  string // as written (unquoted)
 	low    string // lower-cased value, for ASCII case-insensitive matching
 
-	methods []string // kMethod: upper-cased alternatives
-	status  int      // kStatus: exact code, or class*100 when class is set
-	class   bool     // kStatus: "4xx"
-	port    int      // kPort: 1..65535
+	methods []string    // kMethod: upper-cased alternatives
+	kinds   []flow.Kind // kKind: alternatives
+	status  int         // kStatus: exact code, or class*100 when class is set
+	class   bool        // kStatus: "4xx"
+	port    int         // kPort: 1..65535
 }
 
 // MaxQueryLen bounds a query, so a hostile one can't make matching costly.
@@ -196,7 +200,7 @@ func makeTerm(raw, text string, quoted bool) (term, error) {
 	}
 	k, ok := keys[lower(key)]
 	if !ok {
-		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, port, type, body, rule, error, ws)", key)
+		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, port, type, body, rule, error, ws, kind)", key)
 	}
 	t.kind = k
 	t.value = text[len(key)+1:]
@@ -239,8 +243,24 @@ func makeTerm(raw, text string, quoted bool) (term, error) {
 		if t.port = parsePort(t.value); t.port == 0 {
 			return t, errors.New("port: needs a port number 1..65535, e.g. port:8080")
 		}
+	case kKind:
+		for v := range strings.SplitSeq(t.low, ",") {
+			k, ok := kindNames[strings.TrimSpace(v)]
+			if !ok {
+				return t, errors.New("kind: needs http, tunnel or tls-error (commas mean any of)")
+			}
+			t.kinds = append(t.kinds, k)
+		}
 	}
 	return t, nil
+}
+
+// kindNames are the values of kind: terms: "http" names the flows that
+// are HTTP exchanges (flow.KindHTTP, the empty kind).
+var kindNames = map[string]flow.Kind{
+	"http":                    flow.KindHTTP,
+	string(flow.KindTunnel):   flow.KindTunnel,
+	string(flow.KindTLSError): flow.KindTLSError,
 }
 
 func isKey(s string) bool {
@@ -371,6 +391,8 @@ func (t *term) match(fl *flow.Flow, bodies Bodies) bool {
 		return fl.IsWebSocket()
 	case kPort:
 		return portOf(fl.Request.URL) == t.port
+	case kKind:
+		return slices.Contains(t.kinds, fl.Kind)
 	}
 	return false
 }

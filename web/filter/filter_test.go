@@ -120,6 +120,55 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+// kind: shows or hides the flows that record tunnels and failed client
+// handshakes.
+func TestMatchKind(t *testing.T) {
+	plain := mkFlow(1, "GET", "https://app.test/", 200, "text/html")
+	tunnel := mkFlow(2, "CONNECT", "https://bank.test:443", 200, "")
+	tunnel.Kind = flow.KindTunnel
+	rejected := mkFlow(3, "CONNECT", "https://app.test:443", 0, "")
+	rejected.Kind, rejected.State = flow.KindTLSError, flow.StateError
+	rejected.Error = "the client rejected Loupe's certificate: unknown authority (TLS alert unknown_ca)"
+	all := []*flow.Flow{plain, tunnel, rejected}
+	tests := []struct {
+		q    string
+		want []flow.ID
+	}{
+		{"kind:tunnel", []flow.ID{2}},
+		{"kind:TLS-error", []flow.ID{3}},
+		{"kind:tunnel,tls-error", []flow.ID{2, 3}},
+		{"kind:http", []flow.ID{1}},
+		{"-kind:tunnel -kind:tls-error", []flow.ID{1}},
+		{"error:unknown_ca", []flow.ID{3}},
+		{"host:app.test kind:tls-error", []flow.ID{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			f, err := Parse(tt.q)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			var got []flow.ID
+			for _, fl := range all {
+				if f.Match(fl, nil) {
+					got = append(got, fl.ID)
+				}
+			}
+			if !equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+			if back, err := Parse(f.String()); err != nil || back.String() != f.String() {
+				t.Errorf("String %q does not parse back: %v", f.String(), err)
+			}
+		})
+	}
+	for _, q := range []string{"kind:", "kind:socks", "kind:tunnel,"} {
+		if _, err := Parse(q); err == nil {
+			t.Errorf("Parse(%q) accepted", q)
+		}
+	}
+}
+
 func equal(a, b []flow.ID) bool {
 	if len(a) != len(b) {
 		return false

@@ -239,6 +239,41 @@ func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })
 }
 
+func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
+	h.update(func(f *flow.Flow) {
+		f.Kind = kind
+		f.Tunnel = &t
+	})
+}
+
+// Relayed counts bytes a tunnel carried without capturing them.
+func (h *handle) Relayed(facet flow.Facet, n int) {
+	i := facetIndex(facet)
+	if n <= 0 || i < 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished || h.gone {
+		return
+	}
+	h.facets[i].size += int64(n)
+	h.markDirtyLocked()
+}
+
+func (h *handle) UpstreamNotKept(reason string) {
+	first := false
+	h.update(func(f *flow.Flow) {
+		if f.UpstreamNotKept == "" {
+			f.UpstreamNotKept = reason
+			first = true
+		}
+	})
+	if first {
+		h.s.c.notKept.Add(1)
+	}
+}
+
 func (h *handle) ReplayOf(id flow.ID) {
 	h.update(func(f *flow.Flow) { f.ReplayOf = id })
 }
@@ -325,5 +360,8 @@ func (noop) WebSocket(flow.WSMessage)       {}
 func (noop) Rule(string, string)            {}
 func (noop) ReplayOf(flow.ID)               {}
 func (noop) Target(string, string)          {}
+func (noop) Tunnel(flow.Kind, flow.Tunnel)  {}
+func (noop) Relayed(flow.Facet, int)        {}
+func (noop) UpstreamNotKept(string)         {}
 func (noop) Timings(flow.Timings)           {}
 func (noop) Finish(time.Time, error)        {}

@@ -114,10 +114,13 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	}
 	b = appendString(b, f.Overridden)
 	b = binary.AppendUvarint(b, uint64(f.ReplayOf))
-	if f.Tunnel != nil {
-		b = appendString(b, f.Tunnel.Target)
-		b = appendString(b, f.Tunnel.ServerName)
+	if t := f.Tunnel; t != nil {
+		for _, v := range []string{t.Target, t.ServerName, t.Mode, t.SNI, t.Failure} {
+			b = appendString(b, v)
+		}
 	}
+	b = appendString(b, string(f.Kind))
+	b = appendString(b, f.UpstreamNotKept)
 	return b, shared, nil
 }
 
@@ -342,8 +345,10 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 	f.Overridden = r.string()
 	f.ReplayOf = flow.ID(r.uvarint())
 	if flags&hasTunnel != 0 {
-		f.Tunnel = &flow.Tunnel{Target: r.string(), ServerName: r.string()}
+		f.Tunnel = &flow.Tunnel{Target: r.string(), ServerName: r.string(), Mode: r.string(), SNI: r.string(), Failure: r.string()}
 	}
+	f.Kind = flow.Kind(r.string())
+	f.UpstreamNotKept = r.string()
 	if r.err != nil {
 		return nil, r.err
 	}

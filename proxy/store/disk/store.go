@@ -74,7 +74,7 @@ type Counters struct {
 // counters are updated from the recorder's callers and the writer.
 type counters struct {
 	truncBodies, truncBytes, droppedMsgs, droppedFlows, skipped atomic.Uint64
-	batches, writeErrs, evicted                                 atomic.Uint64
+	batches, writeErrs, evicted, notKept                        atomic.Uint64
 	flows, bytes                                                atomic.Int64
 }
 
@@ -439,6 +439,7 @@ func (s *Store) Stats() store.Stats {
 		DroppedMessages: s.c.droppedMsgs.Load(),
 		Skipped:         s.c.skipped.Load() + s.c.droppedFlows.Load(),
 		SpillErrors:     s.c.writeErrs.Load(),
+		UpstreamNotKept: s.c.notKept.Load(),
 		Seq:             s.feed.Seq(),
 	}
 }

@@ -60,6 +60,9 @@ export interface WSMessage {
 
 export type OverrideKind = "override" | "mock" | "block" | "";
 
+/** flow.Kind: "" (absent) for an HTTP exchange, else a CONNECT recorded as itself. */
+export type FlowKind = "" | "tunnel" | "tls-error";
+
 export interface Flow {
   id: FlowID;
   start: string;
@@ -69,12 +72,16 @@ export interface Flow {
   request: Request;
   /** Where a request inside a CONNECT tunnel went when its URL does not say it (flow.Tunnel). */
   tunnel?: Tunnel;
+  /** Absent for an HTTP exchange; a tunnel's body sizes are its bytes each way (never captured). */
+  kind?: FlowKind;
   upstreamRequest?: Request;
   upstreamResponse?: Response;
   response?: Response;
   requestBody: Body;
   responseBody: Body;
   upstreamBody?: Body;
+  /** Why the original body of an overridden response is missing or cut. */
+  upstreamNotKept?: string;
   timings: Timings;
   websocket?: WSMessage[];
   error?: string;
@@ -90,6 +97,12 @@ export interface Tunnel {
   target?: string;
   /** TLS name verified upstream, when not the URL's host. */
   serverName?: string;
+  /** Tunnel flows: "passthrough" or "opaque" (TLS relayed without a CA). */
+  mode?: string;
+  /** Tunnel and TLS-error flows: the server name of the client's ClientHello. */
+  sni?: string;
+  /** TLS-error flows: the alert the client sent ("unknown_ca", ...), or "closed", "not_tls", "timeout", "other". */
+  failure?: string;
 }
 
 /** One row of the flow list (flow.Summary). */
@@ -116,6 +129,7 @@ export interface Summary {
   websocket?: boolean;
   replayOf?: FlowID;
   imported?: boolean;
+  kind?: FlowKind;
 }
 
 /** GET /api/flows */
@@ -221,6 +235,8 @@ export interface Stats {
   diskBudget?: number;
   evicted?: number;
   truncated?: number;
+  /** Overridden flows whose original body was not kept, or not whole. */
+  upstreamNotKept?: number;
   [k: string]: number | boolean | undefined;
 }
 

@@ -12,6 +12,7 @@ import { ruleFromFlow } from "../lib/rules";
 import { detail, detailOpen, editing, getFeed, reportError, rules, select, selectedId, toast } from "../state";
 import { BodyView } from "./BodyView";
 import { Badges } from "./FlowList";
+import { TunnelOverview, TunnelRequest } from "./TunnelView";
 
 type Tab = "overview" | "request" | "response" | "messages";
 
@@ -25,9 +26,10 @@ export function Detail() {
       </aside>
     );
   }
-  const tabs: Tab[] = ["overview", "request", "response"];
+  // A flow that records a CONNECT (a tunnel, a failed handshake) has no response to show.
+  const tabs: Tab[] = f.kind ? ["overview", "request"] : ["overview", "request", "response"];
   if (f.websocket?.length || isWS(f)) tabs.push("messages");
-  const t = tabs.includes(tab) ? tab : "response";
+  const t = tabs.includes(tab) ? tab : f.kind ? "overview" : "response";
   const summary = getFeed().store.get(f.id);
   return (
     <aside class="detail" data-testid="detail">
@@ -54,8 +56,8 @@ export function Detail() {
         </div>
       </div>
       <div class="dbody">
-        {t === "overview" && <Overview f={f} />}
-        {t === "request" && <RequestTab f={f} />}
+        {t === "overview" && (f.kind ? <TunnelOverview f={f} /> : <Overview f={f} />)}
+        {t === "request" && (f.kind ? <TunnelRequest f={f} /> : <RequestTab f={f} />)}
         {t === "response" && <ResponseTab f={f} />}
         {t === "messages" && <Messages msgs={f.websocket ?? []} />}
       </div>
@@ -135,15 +137,19 @@ function Actions({ f }: { f: Flow }) {
       <button class="btn small" onClick={() => copy(f.request.url, "URL")}>
         Copy URL
       </button>
-      <button class="btn small" onClick={curl}>
-        Copy as cURL
-      </button>
-      <button class="btn small" onClick={replay} disabled={f.imported && !f.request.url}>
-        Replay
-      </button>
-      <button class="btn small primary" onClick={override} data-testid="override">
-        Override this response
-      </button>
+      {!f.kind && (
+        <>
+          <button class="btn small" onClick={curl}>
+            Copy as cURL
+          </button>
+          <button class="btn small" onClick={replay} disabled={f.imported && !f.request.url}>
+            Replay
+          </button>
+          <button class="btn small primary" onClick={override} data-testid="override">
+            Override this response
+          </button>
+        </>
+      )}
       <span class="grow" />
       <button class="btn small danger" onClick={del} title="Delete this flow (Del)">
         Delete
@@ -185,6 +191,7 @@ function Overview({ f }: { f: Flow }) {
         <dd>
           {sizeLine(f.responseBody)}
           {f.upstreamBody && <span class="muted"> · upstream {sizeLine(f.upstreamBody)}</span>}
+          {f.upstreamNotKept && <span class="warn" data-testid="upstream-not-kept"> · {f.upstreamNotKept}</span>}
         </dd>
         {f.overridden && (
           <>
@@ -368,8 +375,13 @@ function ResponseTab({ f }: { f: Flow }) {
       {upstream && <p class="muted">Status {head.status} from the origin, before rules.</p>}
       <Headers title="Response headers" headers={head.headers} />
       <h4>Response body{hasUp ? (upstream ? " (upstream)" : " (served)") : ""}</h4>
+      {upstream && f.upstreamNotKept && (
+        <p class="warn" data-testid="upstream-why" title="Replaced bodies are read in the background within -max-drains, -drain-max-bytes and -drain-timeout">
+          {f.upstreamNotKept}
+        </p>
+      )}
       {upstream && !f.upstreamBody ? (
-        <p class="muted">The origin's body was not recorded.</p>
+        !f.upstreamNotKept && <p class="muted">The origin's body was not recorded.</p>
       ) : (
         <BodyView key={String(upstream)} id={f.id} side="response" upstream={upstream} body={body} contentType={body.contentType || ctOf(head.headers, f.responseBody.contentType)} />
       )}

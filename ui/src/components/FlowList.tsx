@@ -6,6 +6,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Summary } from "../api/types";
 import { fmtDuration, fmtSize, statusClass } from "../lib/format";
 import { shownPort } from "../lib/port";
+import { kindBadge, kindPath } from "../lib/tunnel";
 import { shortType, type SortKey } from "../store/flowstore";
 import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
 
@@ -28,7 +29,9 @@ export function Badges({ s }: { s: Summary }) {
   const out = [];
   if (s.overridden) out.push(<span class={`badge b-${s.overridden}`} title={`Response produced by a rule (${s.overridden})`}>{s.overridden}</span>);
   else if (s.rules && s.rules.length) out.push(<span class="badge b-rule" title={`Touched by ${s.rules.join(", ")}`}>rule</span>);
-  if (s.error) out.push(<span class="badge b-error" title={s.error}>error</span>);
+  const kind = kindBadge(s.kind);
+  if (kind) out.push(<span class={"badge " + kind.cls} title={kind.title + (s.error ? ": " + s.error : "")}>{kind.label}</span>);
+  if (s.error && s.kind !== "tls-error") out.push(<span class="badge b-error" title={s.error}>error</span>);
   if (s.websocket) out.push(<span class="badge b-ws" title="WebSocket">ws</span>);
   if (s.replayOf) out.push(<span class="badge b-replay" title={`Replay of #${s.replayOf}`}>replay</span>);
   if (s.imported) out.push(<span class="badge b-imported" title="Imported from HAR">har</span>);
@@ -40,7 +43,7 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
   const port = shownPort(s.scheme, s.port);
   return (
     <div
-      class={"row" + (selected ? " sel" : "") + (s.error ? " err" : "") + (s.state === "pending" ? " pending" : "")}
+      class={"row" + (selected ? " sel" : "") + (s.error ? " err" : "") + (s.state === "pending" ? " pending" : "") + (s.kind ? " k-" + s.kind : "")}
       style={{ transform: `translateY(${top}px)` }}
       data-id={s.id}
       onMouseDown={() => {
@@ -60,7 +63,7 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
           s.host
         )}
       </span>
-      <span class="c-path" title={s.url}>{s.path}</span>
+      <span class="c-path" title={s.kind ? s.url + " · " + kindPath(s) : s.url}>{s.kind ? kindPath(s) : s.path}</span>
       <span class={"c-status " + statusClass(s.status)}>{st}</span>
       <span class="c-type" title={s.contentType}>{shortType(s.contentType)}</span>
       <span class="c-size">{s.state === "pending" && !s.size ? "" : fmtSize(s.size)}</span>
@@ -243,6 +246,10 @@ function Empty() {
         <>
           <p>No flows yet.</p>
           <p class="muted">Point a client at the proxy (e.g. <code>curl -x http://{appState.value.proxyAddr || "127.0.0.1:8080"} http://example.com</code>) and requests appear here live.</p>
+          <p class="muted">
+            For HTTPS, clients must trust Loupe's CA (<a href="/install" target="_blank" rel="noopener">CA certificate</a>); one that does not shows up as a <em>TLS error</em> row. Browsers send
+            nothing for <code>localhost</code> through a proxy unless told: start Chromium with <code>{'--proxy-bypass-list="<-loopback>"'}</code>.
+          </p>
         </>
       )}
     </div>

@@ -124,6 +124,15 @@ export function Toolbar() {
             {stats.evicted.toLocaleString()} evicted
           </span>
         )}
+        {stats.upstreamNotKept ? (
+          <span
+            class="warn"
+            data-testid="not-kept"
+            title="Overridden flows whose original (upstream) body was not kept, or not whole: more than -max-drains at once, past -drain-max-bytes or -drain-timeout, or at shutdown. Each flow says which."
+          >
+            {stats.upstreamNotKept.toLocaleString()} {stats.upstreamNotKept === 1 ? "original" : "originals"} not kept
+          </span>
+        ) : null}
         {conns?.refused ? (
           <span
             class="warn"

@@ -20,6 +20,7 @@ export const FILTER_KEYS: KeyHelp[] = [
   { key: "rule", example: "rule:mock-1", text: "touched by this rule; rule: alone means any rule" },
   { key: "error", example: "error:refused", text: "failed flows whose error says this; error: alone, any failure" },
   { key: "ws", example: "ws:", text: "WebSocket flows" },
+  { key: "kind", example: "kind:tunnel,tls-error", text: "CONNECT tunnels Loupe did not decrypt (tunnel) and clients that broke off the TLS handshake (tls-error); -kind:tunnel hides them, kind:http keeps only requests" },
 ];
 
 export const FILTER_SYNTAX = 'Terms separated by spaces must all match. Prefix - negates (-method:OPTIONS). Quote values with spaces ("a b").';
@@ -40,6 +41,7 @@ export const TOGGLES: Toggle[] = [
   { label: "Errors", term: "error:", group: "error" },
   { label: "WS", term: "ws:", group: "ws" },
   { label: "Rules", term: "rule:", group: "rule" },
+  { label: "Tunnels", term: "kind:tunnel,tls-error", group: "kind" },
 ];
 
 /** Splits a query into terms the way the server does (spaces outside quotes). */
