@@ -51,6 +51,11 @@ func TestDependencyDirection(t *testing.T) {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/codec" ||
 				!strings.HasPrefix(d, "loupe/")
 		}},
+		// The stores' shared contract tests: the model and the store only.
+		{"loupe/proxy/store/storetest", func(d string) bool {
+			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/codec" ||
+				!strings.HasPrefix(d, "loupe/")
+		}},
 		{"loupe/proxy/har", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
 		}},

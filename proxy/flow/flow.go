@@ -21,6 +21,11 @@ import (
 // arrival order and serve as paging cursors. In JSON they are plain numbers.
 type ID uint64
 
+// SessionID identifies a session of the capture: a named run of flows
+// (the one recording, earlier ones, imported files). In JSON it is a plain
+// number; 0 means no session (a flow not yet stored).
+type SessionID int64
+
 // State is where a flow is in its life.
 type State string
 
@@ -296,6 +301,9 @@ type Flow struct {
 	ReplayOf ID `json:"replayOf,omitempty"`
 	// Imported marks a flow loaded from a HAR file rather than captured.
 	Imported bool `json:"imported,omitempty"`
+	// Session is the session the store keeps the flow in; the store sets
+	// it, 0 before.
+	Session SessionID `json:"session,omitempty"`
 }
 
 // Summary is what one row of the flow list needs. Its TypeScript twin lives in
@@ -322,6 +330,7 @@ type Summary struct {
 	ReplayOf    ID        `json:"replayOf,omitempty"`
 	Imported    bool      `json:"imported,omitempty"`
 	Kind        Kind      `json:"kind,omitempty"`
+	Session     SessionID `json:"session,omitempty"`
 }
 
 // Summary derives the list row of f.
@@ -341,6 +350,7 @@ func (f *Flow) Summary() Summary {
 		ReplayOf:   f.ReplayOf,
 		Imported:   f.Imported,
 		Kind:       f.Kind,
+		Session:    f.Session,
 	}
 	if s.Rules == nil {
 		s.Rules = []string{}

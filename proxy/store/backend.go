@@ -7,9 +7,13 @@ import (
 )
 
 // Backend is everything callers (the proxy, the web API, the HAR export)
-// use of a flow store. *Store is the in-memory implementation; a persistent
-// one (embedded SQL, say) can implement Backend later, reusing Feed for
-// Watch, without touching its callers.
+// use of a flow store. *Store is the in-memory implementation; the durable
+// capture (proxy/store/disk) is the persistent one, reusing Feed for Watch.
+//
+// A capture is a list of sessions (see Session), one of them recording:
+// Begin records into it. List, Each, Delete, Clear and Import without a
+// session work as before sessions existed: over every session (Import into
+// the recording one).
 type Backend interface {
 	flow.Recorder
 	Get(id flow.ID) (*flow.Flow, bool)
@@ -21,6 +25,29 @@ type Backend interface {
 	Delete(id flow.ID) bool
 	Clear()
 	Import(rs []flow.Recorded) ([]flow.ID, error)
+
+	// Sessions lists the sessions, oldest first (imports in progress are
+	// not listed).
+	Sessions() ([]Session, error)
+	// RecordingSession is the session new flows are recorded into.
+	RecordingSession() flow.SessionID
+	// NewSession starts a session (name "" : the time now) and makes it the
+	// recording one; flows in progress finish in the session they began in.
+	NewSession(name string) (Session, error)
+	// UpdateSession renames or pins a session (ErrNotFound, ErrBadSessionName).
+	UpdateSession(id flow.SessionID, p SessionPatch) (Session, error)
+	// DeleteSession removes a session with its flows and bodies; the
+	// recording session cannot be deleted (ErrRecording).
+	DeleteSession(id flow.SessionID) error
+	// ClearSession removes the flows of one session and keeps the session.
+	ClearSession(id flow.SessionID) error
+	// ListSession is List within one session (0: every session).
+	ListSession(session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
+	// EachSession is Each within one session (0: every session).
+	EachSession(session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
+	// NewImport starts a streamed import (see Importer); it refuses at once
+	// (ErrImportTooLarge) an import whose known size exceeds the capture.
+	NewImport(t ImportTarget) (Importer, error)
 	SetPaused(paused bool)
 	Paused() bool
 	Stats() Stats

@@ -82,6 +82,23 @@ func (f *Feed) PublishUpdated(id flow.ID) { f.publish(id, changeUpdate) }
 // PublishRemoved records a deleted or evicted flow.
 func (f *Feed) PublishRemoved(id flow.ID) { f.publish(id, changeRemove) }
 
+// AnnounceMax is the most flows PublishMany announces one by one: past it, a
+// watcher is told to start over (a reset) rather than handed a change list
+// it would have to turn into that many rows at once.
+const AnnounceMax = 10_000
+
+// PublishMany records new flows (an import): each one, or, past AnnounceMax,
+// a reset, after which watchers read the store afresh.
+func (f *Feed) PublishMany(ids []flow.ID) {
+	if len(ids) > AnnounceMax {
+		f.PublishReset()
+		return
+	}
+	for _, id := range ids {
+		f.PublishAdded(id)
+	}
+}
+
 // PublishReset records that every flow was removed.
 func (f *Feed) PublishReset() {
 	f.mu.Lock()

@@ -76,8 +76,16 @@ type Stats struct {
 	DroppedMessages uint64 `json:"droppedMessages"`
 	// Skipped counts flows not recorded because the store was paused.
 	Skipped uint64 `json:"skipped"`
+	// Dropped counts flows not recorded because the store could not keep
+	// up: the durable capture's writer had too many flows waiting. The
+	// memory store never drops a flow (0).
+	Dropped uint64 `json:"dropped"`
 	// SpillErrors counts bodies whose capture stopped on a disk error.
 	SpillErrors uint64 `json:"spillErrors"`
+	// WriteErrors counts failed writes to disk (a full disk, an I/O
+	// error): the capture of a body, or of a batch of flows, stopped or was
+	// cut there. The memory store's are its spill errors.
+	WriteErrors uint64 `json:"writeErrors"`
 	// UpstreamNotKept counts overridden flows whose original (upstream)
 	// body was not kept, or not whole: too many drains at once, a drain
 	// bound, shutdown (Flow.UpstreamNotKept says which).
@@ -138,6 +146,12 @@ type Store struct {
 	nextID flow.ID
 	closed bool
 
+	// Sessions (see session_mem.go), guarded by mu.
+	sessions    []*memSession // ascending IDs
+	recording   flow.SessionID
+	lastSession flow.SessionID
+	sessFlows   map[flow.SessionID]int // live flows per session
+
 	paused atomic.Bool
 
 	ram, disk, files, headBytes atomic.Int64
@@ -157,8 +171,9 @@ func New(cfg Config, log *slog.Logger) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	s := &Store{cfg: cfg, log: log}
+	s := &Store{cfg: cfg, log: log, sessFlows: map[flow.SessionID]int{}}
 	s.paused.Store(cfg.Paused)
+	s.startSessionLocked("", time.Now())
 	if cfg.spills() {
 		parent := cfg.Dir
 		if parent == "" {
@@ -244,6 +259,7 @@ func (s *Store) Stats() Stats {
 		DroppedMessages: s.dropped.Load(),
 		Skipped:         s.skipped.Load(),
 		SpillErrors:     s.spillErrs.Load(),
+		WriteErrors:     s.spillErrs.Load(),
 		UpstreamNotKept: s.notKept.Load(),
 		Seq:             s.feed.Seq(),
 	}
@@ -324,6 +340,11 @@ func (s *Store) unlinkLocked(e *entry) {
 	s.live--
 	s.headBytes.Add(-e.head)
 	s.holes++
+	if n := s.sessFlows[e.flow.Session]; n > 1 {
+		s.sessFlows[e.flow.Session] = n - 1
+	} else {
+		delete(s.sessFlows, e.flow.Session)
+	}
 }
 
 // compactLocked drops dead entries from the order slice once they make up
@@ -430,6 +451,7 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 	s.nextID++
 	e.id = s.nextID
 	e.flow.ID = e.id
+	e.flow.Session = s.recording
 	s.insertLocked(e)
 	s.compactLocked()
 	s.mu.Unlock()
@@ -442,6 +464,7 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 
 func (s *Store) insertLocked(e *entry) {
 	s.live++
+	s.sessFlows[e.flow.Session]++
 	s.order = append(s.order, e)
 	s.headBytes.Add(e.head)
 }
@@ -719,142 +742,13 @@ func (s *Store) clear() {
 		}
 	}
 	s.live = 0
+	clear(s.sessFlows)
 	s.order, s.head, s.holes = nil, 0, 0
 	s.headBytes.Store(0)
 	s.mu.Unlock()
 	for _, e := range all {
 		s.release(e)
 	}
-}
-
-// Import adds finished flows (read from a HAR file): each gets a new ID and
-// Imported set. It is all or nothing: a flow that cannot be stored leaves the
-// store unchanged.
-func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
-	if len(rs) > s.cfg.MaxFlows {
-		return nil, fmt.Errorf("import %d flows: more than the %d the store keeps", len(rs), s.cfg.MaxFlows)
-	}
-	entries := make([]*entry, 0, len(rs))
-	var total usage
-	var wsRAM int64 // counted only once the flows are in
-	fail := func(err error) ([]flow.ID, error) {
-		for _, e := range entries {
-			for i := range e.bodies {
-				if b := e.bodies[i].Load(); b != nil {
-					total.add(b.free(s))
-				}
-			}
-		}
-		// A refused import keeps nothing, so it truncated nothing either.
-		total.truncBodies, total.truncBytes = 0, 0
-		s.account(total)
-		return nil, err
-	}
-	for i := range rs {
-		r := &rs[i]
-		if r.Flow.Request.Method == "" || r.Flow.Request.URL == "" {
-			return fail(fmt.Errorf("import flow %d: request method and URL are required", i))
-		}
-		e := &entry{flow: *r.Flow.Clone()}
-		e.flow.Imported = true
-		e.flow.WebSocket = nil
-		if e.flow.State == "" || e.flow.State == flow.StatePending {
-			e.flow.State = flow.StateDone
-		}
-		e.head = flowOverhead + headSize(&e.flow.Request)
-		for facet, data := range r.Bodies {
-			fi := facetIndex(facet)
-			if fi < 0 {
-				return fail(fmt.Errorf("import flow %d: unknown body facet %q", i, facet))
-			}
-			b := &body{}
-			u := b.write(s, data, -1)
-			total.add(u)
-			if b.err != nil {
-				entries = append(entries, e)
-				return fail(fmt.Errorf("import flow %d %s body: %w", i, facet, b.err))
-			}
-			var trunc bool
-			var size int64
-			switch facet {
-			case flow.FacetRequest:
-				trunc, size = e.flow.RequestBody.Truncated, e.flow.RequestBody.Size
-			case flow.FacetResponse:
-				trunc, size = e.flow.ResponseBody.Truncated, e.flow.ResponseBody.Size
-			case flow.FacetUpstream:
-				if e.flow.UpstreamBody == nil {
-					e.flow.UpstreamBody = &flow.Body{}
-				}
-				trunc, size = e.flow.UpstreamBody.Truncated, e.flow.UpstreamBody.Size
-			}
-			var eu usage
-			b.finish(s, &eu)
-			total.add(eu)
-			b.complete = true
-			b.truncated = b.truncated || trunc
-			b.size = max(b.size, size)
-			b.publish()
-			e.bodies[fi].Store(b)
-		}
-		for _, m := range r.Flow.WebSocket {
-			m.Data = slices.Clone(m.Data)
-			if int64(len(m.Data)) > s.cfg.BodyCap {
-				m.Data = m.Data[:s.cfg.BodyCap]
-				m.Truncated = true
-			}
-			e.flow.WebSocket = append(e.flow.WebSocket, m)
-			e.wsRAM += int64(len(m.Data)) + wsOverhead
-		}
-		wsRAM += e.wsRAM
-		for i := range 2 {
-			if e.bodies[i].Load() == nil {
-				b := &body{complete: true}
-				if e.flow.Kind != flow.KindHTTP {
-					// A tunnel's sizes count bytes that were never captured.
-					b.size = [2]int64{e.flow.RequestBody.Size, e.flow.ResponseBody.Size}[i]
-				}
-				b.publish()
-				e.bodies[i].Store(b)
-			}
-		}
-		e.finished.Store(true)
-		entries = append(entries, e)
-	}
-
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return fail(errors.New("import: store closed"))
-	}
-	var victims []*entry
-	for s.live+len(entries) > s.cfg.MaxFlows {
-		v := s.oldestLocked()
-		if v == nil {
-			break
-		}
-		s.unlinkLocked(v)
-		victims = append(victims, v)
-	}
-	ids := make([]flow.ID, len(entries))
-	for i, e := range entries {
-		s.nextID++
-		e.id = s.nextID
-		e.flow.ID = e.id
-		ids[i] = e.id
-		s.insertLocked(e)
-	}
-	s.compactLocked()
-	s.mu.Unlock()
-	total.ram += wsRAM
-	s.account(total)
-	s.drop(victims, true)
-	for _, id := range ids {
-		s.feed.PublishAdded(id)
-	}
-	if s.overBudget() {
-		s.enforce(0)
-	}
-	return ids, nil
 }
 
 // Close drops every flow and removes the session directory. The store

@@ -60,6 +60,7 @@ var _ flow.Handle = (*handle)(nil)
 // before each batch and restored when the batch's transaction fails.
 type writerState struct {
 	written bool  // the row exists (committed)
+	session int64 // the session the row is in, once written
 	stored  int64 // bytes counted for the flow in the session's total
 	rules   int   // rule hits written
 	wsSeq   int   // messages written

@@ -21,8 +21,9 @@ import (
 // fills every field of flow.Flow and checks the round trip, so a field
 // added to the model without a place here fails it.
 //
-// The columns are authoritative for the ID, state, error and times (the
-// start-up's "interrupted" update changes only columns).
+// The columns are authoritative for the ID, state, error, times and
+// session (the start-up's "interrupted" update changes only columns, and
+// an import moves flows between sessions by their column alone).
 //
 // Format 1: a version byte, then the fields in the order of encodeHead;
 // strings and counts as uvarints (strings length-prefixed), signed numbers
@@ -355,7 +356,7 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 	if r.off != len(r.s) {
 		return nil, fmt.Errorf("%w: %d bytes left over", errCorruptHead, len(r.s)-r.off)
 	}
-	f.ID, f.State, f.Error = c.id, c.state, c.err
+	f.ID, f.State, f.Error, f.Session = c.id, c.state, c.err, c.session
 	f.Start = time.Unix(0, c.startNs)
 	if c.endNs != 0 {
 		f.End = time.Unix(0, c.endNs)
@@ -366,6 +367,7 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 // headColumns are the columns that take precedence over the head.
 type headColumns struct {
 	id             flow.ID
+	session        flow.SessionID
 	state          flow.State
 	err            string
 	startNs, endNs int64

@@ -27,14 +27,20 @@ const scanChunk = 256
 
 // sumCols are the columns a flow.Summary is made of, in scanSummary's order.
 const sumCols = `id, start_ns, state, method, url, scheme, host, port, path, status, content_type,
-	resp_size, duration, rules, error, overridden, websocket, replay_of, imported`
+	resp_size, duration, rules, error, overridden, websocket, replay_of, imported, session`
 
 // headCols are the columns a flow.Flow is made of, in scanHead's order.
-const headCols = `id, shared, start_ns, end_ns, state, error, head`
+const headCols = `id, shared, start_ns, end_ns, state, error, session, head`
+
+// listed is the condition for a flow that lists show: not one of an import
+// in progress.
+const listed = `session NOT IN (SELECT id FROM sessions WHERE importing != 0)`
 
 // readStmts are the statements readers share, prepared on the read pool.
 type readStmts struct {
 	summary, head, newest, scanDown, scanUp, ws, parts, sessions *sql.Stmt
+	// The same within one session (?1), through the (session, id) index.
+	newestIn, scanDownIn, scanUpIn, session, sessionFlows *sql.Stmt
 }
 
 func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -44,13 +50,19 @@ func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	}{
 		{&rs.summary, `SELECT ` + sumCols + ` FROM flows WHERE id = ?`},
 		{&rs.head, `SELECT ` + headCols + ` FROM flows WHERE id = ?`},
-		{&rs.newest, `SELECT ` + sumCols + ` FROM flows WHERE id < ? ORDER BY id DESC LIMIT ?`},
-		{&rs.scanDown, `SELECT ` + headCols + ` FROM flows WHERE id < ? ORDER BY id DESC LIMIT ?`},
-		{&rs.scanUp, `SELECT ` + headCols + ` FROM flows WHERE id > ? ORDER BY id LIMIT ?`},
+		// Every session's flows, but those of imports in progress.
+		{&rs.newest, `SELECT ` + sumCols + ` FROM flows WHERE id < ? AND ` + listed + ` ORDER BY id DESC LIMIT ?`},
+		{&rs.scanDown, `SELECT ` + headCols + ` FROM flows WHERE id < ? AND ` + listed + ` ORDER BY id DESC LIMIT ?`},
+		{&rs.scanUp, `SELECT ` + headCols + ` FROM flows WHERE id > ? AND ` + listed + ` ORDER BY id LIMIT ?`},
 		{&rs.ws, `SELECT direction, time_ns, opcode, size, truncated, data, segment, off, len
 			FROM ws_messages WHERE flow = ? ORDER BY seq`},
 		{&rs.parts, `SELECT data, segment, off, len FROM bodies WHERE flow = ? AND facet = ? ORDER BY seq`},
-		{&rs.sessions, `SELECT id, name, created, pinned, flows, bytes FROM sessions ORDER BY id`},
+		{&rs.sessions, `SELECT ` + sessionCols + ` FROM sessions WHERE importing = 0 ORDER BY id`},
+		{&rs.session, `SELECT ` + sessionCols + ` FROM sessions WHERE id = ? AND importing = 0`},
+		{&rs.sessionFlows, `SELECT flows FROM sessions WHERE id = ?`},
+		{&rs.newestIn, `SELECT ` + sumCols + ` FROM flows WHERE session = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3`},
+		{&rs.scanDownIn, `SELECT ` + headCols + ` FROM flows WHERE session = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3`},
+		{&rs.scanUpIn, `SELECT ` + headCols + ` FROM flows WHERE session = ?1 AND id > ?2 ORDER BY id LIMIT ?3`},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -62,7 +74,8 @@ func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (rs *readStmts) close() {
-	for _, s := range []*sql.Stmt{rs.summary, rs.head, rs.newest, rs.scanDown, rs.scanUp, rs.ws, rs.parts, rs.sessions} {
+	for _, s := range []*sql.Stmt{rs.summary, rs.head, rs.newest, rs.scanDown, rs.scanUp, rs.ws, rs.parts, rs.sessions,
+		rs.newestIn, rs.scanDownIn, rs.scanUpIn, rs.session, rs.sessionFlows} {
 		if s != nil {
 			s.Close()
 		}
@@ -76,6 +89,7 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 	var (
 		sum                          flow.Summary
 		id, startNs, port, replay    int64
+		session                      int64
 		state                        string
 		rules                        sql.NullString
 		websocket, imported          bool
@@ -83,13 +97,14 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 		path, ctype, errMsg, overrid string
 	)
 	if err := sc.Scan(&id, &startNs, &state, &method, &url, &scheme, &host, &port, &path, &sum.Status, &ctype,
-		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported); err != nil {
+		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported, &session); err != nil {
 		return sum, err
 	}
 	sum.ID, sum.Start, sum.State = flow.ID(id), time.Unix(0, startNs), flow.State(state)
 	sum.Method, sum.URL, sum.Scheme, sum.Host, sum.Path = method, url, scheme, host, path
 	sum.ContentType, sum.Error, sum.Overridden = ctype, errMsg, overrid
 	sum.WebSocket, sum.ReplayOf, sum.Imported = websocket, flow.ID(replay), imported
+	sum.Session = flow.SessionID(session)
 	if port != 0 {
 		sum.Port = strconv.FormatInt(port, 10)
 	}
@@ -113,8 +128,9 @@ func scanHead(sc scanner) (storedHead, error) {
 	var r storedHead
 	var id int64
 	var state string
-	err := sc.Scan(&id, &r.shared, &r.cols.startNs, &r.cols.endNs, &state, &r.cols.err, &r.head)
-	r.cols.id, r.cols.state = flow.ID(id), flow.State(state)
+	var session int64
+	err := sc.Scan(&id, &r.shared, &r.cols.startNs, &r.cols.endNs, &state, &r.cols.err, &session, &r.head)
+	r.cols.id, r.cols.state, r.cols.session = flow.ID(id), flow.State(state), flow.SessionID(session)
 	return r, err
 }
 
@@ -243,6 +259,13 @@ func (s *Store) segDir() string { return filepath.Join(s.cfg.Dir, segDirName) }
 // among them, and a page below before looks at most ScanLimit flows further.
 // This is the seam where the filter language will compile to SQL.
 func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
+	return s.ListSession(0, match, before, limit)
+}
+
+// ListSession is List within one session (0: every session): it pages by
+// the (session, id) index, and its total is the session's flow count, or
+// the matches among the session's newest Config.ScanLimit flows.
+func (s *Store) ListSession(session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
 	if limit <= 0 {
 		limit = math.MaxInt
 	}
@@ -252,10 +275,22 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 	}
 	if match == nil {
 		n := int64(min(limit, math.MaxInt64))
-		rows, err := s.rd.newest.Query(cursor, n)
+		total := int(s.c.flows.Load() - s.c.staged.Load())
+		var rows *sql.Rows
+		var err error
+		if session == 0 {
+			rows, err = s.rd.newest.Query(cursor, n)
+		} else {
+			var count int64
+			if err := s.rd.sessionFlows.QueryRow(int64(session)).Scan(&count); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				s.log.Warn("capture: list", "session", session, "err", err)
+			}
+			total = int(count)
+			rows, err = s.rd.newestIn.Query(int64(session), cursor, n)
+		}
 		if err != nil {
 			s.log.Warn("capture: list", "err", err)
-			return nil, int(s.c.flows.Load())
+			return nil, total
 		}
 		defer rows.Close()
 		var sums []flow.Summary
@@ -268,7 +303,7 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 			sums = append(sums, sum)
 		}
 		slices.Reverse(sums)
-		return sums, int(s.c.flows.Load())
+		return sums, total
 	}
 	var sums []flow.Summary
 	total := 0
@@ -280,7 +315,7 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 			// Only the page is left to fill: skip straight to before.
 			cursor = min(cursor, int64(before))
 		}
-		batch, err := s.scan(s.rd.scanDown, cursor, scanChunk)
+		batch, err := s.scanIn(session, false, cursor, scanChunk)
 		if err != nil {
 			s.log.Warn("capture: list", "err", err)
 			break
@@ -314,10 +349,22 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 	return sums, total
 }
 
-// scan reads and decodes up to n flows from cursor with stmt (scanDown:
-// IDs below cursor, newest first; scanUp: IDs above, oldest first).
-func (s *Store) scan(stmt *sql.Stmt, cursor int64, n int) ([]*flow.Flow, error) {
-	rows, err := stmt.Query(cursor, n)
+// scanIn reads and decodes up to n flows of a session (0: every session)
+// from cursor: IDs above it, oldest first, when up; else IDs below it,
+// newest first.
+func (s *Store) scanIn(session flow.SessionID, up bool, cursor int64, n int) ([]*flow.Flow, error) {
+	var rows *sql.Rows
+	var err error
+	switch {
+	case session == 0 && up:
+		rows, err = s.rd.scanUp.Query(cursor, n)
+	case session == 0:
+		rows, err = s.rd.scanDown.Query(cursor, n)
+	case up:
+		rows, err = s.rd.scanUpIn.Query(int64(session), cursor, n)
+	default:
+		rows, err = s.rd.scanDownIn.Query(int64(session), cursor, n)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -348,10 +395,16 @@ func (s *Store) scan(stmt *sql.Stmt, cursor int64, n int) ([]*flow.Flow, error) 
 // ascending ID order until fn returns false. No query is open while match
 // or fn runs, so fn may be slow (an export) and the writer goes on.
 func (s *Store) Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
+	s.EachSession(0, match, fn)
+}
+
+// EachSession is Each within one session (0: every session), through the
+// (session, id) index.
+func (s *Store) EachSession(session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
 	ctx := context.Background()
 	cursor := int64(0)
 	for {
-		batch, err := s.scan(s.rd.scanUp, cursor, scanChunk)
+		batch, err := s.scanIn(session, true, cursor, scanChunk)
 		if err != nil {
 			s.log.Warn("capture: each", "err", err)
 			return

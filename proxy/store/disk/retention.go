@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store"
 )
 
 // evictChunk is how many flows one retention transaction removes, so that
@@ -72,8 +74,11 @@ func (w *writer) retain(force bool) {
 // pinnedJSON is the pinned session IDs as the JSON array the victim
 // queries take.
 func (w *writer) pinnedJSON() string {
-	ids := make([]int64, 0, len(w.pinned))
+	ids := make([]int64, 0, len(w.pinned)+len(w.importing))
 	for id := range w.pinned {
+		ids = append(ids, id)
+	}
+	for id := range w.importing {
 		ids = append(ids, id)
 	}
 	b, _ := json.Marshal(ids)
@@ -298,7 +303,7 @@ func (s *Store) Clear() {
 
 // clearUnpinned removes the flows of unpinned sessions in chunks.
 func (w *writer) clearUnpinned() error {
-	if !w.pinned[w.s.session] {
+	if !w.pinned[w.session] {
 		for _, h := range w.live {
 			w.forget(h)
 		}
@@ -319,54 +324,240 @@ func (w *writer) clearUnpinned() error {
 	}
 }
 
-// Session describes one recording session of the capture.
-type Session struct {
-	ID      int64
-	Name    string
-	Created time.Time
-	Pinned  bool
-	Flows   int64
-	Bytes   int64
+// dropSession removes a session's flows (in chunks, each its own
+// transaction) and then the session.
+func (w *writer) dropSession(id int64, mode removeMode) error {
+	staged := func() int64 {
+		var n int64
+		if w.importing[id] {
+			w.conn.QueryRowContext(context.Background(), "SELECT flows FROM sessions WHERE id = ?", id).Scan(&n)
+		}
+		return n
+	}
+	before := staged()
+	err := w.removeFlowsOf(id, mode)
+	// The flows of an import in progress are counted apart (they are not
+	// listed): those removed leave that count.
+	w.s.c.staged.Add(staged() - before)
+	if err != nil {
+		return err
+	}
+	if _, err := w.conn.ExecContext(context.Background(), "DELETE FROM sessions WHERE id = ?", id); err != nil {
+		return fmt.Errorf("delete session %d: %w", id, err)
+	}
+	delete(w.pinned, id)
+	delete(w.importing, id)
+	return nil
 }
 
-// Sessions lists the capture's sessions, oldest first; the last one is
-// this run's.
-func (s *Store) Sessions() ([]Session, error) {
+// removeFlowsOf removes every flow of a session, in chunks.
+func (w *writer) removeFlowsOf(id int64, mode removeMode) error {
+	cursor := int64(0)
+	for {
+		rows, err := w.st.victimsOf.Query(id, cursor, evictChunk)
+		if err != nil {
+			return fmt.Errorf("flows of session %d: %w", id, err)
+		}
+		var victims []victim
+		for rows.Next() {
+			var v victim
+			var fid int64
+			if err := rows.Scan(&fid, &v.stored); err != nil {
+				rows.Close()
+				return fmt.Errorf("flows of session %d: %w", id, err)
+			}
+			v.id = flow.ID(fid)
+			victims = append(victims, v)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("flows of session %d: %w", id, err)
+		}
+		if len(victims) == 0 {
+			return nil
+		}
+		cursor = int64(victims[len(victims)-1].id)
+		if _, err := w.remove(victims, mode); err != nil {
+			return err
+		}
+	}
+}
+
+// sessionExists reports whether a listed (not importing) session exists,
+// on the write connection.
+func (w *writer) sessionExists(id int64) (bool, error) {
+	var n int
+	err := w.conn.QueryRowContext(context.Background(), "SELECT count(*) FROM sessions WHERE id = ? AND importing = 0", id).Scan(&n)
+	return n > 0, err
+}
+
+// Sessions lists the capture's sessions, oldest first; imports in progress
+// are not listed.
+func (s *Store) Sessions() ([]store.Session, error) {
 	rows, err := s.rd.sessions.Query()
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	defer rows.Close()
-	var out []Session
+	rec := s.recording.Load()
+	var out []store.Session
 	for rows.Next() {
-		var ss Session
-		var created int64
-		if err := rows.Scan(&ss.ID, &ss.Name, &created, &ss.Pinned, &ss.Flows, &ss.Bytes); err != nil {
+		ss, err := scanSession(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list sessions: %w", err)
 		}
-		ss.Created = time.Unix(0, created)
+		ss.Recording = int64(ss.ID) == rec
 		out = append(out, ss)
 	}
 	return out, rows.Err()
 }
 
+// sessionCols are the columns scanSession reads.
+const sessionCols = `id, name, created, pinned, flows, bytes`
+
+func scanSession(sc scanner) (store.Session, error) {
+	var ss store.Session
+	var id, created int64
+	if err := sc.Scan(&id, &ss.Name, &created, &ss.Pinned, &ss.Flows, &ss.Bytes); err != nil {
+		return ss, err
+	}
+	ss.ID, ss.Created = flow.SessionID(id), time.Unix(0, created)
+	return ss, nil
+}
+
+// session reads one listed session.
+func (s *Store) session(id flow.SessionID) (store.Session, error) {
+	ss, err := scanSession(s.rd.session.QueryRow(int64(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ss, fmt.Errorf("session %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return ss, fmt.Errorf("session %d: %w", id, err)
+	}
+	ss.Recording = int64(id) == s.recording.Load()
+	return ss, nil
+}
+
+// RecordingSession is the session new flows are written into.
+func (s *Store) RecordingSession() flow.SessionID { return flow.SessionID(s.recording.Load()) }
+
+// NewSession starts a session and makes it the recording one. The queue is
+// written first, so flows recorded before the call are in the previous
+// session; flows in progress finish there.
+func (s *Store) NewSession(name string) (store.Session, error) {
+	now := time.Now()
+	name, err := store.SessionName(name, now)
+	if err != nil {
+		return store.Session{}, err
+	}
+	var id int64
+	err = s.w.do(func() error {
+		w := s.w
+		if err := w.conn.QueryRowContext(context.Background(), "INSERT INTO sessions (name, created) VALUES (?, ?) RETURNING id",
+			name, now.UnixNano()).Scan(&id); err != nil {
+			return fmt.Errorf("new session: %w", err)
+		}
+		w.session = id
+		s.recording.Store(id)
+		return nil
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return s.session(flow.SessionID(id))
+}
+
+// UpdateSession renames or pins a session: retention never evicts the
+// flows of a pinned session.
+func (s *Store) UpdateSession(id flow.SessionID, p store.SessionPatch) (store.Session, error) {
+	var name string
+	if p.Name != nil {
+		n, err := store.Rename(*p.Name)
+		if err != nil {
+			return store.Session{}, err
+		}
+		name = n
+	}
+	err := s.w.do(func() error {
+		w := s.w
+		ok, err := w.sessionExists(int64(id))
+		if err != nil {
+			return fmt.Errorf("session %d: %w", id, err)
+		}
+		if !ok {
+			return fmt.Errorf("session %d: %w", id, store.ErrNotFound)
+		}
+		ctx := context.Background()
+		if p.Name != nil {
+			if _, err := w.conn.ExecContext(ctx, "UPDATE sessions SET name = ? WHERE id = ?", name, int64(id)); err != nil {
+				return fmt.Errorf("rename session %d: %w", id, err)
+			}
+		}
+		if p.Pinned != nil {
+			if _, err := w.conn.ExecContext(ctx, "UPDATE sessions SET pinned = ? WHERE id = ?", *p.Pinned, int64(id)); err != nil {
+				return fmt.Errorf("pin session %d: %w", id, err)
+			}
+			if *p.Pinned {
+				w.pinned[int64(id)] = true
+			} else {
+				delete(w.pinned, int64(id))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return s.session(id)
+}
+
 // SetPinned pins (true) or unpins a session: retention never evicts the
 // flows of a pinned session.
 func (s *Store) SetPinned(session int64, pinned bool) error {
+	_, err := s.UpdateSession(flow.SessionID(session), store.SessionPatch{Pinned: &pinned})
+	return err
+}
+
+// DeleteSession removes a session with its flows, bodies and messages
+// (announced as removals, not counted as evictions). The recording session
+// cannot be deleted.
+func (s *Store) DeleteSession(id flow.SessionID) error {
 	return s.w.do(func() error {
 		w := s.w
-		res, err := w.conn.ExecContext(context.Background(), "UPDATE sessions SET pinned = ? WHERE id = ?", pinned, session)
+		if int64(id) == w.session {
+			return fmt.Errorf("delete session %d: %w", id, store.ErrRecording)
+		}
+		ok, err := w.sessionExists(int64(id))
 		if err != nil {
-			return fmt.Errorf("pin session %d: %w", session, err)
+			return fmt.Errorf("session %d: %w", id, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("pin session %d: no such session", session)
+		if !ok {
+			return fmt.Errorf("session %d: %w", id, store.ErrNotFound)
 		}
-		if pinned {
-			w.pinned[session] = true
-		} else {
-			delete(w.pinned, session)
+		return w.dropSession(int64(id), removeDelete)
+	})
+}
+
+// ClearSession removes the flows of one session and keeps the session.
+// Flows of it in progress stop recording.
+func (s *Store) ClearSession(id flow.SessionID) error {
+	return s.w.do(func() error {
+		w := s.w
+		ok, err := w.sessionExists(int64(id))
+		if err != nil {
+			return fmt.Errorf("session %d: %w", id, err)
 		}
-		return nil
+		if !ok {
+			return fmt.Errorf("session %d: %w", id, store.ErrNotFound)
+		}
+		if int64(id) == w.session {
+			// Flows of the recording session not yet written would land
+			// in it after the clear: they stop too.
+			for _, h := range w.live {
+				if !h.w.written {
+					w.forget(h)
+				}
+			}
+		}
+		return w.removeFlowsOf(int64(id), removeDelete)
 	})
 }

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store"
 )
 
 func TestRetentionByCount(t *testing.T) {
@@ -85,12 +87,35 @@ func TestRetentionByBytesRemovesSegments(t *testing.T) {
 	}
 }
 
+// A flow is as old as the later of its start and its session's creation:
+// a recorded flow ages from its start, and flows imported today from an old
+// file age from today.
 func TestRetentionByAge(t *testing.T) {
 	s := openStore(t, Config{MaxAge: time.Hour})
+	// This run's session began long ago (a capture left recording).
+	past := time.Now().Add(-3 * time.Hour).UnixNano()
+	if err := s.w.do(func() error {
+		_, err := s.w.conn.ExecContext(context.Background(), "UPDATE sessions SET created = ?", past)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	old := s.Begin("127.0.0.1:1", req("/old"), time.Now().Add(-2*time.Hour))
 	old.Finish(time.Now(), nil)
 	newer := s.Begin("127.0.0.1:1", req("/new"), time.Now())
 	newer.Finish(time.Now(), nil)
+	imp, err := s.NewImport(store.ImportTarget{Name: "last year"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldFile := &flow.Recorded{Flow: flow.Flow{Request: req("/from-an-old-file"), Start: time.Now().AddDate(-1, 0, 0)}}
+	if err := imp.Add(oldFile); err != nil {
+		t.Fatal(err)
+	}
+	_, ids, err := imp.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
 	flush(t, s)
 	if _, ok := s.Get(old.ID()); ok {
 		t.Error("a flow older than MaxAge survived")
@@ -98,8 +123,11 @@ func TestRetentionByAge(t *testing.T) {
 	if _, ok := s.Get(newer.ID()); !ok {
 		t.Error("a new flow was evicted")
 	}
-	if c := s.Counters(); c.Evicted == 0 {
-		t.Errorf("evicted %d", c.Evicted)
+	if _, ok := s.Get(ids[0]); !ok {
+		t.Error("a flow imported now from an old file was evicted")
+	}
+	if c := s.Counters(); c.Evicted != 1 {
+		t.Errorf("evicted %d, want 1", c.Evicted)
 	}
 }
 

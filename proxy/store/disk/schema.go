@@ -129,6 +129,13 @@ CREATE INDEX flows_port ON flows(port);
 CREATE INDEX flows_start ON flows(start_ns);
 CREATE INDEX rule_hits_rule ON rule_hits(rule);
 `},
+		// Sessions as a user sees them: a session's flows are listed and
+		// paged on their own, and an import fills a session that stays
+		// hidden (and is dropped after a crash) until it is complete.
+		{3, "sessions", `
+ALTER TABLE sessions ADD COLUMN importing INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX flows_session ON flows(session, id);
+`},
 	}
 }
 

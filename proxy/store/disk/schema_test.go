@@ -87,7 +87,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if version != schemaVersion() {
 		t.Errorf("version %d after migration, want %d", version, schemaVersion())
 	}
-	for _, index := range []string{"flows_method", "flows_status", "flows_host", "flows_port", "flows_start", "rule_hits_rule"} {
+	for _, index := range []string{"flows_method", "flows_status", "flows_host", "flows_port", "flows_start", "rule_hits_rule", "flows_session"} {
 		var n int
 		s.rdb.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?", index).Scan(&n)
 		if n != 1 {
@@ -109,6 +109,17 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	if f, _ := s.Get(42); f == nil || f.State != flow.StateError || f.Error != interruptedError {
 		t.Errorf("pending version 1 flow: %+v", f)
+	}
+	// Version 3: the session of version 1 lists its flows on its own.
+	if ss, err := s.Sessions(); err != nil || len(ss) != 2 || ss[0].ID != 1 || ss[0].Name != "old" || ss[0].Recording {
+		t.Errorf("sessions after migration: %+v, %v", ss, err)
+	}
+	if sums, total := s.ListSession(1, nil, 0, 0); total != 2 || len(sums) != 2 || sums[0].ID != 41 || sums[0].Session != 1 {
+		t.Errorf("version 1 session lists %+v (total %d)", sums, total)
+	}
+	s.rdb.QueryRow("EXPLAIN QUERY PLAN SELECT id FROM flows WHERE session = 1 AND id < 99 ORDER BY id DESC").Scan(&id, &parent, &notused, &plan)
+	if !strings.Contains(plan, "flows_session") {
+		t.Errorf("a session's page does not use its index: %s", plan)
 	}
 	if id := record(s, "/new", nil); id != 43 {
 		t.Errorf("first new id %d, want 43", id)

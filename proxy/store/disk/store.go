@@ -67,7 +67,7 @@ type Counters struct {
 	// Interrupted is how many flows Open found in progress and marked
 	// interrupted.
 	Interrupted int64
-	// Session is the ID of the session this run records into.
+	// Session is the ID of the session new flows are recorded into.
 	Session int64
 }
 
@@ -76,6 +76,7 @@ type counters struct {
 	truncBodies, truncBytes, droppedMsgs, droppedFlows, skipped atomic.Uint64
 	batches, writeErrs, evicted, notKept                        atomic.Uint64
 	flows, bytes                                                atomic.Int64
+	staged                                                      atomic.Int64 // flows of imports in progress
 }
 
 // Store is the durable capture. It implements flow.Recorder and
@@ -93,7 +94,7 @@ type Store struct {
 	paused      atomic.Bool
 	nextID      atomic.Uint64
 	unwritten   atomic.Int64 // flows begun and not yet written
-	session     int64
+	recording   atomic.Int64 // the session new flows are written into
 	interrupted int64
 
 	rdb *sql.DB // read-only connections
@@ -239,6 +240,15 @@ func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
 	if s.interrupted > 0 {
 		log.Info("capture: flows in progress at the last stop marked interrupted", "count", s.interrupted, "path", s.dbPath)
 	}
+	// Imports that a stop cut short never completed: they go, as a failed
+	// import does.
+	for _, id := range st.importing {
+		if err := w.do(func() error { return w.dropSession(id, removeQuiet) }); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("capture %s: drop an unfinished import: %w", s.dbPath, err)
+		}
+		log.Info("capture: dropped an import that the last stop cut short", "session", id, "path", s.dbPath)
+	}
 	return s, nil
 }
 
@@ -258,6 +268,8 @@ func dsn(path string, readOnly bool) string {
 // startState is what Open reads from the database for the writer.
 type startState struct {
 	pinned       map[int64]bool
+	importing    []int64 // sessions of imports a stop cut short
+	session      int64   // this run's
 	flows, bytes int64
 }
 
@@ -280,18 +292,19 @@ func (s *Store) startup(ctx context.Context, conn *sql.Conn) (st startState, err
 	s.interrupted, _ = res.RowsAffected()
 	// Sessions that recorded nothing (a run that captured no traffic) are
 	// not worth keeping.
-	if _, err := conn.ExecContext(ctx, "DELETE FROM sessions WHERE flows = 0 AND pinned = 0"); err != nil {
+	if _, err := conn.ExecContext(ctx, "DELETE FROM sessions WHERE flows = 0 AND pinned = 0 AND importing = 0"); err != nil {
 		return st, err
 	}
 	now := time.Now()
-	name := s.cfg.SessionName
-	if name == "" {
-		name = now.Format(time.DateTime)
-	}
-	if err := conn.QueryRowContext(ctx, "INSERT INTO sessions (name, created) VALUES (?, ?) RETURNING id",
-		name, now.UnixNano()).Scan(&s.session); err != nil {
+	name, err := store.SessionName(s.cfg.SessionName, now)
+	if err != nil {
 		return st, err
 	}
+	if err := conn.QueryRowContext(ctx, "INSERT INTO sessions (name, created) VALUES (?, ?) RETURNING id",
+		name, now.UnixNano()).Scan(&st.session); err != nil {
+		return st, err
+	}
+	s.recording.Store(st.session)
 	var lastID, maxID int64
 	if err := conn.QueryRowContext(ctx, `SELECT coalesce((SELECT value FROM meta WHERE key = 'last_id'), 0),
 		coalesce((SELECT max(id) FROM flows), 0)`).Scan(&lastID, &maxID); err != nil {
@@ -314,6 +327,26 @@ func (s *Store) startup(ctx context.Context, conn *sql.Conn) (st startState, err
 	if err := rows.Close(); err != nil {
 		return st, err
 	}
+	rows, err = conn.QueryContext(ctx, "SELECT id FROM sessions WHERE importing != 0")
+	if err != nil {
+		return st, err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return st, err
+		}
+		st.importing = append(st.importing, id)
+	}
+	if err := rows.Close(); err != nil {
+		return st, err
+	}
+	var staged int64
+	if err := conn.QueryRowContext(ctx, "SELECT coalesce(sum(flows), 0) FROM sessions WHERE importing != 0").Scan(&staged); err != nil {
+		return st, err
+	}
+	s.c.staged.Store(staged)
 	if err := conn.QueryRowContext(ctx, "SELECT coalesce(sum(flows), 0), coalesce(sum(bytes), 0) FROM sessions").
 		Scan(&st.flows, &st.bytes); err != nil {
 		return st, err
@@ -361,8 +394,8 @@ func (s *Store) Dir() string { return s.cfg.Dir }
 // Config returns the settings in force (defaults applied).
 func (s *Store) Config() Config { return s.cfg }
 
-// Session is the ID of the session this run records into.
-func (s *Store) Session() int64 { return s.session }
+// Session is the ID of the session new flows are recorded into.
+func (s *Store) Session() int64 { return s.recording.Load() }
 
 // Begin records a new flow. It implements flow.Recorder and never waits:
 // the flow is queued for the writer, or, when too many flows are waiting
@@ -418,9 +451,9 @@ func (s *Store) Flush() error {
 
 // Stats returns the counters in the memory store's terms: RAM is the
 // writer's queue, disk is what the capture stores, spill files are
-// segments, spill errors are failed writes, and skipped flows are those not
-// recorded for either reason (paused, or too many waiting for the writer).
-// Counters tells them apart.
+// segments, spill errors and write errors are failed writes, skipped flows
+// are those not recorded while paused and dropped ones those not recorded
+// because too many were waiting for the writer. Counters has more.
 func (s *Store) Stats() store.Stats {
 	segs := s.w.segs
 	return store.Stats{
@@ -437,8 +470,10 @@ func (s *Store) Stats() store.Stats {
 		Truncated:       s.c.truncBodies.Load(),
 		TruncatedBytes:  s.c.truncBytes.Load(),
 		DroppedMessages: s.c.droppedMsgs.Load(),
-		Skipped:         s.c.skipped.Load() + s.c.droppedFlows.Load(),
+		Skipped:         s.c.skipped.Load(),
+		Dropped:         s.c.droppedFlows.Load(),
 		SpillErrors:     s.c.writeErrs.Load(),
+		WriteErrors:     s.c.writeErrs.Load(),
 		UpstreamNotKept: s.c.notKept.Load(),
 		Seq:             s.feed.Seq(),
 	}
@@ -469,7 +504,7 @@ func (s *Store) Counters() Counters {
 		DroppedFlows:    s.c.droppedFlows.Load(),
 		Skipped:         s.c.skipped.Load(),
 		Interrupted:     s.interrupted,
-		Session:         s.session,
+		Session:         s.recording.Load(),
 	}
 }
 

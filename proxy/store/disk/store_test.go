@@ -622,7 +622,7 @@ func TestReopenKeepsFlowsAndIDs(t *testing.T) {
 	}
 	flush(t, s2)
 	sess, err := s2.Sessions()
-	if err != nil || len(sess) != 2 || sess[1].ID != s2.Session() || sess[0].Flows != 1 || sess[1].Flows != 1 {
+	if err != nil || len(sess) != 2 || int64(sess[1].ID) != s2.Session() || sess[0].Flows != 1 || sess[1].Flows != 1 {
 		t.Errorf("sessions %+v, %v", sess, err)
 	}
 }

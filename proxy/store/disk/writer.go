@@ -18,7 +18,7 @@ type writeStmts struct {
 	upsertFlow, insertPart, growPart, insertWS, insertRule *sql.Stmt
 	updSession, setLastID                                  *sql.Stmt
 	flowSegs, delBodies, delWS, delRules, delFlow, segUsed *sql.Stmt
-	victimsOldest, victimsAge, victimsSession              *sql.Stmt
+	victimsOldest, victimsAge, victimsSession, victimsOf   *sql.Stmt
 }
 
 func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
@@ -62,10 +62,16 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 		// (?1 is a JSON array of the pinned session IDs).
 		{&st.victimsOldest, `SELECT id, stored FROM flows
 			WHERE session NOT IN (SELECT value FROM json_each(?1)) ORDER BY id LIMIT ?2`},
+		// A flow is as old as the later of its start and its session's
+		// creation: flows imported today from a year-old file are today's.
 		{&st.victimsAge, `SELECT id, stored FROM flows
-			WHERE start_ns < ?2 AND session NOT IN (SELECT value FROM json_each(?1)) ORDER BY start_ns LIMIT ?3`},
+			WHERE start_ns < ?2 AND session NOT IN (SELECT value FROM json_each(?1))
+				AND session IN (SELECT id FROM sessions WHERE created < ?2)
+			ORDER BY start_ns LIMIT ?3`},
 		{&st.victimsSession, `SELECT id, stored FROM flows
 			WHERE session NOT IN (SELECT value FROM json_each(?1)) AND id > ?2 ORDER BY id LIMIT ?3`},
+		// The flows of one session (?1), in chunks above ?2.
+		{&st.victimsOf, `SELECT id, stored FROM flows WHERE session = ?1 AND id > ?2 ORDER BY id LIMIT ?3`},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -80,7 +86,7 @@ func (st *writeStmts) close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{st.upsertFlow, st.insertPart, st.growPart, st.insertWS, st.insertRule,
 		st.updSession, st.setLastID, st.flowSegs, st.delBodies, st.delWS, st.delRules, st.delFlow, st.segUsed,
-		st.victimsOldest, st.victimsAge, st.victimsSession} {
+		st.victimsOldest, st.victimsAge, st.victimsSession, st.victimsOf} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -108,8 +114,14 @@ type writer struct {
 	// handles, so that deleting or evicting one stops its recording.
 	live   map[flow.ID]*handle
 	pinned map[int64]bool
-	flows  int64 // totals as committed
-	bytes  int64
+	// importing are the sessions imports are filling: hidden, and kept
+	// from retention until they are committed or dropped.
+	importing map[int64]bool
+	// session is the session new flows are written into (Store.recording
+	// publishes it to readers).
+	session int64
+	flows   int64 // totals as committed
+	bytes   int64
 
 	cmds chan command
 	stop chan struct{}
@@ -118,6 +130,7 @@ type writer struct {
 	spare   []event
 	touched []*handle
 	pub     []published
+	deltas  []sessionDelta
 	lastAge time.Time
 
 	lastWarn   time.Time
@@ -142,6 +155,24 @@ func (w *writer) warn(msg string, args ...any) {
 	w.quietWarns++
 }
 
+// sessionDelta is the change a batch makes to one session's totals.
+type sessionDelta struct {
+	session      int64
+	flows, bytes int64
+}
+
+// addDelta adds a flow's change to its session's totals in ds.
+func addDelta(ds []sessionDelta, session, flows, bytes int64) []sessionDelta {
+	for i := range ds {
+		if ds[i].session == session {
+			ds[i].flows += flows
+			ds[i].bytes += bytes
+			return ds
+		}
+	}
+	return append(ds, sessionDelta{session, flows, bytes})
+}
+
 // published is a flow written by the current batch, announced after commit.
 type published struct {
 	h     *handle
@@ -153,8 +184,12 @@ type published struct {
 func newWriter(ctx context.Context, s *Store, conn *sql.Conn, segs *segments, st startState) (*writer, error) {
 	w := &writer{
 		s: s, conn: conn, segs: segs,
-		live: map[flow.ID]*handle{}, pinned: st.pinned, flows: st.flows, bytes: st.bytes,
+		live: map[flow.ID]*handle{}, pinned: st.pinned, importing: map[int64]bool{}, session: st.session,
+		flows: st.flows, bytes: st.bytes,
 		cmds: make(chan command), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	for _, id := range st.importing {
+		w.importing[id] = true // dropped once the writer runs
 	}
 	if err := w.st.prepare(ctx, conn); err != nil {
 		return nil, fmt.Errorf("capture %s: %w", s.dbPath, err)
@@ -311,6 +346,7 @@ func (w *writer) writeBatch(evs []event) bool {
 		}
 	}
 	w.pub = w.pub[:0]
+	w.deltas = w.deltas[:0]
 	var dFlows, dBytes int64
 	var lastID flow.ID
 	err := w.tx(func(ctx context.Context) error {
@@ -324,10 +360,15 @@ func (w *writer) writeBatch(evs []event) bool {
 			}
 			dFlows += df
 			dBytes += db
+			if df != 0 || db != 0 {
+				w.deltas = addDelta(w.deltas, h.w.session, df, db)
+			}
 			lastID = max(lastID, h.id)
 		}
-		if _, err := w.st.updSession.ExecContext(ctx, s.session, dFlows, dBytes); err != nil {
-			return fmt.Errorf("update session: %w", err)
+		for _, d := range w.deltas {
+			if _, err := w.st.updSession.ExecContext(ctx, d.session, d.flows, d.bytes); err != nil {
+				return fmt.Errorf("update session %d: %w", d.session, err)
+			}
 		}
 		if _, err := w.st.setLastID.ExecContext(ctx, int64(lastID)); err != nil {
 			return fmt.Errorf("update last id: %w", err)
@@ -564,7 +605,14 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 	if sn.gone {
 		return 0, 0, nil
 	}
+	if !h.w.written {
+		// A flow belongs to the session that was recording when it was
+		// first written: a flow that began just before a new session
+		// started may open it.
+		h.w.session = w.session
+	}
 	f := &sn.f
+	f.Session = flow.SessionID(h.w.session)
 	normalizeTimes(f)
 	for i := range facets {
 		b := bodyFacts(f, i)
@@ -590,7 +638,7 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 	for _, fw := range h.w.facets {
 		stored += fw.written
 	}
-	if err := w.upsert(ctx, w.s.session, f, &sum, shared, stored, head); err != nil {
+	if err := w.upsert(ctx, h.w.session, f, &sum, shared, stored, head); err != nil {
 		return 0, 0, err
 	}
 	for i := h.w.rules; i < len(f.Rules); i++ {
