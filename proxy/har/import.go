@@ -15,9 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/text/encoding/unicode"
-	"golang.org/x/text/transform"
-
 	"loupe/proxy/codec"
 	"loupe/proxy/flow"
 )
@@ -30,49 +27,18 @@ import (
 // request.url: missing"), not what was being done: the caller names its
 // operation (the dashboard says "import HAR: ...").
 func Import(r io.Reader) ([]flow.Recorded, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	data, err = toUTF8Doc(data)
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Log *struct {
-			Entries []json.RawMessage `json:"entries"`
-		} `json:"log"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, describe(err)
-	}
-	if doc.Log == nil {
-		return nil, errors.New("log: missing")
-	}
-	out := make([]flow.Recorded, 0, len(doc.Log.Entries))
-	for i, raw := range doc.Log.Entries {
-		rec, err := importEntry(raw)
+	d := NewDecoder(r)
+	out := []flow.Recorded{}
+	for {
+		rec, err := d.Next()
+		if err == io.EOF {
+			return out, nil
+		}
 		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
+			return nil, err
 		}
 		out = append(out, rec)
 	}
-	return out, nil
-}
-
-// toUTF8Doc drops a byte order mark, converting UTF-16 documents.
-func toUTF8Doc(data []byte) ([]byte, error) {
-	switch {
-	case bytes.HasPrefix(data, []byte{0xef, 0xbb, 0xbf}):
-		return data[3:], nil
-	case bytes.HasPrefix(data, []byte{0xff, 0xfe}), bytes.HasPrefix(data, []byte{0xfe, 0xff}):
-		out, _, err := transform.Bytes(unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder(), data)
-		if err != nil {
-			return nil, fmt.Errorf("UTF-16 document: %w", err)
-		}
-		return out, nil
-	}
-	return data, nil
 }
 
 // describe turns a JSON error into "field: problem".
