@@ -63,6 +63,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, rules.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, store.ErrRecording):
+		status = http.StatusConflict
+	case errors.Is(err, store.ErrImportTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrBadSessionName):
+		status = http.StatusBadRequest
 	case errors.Is(err, store.ErrUnsupportedEncoding):
 		status = http.StatusUnprocessableEntity
 		body.Error = err.Error() + " (raw=1 serves the bytes as received)"

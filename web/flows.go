@@ -24,16 +24,46 @@ const (
 
 // flowList is the answer of GET /api/flows. Seq is the store's sequence
 // number read before the list was taken: the UI drops feed batches with a seq
-// at or below it.
+// at or below it. Session is the session listed (0: every session); Next,
+// when set, is the cursor of the page of older flows. Its TypeScript twin
+// lives in ui/src/api/types.ts.
 type flowList struct {
-	Seq   uint64         `json:"seq"`
-	Flows []flow.Summary `json:"flows"`
-	Total int            `json:"total"`
+	Seq     uint64         `json:"seq"`
+	Flows   []flow.Summary `json:"flows"`
+	Total   int            `json:"total"`
+	Session flow.SessionID `json:"session"`
+	Next    string         `json:"next,omitempty"`
+}
+
+// sessionParam reads the session a request is about: session=ID, or
+// session=all (0: every session); without it, the recording session. An
+// unknown session is a 404.
+func (s *Server) sessionParam(r *http.Request) (flow.SessionID, error) {
+	v := r.URL.Query().Get("session")
+	switch v {
+	case "":
+		return s.deps.Store.RecordingSession(), nil
+	case "all":
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, httpError(http.StatusBadRequest, "session must be a session ID or all")
+	}
+	if _, err := s.findSession(flow.SessionID(n)); err != nil {
+		return 0, err
+	}
+	return flow.SessionID(n), nil
 }
 
 func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := filter.Parse(q.Get("q"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	session, err := s.sessionParam(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -56,29 +86,49 @@ func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
 		}
 		before = flow.ID(n)
 	}
+	// A cursor is opaque to clients (today the ID the next page starts
+	// below); it is the next of an earlier answer.
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			s.fail(w, r, httpError(http.StatusBadRequest, "cursor must be the next of an earlier page"))
+			return
+		}
+		if before != 0 {
+			s.fail(w, r, httpError(http.StatusBadRequest, "cursor and before both given: use one"))
+			return
+		}
+		before = flow.ID(n)
+	}
 	// Seq first: a change between here and the list is then in a later
 	// batch, never lost.
 	seq := s.deps.Store.Seq()
-	sums, total := s.listFlows(r.Context(), f, before, limit)
-	if sums == nil {
-		sums = []flow.Summary{}
+	// One more than the page, to know whether there is a next one.
+	sums, total := s.listFlows(r.Context(), f, session, before, limit+1)
+	ans := flowList{Seq: seq, Flows: sums, Total: total, Session: session}
+	if len(sums) > limit {
+		ans.Flows = sums[len(sums)-limit:]
+		ans.Next = strconv.FormatUint(uint64(ans.Flows[0].ID), 10)
 	}
-	writeJSON(w, http.StatusOK, flowList{Seq: seq, Flows: sums, Total: total})
+	if ans.Flows == nil {
+		ans.Flows = []flow.Summary{}
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // listFlows pages through the flows matching f: the newest limit below
 // before, and how many match in all (before ignored). Filters without body terms
 // run inside the store; body terms read bodies, which must not happen inside
 // the store's iteration, so those filters collect candidate IDs first.
-func (s *Server) listFlows(ctx context.Context, f *filter.Filter, before flow.ID, limit int) ([]flow.Summary, int) {
+func (s *Server) listFlows(ctx context.Context, f *filter.Filter, session flow.SessionID, before flow.ID, limit int) ([]flow.Summary, int) {
 	if !f.NeedsBodies() {
 		var match func(*flow.Flow) bool
 		if !f.Empty() {
 			match = func(fl *flow.Flow) bool { return f.Match(fl, nil) }
 		}
-		return s.deps.Store.List(match, before, limit)
+		return s.deps.Store.ListSession(session, match, before, limit)
 	}
-	ids := s.matchingIDs(ctx, f, 0)
+	ids := s.matchingIDs(ctx, f, session, 0)
 	total := len(ids) // as the store counts it: before ignored
 	if before != 0 {
 		n, _ := slices.BinarySearch(ids, before)
@@ -100,13 +150,13 @@ func (s *Server) listFlows(ctx context.Context, f *filter.Filter, before flow.ID
 // of the flows matching f, bodies included. Bodies are read in Each's fn,
 // which the store runs without holding its lock; the cheap terms run first,
 // inside the store's match.
-func (s *Server) matchingIDs(ctx context.Context, f *filter.Filter, before flow.ID) []flow.ID {
+func (s *Server) matchingIDs(ctx context.Context, f *filter.Filter, session flow.SessionID, before flow.ID) []flow.ID {
 	var bodies filter.Bodies
 	if f.NeedsBodies() {
 		bodies = s.filterBodies()
 	}
 	var ids []flow.ID
-	s.deps.Store.Each(func(fl *flow.Flow) bool {
+	s.deps.Store.EachSession(session, func(fl *flow.Flow) bool {
 		return (before == 0 || fl.ID < before) && f.Match(fl, nil)
 	}, func(fl *flow.Flow) bool {
 		if bodies == nil || f.Match(fl, bodies) {
@@ -158,8 +208,24 @@ func (s *Server) handleDeleteFlow(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleClearFlows clears every flow, or with session=ID the flows of one
+// session (the session stays).
 func (s *Server) handleClearFlows(w http.ResponseWriter, r *http.Request) {
+	if v := r.URL.Query().Get("session"); v != "" && v != "all" {
+		id, err := s.sessionParam(r)
+		if err == nil {
+			err = s.deps.Store.ClearSession(id)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.hub.pokeState()
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	s.deps.Store.Clear()
+	s.hub.pokeState()
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"loupe/proxy/flow"
 	"loupe/proxy/har"
+	"loupe/proxy/store"
 	"loupe/web/filter"
 )
 
@@ -58,36 +59,32 @@ func (s *Server) handleExportHAR(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// importAnswer is the answer of POST /api/flows/import.
+// importAnswer is the answer of POST /api/flows/import: the IDs of the
+// imported flows and the summaries of the first maxImportSummaries.
 type importAnswer struct {
 	IDs   []flow.ID      `json:"ids"`
 	Flows []flow.Summary `json:"flows"`
 }
 
-// handleImportHAR loads a HAR document (all entries or none).
+// maxImportSummaries bounds the summaries an import answers with (the
+// dashboard reads its list from the feed; a script reads them by ID).
+const maxImportSummaries = 10_000
+
+// handleImportHAR loads a HAR document (or a Loupe session file) into the
+// recording session, all entries or none, streamed (see importFile).
 func (s *Server) handleImportHAR(w http.ResponseWriter, r *http.Request) {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxImportBytes)
-	recs, err := har.Import(body)
+	_, ids, err := s.importFile(w, r, store.ImportTarget{Session: s.deps.Store.RecordingSession()})
 	if err != nil {
-		if mbe := asMaxBytes(err); mbe != nil {
-			s.fail(w, r, mbe)
-			return
-		}
-		s.fail(w, r, httpError(http.StatusBadRequest, "import HAR: "+err.Error()))
+		s.failImport(w, r, err)
 		return
 	}
-	ids, err := s.deps.Store.Import(recs)
-	if err != nil {
-		s.fail(w, r, httpError(http.StatusBadRequest, "import HAR: "+err.Error()))
-		return
-	}
-	ans := importAnswer{IDs: ids, Flows: make([]flow.Summary, 0, len(ids))}
+	ans := importAnswer{IDs: ids, Flows: make([]flow.Summary, 0, min(len(ids), maxImportSummaries))}
 	if ans.IDs == nil {
 		ans.IDs = []flow.ID{}
 	}
-	for _, id := range ids {
-		if fl, ok := s.deps.Store.Get(id); ok {
-			ans.Flows = append(ans.Flows, fl.Summary())
+	for _, id := range ids[:min(len(ids), maxImportSummaries)] {
+		if sum, ok := s.deps.Store.Summary(id); ok {
+			ans.Flows = append(ans.Flows, sum)
 		}
 	}
 	writeJSON(w, http.StatusCreated, ans)

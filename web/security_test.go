@@ -17,7 +17,7 @@ func apiRoutes(t *testing.T, s *Server) [][2]string {
 		if !strings.HasPrefix(route, "/api/") {
 			return nil
 		}
-		p := strings.NewReplacer("{id}", "1", "{facet}", "response", "{ruleID}", "r1", "/*", "/x").Replace(route)
+		p := strings.NewReplacer("{id}", "1", "{facet}", "response", "{ruleID}", "r1", "{sessionID}", "1", "/*", "/x").Replace(route)
 		out = append(out, [2]string{method, strings.TrimSuffix(p, "/")})
 		return nil
 	})

@@ -32,8 +32,9 @@ import (
 )
 
 // FlowStore is what the dashboard needs from the flow store; *store.Store
-// implements it. It is an interface so that the web package can be tested
-// and reasoned about against exactly these methods.
+// and the durable capture (proxy/store/disk) implement it. It is an
+// interface so that the web package can be tested and reasoned about
+// against exactly these methods (their contracts are store.Backend's).
 type FlowStore interface {
 	Get(id flow.ID) (*flow.Flow, bool)
 	Summary(id flow.ID) (flow.Summary, bool)
@@ -49,6 +50,17 @@ type FlowStore interface {
 	Stats() store.Stats
 	Seq() uint64
 	Watch() *store.Watcher
+
+	Sessions() ([]store.Session, error)
+	RecordingSession() flow.SessionID
+	NewSession(name string) (store.Session, error)
+	UpdateSession(id flow.SessionID, p store.SessionPatch) (store.Session, error)
+	DeleteSession(id flow.SessionID) error
+	ClearSession(id flow.SessionID) error
+	ListSession(session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
+	EachSession(session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
+	Capacity() (flows int, bytes int64)
+	NewImport(t store.ImportTarget) (store.Importer, error)
 }
 
 // RuleStore is what the dashboard needs from the rule store; *rules.Store
@@ -119,7 +131,8 @@ type Config struct {
 	// sends nothing (not even a pong) for twice this long is disconnected.
 	// Default 20 s.
 	PingInterval time.Duration
-	// MaxImportBytes bounds a HAR import body. Default 512 MiB.
+	// MaxImportBytes bounds an import body (a HAR or a session file).
+	// Default 512 MiB.
 	MaxImportBytes int64
 	// Debug, when set, is served under /debug/pprof/ (cmd/loupe sets
 	// net/http/pprof there with -debug-addr), for tools that only know the
@@ -201,6 +214,8 @@ type Server struct {
 	router chi.Router
 	public http.Handler
 	hub    *hub
+
+	imports imports // in progress, for the state
 }
 
 // New builds the server. It starts nothing: call Run for the hub.
@@ -258,6 +273,16 @@ func (s *Server) routes() chi.Router {
 		r.Delete("/flows", s.handleClearFlows)
 		r.Get("/flows/export.har", s.handleExportHAR)
 		r.Post("/flows/import", s.handleImportHAR)
+
+		r.Get("/sessions", s.handleListSessions)
+		r.Post("/sessions", s.handleNewSession)
+		r.Post("/sessions/import", s.handleImportSession)
+		r.Route("/sessions/{sessionID}", func(r chi.Router) {
+			r.Use(s.sessionCtx)
+			r.Patch("/", s.handleUpdateSession)
+			r.Delete("/", s.handleDeleteSession)
+			r.Get("/export", s.handleExportSession)
+		})
 		r.Route("/flows/{id}", func(r chi.Router) {
 			r.Use(s.flowCtx)
 			r.Get("/", s.handleGetFlow)

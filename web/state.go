@@ -35,6 +35,10 @@ type State struct {
 	// Connections are the proxy's client connections: held now, the bound,
 	// refused and idle ones closed to make room. Absent when not wired.
 	Connections *connlimit.Stats `json:"connections,omitempty"`
+	// Session is the session recording now.
+	Session *store.Session `json:"session,omitempty"`
+	// Imports are the imports in progress.
+	Imports []ImportProgress `json:"imports,omitempty"`
 }
 
 // ProcessStats are cheap runtime figures of the Loupe process.
@@ -65,6 +69,10 @@ func (s *Server) state() State {
 		cs := s.deps.Conns()
 		out.Connections = &cs
 	}
+	if ss, err := s.findSession(s.deps.Store.RecordingSession()); err == nil {
+		out.Session = &ss
+	}
+	out.Imports = s.imports.progress()
 	return out
 }
 

@@ -45,6 +45,9 @@ type Backend interface {
 	ListSession(session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
 	// EachSession is Each within one session (0: every session).
 	EachSession(session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
+	// Capacity is the most the capture holds: flows, and bytes of bodies,
+	// messages and heads. An import past either cannot succeed.
+	Capacity() (flows int, bytes int64)
 	// NewImport starts a streamed import (see Importer); it refuses at once
 	// (ErrImportTooLarge) an import whose known size exceeds the capture.
 	NewImport(t ImportTarget) (Importer, error)

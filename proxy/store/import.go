@@ -33,6 +33,10 @@ func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
 	return ids, nil
 }
 
+// Capacity is the most the store holds: MaxFlows flows, and its RAM and
+// disk budgets of bodies and messages together.
+func (s *Store) Capacity() (int, int64) { return s.cfg.MaxFlows, s.byteBudget() }
+
 // byteBudget is what the store can hold of bodies and messages, in RAM and
 // on disk together.
 func (s *Store) byteBudget() int64 {

@@ -51,6 +51,10 @@ func checkImported(i int, r *flow.Recorded) error {
 	return nil
 }
 
+// Capacity is the most the capture holds: Config.MaxFlows flows and
+// Config.MaxBytes bytes.
+func (s *Store) Capacity() (int, int64) { return s.cfg.MaxFlows, s.cfg.MaxBytes }
+
 // Import chunks: the flows one transaction writes. A chunk is small enough
 // that recording goes on between two (the writer takes its queue first),
 // large enough that a big import is not a transaction per flow.
