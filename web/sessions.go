@@ -62,7 +62,9 @@ func (s *Server) sessionCtx(next http.Handler) http.Handler {
 	})
 }
 
-func sessionFrom(r *http.Request) store.Session { return r.Context().Value(sessionKey{}).(store.Session) }
+func sessionFrom(r *http.Request) store.Session {
+	return r.Context().Value(sessionKey{}).(store.Session)
+}
 
 // handleListSessions answers every session, oldest first.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
