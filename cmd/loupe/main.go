@@ -29,6 +29,7 @@ import (
 	"loupe/proxy/connlimit"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/disk"
 	"loupe/rules"
 	"loupe/web"
 )
@@ -72,8 +73,16 @@ type Config struct {
 	LogLevel  slog.Level
 	// Proxy holds the core's settings (timeouts, pools, limits, passthrough).
 	Proxy proxy.Config
-	// Store holds the capture limits (flows, body cap, RAM and disk budgets).
+	// Ephemeral records into memory only (-ephemeral): nothing survives a
+	// restart, as before the durable capture. Default: the durable capture
+	// in the data directory.
+	Ephemeral bool
+	// Store holds the memory store's limits (flows, body cap, RAM and disk
+	// budgets); its BodyCap and Paused apply to the durable capture too.
 	Store store.Config
+	// Capture holds the durable capture's retention (flows, bytes, age);
+	// its directory is the data directory's capture/.
+	Capture disk.Config
 	// AllowedHosts are extra host names the dashboard answers to, besides
 	// localhost and loopback addresses (-ui-allowed-hosts).
 	AllowedHosts []string
@@ -128,7 +137,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{
 		Config: Config{ProxyAddr: "127.0.0.1:8080", UIAddr: "127.0.0.1:8081", Grace: 10 * time.Second,
-			Store: store.DefaultConfig()},
+			Store: store.DefaultConfig(), Capture: disk.DefaultConfig()},
 		Stdout: os.Stdout,
 		Wire:   wireDashboard,
 	}
@@ -154,7 +163,8 @@ func (m *Main) ParseFlags(args []string) error {
 	p := &c.Proxy
 	fs.StringVar(&c.ProxyAddr, "proxy", c.ProxyAddr, "proxy listener `address`")
 	fs.StringVar(&c.UIAddr, "ui", c.UIAddr, "dashboard listener `address`")
-	fs.StringVar(&c.DataDir, "data", defData, "data `directory` for ca.pem, ca-key.pem and rules.json ($LOUPE_DATA, else the user config dir + /loupe)")
+	fs.StringVar(&c.DataDir, "data", defData, "data `directory` for ca.pem, ca-key.pem, rules.json and the durable capture (capture/) ($LOUPE_DATA, else the user config dir + /loupe)")
+	fs.BoolVar(&c.Ephemeral, "ephemeral", false, "record into memory only: nothing is kept across restarts (-max-flows, -ram-budget, -spill-threshold, -disk-budget and -capture-dir bound it); default: the durable capture in the data directory (-keep-flows, -keep-bytes, -keep-age)")
 	fs.BoolVar(&p.InsecureUpstream, "insecure-upstream", false, "skip verification of upstream TLS certificates")
 	fs.StringVar(&passthrough, "passthrough", "", "comma-separated host `globs` tunnelled without interception (pinned apps)")
 	fs.StringVar(&p.ProxyAuth, "proxy-auth", "", "require proxy authentication as `user:pass` (default off)")
@@ -181,6 +191,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof: /debug/pprof/) on this loopback `address` without a token, and on the dashboard with the token as a Bearer header; default off")
 	c.Store.RegisterFlags(fs)
+	c.Capture.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -194,6 +205,11 @@ func (m *Main) ParseFlags(args []string) error {
 	p.DisableHeadScan = !headScan
 	c.AllowedHosts = splitList(allowedHosts)
 	if err := c.Store.Validate(); err != nil {
+		return err
+	}
+	capture := c.Capture
+	capture.Dir = "capture" // set by the wiring, inside the data directory
+	if err := capture.Validate(); err != nil {
 		return err
 	}
 	if c.DataDir == "" {

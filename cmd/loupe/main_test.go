@@ -21,7 +21,12 @@ import (
 	"loupe/proxy/proxytest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if kind := os.Getenv(childEnv); kind != "" {
+		os.Exit(startupChildMain(kind, os.Getenv(childDirEnv)))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func TestParseFlags(t *testing.T) {
 	t.Setenv("LOUPE_DATA", "/tmp/loupe-data")

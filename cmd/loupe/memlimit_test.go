@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"loupe/proxy/store"
+	"loupe/proxy/store/disk"
 )
 
 func TestMemoryLimit(t *testing.T) {
@@ -53,5 +54,18 @@ func TestMemoryLimiterSetsAndRestores(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Errorf("limit after the end %d, want the previous %d", got, before)
+	}
+}
+
+// The durable capture's limit is its writer's queue plus the headroom: its
+// heap holds little else (see memoryLimiter).
+func TestMemoryLimitDurable(t *testing.T) {
+	st, err := disk.Open(disk.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if got, want := memoryLimit(st.Stats()), int64(disk.DefaultQueueBytes+memoryHeadroom); got != want {
+		t.Errorf("limit %d MiB, want %d MiB", got>>20, want>>20)
 	}
 }

@@ -5,19 +5,57 @@ import (
 	"path/filepath"
 	"strings"
 
+	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/disk"
 	"loupe/rules"
 	"loupe/web"
 )
+
+// captureDirName is the durable capture's directory inside the data
+// directory.
+const captureDirName = "capture"
+
+// capture is what the command needs of a capture store: the proxy records
+// into it, the dashboard serves it, Close flushes it.
+type capture interface {
+	flow.Recorder
+	web.FlowStore
+	Close() error
+}
+
+// openCapture opens the capture the flags ask for: the durable capture in
+// the data directory, or with -ephemeral the memory store.
+func openCapture(m *Main) (capture, error) {
+	c := &m.Config
+	if c.Ephemeral {
+		st, err := store.New(c.Store, m.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("capture store: %w", err)
+		}
+		return st, nil
+	}
+	cfg := c.Capture
+	cfg.Dir = filepath.Join(c.DataDir, captureDirName)
+	cfg.BodyCap = c.Store.BodyCap
+	cfg.Paused = c.Store.Paused
+	st, err := disk.Open(cfg, m.Logger)
+	if err != nil {
+		// One line: what failed and what to do, the capture's own words
+		// first, then the flags that choose another one.
+		return nil, fmt.Errorf("durable capture: %w (it lives in -data DIR/%s; -ephemeral records in memory only)", err, captureDirName)
+	}
+	return st, nil
+}
 
 // wireDashboard is Main's default Wire: the capture store records what the
 // proxy reports, the rules store (rules.json in the data directory) feeds
 // the proxy's rule set, and the dashboard serves both.
 func wireDashboard(m *Main) error {
 	c := &m.Config
-	st, err := store.New(c.Store, m.Logger)
+	st, err := openCapture(m)
 	if err != nil {
-		return fmt.Errorf("capture store: %w", err)
+		return err
 	}
 	m.Closers = append(m.Closers, st.Close)
 

@@ -32,18 +32,31 @@ func api(t *testing.T, m *Main, method, path, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// The default wiring: flows through the proxy land in the store and are
-// served by the API; a rule added through the API applies to the next
-// request, is persisted to rules.json, and is recorded on the flow; the
-// capture's session directory is gone after Close.
+// The default wiring, with the durable capture and with -ephemeral: flows
+// through the proxy land in the store and are served by the API; a rule
+// added through the API applies to the next request, is persisted to
+// rules.json, and is recorded on the flow. The durable capture is in the
+// data directory; -ephemeral's session directory is gone after Close.
 func TestWiredCaptureRulesAndAPI(t *testing.T) {
+	for _, ephemeral := range []bool{false, true} {
+		t.Run(map[bool]string{false: "durable", true: "ephemeral"}[ephemeral], func(t *testing.T) {
+			testWiredCapture(t, ephemeral)
+		})
+	}
+}
+
+func testWiredCapture(t *testing.T, ephemeral bool) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "from origin "+r.URL.Path)
 	}))
 	defer origin.Close()
 	captureDir := t.TempDir()
-	m, _ := start(t, "-capture-dir", captureDir)
+	args := []string{"-capture-dir", captureDir}
+	if ephemeral {
+		args = append(args, "-ephemeral")
+	}
+	m, _ := start(t, args...)
 	c := client(t, m)
 	get := func(path string) string {
 		t.Helper()
@@ -115,6 +128,81 @@ func TestWiredCaptureRulesAndAPI(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(captureDir, "loupe-capture-*"))
 	if len(left) != 0 {
 		t.Errorf("capture directories left after Close: %v", left)
+	}
+	_, err = os.Stat(filepath.Join(m.Config.DataDir, captureDirName, "capture.db"))
+	if ephemeral != os.IsNotExist(err) {
+		t.Errorf("durable capture file with ephemeral %v: %v", ephemeral, err)
+	}
+}
+
+func TestCaptureFlags(t *testing.T) {
+	t.Setenv("LOUPE_DATA", "/tmp/loupe-data")
+	m := NewMain()
+	if err := m.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Config; c.Ephemeral || c.Capture.MaxFlows != 1_000_000 || c.Capture.MaxBytes != 4<<30 || c.Capture.MaxAge != 30*24*time.Hour {
+		t.Errorf("defaults: ephemeral %v, capture %+v", c.Ephemeral, c.Capture)
+	}
+	m = NewMain()
+	if err := m.ParseFlags([]string{"-ephemeral", "-keep-flows", "5", "-keep-bytes", "1MiB", "-keep-age", "0", "-body-cap", "1KiB"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Config; !c.Ephemeral || c.Capture.MaxFlows != 5 || c.Capture.MaxBytes != 1<<20 || c.Capture.MaxAge >= 0 || c.Store.BodyCap != 1024 {
+		t.Errorf("flags: ephemeral %v, capture %+v, body cap %d", c.Ephemeral, c.Capture, c.Store.BodyCap)
+	}
+	for _, bad := range [][]string{{"-keep-flows", "0"}, {"-keep-bytes", "-5"}, {"-keep-age", "soon"}} {
+		m = NewMain()
+		m.Stdout = io.Discard
+		if err := m.ParseFlags(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+// The durable capture takes -body-cap and -capture-paused too.
+func TestDurableCaptureSharedFlags(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("b", 100))
+	}))
+	defer origin.Close()
+	m, _ := start(t, "-body-cap", "10", "-capture-paused")
+	c := client(t, m)
+	get := func() {
+		resp, err := c.Get(origin.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	get()
+	if status, b := api(t, m, "GET", "/api/state", ""); status != 200 || !strings.Contains(string(b), `"paused":true`) || !strings.Contains(string(b), `"skipped":1`) {
+		t.Fatalf("paused at start: %d %s", status, b)
+	}
+	api(t, m, "POST", "/api/recording/resume", "")
+	get()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, b := api(t, m, "GET", "/api/flows", "")
+		var l struct {
+			Flows []struct {
+				ID    int    `json:"id"`
+				State string `json:"state"`
+			} `json:"flows"`
+		}
+		json.Unmarshal(b, &l)
+		if len(l.Flows) == 1 && l.Flows[0].State == "done" {
+			_, f := api(t, m, "GET", "/api/flows/"+strconv.Itoa(l.Flows[0].ID), "")
+			if !strings.Contains(string(f), `"responseBody":{"size":100,"captured":10,"truncated":true`) {
+				t.Errorf("body cap not applied: %s", f)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flow not recorded: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // appID marks a database as a Loupe capture (SQLite's application_id, "Loup").
@@ -192,6 +196,48 @@ func refuse(path string, kind error, detail string) error {
 	return fmt.Errorf("capture %s: %w (%s); Loupe left it untouched: %s", path, kind, detail, what)
 }
 
+// explain adds what to do to an error of Open that is not a refusal: a
+// full disk, or a directory Loupe may not write. Either way Open changed
+// nothing it had not created itself (a failed transaction rolls back).
+func explain(err error) error {
+	if err == nil || errors.Is(err, ErrNotCapture) || errors.Is(err, ErrTooNew) || errors.Is(err, ErrLocked) {
+		return err
+	}
+	if advice := diskProblem(err); advice != "" {
+		return fmt.Errorf("%w: %s; Loupe left the capture as it was", err, advice)
+	}
+	return err
+}
+
+// diskProblem says what to do about an error that comes from the disk
+// rather than from the capture's contents ("" for any other error).
+func diskProblem(err error) string {
+	code := 0
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		code = se.Code() & 0xff // the primary result code
+	}
+	switch {
+	case code == sqlite3.SQLITE_FULL, errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EFBIG), errors.Is(err, syscall.EDQUOT):
+		return "the disk is full: free some space or choose another capture directory"
+	case code == sqlite3.SQLITE_READONLY, code == sqlite3.SQLITE_PERM, code == sqlite3.SQLITE_CANTOPEN,
+		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return "Loupe cannot write there: make the directory writable or choose another capture directory"
+	case code == sqlite3.SQLITE_IOERR:
+		return "the disk failed a write (full?): free some space or choose another capture directory"
+	}
+	return ""
+}
+
+// unreadable is the error of a capture SQLite could not read: a refusal,
+// unless the disk is to blame (then the capture may be fine).
+func unreadable(path string, err error) error {
+	if diskProblem(err) != "" {
+		return fmt.Errorf("capture %s: %w", path, err)
+	}
+	return refuse(path, ErrNotCapture, err.Error())
+}
+
 // querier is what migrate needs of a connection.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -204,13 +250,13 @@ func inspect(ctx context.Context, conn querier, path string, latest int) (versio
 	var id uint32
 	var tables int
 	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&id); err != nil {
-		return 0, false, refuse(path, ErrNotCapture, err.Error())
+		return 0, false, unreadable(path, err)
 	}
 	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return 0, false, refuse(path, ErrNotCapture, err.Error())
+		return 0, false, unreadable(path, err)
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
-		return 0, false, refuse(path, ErrNotCapture, err.Error())
+		return 0, false, unreadable(path, err)
 	}
 	switch {
 	case id == 0 && version == 0 && tables == 0:

@@ -9,11 +9,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
@@ -125,7 +125,8 @@ type options struct {
 // progress (left by a crash) are marked interrupted. A new session is
 // started for this run.
 func Open(cfg Config, log *slog.Logger) (*Store, error) {
-	return open(cfg, log, options{})
+	s, err := open(cfg, log, options{})
+	return s, explain(err)
 }
 
 func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
@@ -153,9 +154,15 @@ func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
 	}
 	s := &Store{cfg: cfg, log: log, dbPath: filepath.Join(dir, dbName), q: newQueue(cfg), unlock: unlock}
 	s.paused.Store(cfg.Paused)
+	// SQLite makes the write-ahead log and its index beside the database
+	// as it opens it; if this Open fails, those it made (still empty) go,
+	// so a failed start leaves the directory as it found it. A log that
+	// was there before may hold committed flows: it is never touched.
+	fresh := freshFilesOf(s.dbPath+"-wal", s.dbPath+"-shm")
 	defer func() {
 		if err != nil {
 			s.closeDBs()
+			fresh.remove()
 			unlock()
 		}
 	}()
@@ -185,7 +192,7 @@ func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
 	s.wdb.SetConnMaxIdleTime(0)
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {
-		return nil, refuse(s.dbPath, ErrNotCapture, err.Error())
+		return nil, unreadable(s.dbPath, err)
 	}
 	defer func() {
 		if err != nil {
@@ -250,6 +257,33 @@ func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
 		log.Info("capture: dropped an import that the last stop cut short", "session", id, "path", s.dbPath)
 	}
 	return s, nil
+}
+
+// freshFiles are paths that did not exist when they were listed.
+type freshFiles []string
+
+func freshFilesOf(paths ...string) freshFiles {
+	var out freshFiles
+	for _, p := range paths {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// remove deletes those that are still empty (SQLite's index of the log,
+// whose contents it rebuilds, is removed whatever its size).
+func (f freshFiles) remove() {
+	for _, p := range f {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if fi.Size() == 0 || strings.HasSuffix(p, "-shm") {
+			os.Remove(p)
+		}
+	}
 }
 
 // dsn is the driver's name for the database: a file: URI, so that SQLite
