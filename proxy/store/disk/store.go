@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
 )
