@@ -132,12 +132,12 @@ func fullCopy(dir string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=2m"); err != nil {
+	if err := mountTmpfs(mnt, "size=2m"); err != nil {
 		os.Remove(mnt)
 		return "", nil, fmt.Errorf("mount tmpfs: %w", err)
 	}
 	done := func() {
-		syscall.Unmount(mnt, 0)
+		unmount(mnt)
 		os.Remove(mnt)
 	}
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

@@ -15,3 +15,8 @@ func readOnlyMount(dir string) error {
 	}
 	return syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, "")
 }
+
+// mountTmpfs mounts a tmpfs with options (its size) on dir.
+func mountTmpfs(dir, options string) error { return syscall.Mount("tmpfs", dir, "tmpfs", 0, options) }
+
+func unmount(dir string) { syscall.Unmount(dir, 0) }
