@@ -7,7 +7,26 @@ import type { FeedMessage } from "./api/types";
 import { App } from "./components/App";
 import "./styles.css";
 import { Feed } from "./store/feed";
-import { appState, detail, feedStatus, flowsVersion, loadDetail, refreshRuleCounts, refreshRules, refreshState, reportError, rules, selectedId, setFeed, unauthorized } from "./state";
+import {
+  appState,
+  detail,
+  ensureDetail,
+  feedStatus,
+  flowsVersion,
+  listedSession,
+  loadDetail,
+  page,
+  refreshRuleCounts,
+  refreshRules,
+  refreshSessions,
+  refreshState,
+  reportError,
+  rules,
+  selectedId,
+  sessions,
+  setFeed,
+  unauthorized,
+} from "./state";
 
 const wsURL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/ws";
 
@@ -29,7 +48,7 @@ const feed = new Feed(
       };
       return ws;
     },
-    fetchPage: (q, limit, before) => api.flows(q, limit, before),
+    fetchPage: (q, limit, before, session) => api.flows(q, limit, before, session ?? null),
     // Hidden tabs get no animation frames: fall back to a timer there.
     frame: (fn) => (document.hidden ? setTimeout(fn, 250) : requestAnimationFrame(fn)),
     after: (ms, fn) => {
@@ -40,9 +59,15 @@ const feed = new Feed(
   {
     changed() {
       flowsVersion.value++;
-      // Keep the open flow's details fresh while it is still in progress.
+      if (listedSession.value !== feed.listedSession) {
+        listedSession.value = feed.listedSession;
+        if (!sessions.value.some((s) => s.id === feed.listedSession)) void refreshSessions();
+      }
+      // Keep the open flow's details fresh while it is still in progress,
+      // and load them once a flow selected before it was stored arrives.
       const id = selectedId.value;
       const d = detail.value;
+      if (id !== null) ensureDetail(feed.store.get(id) !== undefined);
       if (id !== null && d && d.id === id) {
         const s = feed.store.get(id);
         if (s && (s.state !== d.state || s.size !== d.responseBody.size || (s.status || 0) !== (d.response?.status ?? 0))) void loadDetail();
@@ -60,6 +85,7 @@ const feed = new Feed(
       if (s === "live") {
         void refreshState();
         void refreshRules();
+        void refreshSessions();
       }
     },
     error(err) {
@@ -72,7 +98,15 @@ const feed = new Feed(
         else void refreshRules();
         void refreshRuleCounts();
       } else if (m.type === "state/update") {
-        if (m.state) appState.value = m.state;
+        if (m.state) {
+          const prev = appState.value;
+          appState.value = m.state;
+          const now = m.state.session;
+          if (now) feed.recordingIs(now.id);
+          // The sessions page shows live counts; a new recording session
+          // or a finished import changes the list anywhere.
+          if (page.value === "sessions" || (now && now.id !== prev.session?.id) || (m.state.imports?.length ?? 0) !== (prev.imports?.length ?? 0)) void refreshSessions();
+        }
       }
     },
   },

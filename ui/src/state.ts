@@ -3,12 +3,25 @@
 // `flowsVersion` tells views when it changed.
 
 import { batch, signal } from "@preact/signals";
-import { api, ApiError } from "./api/client";
-import type { AppState, Flow, FlowID, Problem, Rule } from "./api/types";
+import { api, ApiError, type SessionView } from "./api/client";
+import type { AppState, Flow, FlowID, Problem, Rule, Session } from "./api/types";
 import { Feed, type FeedStatus } from "./store/feed";
 import type { SortDir, SortKey } from "./store/flowstore";
 
-export const page = signal<"flows" | "rules">(location.hash === "#rules" ? "rules" : "flows");
+export type Page = "flows" | "sessions" | "rules";
+
+/** pageOf maps the address's hash to a page. */
+export function pageOf(hash: string): Page {
+  return hash === "#rules" ? "rules" : hash === "#sessions" ? "sessions" : "flows";
+}
+
+export const page = signal<Page>(pageOf(location.hash));
+
+/** Shows a page and puts it in the address. */
+export function goTo(p: Page): void {
+  page.value = p;
+  history.replaceState(null, "", p === "flows" ? "#" : "#" + p);
+}
 export const feedStatus = signal<FeedStatus>("connecting");
 export const flowsVersion = signal(0);
 export const unauthorized = signal(false);
@@ -22,6 +35,15 @@ export const detail = signal<Flow | null>(null);
 export const detailOpen = signal(true);
 
 export const appState = signal<AppState>({});
+
+/** The capture's sessions, as last fetched (the Sessions page and the session bar). */
+export const sessions = signal<Session[]>([]);
+/** The session the list shows: an ID, "all", or null for the recording one. */
+export const viewSession = signal<SessionView>(null);
+/** The session the list holds, as the server said (0: every session; -1: not known yet). */
+export const listedSession = signal(-1);
+/** A file being sent to the server (Open file), with the bytes sent so far. */
+export const uploading = signal<{ name: string; sent: number; total: number } | null>(null);
 export const rules = signal<Rule[]>([]);
 export const ruleCounts = signal<Record<string, number>>({});
 
@@ -79,6 +101,9 @@ export function select(id: FlowID | null): void {
   void loadDetail();
 }
 
+/** The flow whose details are being fetched, if any. */
+let detailLoading: FlowID | null = null;
+
 export async function loadDetail(): Promise<void> {
   const id = selectedId.value;
   const n = ++detailReq;
@@ -86,6 +111,7 @@ export async function loadDetail(): Promise<void> {
     detail.value = null;
     return;
   }
+  detailLoading = id;
   try {
     const f = await api.flow(id);
     if (n === detailReq) detail.value = f;
@@ -94,7 +120,21 @@ export async function loadDetail(): Promise<void> {
     detail.value = null;
     if (err instanceof ApiError && err.status === 404) return;
     reportError("Load flow", err);
+  } finally {
+    if (n === detailReq) detailLoading = null;
   }
+}
+
+/**
+ * ensureDetail loads the selected flow's details when they are missing: a
+ * flow selected before the capture could serve it (a replay is selected
+ * as soon as it is sent; the durable capture writes it a moment later)
+ * loads once its row arrives.
+ */
+export function ensureDetail(listed: boolean): void {
+  const id = selectedId.value;
+  if (id === null || !listed || detailLoading === id) return;
+  if (detail.value?.id !== id) void loadDetail();
 }
 
 export async function refreshState(): Promise<void> {
@@ -130,4 +170,64 @@ export function isPaused(s: AppState): boolean {
   if (typeof s.paused === "boolean") return s.paused;
   if (typeof s.recording === "boolean") return !s.recording;
   return false;
+}
+
+export async function refreshSessions(): Promise<void> {
+  try {
+    sessions.value = (await api.sessions()) ?? [];
+  } catch (err) {
+    reportError("Sessions", err);
+  }
+}
+
+/** Shows a session's flows in the list (null: follow the recording session). */
+export async function showSession(s: SessionView): Promise<void> {
+  batch(() => {
+    viewSession.value = s;
+    select(null);
+  });
+  goTo("flows");
+  try {
+    await getFeed().setSession(s);
+  } catch (err) {
+    reportError("Load flows", err);
+  }
+}
+
+/** Starts a new session, which records from now on; a list that follows the recording session switches to it. */
+export async function startSession(name = ""): Promise<Session | null> {
+  try {
+    const s = await api.newSession(name);
+    getFeed().recordingIs(s.id);
+    toast(`Recording into the new session ${s.name}`);
+    void refreshState();
+    void refreshSessions();
+    return s;
+  } catch (err) {
+    reportError("New session", err);
+    return null;
+  }
+}
+
+/** Opens a Loupe session file or a HAR as a new session, showing the upload's progress, then shows it. */
+export async function openSessionFile(file: File): Promise<void> {
+  uploading.value = { name: file.name, sent: 0, total: file.size };
+  try {
+    const s = await api.importSession(file, (sent, total) => (uploading.value = { name: file.name, sent, total }));
+    toast(`Opened ${file.name}: ${s.flows.toLocaleString()} ${s.flows === 1 ? "flow" : "flows"}`);
+    await refreshSessions();
+    await showSession(s.id);
+  } catch (err) {
+    reportError("Open " + file.name, err);
+  } finally {
+    uploading.value = null;
+  }
+}
+
+/** The name of the session the list shows, for saying which one it is. */
+export function listedName(): string {
+  const id = listedSession.value;
+  if (id === 0) return "All sessions";
+  const s = sessions.value.find((x) => x.id === id) ?? (appState.value.session?.id === id ? appState.value.session : undefined);
+  return s ? s.name : "";
 }

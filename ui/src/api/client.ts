@@ -2,7 +2,7 @@
 // cookie set by opening /?token=T). Errors carry the server's JSON so callers
 // can show a filter's bad term or a rule's field problems where they belong.
 
-import type { AppState, Flow, FlowID, FlowPage, Problem, Rule, Summary } from "./types";
+import type { AppState, Flow, FlowID, FlowPage, Problem, Rule, Session, SessionID, Summary } from "./types";
 
 /** ApiError is a non-2xx answer, with the decoded JSON body when there was one. */
 export class ApiError extends Error {
@@ -43,20 +43,65 @@ async function request<T>(method: string, path: string, body?: BodyInit | object
   return data as T;
 }
 
-export function flowsQuery(q: string, limit?: number, before?: FlowID): string {
+/** Which session a list shows: one by ID, every one, or (null) the recording one. */
+export type SessionView = SessionID | "all" | null;
+
+export function flowsQuery(q: string, limit?: number, before?: FlowID, session: SessionView = null): string {
   const p = new URLSearchParams();
   if (q) p.set("q", q);
   if (limit) p.set("limit", String(limit));
   if (before) p.set("before", String(before));
+  if (session !== null) p.set("session", String(session));
   const s = p.toString();
   return "/api/flows" + (s ? "?" + s : "");
 }
 
+function parseBody(text: string): unknown {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * upload POSTs a file with XMLHttpRequest, which (unlike fetch) reports the
+ * upload's progress: onProgress(sent, total) as the bytes leave.
+ */
+export function upload<T>(path: string, file: Blob, onProgress: (sent: number, total: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.withCredentials = true;
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onload = () => {
+      const data = parseBody(xhr.responseText);
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(data as T);
+        return;
+      }
+      const d = (data ?? null) as ApiError["data"];
+      reject(new ApiError(xhr.status, d?.error ?? (xhr.responseText.trim() || xhr.statusText), d));
+    };
+    xhr.onerror = () => reject(new ApiError(0, "the upload failed (connection lost?)", null));
+    xhr.send(file);
+  });
+}
+
 export const api = {
-  flows: (q: string, limit?: number, before?: FlowID) => request<FlowPage>("GET", flowsQuery(q, limit, before)),
+  flows: (q: string, limit?: number, before?: FlowID, session: SessionView = null) => request<FlowPage>("GET", flowsQuery(q, limit, before, session)),
   flow: (id: FlowID) => request<Flow>("GET", `/api/flows/${id}`),
   deleteFlow: (id: FlowID) => request<unknown>("DELETE", `/api/flows/${id}`),
-  clear: () => request<unknown>("DELETE", "/api/flows"),
+  /** Clears one session's flows, or with "all" every flow (those of pinned sessions stay in the durable capture). */
+  clear: (session: SessionID | "all") => request<unknown>("DELETE", "/api/flows" + (session === "all" ? "" : `?session=${session}`)),
+  sessions: () => request<Session[] | null>("GET", "/api/sessions"),
+  newSession: (name = "") => request<Session>("POST", "/api/sessions", name ? { name } : {}),
+  updateSession: (id: SessionID, patch: { name?: string; pinned?: boolean }) => request<Session>("PATCH", `/api/sessions/${id}`, patch),
+  deleteSession: (id: SessionID) => request<unknown>("DELETE", `/api/sessions/${id}`),
+  /** Opens a file as a new session: a session file keeps the name saved in it, a HAR is named after the file. */
+  importSession: (file: File, onProgress: (sent: number, total: number) => void) =>
+    upload<Session>("/api/sessions/import" + (file.name.endsWith(".loupe") ? "" : "?name=" + encodeURIComponent(file.name)), file, onProgress),
   replay: (id: FlowID) => request<{ id?: FlowID } | Summary | null>("POST", `/api/flows/${id}/replay`),
   importHar: (file: Blob) => request<unknown>("POST", "/api/flows/import", file),
   rules: () => request<Rule[] | null>("GET", "/api/rules"),
@@ -85,4 +130,9 @@ export function exportURL(q: string, secrets: boolean): string {
   if (secrets) p.set("secrets", "1");
   const s = p.toString();
   return "/api/flows/export.har" + (s ? "?" + s : "");
+}
+
+/** URL of a session's file (Loupe's own format; opens again with Open file). */
+export function sessionExportURL(id: SessionID): string {
+  return `/api/sessions/${id}/export`;
 }

@@ -89,6 +89,8 @@ export interface Flow {
   overridden?: OverrideKind;
   replayOf?: FlowID;
   imported?: boolean;
+  /** The session the store keeps the flow in. */
+  session?: SessionID;
 }
 
 /** flow.Tunnel */
@@ -130,13 +132,44 @@ export interface Summary {
   replayOf?: FlowID;
   imported?: boolean;
   kind?: FlowKind;
+  /** The session the store keeps the flow in. */
+  session?: SessionID;
 }
 
-/** GET /api/flows */
+/** GET /api/flows (web.flowList, web/flows.go) */
 export interface FlowPage {
   seq: number;
   flows: Summary[] | null;
   total: number;
+  /** The session listed; 0 for every session. */
+  session?: SessionID;
+  /** The cursor of the page of older flows, when there is one. */
+  next?: string;
+}
+
+/** A session identifier (flow.SessionID): a JSON number. */
+export type SessionID = number;
+
+/** One session of the capture (store.Session, proxy/store/session.go). */
+export interface Session {
+  id: SessionID;
+  name: string;
+  created: string;
+  pinned: boolean;
+  recording: boolean;
+  flows: number;
+  bytes: number;
+}
+
+/** An import in progress (web.ImportProgress, web/sessions.go). */
+export interface ImportProgress {
+  id: number;
+  name: string;
+  /** Bytes of the file read so far; total is its size, -1 when unknown. */
+  bytes: number;
+  total: number;
+  flows: number;
+  started: string;
 }
 
 // ---- rules (rules/rule.go) ----
@@ -235,6 +268,10 @@ export interface Stats {
   diskBudget?: number;
   evicted?: number;
   truncated?: number;
+  /** Flows not recorded because the durable capture's writer could not keep up. */
+  dropped?: number;
+  /** Failed writes to disk (a full disk, an I/O error): the capture was cut there. */
+  writeErrors?: number;
   /** Overridden flows whose original body was not kept, or not whole. */
   upstreamNotKept?: number;
   [k: string]: number | boolean | undefined;
@@ -254,4 +291,8 @@ export interface AppState {
   process?: { heapBytes?: number; goroutines?: number };
   /** The proxy's client connections (connlimit.Stats, proxy/connlimit). */
   connections?: { open?: number; max?: number; refused?: number; idleClosed?: number };
+  /** The session recording now. */
+  session?: Session;
+  /** Imports in progress. */
+  imports?: ImportProgress[];
 }

@@ -1,20 +1,22 @@
-// The page: toolbar, then either the flows view (filter bar, list, detail
-// pane) or the rules page; the rule editor dialog; HAR drop anywhere.
+// The page: toolbar, then the flows view (session bar, filter bar, list,
+// detail pane), the sessions page or the rules page; the rule editor
+// dialog; a HAR (or a session file) dropped anywhere.
 
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api/client";
-import { detail, detailOpen, editing, getFeed, page, reportError, select, selectedId, toasts, unauthorized } from "../state";
+import { detail, detailOpen, editing, getFeed, openSessionFile, page, pageOf, reportError, select, selectedId, toasts, unauthorized } from "../state";
 import { Detail } from "./Detail";
 import { FilterBar } from "./FilterBar";
 import { FlowList } from "./FlowList";
 import { RuleEditor, RulesPage } from "./Rules";
+import { SessionBar, SessionsPage } from "./Sessions";
 import { importHar, Toolbar } from "./Toolbar";
 
 export function App() {
   const [dropping, setDropping] = useState(false);
 
   useEffect(() => {
-    const onHash = () => (page.value = location.hash === "#rules" ? "rules" : "flows");
+    const onHash = () => (page.value = pageOf(location.hash));
     window.addEventListener("hashchange", onHash);
     // Delete removes the selected flow when the list has the focus.
     const onKey = async (e: KeyboardEvent) => {
@@ -70,18 +72,24 @@ export function App() {
         e.preventDefault();
         setDropping(false);
         const f = e.dataTransfer?.files[0];
-        if (f) void importHar(f);
+        // A session file opens as a session of its own; a HAR joins the recording one.
+        if (f) void (f.name.endsWith(".loupe") ? openSessionFile(f) : importHar(f));
       }}
     >
       <Toolbar />
       {page.value === "flows" ? (
         <>
+          <SessionBar />
           <FilterBar />
           <main class={"flows" + (detailOpen.value && (detail.value || selectedId.value !== null) ? " split" : "")}>
             <FlowList />
             {detailOpen.value && selectedId.value !== null && <Detail />}
           </main>
         </>
+      ) : page.value === "sessions" ? (
+        <main class="rules">
+          <SessionsPage />
+        </main>
       ) : (
         <main class="rules">
           <RulesPage />

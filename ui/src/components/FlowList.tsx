@@ -237,11 +237,16 @@ export function FlowList() {
 }
 
 function Empty() {
-  const f = getFeed().filter;
+  const feed = getFeed();
+  const f = feed.filter;
+  const listed = feed.listedSession;
+  const recording = appState.value.session?.id;
   return (
     <div class="empty">
       {f ? (
         <p>No flows match this filter.</p>
+      ) : listed > 0 && recording !== undefined && listed !== recording ? (
+        <p>This session has no flows.</p>
       ) : (
         <>
           <p>No flows yet.</p>

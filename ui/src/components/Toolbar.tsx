@@ -1,10 +1,12 @@
-// The toolbar: recording, clear, HAR export and import, the CA install page,
-// and what the capture holds.
+// The toolbar: the pages, recording, clear, HAR export and import, the CA
+// install page, what the capture holds and what it had to give up, imports
+// in progress.
 
 import { useRef, useState } from "preact/hooks";
 import { api, exportURL } from "../api/client";
 import { fmtSize } from "../lib/format";
-import { appState, feedStatus, filterText, getFeed, isPaused, page, refreshState, reportError, select, toast } from "../state";
+import type { AppState } from "../api/types";
+import { appState, feedStatus, filterText, getFeed, goTo, isPaused, page, refreshSessions, refreshState, reportError, select, toast, uploading } from "../state";
 
 export async function importHar(file: File): Promise<void> {
   try {
@@ -38,11 +40,15 @@ export function Toolbar() {
       reportError("Recording", err);
     }
   };
+  // Clear empties the session the list shows (every session when it shows them all).
   const clear = async () => {
+    const feed = getFeed();
+    const listed = feed.listedSession;
     try {
-      await api.clear();
-      getFeed().store.clear();
+      await api.clear(listed > 0 ? listed : "all");
+      feed.store.clear();
       select(null);
+      void refreshSessions();
     } catch (err) {
       reportError("Clear", err);
     }
@@ -58,10 +64,13 @@ export function Toolbar() {
         Loupe
       </div>
       <nav class="tabs main">
-        <a href="#" class={page.value === "flows" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "flows"), history.replaceState(null, "", "#"))}>
+        <a href="#" class={page.value === "flows" ? "on" : ""} onClick={(e) => (e.preventDefault(), goTo("flows"))}>
           Flows
         </a>
-        <a href="#rules" class={page.value === "rules" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "rules"), history.replaceState(null, "", "#rules"))}>
+        <a href="#sessions" class={page.value === "sessions" ? "on" : ""} onClick={(e) => (e.preventDefault(), goTo("sessions"), void refreshSessions())} data-testid="sessions-tab">
+          Sessions
+        </a>
+        <a href="#rules" class={page.value === "rules" ? "on" : ""} onClick={(e) => (e.preventDefault(), goTo("rules"))}>
           Rules
         </a>
       </nav>
@@ -70,7 +79,7 @@ export function Toolbar() {
           <span class="dot" />
           {paused ? "Paused" : "Recording"}
         </button>
-        <button class="btn" onClick={clear} title="Delete every captured flow" data-testid="clear">
+        <button class="btn" onClick={clear} title="Delete the flows of the session shown (every session's when all are shown)" data-testid="clear">
           Clear
         </button>
         <div class="pop">
@@ -133,6 +142,22 @@ export function Toolbar() {
             {stats.upstreamNotKept.toLocaleString()} {stats.upstreamNotKept === 1 ? "original" : "originals"} not kept
           </span>
         ) : null}
+        {stats.truncated ? (
+          <span title="Bodies or messages not kept whole: the body cap, the capture's budget, or a writer that could not keep up">
+            {stats.truncated.toLocaleString()} truncated
+          </span>
+        ) : null}
+        {stats.dropped ? (
+          <span class="warn" data-testid="dropped" title="Flows not recorded: the capture's writer could not keep up with the traffic (the traffic itself was not slowed)">
+            {stats.dropped.toLocaleString()} dropped
+          </span>
+        ) : null}
+        {stats.writeErrors ? (
+          <span class="warn" data-testid="write-errors" title="Writes to disk that failed (a full disk, an I/O error): the capture was cut there; see Loupe's log">
+            {stats.writeErrors.toLocaleString()} write errors
+          </span>
+        ) : null}
+        <ImportProgress state={appState.value} />
         {conns?.refused ? (
           <span
             class="warn"
@@ -147,5 +172,26 @@ export function Toolbar() {
         </span>
       </div>
     </header>
+  );
+}
+
+/** What is being imported: the upload from this page, then the server's reading of the file. */
+function ImportProgress({ state }: { state: AppState }) {
+  const up = uploading.value;
+  const imp = state.imports?.[0];
+  if (!up && !imp) return null;
+  let text: string;
+  if (up && up.sent < up.total) {
+    text = `Uploading ${up.name}: ${Math.floor((100 * up.sent) / Math.max(1, up.total))}%`;
+  } else if (imp) {
+    const pct = imp.total > 0 ? ` (${Math.floor((100 * imp.bytes) / imp.total)}%)` : "";
+    text = `Importing ${imp.name || "a file"}: ${imp.flows.toLocaleString()} flows${pct}`;
+  } else {
+    text = `Importing ${up!.name}…`;
+  }
+  return (
+    <span class="importing" data-testid="import-progress" title="A file being opened as a session">
+      {text}
+    </span>
   );
 }

@@ -1,14 +1,15 @@
 import { describe, expect, it } from "vitest";
+import type { SessionView } from "../api/client";
 import type { FeedMessage, FlowPage, Summary } from "../api/types";
 import { Feed, PAGE, type FeedDeps } from "./feed";
 import { sum } from "./testdata";
 
 /** A scripted world: a fake socket, a fake server, manual frames and timers. */
-function world(pages: (q: string, limit: number, before?: number) => FlowPage | Promise<FlowPage>) {
+function world(pages: (q: string, limit: number, before?: number, session?: SessionView) => FlowPage | Promise<FlowPage>) {
   let handlers: Parameters<FeedDeps["connect"]>[0] | null = null;
   const frames: (() => void)[] = [];
   const timers: { ms: number; fn: () => void }[] = [];
-  const calls: { q: string; before?: number }[] = [];
+  const calls: { q: string; before?: number; session?: SessionView }[] = [];
   let connects = 0;
   let changes = 0;
   const statuses: string[] = [];
@@ -19,9 +20,9 @@ function world(pages: (q: string, limit: number, before?: number) => FlowPage | 
       handlers = h;
       return { close: () => h.close() };
     },
-    fetchPage: async (q, limit, before) => {
-      calls.push({ q, before });
-      return pages(q, limit, before);
+    fetchPage: async (q, limit, before, session) => {
+      calls.push({ q, before, session });
+      return pages(q, limit, before, session);
     },
     frame: (fn) => frames.push(fn),
     after: (ms, fn) => {
@@ -162,5 +163,66 @@ describe("Feed", () => {
     expect(w.calls.at(-1)!.q).toBe("status:200");
     await expect(w.feed.setFilter("bad:")).rejects.toThrow("unknown key");
     expect(w.feed.filter).toBe("status:200");
+  });
+
+  it("lists one session: asks for it, keeps only its new flows, pages within it", async () => {
+    const w = world((_q, _limit, before, session) => {
+      const id = session === null || session === undefined ? 3 : (session as number);
+      const flows = before ? [sum(1, { session: id })] : [sum(2, { session: id })];
+      return { seq: 1, flows, total: 2, session: id };
+    });
+    w.feed.start();
+    w.open();
+    await tick();
+    await tick();
+    expect(w.feed.listedSession).toBe(3);
+    expect(w.calls[0].session).toBe(null);
+    // Older pages come from the session the first page was of.
+    expect(w.calls[1]).toEqual({ q: "", before: 2, session: 3 });
+    w.send({ type: "flows/batch", seq: 2, add: [sum(10, { session: 3 }), sum(11, { session: 4 })] });
+    w.runFrames();
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([1, 2, 10]);
+
+    await w.feed.setSession(7);
+    expect(w.calls.at(-1)!.session).toBe(7);
+    expect(w.feed.listedSession).toBe(7);
+    expect(w.feed.session).toBe(7);
+  });
+
+  it("follows the recording session: another one taking over resyncs the list, an explicit one stays", async () => {
+    let recording = 3;
+    const w = world((_q, _limit, _before, session) => {
+      const id = session === null || session === undefined ? recording : (session as number);
+      return { seq: 1, flows: [], total: 0, session: id };
+    });
+    w.feed.start();
+    w.open();
+    await tick();
+    const calls = w.calls.length;
+    w.feed.recordingIs(3);
+    expect(w.calls.length).toBe(calls);
+    recording = 4;
+    w.feed.recordingIs(4);
+    await tick();
+    expect(w.calls.length).toBe(calls + 1);
+    expect(w.feed.listedSession).toBe(4);
+    await w.feed.setSession(2);
+    const after = w.calls.length;
+    w.feed.recordingIs(5);
+    await tick();
+    expect(w.calls.length).toBe(after);
+    expect(w.feed.listedSession).toBe(2);
+  });
+
+  it("with every session listed, keeps every new flow", async () => {
+    const w = world(() => ({ seq: 1, flows: [], total: 0, session: 0 }));
+    w.feed.start();
+    w.open();
+    await tick();
+    await w.feed.setSession("all");
+    expect(w.calls.at(-1)!.session).toBe("all");
+    w.send({ type: "flows/batch", seq: 2, add: [sum(1, { session: 1 }), sum(2, { session: 2 })] });
+    w.runFrames();
+    expect(w.feed.store.size).toBe(2);
   });
 });

@@ -3,7 +3,8 @@
 // applies the rest once per animation frame, and reconnects with backoff
 // (resyncing) after a disconnect or a flows/reset.
 
-import type { BatchMessage, FeedMessage, FlowPage } from "../api/types";
+import type { SessionView } from "../api/client";
+import type { BatchMessage, FeedMessage, FlowPage, Summary } from "../api/types";
 import { FlowStore } from "./flowstore";
 
 /** Socket is the part of a WebSocket the feed uses. */
@@ -14,8 +15,8 @@ export interface Socket {
 export interface FeedDeps {
   /** Opens the websocket; the callbacks fire as the browser's would. */
   connect(h: { open(): void; message(m: FeedMessage): void; close(): void }): Socket;
-  /** One page of GET /api/flows. */
-  fetchPage(q: string, limit: number, before?: number): Promise<FlowPage>;
+  /** One page of GET /api/flows, of one session (null: the recording one; "all": every one). */
+  fetchPage(q: string, limit: number, before?: number, session?: SessionView): Promise<FlowPage>;
   /** Runs fn on the next animation frame. */
   frame(fn: () => void): void;
   /** setTimeout; returns a cancel function. */
@@ -50,6 +51,9 @@ export class Feed {
   private cancelRefresh: (() => void) | null = null;
   private stopped = false;
   private query = "";
+  private view: SessionView = null;
+  /** The session the held list is of, as the server said: 0 every session, -1 not known yet. */
+  private listed = -1;
 
   constructor(
     private deps: FeedDeps,
@@ -58,6 +62,30 @@ export class Feed {
 
   get filter(): string {
     return this.query;
+  }
+
+  /** The session asked for: an ID, "all", or null for the recording one. */
+  get session(): SessionView {
+    return this.view;
+  }
+
+  /** The session the list holds (0: every session; -1 until the first snapshot). */
+  get listedSession(): number {
+    return this.listed;
+  }
+
+  /** Shows another session (null: follow the recording one) and resyncs. */
+  setSession(s: SessionView): Promise<void> {
+    this.view = s;
+    return this.resync();
+  }
+
+  /**
+   * Tells the feed which session records now: a list that follows the
+   * recording session starts over when another one takes over.
+   */
+  recordingIs(id: number): void {
+    if (this.view === null && this.listed > 0 && id !== this.listed) void this.resync().catch(() => {});
   }
 
   start(): void {
@@ -138,18 +166,19 @@ export class Feed {
     const batches = this.queue;
     this.queue = [];
     const filtered = this.query !== "";
+    const listed = this.listed;
     let missed = false;
+    // New flows of another session than the one shown are not this list's.
     // With a filter, only the server knows whether a new flow matches: keep
     // updating the rows we hold and refetch (throttled) when flows were added.
-    const changed = this.store.applyBatches(
-      batches,
-      filtered
-        ? () => {
-            missed = true;
-            return false;
-          }
-        : undefined,
-    );
+    const changed = this.store.applyBatches(batches, (s: Summary) => {
+      if (listed > 0 && s.session !== undefined && s.session !== listed) return false;
+      if (filtered) {
+        missed = true;
+        return false;
+      }
+      return true;
+    });
     if (missed) this.scheduleRefresh();
     if (changed) this.ev.changed();
   }
@@ -167,15 +196,20 @@ export class Feed {
     const gen = ++this.syncGen;
     this.syncing = true;
     const q = this.query;
+    const view = this.view;
     const done = () => {
       if (gen !== this.syncGen) return;
       this.syncing = false;
       this.flush();
     };
-    return this.deps.fetchPage(q, PAGE).then(
+    return this.deps.fetchPage(q, PAGE, undefined, view).then(
       async (page) => {
         if (gen !== this.syncGen) return;
         const flows = page.flows ?? [];
+        this.listed = page.session ?? 0;
+        // Older pages come from the session the first one was of, even if
+        // another one took over the recording meanwhile.
+        const pagesOf: SessionView = this.listed === 0 ? (view === null ? null : "all") : this.listed;
         this.store.reset(page.seq, flows, page.total);
         // Batches already queued at or below page.seq are dropped by applyBatches.
         done();
@@ -184,7 +218,7 @@ export class Feed {
         let held = flows.length;
         let more = flows.length > 0 && flows.length < page.total;
         while (more && held < MAX_HELD) {
-          const older = await this.deps.fetchPage(q, PAGE, oldest);
+          const older = await this.deps.fetchPage(q, PAGE, oldest, pagesOf);
           if (gen !== this.syncGen) return;
           const fs = older.flows ?? [];
           if (fs.length === 0) break;
