@@ -13,7 +13,8 @@ import (
 	"loupe/web/filter"
 )
 
-// handleExportHAR streams the flows matching q as HAR 1.2. Secrets
+// handleExportHAR streams the flows matching q (of one session with
+// session=ID; default every session, as before sessions) as HAR 1.2. Secrets
 // (Authorization, Proxy-Authorization, cookies) are redacted unless
 // secrets=1; redact=a,b names more headers, query parameters and form fields
 // to redact. The store's Each holds no lock while an entry is written, so a
@@ -25,6 +26,13 @@ func (s *Server) handleExportHAR(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	var session flow.SessionID // every session
+	if q.Get("session") != "" {
+		if session, err = s.sessionParam(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	secrets := q.Get("secrets") == "1" || q.Get("secrets") == "true"
 	var bodies filter.Bodies
 	if f.NeedsBodies() {
@@ -35,7 +43,7 @@ func (s *Server) handleExportHAR(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	flows := func(yield func(*flow.Flow) bool) {
-		s.deps.Store.Each(func(fl *flow.Flow) bool { return f.Match(fl, nil) }, func(fl *flow.Flow) bool {
+		s.deps.Store.EachSession(session, func(fl *flow.Flow) bool { return f.Match(fl, nil) }, func(fl *flow.Flow) bool {
 			if r.Context().Err() != nil {
 				return false
 			}

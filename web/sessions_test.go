@@ -136,6 +136,18 @@ func TestSessionsAPI(t *testing.T) {
 			if l := e.list(t, "?session=all"); l.Total != 4 || l.Session != 0 || !slices.Equal(listIDs(l), append(slices.Clone(a), c)) {
 				t.Errorf("every session: %+v", l)
 			}
+			// A HAR export of one session, or (as before sessions) of all.
+			for q, want := range map[string]int{"?session=" + strconv.Itoa(int(first)) + "&": 3, "?": 4, "?session=all&": 4} {
+				var doc struct {
+					Log struct{ Entries []json.RawMessage } `json:"log"`
+				}
+				if err := json.Unmarshal([]byte(readAll(t, e.do("GET", "/api/flows/export.har"+q+"secrets=1", nil))), &doc); err != nil {
+					t.Fatal(err)
+				}
+				if len(doc.Log.Entries) != want {
+					t.Errorf("export.har%s: %d entries, want %d", q, len(doc.Log.Entries), want)
+				}
+			}
 			st := decode[State](t, e.do("GET", "/api/state", nil), http.StatusOK)
 			if st.Session == nil || st.Session.ID != second.ID || st.Session.Flows != 1 {
 				t.Errorf("state's recording session: %+v", st.Session)

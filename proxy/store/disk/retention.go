@@ -266,7 +266,9 @@ func (s *Store) Delete(id flow.ID) bool {
 func (s *Store) Clear() {
 	err := s.w.do(func() error {
 		w := s.w
-		if len(w.pinned) > 0 {
+		if len(w.pinned) > 0 || len(w.importing) > 0 {
+			// Flow by flow: pinned sessions stay, and so do imports in
+			// progress (their session commits whole or goes whole).
 			return w.clearUnpinned()
 		}
 		for _, h := range w.live {
@@ -301,7 +303,8 @@ func (s *Store) Clear() {
 	}
 }
 
-// clearUnpinned removes the flows of unpinned sessions in chunks.
+// clearUnpinned removes the flows of unpinned sessions (and not of imports
+// in progress) in chunks.
 func (w *writer) clearUnpinned() error {
 	if !w.pinned[w.session] {
 		for _, h := range w.live {

@@ -151,3 +151,39 @@ func TestUnfinishedImportIsDroppedAtOpen(t *testing.T) {
 	}
 	sessionTotalsMatch(t, s2)
 }
+
+// Clear leaves an import in progress alone: its session is committed whole.
+func TestClearKeepsImportInProgress(t *testing.T) {
+	s := openStore(t, Config{InlineMax: 10})
+	record(s, "/recorded", pattern(1, 100))
+	im, err := s.NewImport(store.ImportTarget{Name: "in progress"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(n int) {
+		for i := range n {
+			if err := im.Add(&flow.Recorded{Flow: flow.Flow{Request: req(fmt.Sprint("/imp/", i))},
+				Bodies: map[flow.Facet][]byte{flow.FacetResponse: pattern(i, 100)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(importChunkFlows) // one chunk written
+	flush(t, s)
+	s.Clear()
+	add(5)
+	sess, ids, err := im.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.Flows != importChunkFlows+5 || len(ids) != importChunkFlows+5 {
+		t.Errorf("import after a Clear: %+v, %d ids", sess, len(ids))
+	}
+	if got := readBody(t, s, ids[3], flow.FacetResponse); string(got) != string(pattern(3, 100)) {
+		t.Error("a body of the import was cleared")
+	}
+	if _, total := s.List(nil, 0, 0); total != importChunkFlows+5 {
+		t.Errorf("%d flows after the Clear and the import", total)
+	}
+	sessionTotalsMatch(t, s)
+}

@@ -123,11 +123,12 @@ export function bodyURL(id: FlowID, side: "request" | "response", opts: { raw?: 
   return `/api/flows/${id}/${side}/body` + (s ? "?" + s : "");
 }
 
-/** URL of a HAR export of the flows matching q. */
-export function exportURL(q: string, secrets: boolean): string {
+/** URL of a HAR export of the flows matching q, of one session (0 or absent: every session). */
+export function exportURL(q: string, secrets: boolean, session = 0): string {
   const p = new URLSearchParams();
   if (q) p.set("q", q);
   if (secrets) p.set("secrets", "1");
+  if (session > 0) p.set("session", String(session));
   const s = p.toString();
   return "/api/flows/export.har" + (s ? "?" + s : "");
 }

@@ -6,7 +6,7 @@ import { useRef, useState } from "preact/hooks";
 import { api, exportURL } from "../api/client";
 import { fmtSize } from "../lib/format";
 import type { AppState } from "../api/types";
-import { appState, feedStatus, filterText, getFeed, goTo, isPaused, page, refreshSessions, refreshState, reportError, select, toast, uploading } from "../state";
+import { appState, feedStatus, filterText, getFeed, goTo, isPaused, listedSession, page, refreshSessions, refreshState, reportError, select, toast, uploading } from "../state";
 
 export async function importHar(file: File): Promise<void> {
   try {
@@ -96,7 +96,8 @@ export function Toolbar() {
                 <input type="checkbox" checked={secrets} onChange={(e) => setSecrets((e.target as HTMLInputElement).checked)} data-testid="secrets" /> Include secrets
                 <span class="muted small">cookies, Authorization and tokens; off redacts them</span>
               </label>
-              <a class="btn primary" href={exportURL(onlyFiltered ? q : "", secrets)} download="loupe.har" onClick={() => setExportOpen(false)} data-testid="export">
+              <span class="muted small">The flows of the session shown{listedSession.value === 0 ? " (every session)" : ""}.</span>
+              <a class="btn primary" href={exportURL(onlyFiltered ? q : "", secrets, listedSession.value)} download="loupe.har" onClick={() => setExportOpen(false)} data-testid="export">
                 Download .har
               </a>
             </div>
