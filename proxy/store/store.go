@@ -3,6 +3,10 @@
 // disk budget for bodies spilled to a private session directory. The oldest
 // flows are evicted first, and every eviction is counted and published.
 //
+// Flows belong to sessions (see Session): one records, earlier ones and
+// imported files are kept beside it, all within the same bounds; sessions
+// live as long as the process does.
+//
 // The store is the proxy's flow.Recorder, so its Handle methods sit on the
 // proxy's hot path: they copy bytes under short locks and never wait for a
 // reader. One exception is documented: when a body grows past the spill

@@ -23,8 +23,17 @@
 // user_version, with application_id marking the file as a Loupe capture)
 // and migrated in order, in one transaction.
 //
+// The capture is a list of sessions (store.Session): each Open starts one
+// that records, NewSession starts another, and a flow belongs to the
+// session that was recording when it was first written. An import fills a
+// hidden session in chunks (each a transaction between the batches of
+// recorded traffic), shown or merged into its target at Commit, dropped on
+// failure or by the next Open after a crash.
+//
 // Retention (flow count, stored bytes, age) runs in the writer, oldest
-// flows first, and never evicts a pinned session. Nothing in RAM grows with
+// flows first, and never evicts a pinned session or an import in progress;
+// a flow's age counts from the later of its start and its session's
+// creation. Nothing in RAM grows with
 // the number of flows: readers page by primary key and decode rows on
 // demand; a small ring keeps the newest summaries for the live feed.
 //
