@@ -26,6 +26,7 @@ import {
   sessions,
   setFeed,
   unauthorized,
+  viewSession,
 } from "./state";
 
 const wsURL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/ws";
@@ -89,6 +90,12 @@ const feed = new Feed(
       }
     },
     error(err) {
+      // The session shown was deleted (from another tab, say): show the recording one.
+      if (err instanceof ApiError && err.status === 404 && typeof feed.session === "number") {
+        viewSession.value = null;
+        void feed.setSession(null).catch(() => {});
+        return;
+      }
       if (err instanceof ApiError && err.status === 401) unauthorized.value = true;
       else if (!(err instanceof ApiError && err.status === 400)) reportError("Load flows", err);
     },

@@ -44,8 +44,11 @@ export function Toolbar() {
   const clear = async () => {
     const feed = getFeed();
     const listed = feed.listedSession;
+    // Before the first snapshot the list is the recording session's.
+    const target = listed > 0 ? listed : listed === 0 ? "all" : appState.value.session?.id;
+    if (target === undefined) return;
     try {
-      await api.clear(listed > 0 ? listed : "all");
+      await api.clear(target);
       feed.store.clear();
       select(null);
       void refreshSessions();
