@@ -5,6 +5,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Summary } from "../api/types";
 import { fmtDuration, fmtSize, statusClass } from "../lib/format";
+import { grpcCodeName } from "../lib/grpc";
 import { shortType, type SortKey } from "../store/flowstore";
 import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
 
@@ -25,6 +26,14 @@ const COLUMNS: { key: SortKey | "badges"; label: string; cls: string }[] = [
 
 export function Badges({ s }: { s: Summary }) {
   const out = [];
+  if (s.grpcStatus !== undefined && s.grpcStatus !== null) {
+    const name = grpcCodeName(s.grpcStatus);
+    out.push(
+      <span class={"badge " + (s.grpcStatus === 0 ? "b-grpc-ok" : "b-grpc-err")} title={`gRPC ${name} (${s.grpcStatus})${s.grpcMessage ? ": " + s.grpcMessage : ""}`} data-testid="grpc-badge">
+        {name}
+      </span>,
+    );
+  }
   if (s.overridden) out.push(<span class={`badge b-${s.overridden}`} title={`Response produced by a rule (${s.overridden})`}>{s.overridden}</span>);
   else if (s.rules && s.rules.length) out.push(<span class="badge b-rule" title={`Touched by ${s.rules.join(", ")}`}>rule</span>);
   if (s.error) out.push(<span class="badge b-error" title={s.error}>error</span>);
@@ -38,7 +47,7 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
   const st = s.status ? String(s.status) : s.state === "pending" ? "…" : s.error ? "ERR" : "";
   return (
     <div
-      class={"row" + (selected ? " sel" : "") + (s.error ? " err" : "") + (s.state === "pending" ? " pending" : "")}
+      class={"row" + (selected ? " sel" : "") + (s.error || s.grpcStatus ? " err" : "") + (s.state === "pending" ? " pending" : "")}
       style={{ transform: `translateY(${top}px)` }}
       data-id={s.id}
       onMouseDown={() => {
