@@ -280,6 +280,8 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	switch {
 	case name != "":
 		rt = p.named.get(name)
+	case wantsH2C(up):
+		rt = p.h2c
 	case p.h1.handles(up):
 		rt = p.h1
 	}

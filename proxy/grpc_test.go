@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -166,11 +167,18 @@ func grpcOriginCert(t *testing.T) tls.Certificate {
 // startEcho runs the echo service over TLS on 127.0.0.1:0.
 func startEcho(t *testing.T) (*grpcEcho, string) {
 	t.Helper()
+	return startEchoWith(t, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{grpcOriginCert(t)}})))
+}
+
+// startEchoWith runs the echo service on 127.0.0.1:0 with opts (no
+// credentials: plaintext HTTP/2).
+func startEchoWith(t *testing.T, opts ...grpc.ServerOption) (*grpcEcho, string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{grpcOriginCert(t)}})))
+	srv := grpc.NewServer(opts...)
 	es := &grpcEcho{}
 	srv.RegisterService(&echoDesc, es)
 	done := make(chan struct{})
@@ -213,7 +221,8 @@ func grpcConnectDialer(proxyAddr string) func(ctx context.Context, addr string) 
 	}
 }
 
-// dialEcho is a gRPC client for the echo service at addr, through the proxy.
+// dialEcho is a gRPC client for the echo service at addr, through the
+// proxy, trusting its CA. Options may replace the credentials.
 func dialEcho(t *testing.T, env *proxytest.Env, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	opts = append([]grpc.DialOption{
@@ -452,5 +461,92 @@ func TestGRPCAuthority(t *testing.T) {
 	}
 	if code, _, ok := f.GRPCStatus(); !ok || code != 0 {
 		t.Errorf("gRPC status %d %v", code, ok)
+	}
+}
+
+// A plaintext gRPC service (HTTP/2 with prior knowledge, no TLS) works
+// through a CONNECT tunnel: Loupe speaks HTTP/2 on both sides and records
+// the calls like any other.
+func TestGRPCH2C(t *testing.T) {
+	es, addr := startEchoWith(t)
+	env := proxytest.Start(t, proxy.Config{})
+	conn := dialEcho(t, env, addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	var trailer metadata.MD
+	out := new(wrapperspb.StringValue)
+	if err := conn.Invoke(ctx, "/"+echoService+"/Unary", wrapperspb.String("plain"), out, grpc.Trailer(&trailer)); err != nil || out.Value != "hello plain" {
+		t.Fatalf("Unary = %q, %v", out.Value, err)
+	}
+	if got := trailer.Get("x-server-trailer"); len(got) != 1 || got[0] != "t1" {
+		t.Errorf("client got trailer %v", trailer)
+	}
+	if got := es.last(t, "Unary").authority; got != addr {
+		t.Errorf("server saw :authority %q", got)
+	}
+	r := grpcFlowFor(t, env.Rec, "Unary")
+	f := r.Flow
+	if f.Request.URL != "http://"+addr+"/"+echoService+"/Unary" || f.Request.Proto != "HTTP/2.0" || f.UpstreamResponse == nil || f.UpstreamResponse.Proto != "HTTP/2.0" {
+		t.Errorf("flow %s %s, upstream %+v", f.Request.URL, f.Request.Proto, f.UpstreamResponse)
+	}
+	if tr := f.Response.Trailers; tr.Get("Grpc-Status") != "0" || tr.Get("X-Server-Trailer") != "t1" {
+		t.Errorf("trailers %v", tr)
+	}
+	if got, want := r.Bodies[flow.FacetResponse], grpcFrames(t, "hello plain"); !bytes.Equal(got, want) {
+		t.Errorf("response body % x, want % x", got, want)
+	}
+
+	err := conn.Invoke(ctx, "/"+echoService+"/Unary", wrapperspb.String("missing"), new(wrapperspb.StringValue))
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("Unary(missing) = %v", err)
+	}
+	failed := grpcFlowFor(t, env.Rec, "Unary").Flow
+	if code, _, ok := failed.GRPCStatus(); !ok || code != 5 {
+		t.Errorf("recorded status %d %v: %+v", code, ok, failed.Response)
+	}
+
+	// A replay speaks h2c to the origin again.
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer rcancel()
+	if _, err := env.Proxy.Replay(rctx, &f, r.Bodies[flow.FacetRequest]); err != nil {
+		t.Fatal(err)
+	}
+	rs := env.Rec.WaitFinished(t, 3, 10*time.Second)
+	if rf := rs[2].Flow; rf.ReplayOf != f.ID || rf.Error != "" || rf.UpstreamResponse == nil || rf.UpstreamResponse.Proto != "HTTP/2.0" {
+		t.Errorf("replay %+v", rf)
+	} else if code, _, ok := rf.GRPCStatus(); !ok || code != 0 {
+		t.Errorf("replay gRPC status %d %v", code, ok)
+	}
+}
+
+// Looking for the HTTP/2 preface never waits on an HTTP/1 request inside a
+// plain tunnel, even one shorter than the preface that starts like it ("P").
+func TestH2CDetectionDoesNotWait(t *testing.T) {
+	origin := proxytest.Origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Method)
+	}))
+	env := proxytest.Start(t, proxy.Config{ReadHeaderTimeout: time.Hour})
+	target := strings.TrimPrefix(origin.URL, "http://")
+	c, err := net.Dial("tcp", env.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	io.WriteString(c, "PUT / HTTP/1.0\r\n\r\n") // 18 bytes: less than the preface
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "PUT" {
+		t.Errorf("got %d %q", resp.StatusCode, b)
 	}
 }

@@ -77,6 +77,11 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 	req.Host = u.Host
 	req.RemoteAddr = "replay"
 	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
+	if u.Scheme == "http" && f.Request.Proto == "HTTP/2.0" {
+		// The original spoke HTTP/2 without TLS (see h2c.go): an origin
+		// that knows only that gets it again.
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+	}
 
 	if !p.enter() {
 		cancel()
