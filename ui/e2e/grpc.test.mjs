@@ -162,3 +162,49 @@ test("5. export keeps the gRPC bodies byte for byte and the trailers", T, async 
   const got = byURLAndText(r.json);
   assert.deepEqual(got, want);
 });
+
+test("6. nested protobuf messages and gRPC-Web trailers are shown decoded", T, async () => {
+  // Bodies made by the protobuf library in the Go tests (ui/src/lib/testdata/grpc.json).
+  const cases = JSON.parse(fs.readFileSync(path.join(ROOT, "ui", "src", "lib", "testdata", "grpc.json"), "utf8")).cases;
+  const entry = (name, i) => {
+    const c = cases.find((x) => x.name === name);
+    const text = c.contentType.endsWith("-text") ? Buffer.from(c.body, "base64").toString() : c.body;
+    return {
+      startedDateTime: new Date(Date.UTC(2026, 0, 2, 0, 0, i)).toISOString(),
+      time: 1,
+      request: { method: "POST", url: `https://api.test/fixture.Svc/Case${i}`, httpVersion: "HTTP/2.0", cookies: [], headers: [{ name: "Content-Type", value: c.contentType }], queryString: [], headersSize: -1, bodySize: 0 },
+      response: {
+        status: 200,
+        statusText: "OK",
+        httpVersion: "HTTP/2.0",
+        cookies: [],
+        headers: [{ name: "Content-Type", value: c.contentType }],
+        content: { size: 0, mimeType: c.contentType, text, ...(c.contentType.endsWith("-text") ? {} : { encoding: "base64" }) },
+        redirectURL: "",
+        headersSize: -1,
+        bodySize: -1,
+      },
+      cache: {},
+      timings: { send: 0, wait: 1, receive: 0 },
+    };
+  };
+  const har = { log: { version: "1.2", creator: { name: "e2e", version: "1" }, entries: [entry("struct with nested messages", 1), entry("grpc-web-text", 2)] } };
+  const imp = await loupe.api("/api/flows/import", { method: "POST", body: JSON.stringify(har), headers: { "Content-Type": "application/json" } });
+  assert.equal(imp.status, 201, imp.text);
+  await waitCount(5);
+
+  await openRow("/Case1");
+  const view = page.locator("[data-testid=detail] [data-testid=grpc-view]");
+  await view.waitFor();
+  const tree = await view.textContent();
+  for (const want of ['"Ada Lovelace"', '"nested"', '"pi"', "3.14", '"tags"', "message"]) assert.ok(tree.includes(want), `the tree shows ${want}: ${tree}`);
+  await shot("06-struct");
+
+  await openRow("/Case2");
+  const web = page.locator("[data-testid=detail] [data-testid=grpc-view]");
+  await web.waitFor();
+  assert.match(await web.textContent(), /"ada"/);
+  assert.match(await web.locator("[data-testid=grpc-web-trailers]").textContent(), /grpc-status\s*5/);
+  assert.match(await web.textContent(), /NOT_FOUND\s*user 42 not found/);
+  await shot("06-grpc-web");
+});
