@@ -31,6 +31,10 @@ type ownerBody struct {
 	cancel context.CancelFunc // cancels the upstream request: tears the connection down
 	stop   func() bool        // unregisters the safety net
 
+	// origin is the response the transport returned, whose Trailer it
+	// fills at the body's end; client is the copy the handler serves.
+	origin, client *http.Response
+
 	mu       sync.Mutex
 	facet    flow.Facet
 	detached bool // the client no longer reads this body: drain on Close
@@ -93,12 +97,31 @@ func (b *ownerBody) Read(p []byte) (int, error) {
 		b.mu.Lock()
 		first := !b.eof
 		b.eof = true
+		detached := b.detached
 		b.mu.Unlock()
 		if first {
+			b.trailers(detached)
 			b.x.h.BodyEnd(facet)
 		}
 	}
 	return n, err
+}
+
+// trailers records the origin's trailers, known now that the body ended,
+// and hands them to the client's response unless a rule replaced its body.
+// A served body is read by the handler itself, so the client's response is
+// not shared; a detached one drains in its own goroutine, and the client's
+// response never learns its trailers (they describe the origin's body).
+func (b *ownerBody) trailers(detached bool) {
+	if b.origin == nil || len(b.origin.Trailer) == 0 {
+		return
+	}
+	if !detached && b.client != nil {
+		b.client.Trailer = b.origin.Trailer
+	}
+	if fs := trailerFields(b.origin.Trailer); len(fs) > 0 {
+		b.x.h.Trailers(flow.FacetUpstream, fs)
+	}
 }
 
 // Close implements io.Closer; see the type comment.
@@ -334,6 +357,8 @@ func (s *servedBody) replace(resp *http.Response, body []byte) {
 	}
 	// Close now, not at the end of the response: the drain starts at once.
 	_ = s.Close()
+	// The origin's trailers describe the origin's body, not this one.
+	resp.Trailer = nil
 	if !bodyAllowed(resp) {
 		body = nil
 	}

@@ -153,6 +153,15 @@ func headFields(h http.Header, host string) flow.Fields {
 	return out
 }
 
+// trailerFields is the flow form of trailers; names announced but never
+// sent (no values) are left out.
+func trailerFields(t http.Header) flow.Fields {
+	if len(t) == 0 {
+		return nil
+	}
+	return flow.FieldsFromHeader(t)
+}
+
 func responseHead(status int, proto string, h http.Header) flow.Response {
 	return flow.Response{Status: status, Proto: proto, Header: flow.FieldsFromHeader(h)}
 }
@@ -188,6 +197,9 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p.applyResponseRules(x, resp, out)
 	p.servedHead(x, resp, r.Proto)
 	p.writeResponse(w, resp)
+	if fs := trailerFields(resp.Trailer); len(fs) > 0 {
+		x.h.Trailers(flow.FacetResponse, fs)
+	}
 	switch {
 	case x.served != nil && !x.served.eof:
 		// The copy stops when writing to the client fails.
@@ -219,7 +231,7 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request, rc *http.ResponseControll
 		out.Header["User-Agent"] = []string{""}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		x.reqBody = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest,
+		x.reqBody = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest, trailer: &r.Trailer,
 			x: x, conn: rc, bounded: rc != nil, idle: p.cfg.BodyIdleTimeout, minRate: p.cfg.BodyMinRate}
 		out.Body = x.reqBody
 	} else {
@@ -268,6 +280,8 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	switch {
 	case name != "":
 		rt = p.named.get(name)
+	case wantsH2C(up):
+		rt = p.h2c
 	case p.h1.handles(up):
 		rt = p.h1
 	}
@@ -298,8 +312,13 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 
 	ob.own(resp.Body)
 	x.served = &servedBody{x: x, src: ob, closers: []io.Closer{ob}}
-	resp.Body = x.served
-	return resp
+	// The client's response is a copy: the transport fills trailers into
+	// its own, which a replaced body drains in the background, while the
+	// handler reads the copy's (see ownerBody.trailers).
+	client := *resp
+	client.Body = x.served
+	ob.origin, ob.client = resp, &client
+	return &client
 }
 
 // failResponse turns an upstream failure into an answer naming its cause.
@@ -468,6 +487,9 @@ type recordedBody struct {
 	h     flow.Handle
 	facet flow.Facet
 	eof   bool
+	// trailer is the request's Trailer, which net/http fills once the
+	// body reached its end; nil when not known.
+	trailer *http.Header
 
 	x       *exchange // nil: errors are not kept
 	bounded bool      // reads are bounded by idle and minRate
@@ -533,6 +555,11 @@ func (b *recordedBody) Read(p []byte) (int, error) {
 			// The server's own reads (the next request, its watch for the
 			// client leaving) must not inherit the body's deadline.
 			b.setDeadline(time.Time{})
+		}
+		if b.trailer != nil {
+			if fs := trailerFields(*b.trailer); len(fs) > 0 {
+				b.h.Trailers(b.facet, fs)
+			}
 		}
 		b.h.BodyEnd(b.facet)
 	case err != nil && err != io.EOF && b.x != nil:

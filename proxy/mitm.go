@@ -106,13 +106,15 @@ func (p *Proxy) passthrough(host string) bool {
 
 // serveTunnel serves one decrypted (or plain) tunnel connection with a
 // standard http.Server until the connection ends. A *tls.Conn that
-// negotiated h2 is served as HTTP/2 by the same server; every other
-// connection is HTTP/1 and is scanned like the proxy listener's.
+// negotiated h2, or a plain connection that opens with the HTTP/2 preface
+// (h2c.go), is served as HTTP/2 by the same server; every other connection
+// is HTTP/1 and is scanned like the proxy listener's.
 //
 // Every request's URL names the authority the client addressed (its Host);
 // the request itself goes to dest, which its context carries (target.go).
 func (p *Proxy) serveTunnel(c net.Conn, scheme string, dest *tunnelDest, remote string) {
-	scan := !p.cfg.DisableHeadScan && !negotiatedH2(c)
+	h2c := scheme == "http" && priorKnowledge(c, p.cfg.ReadHeaderTimeout)
+	scan := !p.cfg.DisableHeadScan && !negotiatedH2(c) && !h2c
 	if scan {
 		// net/http detects HTTP/2 by a *tls.Conn type assertion, so only
 		// HTTP/1 connections are wrapped; r.TLS is then nil, and the
@@ -133,6 +135,9 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme string, dest *tunnelDest, remote 
 		}
 		p.route(w, r)
 	}))
+	if h2c {
+		srv.Protocols = h2cProtocols()
+	}
 	srv.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateClosed || s == http.StateHijacked {
 			_ = l.Close()

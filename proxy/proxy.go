@@ -49,7 +49,8 @@ type Proxy struct {
 	errLog *log.Logger
 	gp     *goproxy.ProxyHttpServer
 	tr     *http.Transport
-	h1     *h1Client // bodiless plain-HTTP requests (see h1Client)
+	h2c    *http.Transport // HTTP/2 without TLS, for clients that spoke it (see h2c.go)
+	h1     *h1Client       // bodiless plain-HTTP requests (see h1Client)
 	// named serves tunnel requests whose TLS name is not the dialled
 	// host (see target.go).
 	named  namedTransports
@@ -99,6 +100,7 @@ func New(cfg Config) (*Proxy, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: p.refuseOwn}
 	p.tr = p.newTransport()
+	p.h2c = p.newH2CTransport()
 	p.h1 = newH1Client(c, p.tlsClientConfig(), p.dial)
 	p.named.newTr = func(name string) *http.Transport {
 		tr := p.newTransport()
@@ -206,6 +208,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.cancel()
 	p.tr.CloseIdleConnections()
+	p.h2c.CloseIdleConnections()
 	p.h1.closeIdle(true)
 	p.named.closeIdle(true)
 	return err

@@ -63,13 +63,25 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 		cancel()
 		return 0, fmt.Errorf("replay %d: %w", f.ID, err)
 	}
-	if len(body) == 0 {
+	switch {
+	case len(f.Request.Trailers) > 0:
+		// The recorded trailers go after the body, as the client sent
+		// them (a gRPC client may send metadata there). Unknown length:
+		// HTTP/1.1 carries trailers only in chunked framing.
+		req.Trailer = f.Request.Trailers.Header()
+		req.ContentLength = -1
+	case len(body) == 0:
 		req.Body = http.NoBody
 	}
 	req.Header = h
 	req.Host = u.Host
 	req.RemoteAddr = "replay"
 	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
+	if u.Scheme == "http" && f.Request.Proto == "HTTP/2.0" {
+		// The original spoke HTTP/2 without TLS (see h2c.go): an origin
+		// that knows only that gets it again.
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+	}
 
 	if !p.enter() {
 		cancel()

@@ -50,18 +50,19 @@ func (nopRecorder) Begin(string, flow.Request, time.Time) flow.Handle { return n
 
 type nopHandle struct{}
 
-func (nopHandle) ID() flow.ID                    { return 0 }
-func (nopHandle) UpstreamRequest(flow.Request)   {}
-func (nopHandle) UpstreamResponse(flow.Response) {}
-func (nopHandle) Response(flow.Response)         {}
-func (nopHandle) Body(flow.Facet, []byte)        {}
-func (nopHandle) BodyEnd(flow.Facet)             {}
-func (nopHandle) WebSocket(flow.WSMessage)       {}
-func (nopHandle) Rule(string, string)            {}
-func (nopHandle) ReplayOf(flow.ID)               {}
-func (nopHandle) Target(string, string)          {}
-func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)  {}
-func (nopHandle) Relayed(flow.Facet, int)        {}
-func (nopHandle) UpstreamNotKept(string)         {}
-func (nopHandle) Timings(flow.Timings)           {}
-func (nopHandle) Finish(time.Time, error)        {}
+func (nopHandle) ID() flow.ID                      { return 0 }
+func (nopHandle) UpstreamRequest(flow.Request)     {}
+func (nopHandle) UpstreamResponse(flow.Response)   {}
+func (nopHandle) Response(flow.Response)           {}
+func (nopHandle) Body(flow.Facet, []byte)          {}
+func (nopHandle) BodyEnd(flow.Facet)               {}
+func (nopHandle) Trailers(flow.Facet, flow.Fields) {}
+func (nopHandle) WebSocket(flow.WSMessage)         {}
+func (nopHandle) Rule(string, string)              {}
+func (nopHandle) ReplayOf(flow.ID)                 {}
+func (nopHandle) Target(string, string)            {}
+func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)    {}
+func (nopHandle) Relayed(flow.Facet, int)          {}
+func (nopHandle) UpstreamNotKept(string)           {}
+func (nopHandle) Timings(flow.Timings)             {}
+func (nopHandle) Finish(time.Time, error)          {}

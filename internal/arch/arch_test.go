@@ -121,3 +121,14 @@ func TestOnlyDiskImportsSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCOnlyInTests keeps gRPC and protobuf out of the binary: they are
+// there to test Loupe with real gRPC clients and servers, and the
+// dashboard decodes gRPC messages without them.
+func TestGRPCOnlyInTests(t *testing.T) {
+	for _, d := range deps(t, "loupe/...") {
+		if strings.HasPrefix(d, "google.golang.org/grpc") || strings.HasPrefix(d, "google.golang.org/protobuf") {
+			t.Errorf("a non-test package depends on %s", d)
+		}
+	}
+}

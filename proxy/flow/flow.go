@@ -89,6 +89,9 @@ type Request struct {
 	URL    string `json:"url"`
 	Proto  string `json:"proto"` // "HTTP/1.1", "HTTP/2.0"
 	Header Fields `json:"headers"`
+	// Trailers are the fields sent after the body (HTTP/1.1 chunked
+	// trailers, HTTP/2 trailing HEADERS); known only at the body's end.
+	Trailers Fields `json:"trailers,omitempty"`
 }
 
 // Response is a response head.
@@ -96,6 +99,9 @@ type Response struct {
 	Status int    `json:"status"`
 	Proto  string `json:"proto"`
 	Header Fields `json:"headers"`
+	// Trailers are the fields sent after the body: where gRPC puts
+	// grpc-status and grpc-message. Known only at the body's end.
+	Trailers Fields `json:"trailers,omitempty"`
 }
 
 // Facet names one of the bodies a flow can hold.
@@ -322,6 +328,10 @@ type Summary struct {
 	ReplayOf    ID        `json:"replayOf,omitempty"`
 	Imported    bool      `json:"imported,omitempty"`
 	Kind        Kind      `json:"kind,omitempty"`
+	// GRPCStatus is the status code of a gRPC response (see GRPCStatus),
+	// nil for other flows and for gRPC calls not finished yet.
+	GRPCStatus  *int   `json:"grpcStatus,omitempty"`
+	GRPCMessage string `json:"grpcMessage,omitempty"`
 }
 
 // Summary derives the list row of f.
@@ -357,6 +367,9 @@ func (f *Flow) Summary() Summary {
 	if f.Response != nil {
 		s.Status = f.Response.Status
 		s.ContentType = f.Response.Header.Get("Content-Type")
+		if code, msg, ok := f.GRPCStatus(); ok {
+			s.GRPCStatus, s.GRPCMessage = &code, msg
+		}
 	}
 	if !f.End.IsZero() {
 		s.Duration = float64(f.End.Sub(f.Start).Microseconds()) / 1000
@@ -375,19 +388,23 @@ func (f *Flow) IsWebSocket() bool {
 func (f *Flow) Clone() *Flow {
 	c := *f
 	c.Request.Header = cloneFields(f.Request.Header)
+	c.Request.Trailers = cloneFields(f.Request.Trailers)
 	if f.UpstreamRequest != nil {
 		r := *f.UpstreamRequest
 		r.Header = cloneFields(r.Header)
+		r.Trailers = cloneFields(r.Trailers)
 		c.UpstreamRequest = &r
 	}
 	if f.UpstreamResponse != nil {
 		r := *f.UpstreamResponse
 		r.Header = cloneFields(r.Header)
+		r.Trailers = cloneFields(r.Trailers)
 		c.UpstreamResponse = &r
 	}
 	if f.Response != nil {
 		r := *f.Response
 		r.Header = cloneFields(r.Header)
+		r.Trailers = cloneFields(r.Trailers)
 		c.Response = &r
 	}
 	if f.UpstreamBody != nil {

@@ -38,6 +38,13 @@ type Handle interface {
 	Body(facet Facet, p []byte)
 	// BodyEnd marks a facet as read to its end.
 	BodyEnd(facet Facet)
+	// Trailers records the trailer fields that ended a body, once it was
+	// read to its end: the client's request (FacetRequest), the origin's
+	// response (FacetUpstream: UpstreamResponse.Trailers, whether or not a
+	// rule replaced the served body) or the response as served
+	// (FacetResponse). Not called when there were none. The fields belong
+	// to the recorder, as heads do.
+	Trailers(facet Facet, fields Fields)
 	// WebSocket records one message.
 	WebSocket(msg WSMessage)
 	// Rule records that a rule touched the flow; kind is the response-producing

@@ -12,7 +12,8 @@
 // _wireEncoding and, unless Options.OmitWire, _wireText (the wire bytes in
 // base64), so that Import restores the exact bytes Loupe saw. Text in another
 // charset is converted to UTF-8 and marked _charset, and Import converts it
-// back. Loupe's own fields start with "_".
+// back. Trailers go in _trailers beside headers, in the same shape. Loupe's
+// own fields start with "_".
 //
 // Import is tolerant of what browsers and other proxies write (BOM, null
 // sizes, missing timings, seconds for milliseconds, base64 bodies) and strict
@@ -107,6 +108,9 @@ type request struct {
 	PostData    *postData   `json:"postData,omitempty"`
 	HeadersSize int64       `json:"headersSize"`
 	BodySize    int64       `json:"bodySize"`
+	// Trailers are Loupe's: the fields sent after the body, shaped like
+	// headers.
+	Trailers []nameValue `json:"_trailers,omitempty"`
 }
 
 type content struct {
@@ -129,6 +133,7 @@ type response struct {
 	RedirectURL string      `json:"redirectURL"`
 	HeadersSize int64       `json:"headersSize"`
 	BodySize    int64       `json:"bodySize"`
+	Trailers    []nameValue `json:"_trailers,omitempty"`
 }
 
 type timings struct {
@@ -160,6 +165,7 @@ type upstreamRequest struct {
 	URL         string      `json:"url"`
 	HTTPVersion string      `json:"httpVersion"`
 	Headers     []nameValue `json:"headers"`
+	Trailers    []nameValue `json:"_trailers,omitempty"`
 }
 
 type upstreamResponse struct {
@@ -169,6 +175,7 @@ type upstreamResponse struct {
 	Headers     []nameValue `json:"headers"`
 	Content     *content    `json:"content,omitempty"`
 	BodySize    int64       `json:"bodySize"`
+	Trailers    []nameValue `json:"_trailers,omitempty"`
 }
 
 type upstream struct {

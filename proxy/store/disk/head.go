@@ -143,18 +143,22 @@ func appendRequest(b []byte, r *flow.Request, sharedHeader bool) []byte {
 	b = appendString(b, r.URL)
 	b = appendString(b, r.Proto)
 	if sharedHeader {
-		return appendFields(b, nil)
+		b = appendFields(b, nil)
+	} else {
+		b = appendFields(b, r.Header)
 	}
-	return appendFields(b, r.Header)
+	return appendFields(b, r.Trailers)
 }
 
 func appendResponse(b []byte, r *flow.Response, sharedHeader bool) []byte {
 	b = binary.AppendVarint(b, int64(r.Status))
 	b = appendString(b, r.Proto)
 	if sharedHeader {
-		return appendFields(b, nil)
+		b = appendFields(b, nil)
+	} else {
+		b = appendFields(b, r.Header)
 	}
-	return appendFields(b, r.Header)
+	return appendFields(b, r.Trailers)
 }
 
 func appendBody(b []byte, body *flow.Body) []byte {
@@ -275,12 +279,14 @@ func (r *headReader) request(into *flow.Request) {
 	into.URL = r.string()
 	into.Proto = r.string()
 	into.Header = r.fields()
+	into.Trailers = r.fields()
 }
 
 func (r *headReader) response(into *flow.Response) {
 	into.Status = int(r.varint())
 	into.Proto = r.string()
 	into.Header = r.fields()
+	into.Trailers = r.fields()
 }
 
 func (r *headReader) body(into *flow.Body) {

@@ -18,12 +18,16 @@ export interface Request {
   url: string;
   proto: string;
   headers: Field[] | null;
+  /** Fields sent after the body; known once it ended. */
+  trailers?: Field[] | null;
 }
 
 export interface Response {
   status: number;
   proto: string;
   headers: Field[] | null;
+  /** Fields sent after the body (gRPC's grpc-status); known once it ended. */
+  trailers?: Field[] | null;
 }
 
 export type Facet = "request" | "response" | "upstream";
@@ -130,6 +134,9 @@ export interface Summary {
   replayOf?: FlowID;
   imported?: boolean;
   kind?: FlowKind;
+  /** gRPC status code of a finished gRPC call (from its trailers, or a trailers-only answer). */
+  grpcStatus?: number;
+  grpcMessage?: string;
 }
 
 /** GET /api/flows */

@@ -7,6 +7,7 @@ import type { Summary } from "../api/types";
 import { fmtDuration, fmtSize, statusClass } from "../lib/format";
 import { shownPort } from "../lib/port";
 import { kindBadge, kindPath } from "../lib/tunnel";
+import { grpcCodeName } from "../lib/grpc";
 import { shortType, type SortKey } from "../store/flowstore";
 import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
 
@@ -27,6 +28,14 @@ const COLUMNS: { key: SortKey | "badges"; label: string; cls: string }[] = [
 
 export function Badges({ s }: { s: Summary }) {
   const out = [];
+  if (s.grpcStatus !== undefined && s.grpcStatus !== null) {
+    const name = grpcCodeName(s.grpcStatus);
+    out.push(
+      <span class={"badge " + (s.grpcStatus === 0 ? "b-grpc-ok" : "b-grpc-err")} title={`gRPC ${name} (${s.grpcStatus})${s.grpcMessage ? ": " + s.grpcMessage : ""}`} data-testid="grpc-badge">
+        {name}
+      </span>,
+    );
+  }
   if (s.overridden) out.push(<span class={`badge b-${s.overridden}`} title={`Response produced by a rule (${s.overridden})`}>{s.overridden}</span>);
   else if (s.rules && s.rules.length) out.push(<span class="badge b-rule" title={`Touched by ${s.rules.join(", ")}`}>rule</span>);
   const kind = kindBadge(s.kind);
@@ -43,7 +52,7 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
   const port = shownPort(s.scheme, s.port);
   return (
     <div
-      class={"row" + (selected ? " sel" : "") + (s.error ? " err" : "") + (s.state === "pending" ? " pending" : "") + (s.kind ? " k-" + s.kind : "")}
+      class={"row" + (selected ? " sel" : "") + (s.error || s.grpcStatus ? " err" : "") + (s.state === "pending" ? " pending" : "") + (s.kind ? " k-" + s.kind : "")}
       style={{ transform: `translateY(${top}px)` }}
       data-id={s.id}
       onMouseDown={() => {
