@@ -216,9 +216,9 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request) (*http.Request, *http.Res
 	return out, nil
 }
 
-// roundTrip sends the outgoing request through the pooled HTTP/1.1 client
-// when it can carry it (see h1Client.handles), else through Loupe's
-// Transport. It never fails: failures become recorded 502/504 answers.
+// roundTrip sends the outgoing request to the origin client (see
+// Config.OriginClient). It never fails: failures become recorded 502/504
+// answers.
 func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	restoreCase(req.Context(), req.Header)
 	u := x.urlStr
@@ -242,14 +242,7 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	}
 
 	sent := time.Now()
-	var rt http.RoundTripper = p.tr
-	if p.h1.handles(req) {
-		rt = p.h1
-	}
-	resp, err := rt.RoundTrip(req.WithContext(outCtx))
-	if err == nil && rt == p.tr {
-		p.h1.learn(req, resp)
-	}
+	resp, err := p.origin.RoundTrip(req.WithContext(outCtx))
 	if err != nil {
 		ob.stop()
 		cancel()

@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+
+	"loupe/proxy/h1"
 )
 
 // Proxy is the intercepting proxy. Build it with New, run it with Serve,
@@ -44,7 +46,10 @@ type Proxy struct {
 	errLog *log.Logger
 	gp     *goproxy.ProxyHttpServer
 	tr     *http.Transport
-	h1     *h1Client // bodiless plain-HTTP requests (see h1Client)
+	// origin sends every upstream request: h1 (which hands what it does
+	// not carry to tr), or tr alone with OriginClientStdlib.
+	origin http.RoundTripper
+	h1     *h1.Client // nil with OriginClientStdlib
 	dialer *net.Dialer
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
@@ -83,7 +88,9 @@ func New(cfg Config) (*Proxy, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
 	p.tr = p.newTransport()
-	p.h1 = newH1Client(c, p.tlsClientConfig(), p.dial)
+	if err := p.newOriginClient(); err != nil {
+		return nil, err
+	}
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = p.errLog
@@ -175,7 +182,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.cancel()
 	p.tr.CloseIdleConnections()
-	p.h1.closeIdle(true)
+	if p.h1 != nil {
+		p.h1.Close()
+	}
 	return err
 }
 

@@ -1,29 +1,96 @@
-package proxy_test
+package h1_test
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"loupe/proxy"
-	"loupe/proxy/proxytest"
+	"go.uber.org/goleak"
+
+	"loupe/proxy/h1"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fallback is a Transport that counts the requests it carries.
+type fallback struct {
+	tr *http.Transport
+	n  atomic.Int64
+}
+
+func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.n.Add(1)
+	return f.tr.RoundTrip(req)
+}
+
+func (f *fallback) CloseIdleConnections() { f.tr.CloseIdleConnections() }
+
+// newClient builds a Client for a test: a plain dialer, a counting
+// Transport as Fallback trusting roots (nil: the system's), cfg's limits.
+// Both are closed by t.Cleanup.
+func newClient(t *testing.T, cfg h1.Config, roots *x509.CertPool) (*h1.Client, *fallback) {
+	t.Helper()
+	var d net.Dialer
+	tlsConfig := &tls.Config{RootCAs: roots}
+	fb := &fallback{tr: &http.Transport{TLSClientConfig: tlsConfig, ForceAttemptHTTP2: true, DisableCompression: true}}
+	cfg.Dial = d.DialContext
+	cfg.Fallback = fb
+	cfg.TLSConfig = tlsConfig
+	c, err := h1.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		fb.tr.CloseIdleConnections()
+	})
+	return c, fb
+}
+
+// do sends one request through c and reads its answer to the end.
+func do(t *testing.T, c http.RoundTripper, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func get(t *testing.T, c http.RoundTripper, url string) (int, string) {
+	t.Helper()
+	return do(t, c, http.MethodGet, url)
+}
 
 // rawOrigin is an HTTP/1.1 origin written on raw TCP, so that a test sees
 // every connection and can misbehave on purpose. answer writes the answer
@@ -32,7 +99,7 @@ import (
 type rawOrigin struct {
 	addr   string
 	conns  atomic.Int64 // connections accepted
-	closed atomic.Int64 // connections the proxy closed (EOF seen by the origin)
+	closed atomic.Int64 // connections the client closed (EOF seen by the origin)
 	// closeAll closes every connection the origin holds open.
 	closeAll func()
 }
@@ -90,20 +157,6 @@ func startRawOrigin(t *testing.T, answer func(w io.Writer, req *http.Request, i 
 	return o
 }
 
-func get(t *testing.T, c *http.Client, url string) (int, string) {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s: %v", url, err)
-	}
-	return resp.StatusCode, string(b)
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -115,7 +168,75 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// Plain GETs reuse one origin connection, whatever the framing, and a
+func TestNewRefusesIncompleteConfig(t *testing.T) {
+	var d net.Dialer
+	tests := []struct {
+		name string
+		cfg  h1.Config
+	}{
+		{"no dial", h1.Config{Fallback: http.DefaultTransport}},
+		{"no fallback", h1.Config{Dial: d.DialContext}},
+		{"negative", h1.Config{Dial: d.DialContext, Fallback: http.DefaultTransport, MaxIdleConns: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := h1.New(tt.cfg); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+}
+
+// Requests the client does not carry go to the Fallback; the others never
+// do.
+func TestFallbackCarriesTheRest(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s", r.Method, b)
+	}))
+	t.Cleanup(origin.Close)
+	tests := []struct {
+		name, method, body string
+		header             http.Header
+		wantFallback       bool
+	}{
+		{name: "GET", method: http.MethodGet},
+		{name: "HEAD", method: http.MethodHead},
+		{name: "OPTIONS", method: http.MethodOptions},
+		{name: "DELETE", method: http.MethodDelete},
+		{name: "POST with a body", method: http.MethodPost, body: "x", wantFallback: true},
+		{name: "PUT without a body", method: http.MethodPut, wantFallback: true},
+		{name: "Expect", method: http.MethodGet, header: http.Header{"Expect": {"100-continue"}}, wantFallback: true},
+		{name: "Upgrade", method: http.MethodGet, header: http.Header{"Upgrade": {"foo"}, "Connection": {"Upgrade"}}, wantFallback: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, fb := newClient(t, h1.Config{}, nil)
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			req, _ := http.NewRequest(tt.method, origin.URL+"/", body)
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			resp, err := c.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := tt.method + " " + tt.body; tt.method != http.MethodHead && string(got) != want {
+				t.Errorf("answer %q, want %q", got, want)
+			}
+			if n := fb.n.Load(); (n == 1) != tt.wantFallback || n > 1 {
+				t.Errorf("fallback carried %d requests, want fallback %v", n, tt.wantFallback)
+			}
+		})
+	}
+}
+
+// GETs reuse one origin connection, whatever the framing, and a
 // connection is only reused once its answer was read to the end.
 func TestOriginConnectionsReused(t *testing.T) {
 	for _, framing := range []string{"length", "chunked", "empty"} {
@@ -132,8 +253,7 @@ func TestOriginConnectionsReused(t *testing.T) {
 				}
 				return true
 			})
-			env := proxytest.Start(t, proxy.Config{})
-			c := env.Client(t)
+			c, fb := newClient(t, h1.Config{}, nil)
 			for i := range 5 {
 				status, body := get(t, c, "http://"+o.addr+"/")
 				want := fmt.Sprintf("answer %d", i)
@@ -146,6 +266,9 @@ func TestOriginConnectionsReused(t *testing.T) {
 			}
 			if n := o.conns.Load(); n != 1 {
 				t.Errorf("origin accepted %d connections for 5 sequential requests, want 1", n)
+			}
+			if n := fb.n.Load(); n != 0 {
+				t.Errorf("fallback carried %d requests, want 0", n)
 			}
 		})
 	}
@@ -164,8 +287,7 @@ func TestStaleOriginConnectionRetried(t *testing.T) {
 		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		return true
 	})
-	env := proxytest.Start(t, proxy.Config{})
-	c := env.Client(t)
+	c, _ := newClient(t, h1.Config{}, nil)
 	for i := range 3 {
 		status, body := get(t, c, "http://"+o.addr+"/")
 		if status != http.StatusOK || body != "ok" {
@@ -187,12 +309,12 @@ func TestStalePoolRetriedOnNewConnection(t *testing.T) {
 		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		return true
 	})
-	env := proxytest.Start(t, proxy.Config{})
+	c, _ := newClient(t, h1.Config{MaxIdleConnsPerHost: 16}, nil)
 	const n = 4
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			if status, body := get(t, env.Client(t), "http://"+o.addr+"/warm"); status != http.StatusOK || body != "ok" {
+			if status, body := get(t, c, "http://"+o.addr+"/warm"); status != http.StatusOK || body != "ok" {
 				t.Errorf("warm-up: %d %q", status, body)
 			}
 		})
@@ -203,7 +325,7 @@ func TestStalePoolRetriedOnNewConnection(t *testing.T) {
 	}
 	o.closeAll() // all pooled connections go stale at once, within one sweep interval
 	time.Sleep(20 * time.Millisecond)
-	if status, body := get(t, env.Client(t), "http://"+o.addr+"/after"); status != http.StatusOK || body != "ok" {
+	if status, body := get(t, c, "http://"+o.addr+"/after"); status != http.StatusOK || body != "ok" {
 		t.Fatalf("after the origin closed its idle connections: %d %q", status, body)
 	}
 }
@@ -215,21 +337,17 @@ func TestBodyAfterHeadAnswerNotServed(t *testing.T) {
 	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
 		if req.Method == http.MethodHead {
 			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
-			time.Sleep(20 * time.Millisecond) // after the proxy pooled the connection
+			time.Sleep(20 * time.Millisecond) // after the client pooled the connection
 			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!")
 			return true
 		}
 		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		return true
 	})
-	env := proxytest.Start(t, proxy.Config{})
-	c := env.Client(t)
-	req, _ := http.NewRequest(http.MethodHead, "http://"+o.addr+"/", nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	c, _ := newClient(t, h1.Config{}, nil)
+	if status, _ := do(t, c, http.MethodHead, "http://"+o.addr+"/"); status != http.StatusOK {
+		t.Fatalf("HEAD: %d", status)
 	}
-	resp.Body.Close()
 	time.Sleep(40 * time.Millisecond) // the stray bytes have arrived; no sweep yet
 	if status, body := get(t, c, "http://"+o.addr+"/"); status != http.StatusOK || body != "ok" {
 		t.Fatalf("next request: %d %q", status, body)
@@ -244,8 +362,7 @@ func TestUnsolicitedBytesNotReused(t *testing.T) {
 			"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!")
 		return true
 	})
-	env := proxytest.Start(t, proxy.Config{})
-	c := env.Client(t)
+	c, _ := newClient(t, h1.Config{}, nil)
 	for i := range 2 {
 		if status, body := get(t, c, "http://"+o.addr+"/"); status != http.StatusOK || body != "ok" {
 			t.Fatalf("request %d: %d %q", i, status, body)
@@ -256,11 +373,11 @@ func TestUnsolicitedBytesNotReused(t *testing.T) {
 	}
 }
 
-// A client that leaves in the middle of a body closes the origin
-// connection (never pooled with the rest unread); idle connections close
-// after IdleConnTimeout and on Shutdown.
+// A body closed in its middle closes the origin connection (never pooled
+// with the rest unread); idle connections close after IdleConnTimeout, on
+// CloseIdleConnections and on Close.
 func TestOriginConnectionEnds(t *testing.T) {
-	t.Run("client leaves mid-body", func(t *testing.T) {
+	t.Run("body closed mid-way", func(t *testing.T) {
 		var cut atomic.Bool
 		o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
 			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
@@ -273,44 +390,41 @@ func TestOriginConnectionEnds(t *testing.T) {
 			}
 			return false
 		})
-		env := proxytest.Start(t, proxy.Config{})
-		c := env.Client(t)
-		resp, err := c.Get("http://" + o.addr + "/")
+		c, _ := newClient(t, h1.Config{}, nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+o.addr+"/", nil)
+		resp, err := c.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Read(make([]byte, 10))
-		resp.Body.Close() // mid-body: the client's transport closes its connection
+		resp.Body.Close()
 		waitFor(t, "the origin connection to be cut", cut.Load)
 	})
-	t.Run("idle timeout", func(t *testing.T) {
-		o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
-			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			return true
+	ok := func(w io.Writer, req *http.Request, i int) bool {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	}
+	for _, tt := range []struct {
+		name  string
+		cfg   h1.Config
+		close func(c *h1.Client)
+	}{
+		{"idle timeout", h1.Config{IdleConnTimeout: 100 * time.Millisecond}, func(*h1.Client) {}},
+		{"CloseIdleConnections", h1.Config{}, (*h1.Client).CloseIdleConnections},
+		{"Close", h1.Config{}, (*h1.Client).Close},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := startRawOrigin(t, ok)
+			c, _ := newClient(t, tt.cfg, nil)
+			get(t, c, "http://"+o.addr+"/")
+			tt.close(c)
+			waitFor(t, "the idle origin connection to close", func() bool { return o.closed.Load() == 1 })
 		})
-		env := proxytest.Start(t, proxy.Config{IdleConnTimeout: 100 * time.Millisecond})
-		get(t, env.Client(t), "http://"+o.addr+"/")
-		waitFor(t, "the idle origin connection to close", func() bool { return o.closed.Load() == 1 })
-	})
-	t.Run("shutdown", func(t *testing.T) {
-		o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
-			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			return true
-		})
-		env := proxytest.Start(t, proxy.Config{})
-		get(t, env.Client(t), "http://"+o.addr+"/")
-		if o.closed.Load() != 0 {
-			t.Fatal("origin connection closed before shutdown")
-		}
-		if err := env.Proxy.Shutdown(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "the idle origin connection to close", func() bool { return o.closed.Load() == 1 })
-	})
+	}
 }
 
-// An origin response head beyond MaxHeaderBytes is refused with 502, not
-// read into memory without bound.
+// A response head beyond MaxResponseHeaderBytes is an error, not read into
+// memory without bound.
 func TestOriginHeadTooLarge(t *testing.T) {
 	o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
 		io.WriteString(w, "HTTP/1.1 200 OK\r\n")
@@ -320,86 +434,101 @@ func TestOriginHeadTooLarge(t *testing.T) {
 		io.WriteString(w, "Content-Length: 2\r\n\r\nok")
 		return false
 	})
-	env := proxytest.Start(t, proxy.Config{MaxHeaderBytes: 64 << 10})
-	status, body := get(t, env.Client(t), "http://"+o.addr+"/")
-	if status != http.StatusBadGateway {
-		t.Errorf("got %d %q, want 502", status, body)
+	c, _ := newClient(t, h1.Config{MaxResponseHeaderBytes: 64 << 10}, nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+o.addr+"/", nil)
+	resp, err := c.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("got %d, want an error", resp.StatusCode)
+	}
+	if !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("error %q does not name the bound", err)
 	}
 }
 
-// An HTTPS origin that answers over HTTP/1.1 is served by the proxy's own
-// HTTP/1.1 client from its second request on: one more origin connection,
-// then reuse, TLS verified and timed; an origin that offers HTTP/2 stays on
-// HTTP/2.
+// tlsOrigin starts an HTTPS origin answering "proto path", speaking HTTP/2
+// only when h2, and counts its connections.
+func tlsOrigin(t *testing.T, h2 bool) (*httptest.Server, *atomic.Int64, *x509.CertPool) {
+	t.Helper()
+	var conns atomic.Int64
+	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.Proto, r.URL.Path)
+	}))
+	origin.EnableHTTP2 = h2
+	origin.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	origin.StartTLS()
+	t.Cleanup(origin.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(origin.Certificate())
+	return origin, &conns, pool
+}
+
+// An HTTPS origin that answers the Fallback over HTTP/1.1 is served by the
+// client from its second request on: one more origin connection, then
+// reuse, TLS verified and reported to the request's trace hooks; an origin
+// that offers HTTP/2 stays on the Fallback.
 func TestHTTPSOriginProtocolKept(t *testing.T) {
 	for _, h2 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
-			var conns atomic.Int64
-			origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				fmt.Fprintf(w, "%s %s", r.Proto, r.URL.Path)
-			}))
-			origin.EnableHTTP2 = h2
-			origin.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-				if s == http.StateNew {
-					conns.Add(1)
-				}
-			}
-			origin.StartTLS()
-			t.Cleanup(origin.Close)
-			pool := x509.NewCertPool()
-			pool.AddCert(origin.Certificate())
-			env := proxytest.Start(t, proxy.Config{UpstreamRootCAs: pool})
-			c := env.Client(t)
+			origin, conns, pool := tlsOrigin(t, h2)
+			c, fb := newClient(t, h1.Config{}, pool)
 			const n = 5
 			want := "HTTP/1.1"
 			if h2 {
 				want = "HTTP/2.0"
 			}
+			var handshakes []int
 			for i := range n {
-				status, body := get(t, c, fmt.Sprintf("%s/%d", origin.URL, i))
-				if status != http.StatusOK || body != fmt.Sprintf("%s /%d", want, i) {
-					t.Fatalf("request %d: %d %q", i, status, body)
+				done := false
+				trace := &httptrace.ClientTrace{TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+					done = err == nil
+				}}
+				ctx := httptrace.WithClientTrace(context.Background(), trace)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/%d", origin.URL, i), nil)
+				resp, err := c.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || string(b) != fmt.Sprintf("%s /%d", want, i) || resp.Proto != want {
+					t.Fatalf("request %d: %d %s %q", i, resp.StatusCode, resp.Proto, b)
+				}
+				if done {
+					handshakes = append(handshakes, i)
 				}
 			}
-			wantConns := int64(2)
+			wantConns, wantFallback, wantHandshakes := int64(2), int64(1), "[0 1]"
 			if h2 {
-				wantConns = 1
+				wantConns, wantFallback, wantHandshakes = 1, n, "[0]"
 			}
 			if got := conns.Load(); got != wantConns {
 				t.Errorf("origin accepted %d connections for %d requests, want %d", got, n, wantConns)
 			}
-			fs := env.Rec.WaitFinished(t, n, 10*time.Second)
-			for i, f := range fs {
-				if f.Flow.UpstreamResponse == nil || f.Flow.UpstreamResponse.Proto != want {
-					t.Errorf("flow %d: upstream response %+v, want %s", i, f.Flow.UpstreamResponse, want)
-				}
+			if got := fb.n.Load(); got != wantFallback {
+				t.Errorf("fallback carried %d requests, want %d", got, wantFallback)
 			}
-			if !h2 && fs[1].Flow.Timings.TLS < 0 {
-				t.Errorf("flow 1 opened the HTTP/1.1 client's connection: ssl %v, want >= 0", fs[1].Flow.Timings.TLS)
-			}
-			if last := fs[n-1].Flow.Timings; last.TLS != -1 || last.Connect != -1 {
-				t.Errorf("last flow on a reused connection: connect %v ssl %v, want -1", last.Connect, last.TLS)
+			if got := fmt.Sprint(handshakes); got != wantHandshakes {
+				t.Errorf("TLS handshakes reported for requests %s, want %s", got, wantHandshakes)
 			}
 		})
 	}
 }
 
-// The proxy's own HTTP/1.1 client verifies origin certificates like the
-// Transport: an origin whose certificate changed to an untrusted one after
-// it was learned gets a 502 naming the certificate.
+// The client verifies origin certificates like the Fallback: an origin
+// whose certificate changed to an untrusted one after it was learned is an
+// error naming the certificate.
 func TestHTTPSOriginCertificateChecked(t *testing.T) {
-	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok")
-	}))
-	origin.StartTLS()
-	t.Cleanup(origin.Close)
-	pool := x509.NewCertPool()
-	pool.AddCert(origin.Certificate())
-	env := proxytest.Start(t, proxy.Config{UpstreamRootCAs: pool})
-	c := env.Client(t)
-	if status, body := get(t, c, origin.URL+"/"); status != http.StatusOK || body != "ok" {
+	origin, _, pool := tlsOrigin(t, false)
+	c, _ := newClient(t, h1.Config{}, pool)
+	if status, body := get(t, c, origin.URL+"/"); status != http.StatusOK {
 		t.Fatalf("first request: %d %q", status, body)
 	}
+	c.CloseIdleConnections()
 	// Same address, another certificate nobody trusts.
 	addr := origin.Listener.Addr().String()
 	origin.Close()
@@ -415,9 +544,15 @@ func TestHTTPSOriginCertificateChecked(t *testing.T) {
 	other.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}
 	other.StartTLS()
 	t.Cleanup(other.Close)
-	status, body := get(t, c, origin.URL+"/")
-	if status != http.StatusBadGateway || !strings.Contains(body, "certificate") {
-		t.Errorf("got %d %q, want 502 naming the certificate", status, body)
+	req, _ := http.NewRequest(http.MethodGet, origin.URL+"/", nil)
+	resp, err := c.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("impostor answered %d", resp.StatusCode)
+	}
+	var certErr *tls.CertificateVerificationError
+	if !errors.As(err, &certErr) {
+		t.Errorf("error %v, want a certificate verification error", err)
 	}
 }
 
@@ -442,7 +577,7 @@ func selfSigned(t *testing.T) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// Many clients at once, bodies of every framing and size, some streams left
+// Many callers at once, bodies of every framing and size, some streams left
 // in the middle: every complete body arrives intact (the pool never hands a
 // connection with the rest of an old answer to a new request).
 func TestOriginPoolUnderConcurrency(t *testing.T) {
@@ -453,8 +588,8 @@ func TestOriginPoolUnderConcurrency(t *testing.T) {
 		}
 		return b
 	}
-	origin := proxytest.Origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/stream" { // until the proxy hangs up, at most 2 s
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" { // until the client hangs up, at most 2 s
 			rc := http.NewResponseController(w)
 			for range 400 {
 				if _, err := w.Write(body(1000)); err != nil || rc.Flush() != nil {
@@ -476,16 +611,17 @@ func TestOriginPoolUnderConcurrency(t *testing.T) {
 			b = b[k:]
 		}
 	}))
-	env := proxytest.Start(t, proxy.Config{MaxIdleConnsPerHost: 4})
+	t.Cleanup(origin.Close)
+	c, fb := newClient(t, h1.Config{MaxIdleConnsPerHost: 4}, nil)
 	sizes := []int{0, 1, 4095, 4096, 4097, 70000}
 	var wg sync.WaitGroup
 	errs := make(chan error, 32*24)
 	for w := range 32 {
 		wg.Go(func() {
-			c := env.Client(t)
 			for i := range 24 {
 				if i%7 == 3 {
-					resp, err := c.Get(origin.URL + "/stream")
+					req, _ := http.NewRequest(http.MethodGet, origin.URL+"/stream", nil)
+					resp, err := c.RoundTrip(req)
 					if err != nil {
 						errs <- err
 						return
@@ -504,7 +640,7 @@ func TestOriginPoolUnderConcurrency(t *testing.T) {
 					method = http.MethodHead
 				}
 				req, _ := http.NewRequest(method, u, nil)
-				resp, err := c.Do(req)
+				resp, err := c.RoundTrip(req)
 				if err != nil {
 					errs <- err
 					return
@@ -526,5 +662,8 @@ func TestOriginPoolUnderConcurrency(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	if n := fb.n.Load(); n != 0 {
+		t.Errorf("fallback carried %d requests, want 0", n)
 	}
 }
