@@ -169,6 +169,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&p.DrainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest background read of a replaced upstream body")
 	fs.IntVar(&p.MaxDrains, "max-drains", proxy.DefaultMaxDrains, "replaced upstream bodies drained at once; beyond it their origin connections are closed")
 	fs.IntVar(&p.WSMessageCap, "ws-message-cap", proxy.DefaultWSMessageCap, "payload bytes recorded per WebSocket message")
+	fs.StringVar(&p.OriginClient, "origin-client", proxy.OriginClientLoupe, "which `client` sends requests to origins: loupe (Loupe's pooled HTTP/1.1 client for requests without a body to HTTP/1.1 origins, net/http's Transport for the rest) or stdlib (net/http's Transport for everything)")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
