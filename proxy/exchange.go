@@ -320,11 +320,12 @@ func (p *Proxy) servedHead(x *exchange, resp *http.Response, proto string) {
 	x.h.Response(responseHead(resp.StatusCode, proto, resp.Header))
 }
 
-// writeResponse copies resp to the client and closes its body. A body of
-// unknown length (a stream) is flushed after every write, so it is never
-// held back; net/http chooses chunked framing for it (HTTP/1.1) or ends it
-// with the connection (HTTP/1.0). Trailers are forwarded like
-// httputil.ReverseProxy does.
+// writeResponse copies resp to the client and closes its body. Nothing is
+// held back: the head leaves as soon as it is written and every body byte
+// as it arrives (resp.Body is the exchange's servedBody, whose WriteTo
+// flushes w before any read that may wait). A body of unknown length (a
+// stream) gets chunked framing (HTTP/1.1) or ends with the connection
+// (HTTP/1.0). Trailers are forwarded like httputil.ReverseProxy does.
 func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
 	wh := w.Header()
@@ -339,20 +340,13 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 		}
 		wh.Add("Trailer", strings.Join(names, ", "))
 	}
-	unknown := resp.ContentLength < 0 && bodyAllowed(resp)
-	stream := unknown || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if unknown {
+	if resp.ContentLength < 0 && bodyAllowed(resp) {
 		// The flush signal net/http understands: chunked on HTTP/1.1, its
 		// own framing on HTTP/2, connection-delimited for HTTP/1.0.
 		wh.Set("Transfer-Encoding", "chunked")
 	}
 	w.WriteHeader(resp.StatusCode)
-
-	var dst io.Writer = w
-	if f, ok := w.(http.Flusher); ok && stream {
-		dst = flushWriter{w: w, f: f}
-	}
-	_, _ = io.Copy(dst, resp.Body)
+	_, _ = io.Copy(w, resp.Body)
 	_ = resp.Body.Close()
 
 	if len(resp.Trailer) > 0 {
@@ -370,19 +364,6 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 			}
 		}
 	}
-}
-
-// flushWriter flushes after every write: a stream reaches the client as it
-// arrives.
-type flushWriter struct {
-	w io.Writer
-	f http.Flusher
-}
-
-func (fw flushWriter) Write(b []byte) (int, error) {
-	n, err := fw.w.Write(b)
-	fw.f.Flush()
-	return n, err
 }
 
 // recordedBody tees a request body into the recorder.

@@ -667,3 +667,64 @@ func TestOriginPoolUnderConcurrency(t *testing.T) {
 		t.Errorf("fallback carried %d requests, want 0", n)
 	}
 }
+
+// A body says it is Ready only when its next Read cannot wait for the
+// origin: bytes of a length-delimited body already buffered, or its end;
+// never while the origin holds the rest, nor for a chunked body in
+// progress.
+func TestBodyReady(t *testing.T) {
+	for _, framing := range []string{"length", "chunked"} {
+		t.Run(framing, func(t *testing.T) {
+			release := make(chan struct{})
+			o := startRawOrigin(t, func(w io.Writer, req *http.Request, i int) bool {
+				// The head and the first bytes in one write, the rest
+				// when the test says so.
+				if framing == "length" {
+					io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+				} else {
+					io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n")
+				}
+				select {
+				case <-release:
+				case <-time.After(10 * time.Second):
+					return false
+				}
+				if framing == "length" {
+					io.WriteString(w, "cd")
+				} else {
+					io.WriteString(w, "2\r\ncd\r\n0\r\n\r\n")
+				}
+				return true
+			})
+			c, _ := newClient(t, h1.Config{}, nil)
+			req, _ := http.NewRequest(http.MethodGet, "http://"+o.addr+"/", nil)
+			resp, err := c.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			r, ok := resp.Body.(interface{ Ready() bool })
+			if !ok {
+				t.Fatalf("body %T has no Ready method", resp.Body)
+			}
+			if got, want := r.Ready(), framing == "length"; got != want {
+				t.Errorf("with the first bytes buffered: Ready %v, want %v", got, want)
+			}
+			b := make([]byte, 2)
+			if _, err := io.ReadFull(resp.Body, b); err != nil || string(b) != "ab" {
+				t.Fatalf("first bytes %q, %v", b, err)
+			}
+			if r.Ready() {
+				t.Error("Ready while the origin holds the rest")
+			}
+			close(release)
+			rest, err := io.ReadAll(resp.Body)
+			if err != nil || string(rest) != "cd" {
+				t.Fatalf("rest %q, %v", rest, err)
+			}
+			if !r.Ready() {
+				t.Error("not Ready at the end")
+			}
+		})
+	}
+}

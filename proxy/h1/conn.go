@@ -182,7 +182,8 @@ func (pc *conn) send(ctx context.Context, req *http.Request) (*http.Response, er
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errors.New("origin switched protocols without an upgrade request"))
 	}
-	b := &body{pc: pc, rc: resp.Body, stop: stop, reuse: !resp.Close && !req.Close}
+	b := &body{pc: pc, rc: resp.Body, stop: stop, reuse: !resp.Close && !req.Close,
+		chunked: len(resp.TransferEncoding) > 0}
 	if resp.Body == http.NoBody {
 		b.finish(io.EOF)
 		return resp, nil
@@ -197,10 +198,11 @@ func (pc *conn) send(ctx context.Context, req *http.Request) (*http.Response, er
 // Close may come from another goroutine while a Read is blocked: closing
 // the connection ends that Read.
 type body struct {
-	pc    *conn
-	rc    io.Reader
-	stop  func() bool
-	reuse bool
+	pc      *conn
+	rc      io.Reader
+	stop    func() bool
+	reuse   bool
+	chunked bool
 
 	mu   sync.Mutex
 	done error // io.EOF at the end, errBodyClosed after Close
@@ -220,6 +222,19 @@ func (b *body) Read(p []byte) (int, error) {
 		b.finish(err)
 	}
 	return n, err
+}
+
+// Ready reports, without blocking, whether the next Read returns at once:
+// the body ended, or it is delimited by a length (or by the connection's
+// end) and bytes of it are already buffered. A chunked body in progress
+// says false: its buffered bytes may hold only part of the next chunk's
+// header, and that Read would wait for the rest. Ready must be called from
+// the goroutine that reads.
+func (b *body) Ready() bool {
+	b.mu.Lock()
+	done := b.done != nil
+	b.mu.Unlock()
+	return done || (!b.chunked && b.pc.br.Buffered() > 0)
 }
 
 // finish ends the body once: read to its end (io.EOF) the connection is
