@@ -18,7 +18,9 @@
 // and an idle connection holds only its socket. Measured on Loupe together
 // with serving plain requests outside goproxy's handler (README,
 // "Performance"): proxy memory per request in flight 56 → 35 KB, proxy CPU
-// per small request about 75 → 62 µs.
+// per small request about 75 → 62 µs, and allocations per small proxied
+// GET (BenchmarkSmallGET in proxy, client and origin included) 223 → 144
+// over that round of work.
 //
 // The wire format is the standard library's: Request.Write writes the head
 // and http.ReadResponse parses the answer and its framing. What the package
@@ -27,9 +29,10 @@
 // report to the request's httptrace hooks like the Transport's), the idle
 // pool, the check before reuse, one retry, and when a connection is closed.
 //
-// Response bodies have a Ready() bool method: it reports, without
-// blocking, whether the next Read returns at once. A copy loop uses it to
-// push out what it wrote before it waits for the origin.
+// The response bodies of the requests it carries itself have a Ready() bool
+// method: it reports, without blocking, whether the next Read returns at
+// once. A copy loop uses it to push out what it wrote before it waits for
+// the origin.
 //
 // # What it must never do
 //
