@@ -126,7 +126,10 @@ func (b *ownerBody) Close() error {
 		b.x.release()
 		return err
 	}
-	go b.drain()
+	go func() {
+		defer b.x.p.survive("background drain", nil)
+		b.drain()
+	}()
 	return nil
 }
 

@@ -30,6 +30,8 @@ const (
 	DefaultDrainTimeout          = 30 * time.Second
 	DefaultMaxDrains             = 32
 	DefaultWSMessageCap          = 64 << 10
+	DefaultBodyIdleTimeout       = 60 * time.Second
+	DefaultBodyMinRate           = 256
 )
 
 // Config configures a Proxy. The zero value of every field is usable and
@@ -65,6 +67,10 @@ type Config struct {
 	// Requests and CONNECT tunnels aimed at it through the proxy are refused
 	// (403), so the proxy never becomes a way around the dashboard's checks.
 	DashboardAddr string
+	// OwnAddrs are the other listeners of this process (a debug server)
+	// that the proxy must never reach either. Whatever name a request uses,
+	// a connection to any of Loupe's own listeners is refused (403).
+	OwnAddrs []string
 	// ProxyAuth, "user:pass", makes every request (and CONNECT) carry a
 	// matching Proxy-Authorization (Basic); others get 407. "" disables it.
 	ProxyAuth string
@@ -94,6 +100,25 @@ type Config struct {
 	// MaxHeaderBytes bounds a client's request head; larger heads get 431.
 	// Default 1 MiB.
 	MaxHeaderBytes int
+	// BodyIdleTimeout bounds the wait for the next bytes of a client's
+	// request body; a body that stalls longer is answered 408 and its
+	// connection closed (the origin's request is aborted). It cuts bodies
+	// trickled byte by byte, each of which would pin a client and an origin
+	// socket. Default 60 s (nginx's client_body_timeout).
+	BodyIdleTimeout time.Duration
+	// BodyMinRate is the slowest average rate, in bytes per second, at
+	// which a request body may arrive once BodyIdleTimeout has passed since
+	// its first read; slower bodies get 408 like stalled ones. Default 256.
+	// Negative: no floor.
+	BodyMinRate int64
+	// MaxClientConns bounds the client connections held at once, on all
+	// listeners Serve was given; past it the oldest idle keep-alive
+	// connection gives its place, else the new one is refused with a 503.
+	// Default connlimit.DefaultMax() (8192, less under a low file limit).
+	MaxClientConns int
+	// MaxConnsPerClient bounds the connections of one client IP address, so
+	// that one client cannot starve the others. Default MaxClientConns / 2.
+	MaxConnsPerClient int
 
 	// DrainMaxBytes and DrainTimeout bound how much of an upstream body that
 	// nobody reads any more (its response was replaced) is still read, and
@@ -111,6 +136,13 @@ type Config struct {
 	// WSMessageCap is how many payload bytes of each WebSocket message are
 	// recorded (the size is always recorded). Default 64 KiB.
 	WSMessageCap int
+
+	// DisableHeadScan serves HTTP/1 clients with the standard library alone,
+	// without proxy/headscan watching the raw request stream. It weakens the
+	// smuggling guard: a request with both Content-Length and
+	// Transfer-Encoding is then served as net/http frames it (chunked), and
+	// header names reach origins canonicalised. Default false.
+	DisableHeadScan bool
 
 	// OriginClient chooses what sends requests to origins.
 	// OriginClientLoupe (the default, also ""): requests without a body go
@@ -151,7 +183,8 @@ func (c *Config) Validate() error {
 		"read header timeout": int64(c.ReadHeaderTimeout), "client idle timeout": int64(c.ClientIdleTimeout),
 		"max header bytes": int64(c.MaxHeaderBytes), "drain max bytes": c.DrainMaxBytes,
 		"drain timeout": int64(c.DrainTimeout), "max drains": int64(c.MaxDrains),
-		"websocket message cap": int64(c.WSMessageCap),
+		"websocket message cap": int64(c.WSMessageCap), "body idle timeout": int64(c.BodyIdleTimeout),
+		"max client conns": int64(c.MaxClientConns), "max conns per client": int64(c.MaxConnsPerClient),
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: negative", name)
@@ -179,11 +212,15 @@ func (c *Config) withDefaults() Config {
 	setDur(&d.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDur(&d.ClientIdleTimeout, DefaultClientIdleTimeout)
 	setDur(&d.DrainTimeout, DefaultDrainTimeout)
+	setDur(&d.BodyIdleTimeout, DefaultBodyIdleTimeout)
 	setInt(&d.MaxIdleConns, DefaultMaxIdleConns)
 	setInt(&d.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
 	setInt(&d.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setInt(&d.WSMessageCap, DefaultWSMessageCap)
 	setInt(&d.MaxDrains, DefaultMaxDrains)
+	if d.BodyMinRate == 0 {
+		d.BodyMinRate = DefaultBodyMinRate
+	}
 	if d.DrainMaxBytes == 0 {
 		d.DrainMaxBytes = DefaultDrainMaxBytes
 	}

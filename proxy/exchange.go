@@ -32,9 +32,16 @@ type exchange struct {
 
 	// respActions are the response-phase rule actions, decided at request time.
 	respActions []respAction
+	// remapped: a mapRemote rule chose the destination, which then wins
+	// over the tunnel's target.
+	remapped bool
 
 	mu      sync.Mutex
 	err     error
+	bodyErr error // the first failure reading the client's request body
+	// reqBody is the client's request body as the round trip reads it; the
+	// handler lets go of its connection when it returns (see recordedBody).
+	reqBody *recordedBody
 	refs    int // the handler and every body still owned; Finish at zero
 	end     time.Time
 	respAt  time.Time // the origin's response head arrived
@@ -57,6 +64,7 @@ func (p *Proxy) newExchange(r *http.Request) *exchange {
 	if began, ok := r.Context().Value(beginKey{}).(func(flow.Handle)); ok {
 		began(x.h)
 	}
+	recordTarget(x, r)
 	return x
 }
 
@@ -160,6 +168,9 @@ func responseHead(status int, proto string, h http.Header) flow.Response {
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	x := p.newExchange(r)
 	defer func() {
+		if x.reqBody != nil {
+			x.reqBody.handlerDone()
+		}
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
 				x.fail(fmt.Errorf("internal error: %v", v))
@@ -170,7 +181,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		x.done()
 	}()
 	x.clientCtx = r.Context()
-	out, resp := p.outgoing(x, r)
+	out, resp := p.outgoing(x, r, http.NewResponseController(w))
 	if resp == nil {
 		resp = p.roundTrip(x, out)
 	}
@@ -192,7 +203,8 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // copy whose header (r's own map, which nothing reads afterwards: the flow
 // holds its own copy) loses its hop-by-hop fields, with the request-phase
 // rules applied. It returns the answer when a mock or block produced one.
-func (p *Proxy) outgoing(x *exchange, r *http.Request) (*http.Request, *http.Response) {
+// rc, when not nil, lets the request body's reads be bounded in time.
+func (p *Proxy) outgoing(x *exchange, r *http.Request, rc *http.ResponseController) (*http.Request, *http.Response) {
 	out := new(http.Request)
 	*out = *r
 	out.RequestURI = ""
@@ -201,12 +213,15 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request) (*http.Request, *http.Res
 		out.Header = make(http.Header)
 	}
 	removeHopHeaders(out.Header, true)
+	p.via.add(out.Header, r)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		// An empty value keeps net/http from adding its own User-Agent.
 		out.Header["User-Agent"] = []string{""}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		out.Body = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest}
+		x.reqBody = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest,
+			x: x, conn: rc, bounded: rc != nil, idle: p.cfg.BodyIdleTimeout, minRate: p.cfg.BodyMinRate}
+		out.Body = x.reqBody
 	} else {
 		x.h.BodyEnd(flow.FacetRequest)
 	}
@@ -241,16 +256,33 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 		outCtx = httptrace.WithClientTrace(outCtx, x.tlsTrace())
 	}
 
+	// The request goes to its dial address (a tunnel's target) with the
+	// Host the client sent (see target.go).
+	up := req.WithContext(outCtx)
+	var name string
+	if up.URL, name = dialURL(clientCtx, req.URL, x.remapped); up.URL != req.URL && up.Host == "" {
+		up.Host = req.URL.Host
+	}
 	sent := time.Now()
-	resp, err := p.origin.RoundTrip(req.WithContext(outCtx))
+	var rt http.RoundTripper = p.origin
+	if name != "" {
+		rt = p.named.get(name)
+	}
+	resp, err := rt.RoundTrip(up)
 	if err != nil {
 		ob.stop()
 		cancel()
+		if berr := x.clientBodyErr(); berr != nil {
+			// The round trip failed because the client's body did: the
+			// client's fault, not the origin's (whose request the
+			// transport aborted when the body failed).
+			return p.clientFault(x, req, berr)
+		}
 		if clientCtx.Err() != nil {
 			// Recorded first, so the flow says why rather than what followed.
 			x.fail(fmt.Errorf("client went away: %w", err))
 		}
-		return p.failResponse(x, req, err)
+		return p.failResponse(x, up, err)
 	}
 	x.mu.Lock()
 	x.respAt = time.Now()
@@ -275,12 +307,48 @@ func (p *Proxy) failResponse(x *exchange, req *http.Request, err error) *http.Re
 	return resp
 }
 
+// clientFault answers a request whose body the client sent wrong or not at
+// all: 408 when it stalled past BodyIdleTimeout, else 400, naming the cause.
+// The client connection is closed after the answer: its framing cannot be
+// trusted any more.
+func (p *Proxy) clientFault(x *exchange, req *http.Request, err error) *http.Response {
+	status, cause := http.StatusBadRequest, "the client's request body is malformed"
+	var ne net.Error
+	switch {
+	case errors.Is(err, errBodyTooSlow):
+		status = http.StatusRequestTimeout
+		cause = fmt.Sprintf("the client's request body arrived slower than %d bytes/s", p.cfg.BodyMinRate)
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		status = http.StatusRequestTimeout
+		cause = fmt.Sprintf("the client sent no request body bytes for %s", p.cfg.BodyIdleTimeout)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		cause = "the client ended its request body early"
+	}
+	x.fail(fmt.Errorf("%s: %w", cause, err))
+	p.log.Debug("client request body failed", "flow", x.h.ID(), "url", req.URL.String(), "err", err)
+	resp := errorResponse(req, status, fmt.Sprintf("Loupe: %s: %v", cause, err))
+	resp.Header.Set("Connection", "close")
+	resp.Close = true
+	x.served = &servedBody{x: x, src: resp.Body, record: true}
+	resp.Body = x.served
+	return resp
+}
+
+// clientBodyErr is the first error met reading the client's request body.
+func (x *exchange) clientBodyErr() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.bodyErr
+}
+
 // classify maps an upstream error to a status and a few words.
 func classify(err error) (int, string) {
 	var ne net.Error
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
 	switch {
+	case errors.Is(err, errOwnListener):
+		return http.StatusForbidden, "refused"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():
 		return http.StatusGatewayTimeout, "upstream timed out"
@@ -366,22 +434,88 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 	}
 }
 
-// recordedBody tees a request body into the recorder.
+// recordedBody tees a body into the recorder. For a client's request body
+// it also bounds the wait for each read (idle, through conn) and keeps the
+// first read error on the exchange, so that a failed round trip can be
+// blamed on the client when the body was at fault.
 type recordedBody struct {
 	rc    io.ReadCloser
 	h     flow.Handle
 	facet flow.Facet
 	eof   bool
+
+	x       *exchange // nil: errors are not kept
+	bounded bool      // reads are bounded by idle and minRate
+	idle    time.Duration
+	minRate int64     // bytes per second, averaged once idle has passed
+	start   time.Time // the first read
+	n       int64     // bytes read
+
+	// conn sets the client connection's read deadline. The transport may
+	// go on reading a request body after the handler returned (the origin
+	// answered before the body ended), when the ResponseController must no
+	// longer be used (HTTP/2's panics): handlerDone clears it.
+	connMu sync.Mutex
+	conn   *http.ResponseController
 }
 
+// setDeadline sets the client connection's read deadline while the handler
+// runs.
+func (b *recordedBody) setDeadline(t time.Time) {
+	b.connMu.Lock()
+	if b.conn != nil {
+		// An error only means the connection cannot set deadlines.
+		_ = b.conn.SetReadDeadline(t)
+	}
+	b.connMu.Unlock()
+}
+
+// handlerDone is called when the handler returns: from then on the body's
+// reads no longer touch the connection.
+func (b *recordedBody) handlerDone() {
+	b.connMu.Lock()
+	b.conn = nil
+	b.connMu.Unlock()
+}
+
+// errBodyTooSlow ends a request body that arrives slower than BodyMinRate.
+var errBodyTooSlow = errors.New("request body too slow")
+
 func (b *recordedBody) Read(p []byte) (int, error) {
+	if b.bounded && !b.eof {
+		now := time.Now()
+		b.setDeadline(now.Add(b.idle))
+		if b.start.IsZero() {
+			b.start = now
+		}
+	}
 	n, err := b.rc.Read(p)
 	if n > 0 {
 		b.h.Body(b.facet, p[:n])
 	}
-	if err == io.EOF && !b.eof {
+	if b.bounded && err == nil {
+		// A body trickled a byte at a time never stalls for idle, yet pins
+		// a client and an origin socket for as long as it likes.
+		b.n += int64(n)
+		if since := time.Since(b.start); since > b.idle && b.n < b.minRate*int64(since/time.Second) {
+			err = fmt.Errorf("%w: %d bytes in %s", errBodyTooSlow, b.n, since.Round(time.Second))
+		}
+	}
+	switch {
+	case err == io.EOF && !b.eof:
 		b.eof = true
+		if b.bounded {
+			// The server's own reads (the next request, its watch for the
+			// client leaving) must not inherit the body's deadline.
+			b.setDeadline(time.Time{})
+		}
 		b.h.BodyEnd(b.facet)
+	case err != nil && err != io.EOF && b.x != nil:
+		b.x.mu.Lock()
+		if b.x.bodyErr == nil {
+			b.x.bodyErr = err
+		}
+		b.x.mu.Unlock()
 	}
 	return n, err
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+
+	"loupe/proxy/headscan"
 )
 
 // tlsRecordHandshake is the first byte of a TLS ClientHello record.
@@ -25,6 +28,8 @@ const tlsRecordHandshake = 0x16
 // decrypted connection is served by a standard http.Server whose handler
 // feeds every request through the same path as plain proxy requests.
 func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
+	// The client connection now carries the tunnel, not HTTP/1 heads.
+	headscan.FromContext(req.Context()).Stop()
 	if !p.enter() {
 		_ = client.Close()
 		return
@@ -61,7 +66,7 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 	conn := &bufferedConn{Conn: client, r: br}
 	switch {
 	case first[0] != tlsRecordHandshake:
-		p.serveTunnel(conn, "http", target, req.RemoteAddr)
+		p.serveTunnel(conn, "http", &tunnelDest{addr: target}, req.RemoteAddr)
 	case p.cfg.CA == nil:
 		// Nothing to sign with: relay the TLS bytes untouched.
 		p.tunnel(conn, target, br)
@@ -74,7 +79,11 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 			return
 		}
 		_ = tconn.SetDeadline(time.Time{})
-		p.serveTunnel(tconn, "https", target, req.RemoteAddr)
+		name := tconn.ConnectionState().ServerName
+		if name == "" {
+			name = host
+		}
+		p.serveTunnel(tconn, "https", &tunnelDest{addr: target, serverName: name}, req.RemoteAddr)
 	}
 }
 
@@ -91,17 +100,28 @@ func (p *Proxy) passthrough(host string) bool {
 
 // serveTunnel serves one decrypted (or plain) tunnel connection with a
 // standard http.Server until the connection ends. A *tls.Conn that
-// negotiated h2 is served as HTTP/2 by the same server.
-func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
+// negotiated h2 is served as HTTP/2 by the same server; every other
+// connection is HTTP/1 and is scanned like the proxy listener's.
+//
+// Every request's URL names the authority the client addressed (its Host);
+// the request itself goes to dest, which its context carries (target.go).
+func (p *Proxy) serveTunnel(c net.Conn, scheme string, dest *tunnelDest, remote string) {
+	scan := !p.cfg.DisableHeadScan && !negotiatedH2(c)
+	if scan {
+		// net/http detects HTTP/2 by a *tls.Conn type assertion, so only
+		// HTTP/1 connections are wrapped; r.TLS is then nil, and the
+		// scheme is set below.
+		c = headscan.NewConn(c)
+	}
 	l := newOneConnListener(c)
 	srv := p.newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Scheme = scheme
 		if r.Host == "" {
-			r.Host = target
+			r.Host = dest.addr
 		}
 		r.URL.Host = r.Host
 		r.RemoteAddr = remote
-		r, refused := checkHead(w, r)
+		r, refused := p.checkHead(w, r)
 		if refused {
 			return
 		}
@@ -112,9 +132,12 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 			_ = l.Close()
 		}
 	}
-	if scheme == "http" {
-		srv.ConnContext = withScanner
-		l.wrap = true
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		ctx = withTunnel(ctx, dest)
+		if scan {
+			ctx = headscan.ConnContext(ctx, c)
+		}
+		return ctx
 	}
 	if !p.trackServer(srv, true) {
 		_ = c.Close()
@@ -123,6 +146,12 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme, target, remote string) {
 	defer p.trackServer(srv, false)
 	_ = srv.Serve(l)
 	l.wait()
+}
+
+// negotiatedH2 reports whether c is a TLS connection that agreed on HTTP/2.
+func negotiatedH2(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	return ok && tc.ConnectionState().NegotiatedProtocol == "h2"
 }
 
 // tunnel relays bytes blindly between client and target until either side
@@ -152,6 +181,7 @@ func (p *Proxy) tunnel(client net.Conn, target string, buffered *bufio.Reader) {
 	wg.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()
+		defer p.survive("tunnel", func(error) { _ = dst.Close(); _ = src.Close() })
 		_, _ = io.Copy(dst, src)
 		// Propagate the end: half-close when possible, else close.
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
@@ -185,7 +215,6 @@ func (c *bufferedConn) CloseWrite() error {
 // Accept until Close, so that Serve ends when the connection does.
 type oneConnListener struct {
 	conn   net.Conn
-	wrap   bool // wrap the connection in a smuggling scanner
 	once   sync.Once
 	mu     sync.Mutex
 	taken  bool
@@ -201,9 +230,6 @@ func (l *oneConnListener) Accept() (net.Conn, error) {
 	if !l.taken {
 		l.taken = true
 		l.mu.Unlock()
-		if l.wrap {
-			return newScanConn(l.conn), nil
-		}
 		return l.conn, nil
 	}
 	l.mu.Unlock()

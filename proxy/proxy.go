@@ -19,6 +19,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -29,13 +30,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/elazarl/goproxy"
 
+	"loupe/proxy/connlimit"
 	"loupe/proxy/h1"
+	"loupe/proxy/headscan"
 )
 
 // Proxy is the intercepting proxy. Build it with New, run it with Serve,
@@ -50,7 +54,12 @@ type Proxy struct {
 	// not carry to tr), or tr alone with OriginClientStdlib.
 	origin http.RoundTripper
 	h1     *h1.Client // nil with OriginClientStdlib
+	// named serves tunnel requests whose TLS name is not the dialled
+	// host (see target.go).
+	named  namedTransports
 	dialer *net.Dialer
+	limit  *connlimit.Limiter // client connections, on every listener
+	via    viaTag             // this proxy's Via entry, for loop detection (loop.go)
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.
@@ -78,31 +87,41 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy config: %w", err)
 	}
 	c := cfg.withDefaults()
+	via, err := newViaTag()
+	if err != nil {
+		return nil, err
+	}
 	p := &Proxy{
+		via:     via,
 		cfg:     c,
 		log:     c.Logger,
 		errLog:  slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
 		servers: make(map[*http.Server]struct{}),
 		raw:     make(map[net.Conn]struct{}),
 	}
+	p.limit = connlimit.New(connlimit.Config{Max: c.MaxClientConns, PerClient: c.MaxConnsPerClient})
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
+	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: p.refuseOwn}
 	p.tr = p.newTransport()
 	if err := p.newOriginClient(); err != nil {
 		return nil, err
 	}
+	p.named.newTr = func(name string) *http.Transport {
+		tr := p.newTransport()
+		tr.TLSClientConfig.ServerName = name
+		return tr
+	}
 
+	// goproxy's role is the CONNECT front door only: it parses nothing
+	// (net/http did) and dials nothing (Loupe's hijack handler does); it
+	// hands the hijacked connection to hijackConnect. Plain requests, its
+	// transport, header stripping and non-proxy handler are never used, so
+	// none of them is configured here.
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = p.errLog
-	gp.Tr = p.tr
+	gp.Tr = nil
 	gp.ConnectDial = nil
 	gp.ConnectDialWithReq = nil
-	// Loupe strips hop-by-hop headers itself, on the outgoing request;
-	// goproxy's own stripping would drop Accept-Encoding and read Connection
-	// after it is gone.
-	gp.KeepHeader = true
-	gp.KeepAcceptEncoding = true
-	gp.NonproxyHandler = http.HandlerFunc(p.serveSelf)
 	gp.OnRequest().HijackConnect(p.hijackConnect)
 	p.gp = gp
 	return p, nil
@@ -112,8 +131,12 @@ func New(cfg Config) (*Proxy, error) {
 // http.ErrServerClosed after Shutdown.
 func (p *Proxy) Serve(l net.Listener) error {
 	srv := p.newServer(p)
-	srv.ConnContext = withScanner
-	l = &scanListener{Listener: l}
+	srv.ConnState = p.limit.ConnState
+	l = p.limit.Listener(l)
+	if !p.cfg.DisableHeadScan {
+		srv.ConnContext = headscan.ConnContext
+		l = headscan.NewListener(l)
+	}
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
@@ -125,6 +148,10 @@ func (p *Proxy) Serve(l net.Listener) error {
 	p.mu.Unlock()
 	return srv.Serve(l)
 }
+
+// ConnStats reports the client connections held, their bound, and how many
+// were refused or closed to make room.
+func (p *Proxy) ConnStats() connlimit.Stats { return p.limit.Stats() }
 
 // Addrs returns the addresses of the listeners Serve was given.
 func (p *Proxy) Addrs() []net.Addr {
@@ -140,6 +167,9 @@ func (p *Proxy) newServer(h http.Handler) *http.Server {
 		IdleTimeout:       p.cfg.ClientIdleTimeout,
 		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
 		ErrorLog:          p.errLog,
+		// "OPTIONS *" too must reach the handler: the head scanner's
+		// verdicts are taken one per request, in order.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 
@@ -185,6 +215,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	if p.h1 != nil {
 		p.h1.Close()
 	}
+	p.named.closeIdle(true)
 	return err
 }
 
@@ -271,7 +302,7 @@ func (p *Proxy) exitDrain() {
 // (authentication, smuggling, requests aimed at Loupe itself), then goproxy
 // for CONNECT and serveHTTP for everything else.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r, refused := checkHead(w, r)
+	r, refused := p.checkHead(w, r)
 	if refused {
 		return
 	}
@@ -286,25 +317,50 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "tunnels to Loupe itself are refused", http.StatusForbidden)
 			return
 		}
-		p.gp.ServeHTTP(w, r)
+		p.gp.ServeHTTP(keepBuffered{w}, r)
 		return
 	}
 	p.route(w, r)
 }
 
+// keepBuffered is the ResponseWriter goproxy gets for a CONNECT. goproxy
+// hijacks the connection and drops the bufio.Reader net/http hands over with
+// it, and with it the bytes an optimistic client sent right behind the
+// CONNECT head (its TLS ClientHello, or its first HTTP request, in the same
+// packet): the tunnel would then wait for bytes that already came. Its
+// Hijack returns a connection that reads those bytes first.
+type keepBuffered struct{ http.ResponseWriter }
+
+func (w keepBuffered) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil || brw == nil || brw.Reader.Buffered() == 0 {
+		return c, brw, err
+	}
+	return &bufferedConn{Conn: c, r: brw.Reader}, brw, nil
+}
+
 // route handles a non-CONNECT request, from the outer listener or from
-// inside a tunnel (its URL already absolute).
+// inside a tunnel (its URL already absolute). Inside a tunnel the request
+// goes to the tunnel's target whatever its Host says, so that is what is
+// checked (see target.go).
 func (p *Proxy) route(w http.ResponseWriter, r *http.Request) {
 	if !r.URL.IsAbs() {
 		p.serveSelf(w, r)
 		return
 	}
+	dest := r.URL.Host
+	if t := tunnelOf(r.Context()); t != nil {
+		dest = t.addr
+	}
 	switch {
-	case p.isDashboard(r.URL.Host):
+	case p.isDashboard(dest):
 		http.Error(w, "the dashboard is not reachable through the proxy", http.StatusForbidden)
 		return
-	case p.isSelf(r.URL.Host):
+	case p.isSelf(dest):
 		p.serveSelf(w, r)
+		return
+	case p.via.seen(r.Header):
+		p.serveLoop(w, r)
 		return
 	}
 	if upgradeType(r.Header) == "websocket" {
@@ -417,3 +473,22 @@ func (p *Proxy) tlsClientConfig() *tls.Config {
 }
 
 var errShuttingDown = errors.New("proxy is shutting down")
+
+// survive, deferred first in every goroutine Loupe starts for a client's
+// traffic, turns a panic into a logged error and a call to then (which
+// releases what the goroutine held) instead of the end of the process and of
+// every flow captured so far. net/http recovers its own handler goroutines;
+// these are the ones it does not know about.
+func (p *Proxy) survive(what string, then func(error)) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	err := fmt.Errorf("internal error in %s: %v", what, v)
+	if v != http.ErrAbortHandler {
+		p.log.Error("recovered from a panic", "in", what, "panic", v, "stack", string(debug.Stack()))
+	}
+	if then != nil {
+		then(err)
+	}
+}

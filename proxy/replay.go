@@ -19,7 +19,8 @@ var ErrNotReplayable = errors.New("flow cannot be replayed")
 type beginKey struct{}
 
 // Replay sends f's request again, with body as its body, through the same
-// path as client requests (rules, recording). It returns the new flow's ID as
+// path as client requests (rules, recording), to the same place (f.Tunnel's
+// target and TLS name, when it has them). It returns the new flow's ID as
 // soon as the flow is recorded; the exchange goes on in the background and
 // its answer is recorded, not returned. ctx bounds only the start.
 func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error) {
@@ -39,6 +40,19 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 	h.Del("Content-Length")
 
 	rctx, cancel := context.WithCancel(p.ctx)
+	if f.Tunnel != nil {
+		// The original went to its tunnel's target: so does the replay,
+		// verified against the same name (see target.go). route checks
+		// the target as it checks a tunnel's.
+		t := &tunnelDest{addr: f.Tunnel.Target, serverName: f.Tunnel.ServerName}
+		if t.addr == "" {
+			t.addr = hostPort(u)
+		}
+		if t.serverName == "" && u.Scheme == "https" {
+			t.serverName = u.Hostname()
+		}
+		rctx = withTunnel(rctx, t)
+	}
 	began := make(chan flow.ID, 1)
 	rctx = context.WithValue(rctx, beginKey{}, func(hd flow.Handle) {
 		hd.ReplayOf(f.ID)
@@ -66,11 +80,7 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 		defer close(finished)
 		defer p.conns.Done()
 		defer cancel()
-		defer func() {
-			if v := recover(); v != nil && v != http.ErrAbortHandler {
-				p.log.Error("replay panicked", "flow", f.ID, "panic", v)
-			}
-		}()
+		defer p.survive("replay", nil)
 		p.route(&discardWriter{h: make(http.Header)}, req)
 	}()
 	select {

@@ -44,6 +44,9 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 		Host:   out.URL.Hostname(),
 		Path:   out.URL.RequestURI(),
 		URL:    out.URL.String(),
+		// The port the client addressed: inside a tunnel the URL's host is
+		// the client's Host header (target.go), which the dashboard shows.
+		Port: rules.URLPort(out.URL),
 	})
 	for _, r := range plan.Rules {
 		kind := ""
@@ -58,6 +61,7 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 		} else {
 			out.URL = u
 			out.Host = "" // the Host header follows the new origin
+			x.remapped = true
 		}
 	}
 	for _, a := range plan.Request {

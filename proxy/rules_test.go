@@ -213,6 +213,8 @@ func TestRuleActions(t *testing.T) {
 						{Type: "delay", Ms: 200, Phase: "response"},
 					}}},
 					check: func(t *testing.T, r result, f flow.Recorded) {
+						// Two 200 ms waits in a row: a lower bound that the
+						// rule's own sleeps impose.
 						if r.status != 200 || r.took < 400*time.Millisecond {
 							t.Errorf("got %d after %v, want >= 400ms", r.status, r.took)
 						}
@@ -223,9 +225,12 @@ func TestRuleActions(t *testing.T) {
 					name:  "throttle",
 					rules: []rules.Rule{{ID: "th", Actions: []rules.Action{{Type: "throttle", BytesPerSecond: 20000}}}},
 					check: func(t *testing.T, r result, f flow.Recorded) {
-						// 10 000 bytes at 20 000 B/s.
-						if r.body != orig || r.took < 400*time.Millisecond || r.took > 3*time.Second {
-							t.Errorf("got %d bytes after %v, want about 500ms", len(r.body), r.took)
+						// 10 000 bytes at 20 000 B/s, in slices of 2000: the
+						// last slice is not read before 400 ms (a lower
+						// bound the throttle's own waits impose; how much
+						// longer a busy machine takes is not its promise).
+						if r.body != orig || r.took < 400*time.Millisecond {
+							t.Errorf("got %d bytes after %v, want all of them, after at least 400ms", len(r.body), r.took)
 						}
 					},
 					origins: 1,

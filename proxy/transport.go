@@ -88,5 +88,6 @@ func (nopHandle) BodyEnd(flow.Facet)             {}
 func (nopHandle) WebSocket(flow.WSMessage)       {}
 func (nopHandle) Rule(string, string)            {}
 func (nopHandle) ReplayOf(flow.ID)               {}
+func (nopHandle) Target(string, string)          {}
 func (nopHandle) Timings(flow.Timings)           {}
 func (nopHandle) Finish(time.Time, error)        {}

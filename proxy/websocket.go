@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/headscan"
 )
 
 // wsCloseWait is how long a relay waits, after one side ended, for the other
@@ -51,6 +52,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := out.Header.Clone()
 	removeHopHeaders(hdr, true)
+	p.via.add(hdr, r)
 	for _, h := range wsHandshakeHeaders {
 		hdr.Del(h)
 	}
@@ -62,6 +64,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	sent := out.Header.Clone()
 	removeHopHeaders(sent, true)
+	p.via.add(sent, r)
 	sent.Set("Connection", "Upgrade")
 	sent.Set("Upgrade", "websocket")
 	x.h.UpstreamRequest(flow.Request{Method: r.Method, URL: target.String(), Proto: "HTTP/1.1", Header: flow.FieldsFromHeader(sent)})
@@ -71,7 +74,14 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		TLSClientConfig:  p.tlsClientConfig(),
 		HandshakeTimeout: p.cfg.DialTimeout + p.cfg.TLSHandshakeTimeout,
 	}
-	up, resp, err := d.DialContext(r.Context(), target.String(), hdr)
+	// Inside a tunnel the dialer goes to its target, with the client's
+	// Host (set above) and TLS name (see target.go); gorilla/websocket
+	// makes a new connection for every handshake, so nothing is pooled.
+	dial, name := dialURL(r.Context(), &target, x.remapped)
+	if name != "" {
+		d.TLSClientConfig.ServerName = name
+	}
+	up, resp, err := d.DialContext(r.Context(), dial.String(), hdr)
 	if err != nil {
 		if resp != nil && !errors.Is(err, context.Canceled) && resp.StatusCode != http.StatusSwitchingProtocols {
 			// The origin refused the upgrade: relay its answer.
@@ -80,7 +90,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}
 		status, cause := classify(err)
 		x.fail(fmt.Errorf("%s: %w", cause, err))
-		msg := fmt.Sprintf("Loupe: %s (%s): %v\n", cause, r.URL.Host, err)
+		msg := fmt.Sprintf("Loupe: %s (%s): %v\n", cause, dial.Host, err)
 		h := w.Header()
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		x.h.Response(responseHead(status, r.Proto, h))
@@ -114,6 +124,8 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cl.Close()
+	// The client connection is hijacked: WebSocket frames from now on.
+	headscan.FromContext(r.Context()).Stop()
 	served := rh.Clone()
 	served.Set("Upgrade", "websocket")
 	served.Set("Connection", "Upgrade")
@@ -175,8 +187,12 @@ func (p *Proxy) relayWebSocket(x *exchange, cl, up *websocket.Conn) {
 	defer stop()
 
 	ended := make(chan error, 2)
-	go func() { ended <- p.pump(x, flow.Send, cl, up) }()
-	go func() { ended <- p.pump(x, flow.Receive, up, cl) }()
+	relay := func(dir flow.Direction, src, dst *websocket.Conn) {
+		defer p.survive("websocket relay", func(err error) { ended <- err })
+		ended <- p.pump(x, dir, src, dst)
+	}
+	go relay(flow.Send, cl, up)
+	go relay(flow.Receive, up, cl)
 
 	first := <-ended
 	var ce *websocket.CloseError

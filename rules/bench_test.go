@@ -25,6 +25,10 @@ func BenchmarkMatch1000Rules(b *testing.B) {
 		{"url-regexp", func(i int) Match {
 			return Match{URL: fmt.Sprintf(`^https://api\.example\.com/v%d/users/[0-9]+$`, i)}
 		}},
+		// One host, a rule per port: local development servers.
+		{"one-host-ports", func(i int) Match {
+			return Match{Methods: []string{"GET"}, Host: "127.0.0.1", Port: 10000 + i, Path: "/v1/*"}
+		}},
 	}
 	requests := map[string]func(i int) Request{
 		"literal-host": func(i int) Request { return req("GET", "https", fmt.Sprintf("api%d.example.com", i), "/v1/users/7") },
@@ -33,6 +37,11 @@ func BenchmarkMatch1000Rules(b *testing.B) {
 			return req("GET", "https", "example.com", fmt.Sprintf("/api/v%d/users/items?id=7", i))
 		},
 		"url-regexp": func(i int) Request { return req("GET", "https", "api.example.com", fmt.Sprintf("/v%d/users/7", i)) },
+		"one-host-ports": func(i int) Request {
+			r := req("GET", "http", "127.0.0.1", "/v1/users/7")
+			r.Port = 10000 + i
+			return r
+		},
 	}
 	for _, shape := range shapes {
 		rs := make([]Rule, 1000)

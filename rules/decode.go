@@ -196,13 +196,25 @@ func decodeRule(raw json.RawMessage, index int, r *Rule) []Problem {
 	})
 	if len(matchRaw) > 0 && string(matchRaw) != "null" {
 		m := &r.Match
+		var port json.RawMessage
 		d.object(matchRaw, "match.", map[string]fieldSpec{
 			"methods": {func() any { return &m.Methods }, "an array of strings"},
 			"scheme":  {func() any { return &m.Scheme }, "a string"},
 			"host":    {func() any { return &m.Host }, "a string"},
 			"path":    {func() any { return &m.Path }, "a string"},
 			"url":     {func() any { return &m.URL }, "a string"},
+			"port":    {func() any { return &port }, "an integer"},
 		})
+		if len(port) > 0 && string(port) != "null" {
+			switch err := json.Unmarshal(port, &m.Port); {
+			case err != nil:
+				d.add("match.port", "must be an integer")
+			case m.Port == 0:
+				// Zero is how Match says "any port", so only the document
+				// can tell an explicit 0, which is never a port anyone meant.
+				d.add("match.port", portRange+" (leave it out to match any port)")
+			}
+		}
 	}
 	if len(actionsRaw) > 0 && string(actionsRaw) != "null" {
 		var raws []json.RawMessage

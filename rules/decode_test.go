@@ -74,8 +74,13 @@ func TestDecodeRulesProblems(t *testing.T) {
 		{"unknown field", `[{"id": "a", "enabled": true, "hots": "x", "actions": []}]`, []string{"a|0|hots|unknown field"}},
 		{"case matters", `[{"ID": "a"}]`, []string{"|0|ID|unknown field"}},
 		{"duplicate field", `[{"id": "a", "id": "b"}]`, []string{"b|0|id|duplicate field"}},
-		{"nested unknown", `[{"id": "a", "match": {"host": "x", "port": 80}, "actions": [{"type": "block"}, {"type": "delay", "ms": 1, "phse": "x"}]}]`,
-			[]string{"a|0|match.port|unknown field", "a|0|actions[1].phse|unknown field"}},
+		{"nested unknown", `[{"id": "a", "match": {"host": "x", "prot": 80}, "actions": [{"type": "block"}, {"type": "delay", "ms": 1, "phse": "x"}]}]`,
+			[]string{"a|0|match.prot|unknown field", "a|0|actions[1].phse|unknown field"}},
+		{"port case matters", `[{"id": "a", "match": {"Port": 80}, "actions": [{"type": "block"}]}]`, []string{"a|0|match.Port|unknown field"}},
+		{"port string", `[{"id": "a", "match": {"port": "20002"}, "actions": [{"type": "block"}]}]`, []string{"a|0|match.port|must be an integer"}},
+		{"port float", `[{"id": "a", "match": {"port": 80.5}, "actions": [{"type": "block"}]}]`, []string{"a|0|match.port|must be an integer"}},
+		{"port zero", `[{"id": "a", "match": {"port": 0}, "actions": [{"type": "block"}]}]`, []string{"a|0|match.port|must be 1..65535 (leave it out to match any port)"}},
+		{"port duplicate", `[{"id": "a", "match": {"port": 1, "port": 2}, "actions": [{"type": "block"}]}]`, []string{"a|0|match.port|duplicate field"}},
 		{"wrong types", `[{"id": "a", "enabled": "yes", "match": {"methods": "GET"}, "actions": [{"type": "override", "status": "200", "headers": {"X": 1}, "body": 5}]}]`,
 			[]string{
 				"a|0|enabled|must be true or false",
@@ -141,5 +146,33 @@ func TestDecodeRulesTooLarge(t *testing.T) {
 	_, err := DecodeRules(strings.NewReader(doc))
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("DecodeRules(huge) = %v", err)
+	}
+}
+
+func TestDecodePort(t *testing.T) {
+	const doc = `[{"id": "dev", "enabled": true, "match": {"host": "127.0.0.1", "port": 20002}, "actions": [{"type": "block"}]}]`
+	rs, err := DecodeRules(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rs[0].Match.Port; got != 20002 {
+		t.Fatalf("match.port = %d, want 20002", got)
+	}
+	data, err := json.Marshal(rs[0].Match)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(data), `{"host":"127.0.0.1","port":20002}`; got != want {
+		t.Errorf("encoded match = %s, want %s", got, want)
+	}
+	// Absent and null both mean any port, and nothing is written for it.
+	for _, m := range []string{`{}`, `{"port": null}`} {
+		r, err := DecodeRule(strings.NewReader(`{"id": "a", "match": ` + m + `, "actions": [{"type": "block"}]}`))
+		if err != nil || r.Match.Port != 0 {
+			t.Errorf("DecodeRule(match %s) = %+v, %v; want port 0", m, r.Match, err)
+		}
+		if data, _ := json.Marshal(r.Match); string(data) != `{}` {
+			t.Errorf("match %s encodes as %s, want {}", m, data)
+		}
 	}
 }

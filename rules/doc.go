@@ -17,7 +17,8 @@
 // Speed: Compile precompiles every glob and regexp and indexes rules by
 // literal host and by "*.suffix" host, so a request looks only at rules that
 // can apply; a regexp with a literal prefix is rejected by a prefix check
-// before the regexp engine runs. With 1,000 rules a match costs well under
+// before the regexp engine runs, and a port is compared before anything
+// else. With 1,000 rules a match costs well under
 // 0.1 µs when hosts are indexed and about 10 µs when every rule must be
 // looked at (see BenchmarkMatch1000Rules).
 package rules

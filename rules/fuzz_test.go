@@ -13,6 +13,8 @@ var fuzzRequests = []Request{
 	req("GET", "https", "api.example.com", "/v1/profile?id=1"),
 	req("post", "http", "LOCALHOST:8080", "/"),
 	req("GET", "wss", "[::1]:443", "/socket"),
+	{Method: "GET", Scheme: "http", Host: "127.0.0.1", Path: "/", URL: "http://127.0.0.1:20002/", Port: 20002},
+	{Method: "GET", Scheme: "https", Host: "127.0.0.1", Path: "/", URL: "https://127.0.0.1:-1/", Port: -1},
 	{},
 	{Method: "\xff", Scheme: "\x00", Host: "é.example", Path: "/\xff?*", URL: "\xff"},
 }
@@ -25,6 +27,8 @@ func FuzzCompile(f *testing.F) {
 	f.Add([]byte(`[{"id":"a","enabled":true,"match":{"host":"*.x?","path":"/a\\*b*","url":"^https?://"},"actions":[{"type":"block","reset":true}]}]`))
 	f.Add([]byte(`[{"id":"a","enabled":true,"match":{"methods":["GET"],"scheme":"ws"},"actions":[{"type":"delay","ms":5,"phase":"response"},{"type":"mapRemote","url":"http://127.0.0.1:1/x"}]}]`))
 	f.Add([]byte(`[{"id":"b","actions":[{"type":"mock","status":201,"bodyBase64":"aGk=","headers":{"A":"b"}}]}, {"ID":1}]`))
+	f.Add([]byte(`[{"id":"p","enabled":true,"match":{"host":"127.0.0.1","port":20002},"actions":[{"type":"override","body":"x"}]},{"id":"q","enabled":true,"match":{"port":443},"actions":[{"type":"block"}]}]`))
+	f.Add([]byte(`[{"id":"p","match":{"port":0}},{"id":"q","match":{"port":65536}},{"id":"r","match":{"port":"80"}},{"id":"s","match":{"port":-1.5}}]`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		rs, err := DecodeRules(bytes.NewReader(doc))
 		if err != nil {
@@ -66,11 +70,12 @@ func FuzzCompile(f *testing.F) {
 // FuzzMatch checks globs against a naive reference and the rest of matching
 // for panics.
 func FuzzMatch(f *testing.F) {
-	f.Add("*.example.com", "/api/*", "api.example.com", "/api/v1?x=1", `^https?://api\.`)
-	f.Add("a?c", "*b*", "abc", "/b", `token=`)
-	f.Add(`\*`, `/\?*`, "*", "/?x", `(?i)^HTTP`)
-	f.Add("*a*a*a", "/?*?", "aaaa", "/é", `^(http)://a|b$`)
-	f.Fuzz(func(t *testing.T, hostPat, pathPat, host, reqPath, urlExpr string) {
+	f.Add("*.example.com", "/api/*", "api.example.com", "/api/v1?x=1", `^https?://api\.`, 0, 0)
+	f.Add("a?c", "*b*", "abc", "/b", `token=`, 80, 0)
+	f.Add(`\*`, `/\?*`, "*", "/?x", `(?i)^HTTP`, 20002, 20002)
+	f.Add("*a*a*a", "/?*?", "aaaa", "/é", `^(http)://a|b$`, 20002, 20001)
+	f.Add("127.0.0.1", "", "127.0.0.1", "/", "", 65536, -1)
+	f.Fuzz(func(t *testing.T, hostPat, pathPat, host, reqPath, urlExpr string, rulePort, reqPort int) {
 		url := "http://" + host + reqPath
 		if re, err := regexp.Compile(urlExpr); err == nil {
 			set, err := Compile([]Rule{withMatch("u", Match{URL: urlExpr})})
@@ -101,20 +106,31 @@ func FuzzMatch(f *testing.F) {
 			}
 			_ = globLiteralPrefix(p)
 		}
-		rule := withMatch("r", Match{Host: hostPat, Path: pathPat})
+		rule := withMatch("r", Match{Host: hostPat, Path: pathPat, Port: rulePort})
 		set, err := Compile([]Rule{rule})
 		if err != nil {
+			// A port in 1..65535 is never the problem.
+			if rulePort >= 0 && rulePort <= MaxPort {
+				if _, again := Compile([]Rule{withMatch("r", Match{Host: hostPat, Path: pathPat})}); again == nil {
+					t.Fatalf("port %d refused: %v", rulePort, err)
+				}
+			}
 			return
 		}
-		got := set.Match(Request{Method: "GET", Scheme: "http", Host: host, Path: reqPath, URL: url})
+		got := set.Match(Request{Method: "GET", Scheme: "http", Host: host, Path: reqPath, URL: url, Port: reqPort})
 		if len(got) > 1 {
 			t.Fatalf("one rule matched %d times", len(got))
 		}
 		plain := valid && !strings.ContainsAny(host, ":[]") && !strings.HasPrefix(hostPat, "[")
 		small := len(hostPat)*len(host)+len(pathPat)*len(reqPath) <= 1<<14
 		if plain && small {
+			effective := reqPort
+			if effective == 0 {
+				effective = 80 // the request is http
+			}
 			want := (hostPat == "" || refGlob(strings.ToLower(hostPat), strings.ToLower(host))) &&
-				(pathPat == "" || refGlob(pathPat, reqPath))
+				(pathPat == "" || refGlob(pathPat, reqPath)) &&
+				(rulePort == 0 || rulePort == effective)
 			if len(got) == 1 != want {
 				t.Fatalf("Match(%q, %q) with host %q path %q = %v", host, reqPath, hostPat, pathPat, got)
 			}

@@ -24,6 +24,11 @@ type Match struct {
 	// URL is a regular expression (RE2 syntax) searched in the whole absolute
 	// URL; anchor it with ^ and $ to match all of it.
 	URL string `json:"url,omitempty"`
+	// Port is the port the request's URL addresses: its explicit port, else
+	// the scheme's default (80 for http and ws, 443 for https and wss), so a
+	// rule for 127.0.0.1:20002 leaves 127.0.0.1:20001 alone. 1..65535; zero
+	// (absent) matches any port.
+	Port int `json:"port,omitempty"`
 }
 
 // Action types.

@@ -2,9 +2,11 @@ package rules
 
 import (
 	"maps"
+	"net/url"
 	"regexp"
 	"regexp/syntax"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -19,6 +21,37 @@ type Request struct {
 	Path string
 	// URL is the absolute URL ("https://example.com/a?q=1").
 	URL string
+	// Port is the port the URL addresses, as URLPort computes it; zero
+	// stands for the default port of Scheme. A port inside Host is not
+	// looked at: a caller that knows only a host:port passes the port here.
+	Port int
+}
+
+// DefaultPort is the port a URL of this scheme addresses when it names
+// none: 80 for http and ws, 443 for https and wss, 0 for anything else.
+func DefaultPort(scheme string) int {
+	switch strings.ToLower(scheme) {
+	case "http", "ws":
+		return 80
+	case "https", "wss":
+		return 443
+	}
+	return 0
+}
+
+// URLPort is the port u addresses, which rules compare with match.port:
+// its explicit port, else its scheme's default. It is -1, which no rule's
+// port equals, when the explicit port is 0 or not a number, and 0 when the
+// URL names no port and its scheme has no default.
+func URLPort(u *url.URL) int {
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			return -1
+		}
+		return n
+	}
+	return DefaultPort(u.Scheme)
 }
 
 // Set is an immutable, compiled rule list. It is safe for concurrent use;
@@ -26,16 +59,29 @@ type Request struct {
 type Set struct {
 	rules    []Rule
 	compiled []compiled
-	// byHost indexes enabled rules whose host is a literal, bySuffix those
-	// whose host is "*" followed by a literal starting with "." (the common
-	// "*.example.com"); anyHost lists the other enabled rules. All hold
-	// ascending rule indices, so a match looks only at rules that can apply.
-	byHost   map[string][]int
-	bySuffix map[string][]int
-	anyHost  []int
+	// byHost indexes enabled rules whose host is a literal and that name
+	// no port, byHostPort those that name one; bySuffix those whose host
+	// is "*" followed by a literal starting with "." (the common
+	// "*.example.com"); byPort the other enabled rules that name a port;
+	// anyHost the rest. All hold ascending rule indices, so a match looks
+	// only at rules that can apply: a thousand rules for one host on as
+	// many ports cost one more map lookup, and rules without ports nothing.
+	byHost     map[string][]int
+	byHostPort map[hostPort][]int
+	bySuffix   map[string][]int
+	byPort     map[int][]int
+	anyHost    []int
+	ports      bool // some enabled rule names a port
+}
+
+// hostPort is a key of Set.byHostPort.
+type hostPort struct {
+	host string
+	port int
 }
 
 type compiled struct {
+	port    int      // 0 = any
 	methods []string // upper case; nil = any
 	scheme  string   // lower case; "" = any
 	host    *glob    // nil = any
@@ -67,10 +113,12 @@ func Compile(rs []Rule) (*Set, error) {
 // compileValid compiles rules that passed validation.
 func compileValid(rs []Rule) *Set {
 	s := &Set{
-		rules:    make([]Rule, len(rs)),
-		compiled: make([]compiled, len(rs)),
-		byHost:   make(map[string][]int),
-		bySuffix: make(map[string][]int),
+		rules:      make([]Rule, len(rs)),
+		compiled:   make([]compiled, len(rs)),
+		byHost:     make(map[string][]int),
+		byHostPort: make(map[hostPort][]int),
+		bySuffix:   make(map[string][]int),
+		byPort:     make(map[int][]int),
 	}
 	for i := range rs {
 		s.rules[i] = cloneRule(rs[i])
@@ -80,6 +128,7 @@ func compileValid(rs []Rule) *Set {
 			c.methods = append(c.methods, strings.ToUpper(meth))
 		}
 		c.scheme = strings.ToLower(m.Scheme)
+		c.port = m.Port
 		if m.Host != "" {
 			c.host, _ = compileGlob(trimBrackets(m.Host), true)
 		}
@@ -95,11 +144,17 @@ func compileValid(rs []Rule) *Set {
 		if !s.rules[i].Enabled {
 			continue
 		}
+		s.ports = s.ports || c.port != 0
 		switch {
-		case c.host != nil && c.host.kind == globExact:
+		case c.host != nil && c.host.kind == globExact && c.port == 0:
 			s.byHost[c.host.lit] = append(s.byHost[c.host.lit], i)
+		case c.host != nil && c.host.kind == globExact:
+			k := hostPort{c.host.lit, c.port}
+			s.byHostPort[k] = append(s.byHostPort[k], i)
 		case c.host != nil && c.host.kind == globSuffix && strings.HasPrefix(c.host.lit, "."):
 			s.bySuffix[c.host.lit] = append(s.bySuffix[c.host.lit], i)
+		case c.port != 0:
+			s.byPort[c.port] = append(s.byPort[c.port], i)
 		default:
 			s.anyHost = append(s.anyHost, i)
 		}
@@ -114,12 +169,29 @@ func (s *Set) Match(r Request) []*Rule {
 		return nil
 	}
 	host := normalHost(r.Host)
-	// Candidate lists: the literal host, each ".suffix" of the host, the
-	// rest. A host has few dots, so this stays on the stack.
+	if r.Port == 0 && s.ports {
+		r.Port = DefaultPort(r.Scheme)
+	}
+	// Candidate lists: the rest, the literal host (without a port and with
+	// the request's), the request's port, each ".suffix" of the host. A
+	// host has few dots, so this stays on the stack.
 	var buf [8][]int
-	lists := append(buf[:0], s.anyHost)
+	lists := buf[:0]
+	if len(s.anyHost) > 0 {
+		lists = append(lists, s.anyHost)
+	}
 	if l := s.byHost[host]; l != nil {
 		lists = append(lists, l)
+	}
+	if len(s.byHostPort) > 0 && r.Port > 0 {
+		if l := s.byHostPort[hostPort{host, r.Port}]; l != nil {
+			lists = append(lists, l)
+		}
+	}
+	if len(s.byPort) > 0 && r.Port > 0 {
+		if l := s.byPort[r.Port]; l != nil {
+			lists = append(lists, l)
+		}
 	}
 	if len(s.bySuffix) > 0 {
 		for i := 0; i < len(host); i++ {
@@ -131,7 +203,10 @@ func (s *Set) Match(r Request) []*Rule {
 		}
 	}
 	var out []*Rule
-	if len(lists) == 1 {
+	switch len(lists) {
+	case 0:
+		return nil
+	case 1:
 		for _, i := range lists[0] {
 			if s.compiled[i].match(&r, host) {
 				out = append(out, &s.rules[i])
@@ -159,6 +234,11 @@ func (s *Set) Match(r Request) []*Rule {
 }
 
 func (c *compiled) match(r *Request, host string) bool {
+	// Cheapest first: a port is one comparison, and rules that differ only
+	// by port (one per local dev server) are rejected by it.
+	if c.port != 0 && c.port != r.Port {
+		return false
+	}
 	if c.scheme != "" && !strings.EqualFold(c.scheme, r.Scheme) {
 		return false
 	}

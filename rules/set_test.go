@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"testing"
@@ -83,6 +84,104 @@ func TestMatch(t *testing.T) {
 				t.Errorf("match %+v against %+v = %v, want %v", tt.match, tt.req, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMatchPort: a rule with a port matches the port the URL addresses,
+// explicit or the scheme's default, and no other.
+func TestMatchPort(t *testing.T) {
+	at := func(scheme, host string, port int) Request {
+		r := req("GET", scheme, host, "/")
+		r.Port = port
+		return r
+	}
+	tests := []struct {
+		name  string
+		match Match
+		req   Request
+		want  bool
+	}{
+		{"same port", Match{Port: 20002}, at("http", "127.0.0.1", 20002), true},
+		{"other port", Match{Port: 20002}, at("http", "127.0.0.1", 20001), false},
+		{"with host", Match{Host: "127.0.0.1", Port: 20002}, at("http", "127.0.0.1", 20002), true},
+		{"with host other port", Match{Host: "127.0.0.1", Port: 20002}, at("http", "127.0.0.1", 20001), false},
+		{"with glob host other port", Match{Host: "*.test", Port: 8443}, at("https", "a.test", 443), false},
+		{"no port matches any", Match{Host: "127.0.0.1"}, at("http", "127.0.0.1", 20001), true},
+		{"http default", Match{Port: 80}, at("http", "x", 0), true},
+		{"ws default", Match{Port: 80}, at("ws", "x", 0), true},
+		{"https default", Match{Port: 443}, at("https", "x", 0), true},
+		{"wss default", Match{Port: 443}, at("WSS", "x", 0), true},
+		{"https not 80", Match{Port: 80}, at("https", "x", 0), false},
+		{"http not 443", Match{Port: 443}, at("http", "x", 0), false},
+		{"explicit default", Match{Port: 80}, at("http", "x", 80), true},
+		{"explicit beats scheme", Match{Port: 443}, at("http", "x", 443), true},
+		{"unknown scheme no default", Match{Port: 80}, at("", "x", 0), false},
+		{"bad explicit port", Match{Port: 80}, at("http", "x", -1), false},
+		{"port in host ignored", Match{Port: 8080}, at("http", "localhost:8080", 0), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustCompile(t, []Rule{withMatch("r", tt.match)})
+			if got := len(s.Match(tt.req)) == 1; got != tt.want {
+				t.Errorf("match %+v against %+v = %v, want %v", tt.match, tt.req, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMatchPortIndexed: rules that differ only by port, behind the host
+// index, each match their own port and keep list order.
+func TestMatchPortIndexed(t *testing.T) {
+	rs := []Rule{
+		withMatch("one", Match{Host: "127.0.0.1", Port: 20001}),
+		withMatch("two", Match{Host: "127.0.0.1", Port: 20002}),
+		withMatch("any", Match{Port: 20002}),
+		withMatch("glob", Match{Host: "*.0.0.1", Port: 20002}),
+	}
+	s := mustCompile(t, rs)
+	for _, tt := range []struct {
+		port int
+		want []string
+	}{{20001, []string{"one"}}, {20002, []string{"two", "any", "glob"}}, {80, nil}} {
+		r := req("GET", "http", "127.0.0.1", "/")
+		r.Port = tt.port
+		if got := ids(s.Match(r)); !slices.Equal(got, tt.want) {
+			t.Errorf("port %d: Match = %q, want %q", tt.port, got, tt.want)
+		}
+	}
+	r := req("GET", "http", "a.0.0.1", "/")
+	r.Port = 20002
+	if got := ids(s.Match(r)); !slices.Equal(got, []string{"any", "glob"}) {
+		t.Errorf("a.0.0.1:20002: Match = %q", got)
+	}
+}
+
+func TestURLPort(t *testing.T) {
+	tests := []struct {
+		url  string
+		want int
+	}{
+		{"http://127.0.0.1:20002/", 20002},
+		{"http://x/", 80},
+		{"https://x/", 443},
+		{"ws://x/", 80},
+		{"wss://x/", 443},
+		{"HTTPS://x/", 443},
+		{"http://x:443/", 443},
+		{"https://[::1]:8443/", 8443},
+		{"https://[::1]/", 443},
+		{"http://x:0/", -1},
+		{"http://x:99999999999999999999/", -1},
+		{"ftp://x/", 0},
+	}
+	for _, tt := range tests {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatalf("parse %q: %v", tt.url, err)
+		}
+		if got := URLPort(u); got != tt.want {
+			t.Errorf("URLPort(%q) = %d, want %d", tt.url, got, tt.want)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrNotFound is returned (wrapped) by Update and Delete for an unknown rule ID.
@@ -46,7 +47,9 @@ type Store struct {
 // Open loads the rules at path. A missing file is an empty rule list (the
 // file is created by the first change). A malformed or invalid file is an
 // error naming the file, the rule and the field, wrapping a *ValidationError;
-// Open never writes the file. log may be nil.
+// Open never writes the file. Once the rules are loaded, Open removes the
+// temporary files that a crashed run left beside the file (see
+// removeStaleTemps). log may be nil.
 func Open(path string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -55,6 +58,7 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.cur.Store(compileValid(nil))
+		removeStaleTemps(s.target(), time.Now(), log)
 		return s, nil
 	}
 	if err != nil {
@@ -76,7 +80,17 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		log.Warn("rule refers to a missing file", "file", path, "rule", p.RuleID, "field", p.Field, "problem", p.Message)
 	}
 	s.cur.Store(compileValid(rs))
+	removeStaleTemps(s.target(), time.Now(), log)
 	return s, nil
+}
+
+// target is the file a change writes: the rules file, or what it links to
+// (a rules file kept with one's dotfiles), so that the link stays a link.
+func (s *Store) target() string {
+	if real, err := filepath.EvalSymlinks(s.path); err == nil {
+		return real
+	}
+	return s.path
 }
 
 // Path is the rules file the store writes.
@@ -211,13 +225,7 @@ func (s *Store) commitLocked(rs []Rule) error {
 	if err != nil {
 		return fmt.Errorf("save rules %s: %w", s.path, err)
 	}
-	// Write through a symbolic link (a rules file kept with one's dotfiles)
-	// rather than replacing the link with a file.
-	target := s.path
-	if real, err := filepath.EvalSymlinks(s.path); err == nil {
-		target = real
-	}
-	if err := writeFileAtomic(target, append(data, '\n')); err != nil {
+	if err := writeFileAtomic(s.target(), append(data, '\n')); err != nil {
 		return fmt.Errorf("save rules %s: %w", s.path, err)
 	}
 	s.cur.Store(set)
@@ -231,7 +239,7 @@ func writeFileAtomic(name string, data []byte) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
+	f, err := os.CreateTemp(dir, tempPattern(filepath.Base(name)))
 	if err != nil {
 		return err
 	}

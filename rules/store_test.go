@@ -481,3 +481,118 @@ func TestStoreConcurrent(t *testing.T) {
 		t.Fatalf("file %v != current %v", onDisk, s.Rules())
 	}
 }
+
+// TestOpenRemovesStaleTempFiles leaves in the data directory what a run that
+// crashed in the middle of a save leaves (its temporary copy of rules.json)
+// among look-alikes: Open removes exactly the stale temporary copies, and
+// nothing else.
+func TestOpenRemovesStaleTempFiles(t *testing.T) {
+	// Each case is a name, what to create under it, and whether Open must
+	// remove it.
+	type kind int
+	const (
+		file kind = iota
+		dir
+		link
+		fresh // a file written just now: another run may be saving
+	)
+	tests := []struct {
+		name   string
+		kind   kind
+		remove bool
+	}{
+		{".rules.json.123456.tmp", file, true},
+		{".rules.json.0.tmp", file, true},
+		{".rules.json.4294967295.tmp", file, true},
+		{".rules.json.77.tmp", fresh, false},
+		{".rules.json.12345678901.tmp", file, false}, // more digits than CreateTemp writes
+		{".rules.json.12a4.tmp", file, false},
+		{".rules.json..tmp", file, false},
+		{".rules.json.123.tmp.bak", file, false},
+		{"rules.json.123.tmp", file, false},
+		{".rules.json.123", file, false},
+		{".other.json.123.tmp", file, false},
+		{".rules.json.999.tmp", dir, false},
+		{".rules.json.888.tmp", link, false},
+		{"notes.txt", file, false},
+	}
+	for _, symlinked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("symlinked=%v", symlinked), func(t *testing.T) {
+			d := t.TempDir()
+			path := filepath.Join(d, "rules.json")
+			target, base := path, "rules.json"
+			if symlinked {
+				// Saves write beside the link's target, so that is where a
+				// crash leaves its temporary file.
+				other := t.TempDir()
+				target, base = filepath.Join(other, "real.json"), "real.json"
+				if err := os.Symlink(target, path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(target, []byte(exampleJSON), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tdir := filepath.Dir(target)
+			old := time.Now().Add(-time.Hour)
+			keepTarget := filepath.Join(t.TempDir(), "kept")
+			if err := os.WriteFile(keepTarget, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, tt := range tests {
+				name := filepath.Join(tdir, strings.Replace(tt.name, "rules.json", base, 1))
+				var err error
+				switch tt.kind {
+				case file, fresh:
+					err = os.WriteFile(name, []byte("[]"), 0o600)
+				case dir:
+					err = os.Mkdir(name, 0o700)
+				case link:
+					err = os.Symlink(keepTarget, name)
+				}
+				if err == nil && tt.kind != fresh && tt.kind != link {
+					err = os.Chtimes(name, old, old)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			s := mustOpen(t, path)
+			if s.Current().Len() != 1 {
+				t.Errorf("loaded %d rules, want 1", s.Current().Len())
+			}
+			for _, tt := range tests {
+				name := filepath.Join(tdir, strings.Replace(tt.name, "rules.json", base, 1))
+				_, err := os.Lstat(name)
+				if gone := errors.Is(err, os.ErrNotExist); gone != tt.remove {
+					t.Errorf("%s: removed = %v, want %v (%v)", filepath.Base(name), gone, tt.remove, err)
+				}
+			}
+			for _, p := range []string{path, target, keepTarget} {
+				if _, err := os.Stat(p); err != nil {
+					t.Errorf("%s: %v", p, err)
+				}
+			}
+			if b, _ := os.ReadFile(target); string(b) != exampleJSON {
+				t.Error("Open changed the rules file")
+			}
+		})
+	}
+}
+
+// TestTempNamesAreRecognised checks the name the saver's temporary files
+// really get against the name Open looks for, so that the two cannot drift.
+func TestTempNamesAreRecognised(t *testing.T) {
+	d := t.TempDir()
+	for range 20 {
+		f, err := os.CreateTemp(d, tempPattern("rules.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if name := filepath.Base(f.Name()); !isTempName(name, "rules.json") {
+			t.Fatalf("temporary file %q is not recognised as one", name)
+		}
+	}
+}

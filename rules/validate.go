@@ -23,7 +23,12 @@ const (
 	// MaxPatternLen bounds match.host, match.path and match.url, which keeps
 	// the cost of a match bounded whatever the request.
 	MaxPatternLen = 2048
+	// MaxPort is the highest TCP port a match.port may name.
+	MaxPort = 65535
 )
+
+// portRange is the problem of a match.port outside 1..MaxPort.
+const portRange = "must be 1..65535"
 
 // Problem is one invalid field of one rule. The API answers 400 with a list
 // of them, so the UI can point at the field.
@@ -191,6 +196,9 @@ func (v *validator) checkMatch(m *Match) {
 			v.add("match.url", "bad regular expression: "+strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 	}
+	if m.Port < 0 || m.Port > MaxPort {
+		v.add("match.port", portRange)
+	}
 }
 
 func hostGlobProblem(h string) string {
@@ -202,7 +210,7 @@ func hostGlobProblem(h string) string {
 	}
 	// One colon is a port; several are an IPv6 address.
 	if strings.Count(h, ":") == 1 || strings.HasPrefix(h, "[") && !strings.HasSuffix(h, "]") {
-		return "must not include a port (the host is matched without it)"
+		return "must not include a port (the host is matched without it; use match.port)"
 	}
 	return ""
 }

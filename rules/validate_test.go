@@ -70,6 +70,8 @@ func TestValidateValid(t *testing.T) {
 		withMatch("ipv6-host", Match{Host: "::1"}),
 		withMatch("bracket-host", Match{Host: "[::1]"}),
 		withMatch("any-path", Match{Path: "*"}),
+		withMatch("port-low", Match{Port: 1}),
+		withMatch("port-high", Match{Host: "127.0.0.1", Port: MaxPort}),
 		{ID: "disabled.rule_1", Enabled: false, Actions: []Action{{Type: TypeBlock, Status: 100}}},
 		{ID: strings.Repeat("a", MaxIDLen), Actions: []Action{{Type: TypeBlock, Status: 599}}},
 	}
@@ -102,7 +104,9 @@ func TestValidateProblems(t *testing.T) {
 		{"bad method", withMatch("r", Match{Methods: []string{"GET", "GE T", ""}}), []string{
 			`match.methods[1]: "GE T" is not a method`, `match.methods[2]: "" is not a method`}},
 		{"bad scheme", withMatch("r", Match{Scheme: "ftp"}), []string{`match.scheme: "ftp" is not one of`}},
-		{"host with port", withMatch("r", Match{Host: "example.com:8080"}), []string{"match.host: must not include a port"}},
+		{"host with port", withMatch("r", Match{Host: "example.com:8080"}), []string{"match.host: must not include a port (the host is matched without it; use match.port)"}},
+		{"port negative", withMatch("r", Match{Port: -1}), []string{"match.port: must be 1..65535"}},
+		{"port too high", withMatch("r", Match{Port: MaxPort + 1}), []string{"match.port: must be 1..65535"}},
 		{"ipv6 host with port", withMatch("r", Match{Host: "[::1]:8080"}), []string{"match.host: must not include a port"}},
 		{"host with path", withMatch("r", Match{Host: "example.com/x"}), []string{"match.host: must be a host name glob"}},
 		{"host with scheme", withMatch("r", Match{Host: "https://example.com"}), []string{"match.host: must be a host name glob"}},
@@ -186,7 +190,7 @@ func TestValidateProblems(t *testing.T) {
 func TestValidateAllProblemsAtOnce(t *testing.T) {
 	rs := []Rule{
 		okRule("a"),
-		{ID: "b", Match: Match{Host: "x:1", URL: "("}, Actions: []Action{
+		{ID: "b", Match: Match{Host: "x:1", URL: "(", Port: 70000}, Actions: []Action{
 			{Type: TypeOverride, Status: 700, Headers: map[string]string{"bad name": "v"}},
 			{Type: "nope"},
 			{Type: TypeDelay, Ms: -1, Phase: "x"},
@@ -198,6 +202,7 @@ func TestValidateAllProblemsAtOnce(t *testing.T) {
 	want := []string{
 		"b match.host",
 		"b match.url",
+		"b match.port",
 		"b actions[0].status",
 		"b actions[0].headers",
 		"b actions[1].type",
@@ -209,11 +214,11 @@ func TestValidateAllProblemsAtOnce(t *testing.T) {
 	if got := fields(ps); !slices.Equal(got, want) {
 		t.Fatalf("fields = %q\nwant     %q", got, want)
 	}
-	if ps[7].Index != 2 || !strings.Contains(ps[7].Message, "duplicate id (also used by the rule at index 0)") {
-		t.Errorf("duplicate problem = %+v", ps[7])
+	if ps[8].Index != 2 || !strings.Contains(ps[8].Message, "duplicate id (also used by the rule at index 0)") {
+		t.Errorf("duplicate problem = %+v", ps[8])
 	}
-	if ps[8].Index != 3 {
-		t.Errorf("empty id problem index = %d, want 3", ps[8].Index)
+	if ps[9].Index != 3 {
+		t.Errorf("empty id problem index = %d, want 3", ps[9].Index)
 	}
 
 	_, err := Compile(rs)

@@ -308,7 +308,8 @@ func TestStateAndRecording(t *testing.T) {
 	e.add(flowSpec{url: "https://a.test/1", status: 200, respBody: "hello"})
 	st := decode[State](t, e.do("GET", "/api/state", nil), 200)
 	if st.Flows != 1 || st.Paused || st.CAFingerprint != "AB:CD:EF" || st.ProxyAddr != "127.0.0.1:8080" ||
-		st.UIAddr != "127.0.0.1:8081" || st.Stats.BodyBytesRAM == 0 || st.Seq == 0 || st.Process.HeapBytes == 0 {
+		st.UIAddr != "127.0.0.1:8081" || st.Stats.BodyBytesRAM == 0 || st.Seq == 0 || st.Process.HeapBytes == 0 ||
+		st.Connections == nil || st.Connections.Open != 3 || st.Connections.Refused != 2 {
 		t.Errorf("state = %+v", st)
 	}
 	e.s.SetAddrs("127.0.0.1:18080", "127.0.0.1:18081")

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"loupe/proxy/connlimit"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
 	"loupe/rules"
@@ -100,7 +101,8 @@ func newEnvListener(t testing.TB, tweak func(*Config), wrap func(net.Listener) n
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	s, err := New(cfg, Deps{Store: st, Rules: rs, Replayer: rp, CA: fakeCA{}})
+	conns := func() connlimit.Stats { return connlimit.Stats{Open: 3, Max: 100, Refused: 2} }
+	s, err := New(cfg, Deps{Store: st, Rules: rs, Replayer: rp, CA: fakeCA{}, Conns: conns})
 	if err != nil {
 		t.Fatal(err)
 	}

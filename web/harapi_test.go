@@ -100,8 +100,9 @@ func TestImportHAR(t *testing.T) {
 	}
 
 	bad := decode[errorBody](t, e.do("POST", "/api/flows/import", strings.NewReader(`{"log":{"entries":[{"request":42}]}}`)), 400)
-	if !strings.Contains(bad.Error, "import HAR") {
-		t.Errorf("bad HAR error = %q", bad.Error)
+	// One prefix naming the operation, then what is wrong.
+	if want := "import HAR: entry 0: request"; !strings.HasPrefix(bad.Error, want) || strings.Count(bad.Error, "import HAR") != 1 {
+		t.Errorf("bad HAR error = %q, want it to start with %q and name the operation once", bad.Error, want)
 	}
 	if resp := e.do("POST", "/api/flows/import", strings.NewReader("not json")); resp.StatusCode != 400 {
 		t.Errorf("garbage = %d, want 400", resp.StatusCode)

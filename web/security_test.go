@@ -223,3 +223,75 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestDebugRoute checks that Config.Debug is served behind every check the
+// other dashboard routes have (Host, Origin, security headers), and opens
+// only to the token as a Bearer header, never the cookie.
+func TestDebugRoute(t *testing.T) {
+	debug := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("profile " + r.URL.Path))
+	})
+	e := newEnv(t, func(c *Config) { c.Debug = debug; c.UIAddr = "127.0.0.1:0" })
+	port := e.srv.URL[strings.LastIndex(e.srv.URL, ":"):]
+	tests := []struct {
+		name   string
+		host   string
+		auth   string
+		cookie string
+		origin string
+		want   int
+	}{
+		{name: "bearer", auth: "Bearer " + testToken, want: 200},
+		{name: "localhost name", host: "localhost" + port, auth: "Bearer " + testToken, want: 200},
+		{name: "no token", want: 401},
+		{name: "wrong bearer", auth: "Bearer wrong", want: 401},
+		{name: "cookie only", cookie: testToken, want: 401},
+		{name: "rebound name", host: "evil.example" + port, auth: "Bearer " + testToken, want: 421},
+		{name: "rebound name, no token", host: "evil.example" + port, want: 421},
+		{name: "cross-site origin", origin: "https://evil.example", auth: "Bearer " + testToken, want: 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", e.srv.URL+"/debug/pprof/goroutine", nil)
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			if tt.cookie != "" {
+				req.AddCookie(&http.Cookie{Name: cookieName, Value: tt.cookie})
+			}
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(t, resp)
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.want, body)
+			}
+			if served := strings.HasPrefix(body, "profile "); served != (tt.want == 200) {
+				t.Errorf("served the debug handler: %v (%q)", served, body)
+			}
+			if tt.want == 200 && body != "profile /debug/pprof/goroutine" {
+				t.Errorf("debug handler saw %q", body)
+			}
+			h := resp.Header
+			if h.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+				t.Errorf("security headers missing: %v", h)
+			}
+			if tt.want != 421 && h.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", h.Get("Cache-Control"))
+			}
+		})
+	}
+
+	// Without Config.Debug nothing is served there.
+	plain := newEnv(t, nil)
+	if body := readAll(t, plain.do("GET", "/debug/pprof/goroutine", nil)); strings.HasPrefix(body, "profile ") {
+		t.Error("debug handler served without Config.Debug")
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"loupe/proxy/connlimit"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
 	"loupe/rules"
@@ -120,6 +121,15 @@ type Config struct {
 	PingInterval time.Duration
 	// MaxImportBytes bounds a HAR import body. Default 512 MiB.
 	MaxImportBytes int64
+	// Debug, when set, is served under /debug/pprof/ (cmd/loupe sets
+	// net/http/pprof there with -debug-addr), for tools that only know the
+	// dashboard address and its token. It goes through the same Host,
+	// Origin and security-header checks as every other route, and only the
+	// token in an "Authorization: Bearer" header opens it, never the
+	// dashboard cookie: a web page cannot make a browser send that header
+	// to another origin, so profiles (URLs, headers and bodies in flight)
+	// cannot be read cross-site. Nil: not served.
+	Debug http.Handler
 }
 
 // Validate reports impossible settings.
@@ -175,6 +185,9 @@ type Deps struct {
 	Rules    RuleStore
 	Replayer Replayer
 	CA       CA
+	// Conns reports the proxy's client connections for the state. Nil:
+	// not reported.
+	Conns func() connlimit.Stats
 }
 
 // Server is the dashboard. Build it with New, serve Handler on the dashboard
@@ -234,6 +247,9 @@ func (s *Server) routes() chi.Router {
 
 	r.Get("/api/ca.pem", s.handleCAPEM)
 	r.Get("/install", s.handleInstall)
+	if s.cfg.Debug != nil {
+		r.With(noStore, s.requireBearer, s.checkOrigin).Handle("/debug/pprof/*", s.cfg.Debug)
+	}
 
 	r.Route("/api", func(r chi.Router) {
 		r.Use(noStore, s.requireToken, s.checkOrigin)

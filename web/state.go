@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 
+	"loupe/proxy/connlimit"
 	"loupe/proxy/store"
 )
 
@@ -31,6 +32,9 @@ type State struct {
 	Clients int `json:"clients"`
 	// Process is the Loupe process as a whole.
 	Process ProcessStats `json:"process"`
+	// Connections are the proxy's client connections: held now, the bound,
+	// refused and idle ones closed to make room. Absent when not wired.
+	Connections *connlimit.Stats `json:"connections,omitempty"`
 }
 
 // ProcessStats are cheap runtime figures of the Loupe process.
@@ -56,6 +60,10 @@ func (s *Server) state() State {
 	}
 	if s.deps.CA != nil {
 		out.CAFingerprint = s.deps.CA.Fingerprint()
+	}
+	if s.deps.Conns != nil {
+		cs := s.deps.Conns()
+		out.Connections = &cs
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"net"
 	"net/http"
@@ -35,9 +34,32 @@ func listenDebug(addr string) (net.Listener, error) {
 // debugServer serves net/http/pprof (CPU, heap, allocation and goroutine
 // profiles) on its own listener, apart from the dashboard and its token.
 func debugServer() *http.Server {
-	return &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: loopbackHostOnly(pprofMux()), ReadHeaderTimeout: 10 * time.Second}
 }
 
+// loopbackHostOnly answers 421 to a request whose Host is not a loopback
+// form (localhost, *.localhost, a loopback IP literal), as the dashboard
+// does: the debug listener has no token, so a page whose DNS name was
+// rebound to 127.0.0.1 must not reach it.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+		ip := net.ParseIP(host)
+		if host != "localhost" && !strings.HasSuffix(host, ".localhost") && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "Host "+r.Host+" is not a loopback address", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pprofMux serves net/http/pprof under /debug/pprof/: on the debug listener,
+// and on the dashboard (web.Config.Debug), which puts it behind its own
+// checks and the token.
 func pprofMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -46,25 +68,4 @@ func pprofMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
-}
-
-// withPprof also serves /debug/pprof/ on the dashboard listener (when
-// -debug-addr is set), for tools that only know the dashboard address and
-// its token. Only an "Authorization: Bearer TOKEN" header opens it, never the
-// dashboard cookie: a web page cannot make a browser send that header to
-// another origin, so the profiles cannot be read cross-site.
-func withPprof(next http.Handler, token string) http.Handler {
-	prof := pprofMux()
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		prof.ServeHTTP(w, r)
-	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,6 +32,28 @@ func TestDebugAddr(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
 		t.Errorf("GET %s: %s %.80q", url, resp.Status, body)
 	}
+	// The listener has no token, so it answers only loopback Host forms: a
+	// name rebound to 127.0.0.1 (DNS rebinding) gets 421.
+	_, dport, _ := net.SplitHostPort(m.debugLn.Addr().String())
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:" + dport, 200}, {"localhost:" + dport, 200}, {"[::1]:" + dport, 200}, {"app.localhost:" + dport, 200},
+		{"evil.example:" + dport, 421}, {"127.0.0.1.nip.io:" + dport, 421}, {"localhost.evil.example:" + dport, 421},
+	} {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Host = tc.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || strings.Contains(string(body), "goroutine profile") != (tc.want == 200) {
+			t.Errorf("debug listener, Host %s: %s %.60q, want %d", tc.host, resp.Status, body, tc.want)
+		}
+	}
 	// Not on the dashboard: it has its own token and security checks.
 	resp, err = http.Get("http://" + m.UIAddr() + "/debug/pprof/goroutine?debug=1")
 	if err != nil {
@@ -48,6 +71,23 @@ func TestDebugAddr(t *testing.T) {
 	}{{"Bearer " + m.Config.Token, true}, {"Bearer wrong", false}, {m.Config.Token, false}} {
 		if got := dashboardPprof(t, m, tc.auth); got != tc.want {
 			t.Errorf("Authorization %q: served %v, want %v", tc.auth, got, tc.want)
+		}
+	}
+	// Through the dashboard's own checks: a name that was rebound to
+	// 127.0.0.1 (DNS rebinding) gets 421, as on every other dashboard route.
+	_, port, _ := net.SplitHostPort(m.UIAddr())
+	for _, host := range []string{"evil.example:" + port, "127.0.0.1.nip.io:" + port} {
+		req, _ := http.NewRequest("GET", "http://"+m.UIAddr()+"/debug/pprof/goroutine?debug=1", nil)
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+m.Config.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest || strings.Contains(string(body), "goroutine profile") {
+			t.Errorf("Host %s: %s %.80q, want 421 and no profile", host, resp.Status, body)
 		}
 	}
 }

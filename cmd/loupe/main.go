@@ -26,6 +26,7 @@ import (
 
 	"loupe/proxy"
 	"loupe/proxy/ca"
+	"loupe/proxy/connlimit"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
 	"loupe/rules"
@@ -149,6 +150,7 @@ func (m *Main) ParseFlags(args []string) error {
 		}
 	}
 	var passthrough, logLevel, allowedHosts string
+	headScan := true
 	p := &c.Proxy
 	fs.StringVar(&c.ProxyAddr, "proxy", c.ProxyAddr, "proxy listener `address`")
 	fs.StringVar(&c.UIAddr, "ui", c.UIAddr, "dashboard listener `address`")
@@ -169,6 +171,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&p.DrainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest background read of a replaced upstream body")
 	fs.IntVar(&p.MaxDrains, "max-drains", proxy.DefaultMaxDrains, "replaced upstream bodies drained at once; beyond it their origin connections are closed")
 	fs.IntVar(&p.WSMessageCap, "ws-message-cap", proxy.DefaultWSMessageCap, "payload bytes recorded per WebSocket message")
+	fs.IntVar(&p.MaxClientConns, "max-conns", connlimit.DefaultMax(), "client connections held at once; past it the oldest idle one is closed, else the new one gets 503")
+	fs.IntVar(&p.MaxConnsPerClient, "max-conns-per-client", 0, "client connections of one client IP address (default half of -max-conns)")
+	fs.DurationVar(&p.BodyIdleTimeout, "body-idle-timeout", proxy.DefaultBodyIdleTimeout, "longest wait for the next bytes of a client's request body (then 408)")
+	fs.Int64Var(&p.BodyMinRate, "body-min-rate", proxy.DefaultBodyMinRate, "slowest average rate of a request body in bytes/s, checked once -body-idle-timeout has passed (then 408); -1: no floor")
+	fs.BoolVar(&headScan, "head-scan", headScan, "scan raw HTTP/1 request heads; false leaves framing to the standard library alone, which weakens the request smuggling guard (Content-Length with Transfer-Encoding is then accepted)")
 	fs.StringVar(&p.OriginClient, "origin-client", proxy.OriginClientLoupe, "which `client` sends requests to origins: loupe (Loupe's pooled HTTP/1.1 client for requests without a body to HTTP/1.1 origins, net/http's Transport for the rest) or stdlib (net/http's Transport for everything)")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -185,6 +192,7 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	p.Passthrough = splitList(passthrough)
+	p.DisableHeadScan = !headScan
 	c.AllowedHosts = splitList(allowedHosts)
 	if err := c.Store.Validate(); err != nil {
 		return err
@@ -258,14 +266,13 @@ func (m *Main) Run(ctx context.Context) error {
 	pc.Logger = m.Logger
 	pc.SelfHandler = m.SelfHandler
 	pc.DashboardAddr = m.uiLn.Addr().String()
+	if m.debugLn != nil {
+		pc.OwnAddrs = append(pc.OwnAddrs, m.debugLn.Addr().String())
+	}
 	if m.Proxy, err = proxy.New(pc); err != nil {
 		return err
 	}
-	uiHandler := m.UIHandler
-	if m.debugLn != nil {
-		uiHandler = withPprof(uiHandler, c.Token)
-	}
-	m.ui = &http.Server{Handler: uiHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.ui = &http.Server{Handler: m.UIHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	m.wg.Add(2)
 	go func() {
@@ -314,6 +321,15 @@ func (m *Main) Run(ctx context.Context) error {
 	fmt.Fprintf(m.Stdout, "Loupe dashboard: %s\n", web.LoginURL(m.uiLn.Addr().String(), c.Token))
 	fmt.Fprintf(m.Stdout, "CA certificate:  %s (fingerprint %s)\n", filepath.Join(c.DataDir, "ca.pem"), m.CA.Fingerprint())
 	return nil
+}
+
+// ConnStats reports the proxy's client connections (the dashboard's state);
+// zero until Run has built the proxy.
+func (m *Main) ConnStats() connlimit.Stats {
+	if m.Proxy == nil {
+		return connlimit.Stats{}
+	}
+	return m.Proxy.ConnStats()
 }
 
 // Replay sends a recorded request again through the proxy (the dashboard's

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -37,20 +38,24 @@ func TestParseFlags(t *testing.T) {
 	if c.Proxy.InsecureUpstream {
 		t.Error("upstream verification off by default")
 	}
+	if c.Proxy.DisableHeadScan {
+		t.Error("head scanning off by default")
+	}
 	if c.Proxy.OriginClient != proxy.OriginClientLoupe {
 		t.Errorf("origin client %q by default, want %q", c.Proxy.OriginClient, proxy.OriginClientLoupe)
 	}
 
 	m = NewMain()
 	err := m.ParseFlags([]string{"-proxy", ":9", "-ui", "127.0.0.1:7", "-data", "/x", "-insecure-upstream",
-		"-passthrough", "*.bank.test, pinned.test", "-proxy-auth", "u:p", "-response-timeout", "5s", "-origin-client", "stdlib"})
+		"-passthrough", "*.bank.test, pinned.test", "-proxy-auth", "u:p", "-response-timeout", "5s", "-head-scan=false",
+		"-origin-client", "stdlib"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c = m.Config
 	if c.ProxyAddr != ":9" || c.UIAddr != "127.0.0.1:7" || c.DataDir != "/x" || !c.Proxy.InsecureUpstream ||
 		strings.Join(c.Proxy.Passthrough, "|") != "*.bank.test|pinned.test" || c.Proxy.ProxyAuth != "u:p" ||
-		c.Proxy.ResponseHeaderTimeout != 5*time.Second || c.Proxy.OriginClient != proxy.OriginClientStdlib {
+		c.Proxy.ResponseHeaderTimeout != 5*time.Second || !c.Proxy.DisableHeadScan || c.Proxy.OriginClient != proxy.OriginClientStdlib {
 		t.Errorf("flags: %+v", c)
 	}
 	if err := NewMain().ParseFlags([]string{"-proxy-auth", "nocolon"}); err == nil {
@@ -159,48 +164,103 @@ func TestRunProxiesHTTPAndHTTPS(t *testing.T) {
 }
 
 // Close lets an in-flight exchange finish within the grace period and cuts
-// one that outlasts it.
+// one that outlasts it. The origin answers only when the test releases it,
+// so the order of events shows what Close waited for, whatever the speed of
+// the machine: with a long grace, Close is still waiting when the origin is
+// released and the client gets the answer; with a short one, Close returns
+// while the origin is still holding its answer, and the exchange is cut.
 func TestGracefulShutdown(t *testing.T) {
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, _ := time.ParseDuration(r.URL.Query().Get("d"))
-		select {
-		case <-time.After(d):
-			_, _ = io.WriteString(w, "done")
-		case <-r.Context().Done():
-		}
-	}))
-	defer origin.Close()
 	for _, tc := range []struct {
-		wait, grace string
-		finishes    bool
+		grace    string
+		finishes bool
 	}{
-		{"300ms", "5s", true},
-		{"10s", "300ms", false},
+		{"1m", true},
+		{"300ms", false},
 	} {
-		m, _ := start(t, "-grace", tc.grace)
-		c := client(t, m)
-		got := make(chan string, 1)
-		go func() {
-			resp, err := c.Get(origin.URL + "/?d=" + tc.wait)
-			if err != nil {
-				got <- "error"
+		t.Run("grace "+tc.grace, func(t *testing.T) {
+			arrived := make(chan struct{}, 1)
+			release := make(chan struct{})
+			cancelled := make(chan struct{}, 1)
+			origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				select {
+				case <-release:
+					_, _ = io.WriteString(w, "done")
+				case <-r.Context().Done():
+					cancelled <- struct{}{}
+				}
+			}))
+			defer origin.Close()
+			released := false
+			defer func() {
+				if !released {
+					close(release)
+				}
+			}()
+
+			m, _ := start(t, "-grace", tc.grace)
+			c := client(t, m)
+			got := make(chan string, 1)
+			go func() {
+				resp, err := c.Get(origin.URL + "/")
+				if err != nil {
+					got <- "error"
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got <- string(b)
+			}()
+			wait(t, arrived, "the request to reach the origin")
+			closed := make(chan error, 1)
+			go func() { closed <- m.Close() }()
+
+			if tc.finishes {
+				// Close has stopped taking connections and waits for the
+				// exchange: it must not return before the origin answers.
+				for deadline := time.Now().Add(30 * time.Second); ; {
+					conn, err := net.Dial("tcp", m.ProxyAddr())
+					if err != nil {
+						break
+					}
+					conn.Close()
+					if time.Now().After(deadline) {
+						t.Fatal("the proxy listener is still open after Close began")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				select {
+				case err := <-closed:
+					t.Fatalf("Close returned (%v) before the in-flight exchange finished", err)
+				default:
+				}
+				close(release)
+				released = true
+				if r := <-got; r != "done" {
+					t.Errorf("in-flight request got %q, want the answer", r)
+				}
+				wait(t, closed, "Close to return once the exchange finished")
 				return
 			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			got <- string(b)
-		}()
-		time.Sleep(100 * time.Millisecond)
-		start := time.Now()
-		_ = m.Close()
-		took := time.Since(start)
-		r := <-got
-		if tc.finishes && r != "done" {
-			t.Errorf("grace %s: in-flight request got %q", tc.grace, r)
-		}
-		if !tc.finishes && (r == "done" || took > 2*time.Second) {
-			t.Errorf("grace %s: request got %q, close took %v", tc.grace, r, took)
-		}
+			// The origin still holds its answer: Close returns only by
+			// cutting the exchange.
+			wait(t, closed, "Close to cut the exchange at the end of the grace period")
+			if r := <-got; r == "done" {
+				t.Errorf("request got %q, want it cut", r)
+			}
+			wait(t, cancelled, "the origin's request to be cancelled")
+		})
+	}
+}
+
+// wait receives from ch; a generous bound turns a hang into a failure that
+// names what never happened.
+func wait[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still waiting for %s", what)
 	}
 }
 

@@ -26,14 +26,20 @@ func wireDashboard(m *Main) error {
 		return err
 	}
 
-	srv, err := web.New(web.Config{
+	wc := web.Config{
 		Token:        c.Token,
 		ProxyAddr:    m.ProxyAddr(),
 		UIAddr:       m.UIAddr(),
 		AllowedHosts: c.AllowedHosts,
 		Logger:       m.Logger,
 		Version:      version,
-	}, web.Deps{Store: st, Rules: rs, Replayer: m, CA: m.CA})
+	}
+	if c.DebugAddr != "" {
+		// Also on the dashboard, behind its Host and Origin checks and the
+		// token (as a Bearer header only).
+		wc.Debug = pprofMux()
+	}
+	srv, err := web.New(wc, web.Deps{Store: st, Rules: rs, Replayer: m, CA: m.CA, Conns: m.ConnStats})
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}

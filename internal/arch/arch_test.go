@@ -32,6 +32,11 @@ func TestDependencyDirection(t *testing.T) {
 		allowed func(dep string) bool
 	}{
 		{"loupe/proxy/flow", func(string) bool { return false }},
+		// connlimit bounds client connections: standard library only.
+		{"loupe/proxy/connlimit", func(string) bool { return false }},
+		// headscan sits under net/http's server on every client connection:
+		// the standard library only.
+		{"loupe/proxy/headscan", func(string) bool { return false }},
 		// h1, the pooled HTTP/1.1 origin client, stands alone behind
 		// http.RoundTripper: the standard library only, nothing of Loupe.
 		{"loupe/proxy/h1", func(string) bool { return false }},
@@ -42,6 +47,13 @@ func TestDependencyDirection(t *testing.T) {
 		{"loupe/proxy/store", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
 		}},
+		// The durable capture: the flow model, the store's Backend and Feed,
+		// the codec and the SQLite driver (with the modules it pulls in),
+		// never the proxy, the dashboard or the rules.
+		{"loupe/proxy/store/disk", func(d string) bool {
+			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/codec" ||
+				!strings.HasPrefix(d, "loupe/")
+		}},
 		{"loupe/proxy/har", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
 		}},
@@ -49,6 +61,9 @@ func TestDependencyDirection(t *testing.T) {
 			return !strings.HasPrefix(d, "github.com/elazarl/goproxy") &&
 				d != "loupe/proxy" && d != "loupe/proxy/ca" && d != "loupe/cmd/loupe"
 		}},
+		// The h2spec helpers (origin and CONNECT shim) stand apart from
+		// Loupe: they test it from outside, through its listener.
+		{"loupe/scripts/h2conform", func(string) bool { return false }},
 		{"loupe/proxy", func(d string) bool {
 			return !strings.HasPrefix(d, "loupe/web") && d != "loupe/cmd/loupe" &&
 				!strings.HasPrefix(d, "github.com/go-chi/") && d != "loupe/proxy/har"
@@ -88,6 +103,27 @@ func TestOnlyProxyImportsItsInternals(t *testing.T) {
 				if imp == in || strings.HasPrefix(imp, in+"/") {
 					t.Errorf("%s imports %s; only loupe/proxy may", fields[0], imp)
 				}
+			}
+		}
+	}
+}
+
+// TestOnlyDiskImportsSQLite keeps the SQL driver, and SQL itself, inside
+// the durable capture: everyone else speaks store.Backend.
+func TestOnlyDiskImportsSQLite(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "loupe/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] == "loupe/proxy/store/disk" {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, "modernc.org/") || imp == "database/sql" {
+				t.Errorf("%s imports %s; only loupe/proxy/store/disk may", fields[0], imp)
 			}
 		}
 	}

@@ -172,6 +172,9 @@ func TestLeafProperties(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every leaf below is issued after this (certificates keep whole
+	// seconds), some from the cache of an earlier case.
+	before := time.Now().Truncate(time.Second)
 	tests := []struct {
 		host    string
 		wantDNS string
@@ -193,6 +196,7 @@ func TestLeafProperties(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			after := time.Now()
 			leaf := cert.Leaf
 			opts := x509.VerifyOptions{Roots: c.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 			if tc.wantDNS != "" {
@@ -212,8 +216,9 @@ func TestLeafProperties(t *testing.T) {
 			if d := leaf.NotAfter.Sub(leaf.NotBefore); d > 397*24*time.Hour {
 				t.Errorf("validity %v exceeds 397 days", d)
 			}
-			if back := time.Since(leaf.NotBefore); back < 59*time.Minute || back > 61*time.Minute {
-				t.Errorf("NotBefore is %v in the past, want one hour", back)
+			// Backdated one hour from the moment of issue.
+			if nb := leaf.NotBefore; nb.Before(before.Add(-time.Hour)) || nb.After(after.Add(-time.Hour)) {
+				t.Errorf("NotBefore %v, want one hour before it was issued (between %v and %v)", nb, before.Add(-time.Hour), after.Add(-time.Hour))
 			}
 			if len(cert.Certificate) != 2 || !bytes.Equal(cert.Certificate[1], c.Certificate().Raw) {
 				t.Error("chain does not carry the root after the leaf")

@@ -182,6 +182,23 @@ type WSMessage struct {
 	Truncated bool   `json:"truncated,omitempty"`
 }
 
+// Tunnel is where a request inside a CONNECT tunnel was sent, when its URL
+// (scheme, Host header, path: what the client addressed) does not say it:
+// a client pinning an IP address, curl --connect-to, a gRPC client
+// overriding :authority. It is never changed once recorded.
+type Tunnel struct {
+	// Target is the address ("host:port") the request is sent to: the
+	// target of the CONNECT. A mapRemote rule still overrides it
+	// (UpstreamRequest.URL then names the destination). Replays go to it
+	// too. "" when it is the URL's host and port.
+	Target string `json:"target,omitempty"`
+	// ServerName is the TLS name Loupe verifies the origin against (and
+	// sends as SNI): the name the client sent as SNI inside the tunnel,
+	// else the CONNECT host. "" when it is the URL's host, or the request
+	// is not HTTPS.
+	ServerName string `json:"serverName,omitempty"`
+}
+
 // Flow is everything Loupe knows about one exchange.
 type Flow struct {
 	ID     ID        `json:"id"`
@@ -190,8 +207,15 @@ type Flow struct {
 	Client string    `json:"client"` // client address "ip:port"
 	State  State     `json:"state"`
 
-	// Request is the head as received from the client.
+	// Request is the head as received from the client. Its URL is what the
+	// client addressed: scheme, then the Host header (:authority in
+	// HTTP/2), then the path; inside a CONNECT tunnel that need not be
+	// where the request goes (see Target).
 	Request Request `json:"request"`
+	// Tunnel says where the request went when Request.URL does not say
+	// it; nil when it does (nearly always). A pointer, so that the common
+	// case costs 8 bytes: the store keeps a Flow per request.
+	Tunnel *Tunnel `json:"tunnel,omitempty"`
 	// UpstreamRequest is the head as sent to the origin, after rules; nil when
 	// nothing was sent (mocked, blocked, failed before sending).
 	UpstreamRequest *Request `json:"upstreamRequest,omitempty"`
@@ -227,6 +251,7 @@ type Summary struct {
 	State       State     `json:"state"`
 	Method      string    `json:"method"`
 	URL         string    `json:"url"`
+	Target      string    `json:"target,omitempty"` // Tunnel.Target
 	Scheme      string    `json:"scheme"`
 	Host        string    `json:"host"` // host without port
 	Port        string    `json:"port,omitempty"`
@@ -262,6 +287,9 @@ func (f *Flow) Summary() Summary {
 	}
 	if s.Rules == nil {
 		s.Rules = []string{}
+	}
+	if f.Tunnel != nil {
+		s.Target = f.Tunnel.Target
 	}
 	if u, err := url.Parse(f.Request.URL); err == nil {
 		s.Scheme = u.Scheme
@@ -309,6 +337,7 @@ func (f *Flow) Clone() *Flow {
 		b := *f.UpstreamBody
 		c.UpstreamBody = &b
 	}
+	// Tunnel is never changed once recorded: shared.
 	if f.WebSocket != nil {
 		// Message payloads are never mutated after recording, so sharing Data is safe.
 		c.WebSocket = append([]WSMessage(nil), f.WebSocket...)

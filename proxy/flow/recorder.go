@@ -46,6 +46,10 @@ type Handle interface {
 	Rule(id string, kind string)
 	// ReplayOf marks the flow as a replay of an earlier one.
 	ReplayOf(id ID)
+	// Target records where the request goes when its URL does not say it
+	// (Flow.Tunnel). Called at most once, before the request goes
+	// upstream, and only when target or serverName is set.
+	Target(target, serverName string)
 	// Timings records the phase durations.
 	Timings(t Timings)
 	// Finish ends the flow at time end: done when err is nil, else error with

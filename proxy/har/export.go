@@ -247,6 +247,9 @@ func (x *exporter) entry(f *flow.Flow) entry {
 		Overridden:      f.Overridden,
 		Error:           f.Error,
 	}
+	if t := f.Tunnel; t != nil {
+		e.Target, e.ServerName = t.Target, t.ServerName
+	}
 	if f.State != flow.StateDone && f.State != "" {
 		e.State = string(f.State)
 	}

@@ -191,4 +191,9 @@ type entry struct {
 	Overridden        string      `json:"_overridden,omitempty"`
 	Error             string      `json:"_error,omitempty"`
 	State             string      `json:"_state,omitempty"`
+	// Target and ServerName are flow.Tunnel's: where a request inside a
+	// CONNECT tunnel went when its URL does not say it, and the TLS name
+	// verified there. A replay of the imported flow goes there too.
+	Target     string `json:"_target,omitempty"`
+	ServerName string `json:"_serverName,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -25,15 +26,17 @@ import (
 // store.Import. It accepts the exports of browsers and proxies (Chrome,
 // Firefox, Charles, mitmproxy, HTTP Toolkit) with their quirks; a malformed
 // document is an error that names the entry (0-based) and the field, and
-// then no flow is returned.
+// then no flow is returned. The error says what is wrong ("entry 3:
+// request.url: missing"), not what was being done: the caller names its
+// operation (the dashboard says "import HAR: ...").
 func Import(r io.Reader) ([]flow.Recorded, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("import HAR: read: %w", err)
+		return nil, fmt.Errorf("read: %w", err)
 	}
 	data, err = toUTF8Doc(data)
 	if err != nil {
-		return nil, fmt.Errorf("import HAR: %w", err)
+		return nil, err
 	}
 	var doc struct {
 		Log *struct {
@@ -41,16 +44,16 @@ func Import(r io.Reader) ([]flow.Recorded, error) {
 		} `json:"log"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("import HAR: %w", describe(err))
+		return nil, describe(err)
 	}
 	if doc.Log == nil {
-		return nil, errors.New("import HAR: log: missing")
+		return nil, errors.New("log: missing")
 	}
 	out := make([]flow.Recorded, 0, len(doc.Log.Entries))
 	for i, raw := range doc.Log.Entries {
 		rec, err := importEntry(raw)
 		if err != nil {
-			return nil, fmt.Errorf("import HAR: entry %d: %w", i, err)
+			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
 		out = append(out, rec)
 	}
@@ -263,6 +266,8 @@ type inEntry struct {
 	Overridden str   `json:"_overridden"`
 	Error      str   `json:"_error"`
 	State      str   `json:"_state"`
+	Target     str   `json:"_target"`
+	ServerName str   `json:"_serverName"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -365,6 +370,23 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		f.Rules = append(f.Rules, string(r))
 	}
 	f.Overridden = string(in.Overridden)
+	if t := string(in.Target); t != "" {
+		// A replay of the flow dials it: only a host and a port.
+		host, port, err := net.SplitHostPort(t)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || host == "" || n < 1 || n > 65535 {
+			return rec, fmt.Errorf("_target: %q is not a host:port", t)
+		}
+		f.Tunnel = &flow.Tunnel{Target: t}
+	}
+	if n := string(in.ServerName); n != "" {
+		if len(n) > 253 || strings.ContainsAny(n, " \t\r\n/") {
+			return rec, fmt.Errorf("_serverName: %q is not a host name", n)
+		}
+		if f.Tunnel == nil {
+			f.Tunnel = &flow.Tunnel{}
+		}
+		f.Tunnel.ServerName = n
+	}
 	f.Error = string(in.Error)
 	if f.Error == "" && in.Response != nil {
 		f.Error = string(in.Response.Error)
@@ -444,10 +466,38 @@ var (
 // maxMillis bounds durations (about 31 years): beyond it a number is junk.
 const maxMillis = 1e12
 
+// maxSize bounds byte counts: 2^53-1, the largest integer that a JSON number
+// carries exactly where HAR files are written and read (browsers, and the
+// dashboard, in JavaScript). No exporter measured a larger body; a size
+// beyond it (9.2e18, 1e300) is junk that would show as a real size.
+const maxSize = 1<<53 - 1
+
+// checkSize refuses a byte count that no exporter could have measured, as
+// the importer refuses a junk status or an out-of-range time: a negative
+// other than -1, a fraction, or more than maxSize. null, "" and absent stay
+// unknown, and -1 is HAR's "not available", as for every tolerant number.
+// The sizes read are request.bodySize, response.bodySize,
+// response.content.size (and their _upstream twins) and
+// _webSocketMessages[]._size.
+func checkSize(field string, n num) error {
+	switch {
+	case !n.ok || n.v == -1:
+		return nil
+	case n.v < 0 || n.v != math.Trunc(n.v):
+		return fmt.Errorf("%s: %v is not a byte count", field, n.v)
+	case n.v > maxSize:
+		return fmt.Errorf("%s: %v is out of range", field, n.v)
+	}
+	return nil
+}
+
 func importRequest(field string, in *inRequest) (flow.Request, error) {
 	r := flow.Request{Method: string(in.Method), URL: string(in.URL), Proto: string(in.HTTPVersion), Header: fields(in.Headers)}
 	if strings.TrimSpace(r.Method) == "" {
 		return r, fmt.Errorf("%s.method: missing", field)
+	}
+	if err := checkSize(field+".bodySize", in.BodySize); err != nil {
+		return r, err
 	}
 	if r.URL == "" {
 		return r, fmt.Errorf("%s.url: missing", field)
@@ -472,10 +522,16 @@ func importResponse(field string, in *inResponse) (flow.Response, []byte, flow.B
 	if in.Status.v < 0 || in.Status.v > 999 || in.Status.v != math.Trunc(in.Status.v) {
 		return resp, nil, flow.Body{}, fmt.Errorf("%s.status: %v is not an HTTP status", field, in.Status.v)
 	}
+	if err := checkSize(field+".bodySize", in.BodySize); err != nil {
+		return resp, nil, flow.Body{}, err
+	}
 	facts := flow.Body{ContentType: resp.Header.Get("Content-Type"), Complete: true}
 	c := in.Content
 	if c == nil {
 		return resp, nil, facts, nil
+	}
+	if err := checkSize(field+".content.size", c.Size); err != nil {
+		return resp, nil, facts, err
 	}
 	enc := string(c.Encoding)
 	if enc == "" {
@@ -617,6 +673,9 @@ func importWS(m inWS, start time.Time) (flow.WSMessage, error) {
 	switch strings.ToLower(string(m.Type)) {
 	case "receive", "received", "incoming", "in", "server":
 		msg.Direction = flow.Receive
+	}
+	if err := checkSize("_size", m.Size); err != nil {
+		return msg, err
 	}
 	if m.Time.ok {
 		t, err := epoch(m.Time.v)

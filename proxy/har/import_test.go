@@ -161,7 +161,15 @@ func TestImportErrors(t *testing.T) {
 		{"headers object", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/","headers":{"a":"b"}}}`), "entry 1: request.headers"},
 		{"status string", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":"OK"}}`), "entry 1: response.status"},
 		{"bad base64", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":200,"content":{"text":"!!!","encoding":"base64"}}}`), "entry 1: response.content.text"},
+		{"target without port", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_target":"b.test"}`), "entry 1: _target"},
+		{"target port out of range", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_target":"b.test:70000"}`), "entry 1: _target"},
+		{"bad server name", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"https://a/"},"_serverName":"a b"}`), "entry 1: _serverName"},
 		{"bad ws", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_webSocketMessages":[{"time":{}}]}`), "entry 1: _webSocketMessages.time"},
+		{"huge body size", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":200,"bodySize":9.2e18,"content":{"size":5,"text":"hello","_truncated":true}}}`), "entry 1: response.bodySize: 9.2e+18 is out of range"},
+		{"negative body size", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"POST","url":"http://a/","bodySize":-7}}`), "entry 1: request.bodySize: -7 is not a byte count"},
+		{"fractional content size", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":200,"content":{"size":"10.5"}}}`), "entry 1: response.content.size: 10.5 is not a byte count"},
+		{"huge upstream size", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_upstream":{"response":{"status":200,"content":{"size":1e300}}}}`), "entry 1: _upstream.response.content.size: 1e+300 is out of range"},
+		{"negative ws size", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_webSocketMessages":[{"type":"send","data":"x","_truncated":true,"_size":-2}]}`), "entry 1: _webSocketMessages[0]._size: -2 is not a byte count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,8 +180,40 @@ func TestImportErrors(t *testing.T) {
 			if rs != nil {
 				t.Errorf("returned %d flows with the error", len(rs))
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not name %q", err, tt.want)
+			// The caller names the operation ("import HAR"); the error
+			// starts with what is wrong.
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error %q does not start with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestImportSizes checks the sizes that are plausible byte counts, or HAR's
+// ways of saying "unknown", are accepted as such.
+func TestImportSizes(t *testing.T) {
+	tests := []struct {
+		name, size string
+		want       int64 // the truncated body's size
+	}{
+		{"unknown", "-1", 5},
+		{"null", "null", 5},
+		{"empty string", `""`, 5},
+		{"zero", "0", 5},
+		{"as a string", `"1234"`, 1234},
+		{"exponent", "1.5e3", 1500},
+		{"largest", "9007199254740991", 1<<53 - 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := `{"log":{"entries":[{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},` +
+				`"response":{"status":200,"bodySize":` + tt.size + `,"content":{"size":` + tt.size + `,"text":"hello","_truncated":true}}}]}}`
+			rs, err := Import(strings.NewReader(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := rs[0].Flow.ResponseBody; b.Size != tt.want || b.Captured != 5 || !b.Truncated {
+				t.Errorf("body = %+v, want size %d, 5 captured, truncated", b, tt.want)
 			}
 		})
 	}

@@ -43,6 +43,9 @@ func TestRoundTrip(t *testing.T) {
 			if (f.UpstreamRequest == nil) != (o.UpstreamRequest == nil) || (f.UpstreamBody == nil) != (o.UpstreamBody == nil) {
 				t.Errorf("flow %d upstream heads/body lost", i)
 			}
+			if (f.Tunnel == nil) != (o.Tunnel == nil) || (o.Tunnel != nil && *f.Tunnel != *o.Tunnel) {
+				t.Errorf("flow %d tunnel %+v, want %+v", i, f.Tunnel, o.Tunnel)
+			}
 			if f.State != o.State || f.Error != o.Error || f.Overridden != o.Overridden || !slices.Equal(f.Rules, o.Rules) {
 				t.Errorf("flow %d state %s error %q overridden %q rules %v", i, f.State, f.Error, f.Overridden, f.Rules)
 			}
@@ -107,6 +110,12 @@ func FuzzImport(f *testing.F) {
 	}
 	f.Add([]byte(`{"log":{"entries":[{"startedDateTime":1769936401,"request":{"method":"GET","url":"http://a/"},"timings":{"wait":"3"}}]}}`))
 	f.Add([]byte("\xef\xbb\xbf{}"))
+	// Sizes that are no byte count (refused) next to ones that are.
+	for _, size := range []string{"9.2e18", "-2", "1.5", `"7.25"`, "1e300", "-1", "null", "9007199254740991", "9007199254740992"} {
+		f.Add([]byte(`{"log":{"entries":[{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"POST","url":"http://a/","bodySize":` + size +
+			`,"postData":{"text":"q","_truncated":true}},"response":{"status":200,"bodySize":` + size + `,"content":{"size":` + size +
+			`}},"_webSocketMessages":[{"type":"receive","data":"x","_truncated":true,"_size":` + size + `}]}]}}`))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, err := Import(bytes.NewReader(data))
 		if err != nil {
@@ -118,6 +127,20 @@ func FuzzImport(f *testing.F) {
 		for i, r := range rs {
 			if r.Flow.Request.Method == "" || r.Flow.Request.URL == "" || !r.Flow.Imported {
 				t.Fatalf("flow %d accepted without method/URL: %+v", i, r.Flow.Request)
+			}
+			bodies := []flow.Body{r.Flow.RequestBody, r.Flow.ResponseBody}
+			if r.Flow.UpstreamBody != nil {
+				bodies = append(bodies, *r.Flow.UpstreamBody)
+			}
+			for _, b := range bodies {
+				if b.Size < b.Captured || b.Captured < 0 || b.Size > maxSize {
+					t.Fatalf("flow %d: implausible body size %+v", i, b)
+				}
+			}
+			for _, m := range r.Flow.WebSocket {
+				if m.Size < len(m.Data) || m.Size > maxSize {
+					t.Fatalf("flow %d: implausible message size %d for %d bytes", i, m.Size, len(m.Data))
+				}
 			}
 		}
 		// Whatever imports must export as valid HAR and import again.

@@ -181,6 +181,10 @@ func (h *handle) Rule(id, kind string) {
 
 func (h *handle) ReplayOf(id flow.ID) { h.update(func(f *flow.Flow) { f.ReplayOf = id }) }
 
+func (h *handle) Target(target, serverName string) {
+	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })
+}
+
 func (h *handle) Timings(t flow.Timings) { h.update(func(f *flow.Flow) { f.Timings = t }) }
 
 func (h *handle) Finish(end time.Time, err error) {

@@ -307,18 +307,26 @@ func (b *body) flush() error {
 
 // fail stops capturing after a spill error: what reached the file (or the
 // RAM buffer, when the file could not be made) stays readable, nothing more
-// is kept.
+// is kept. The body is truncated like one cut by the cap or a budget, and
+// counted so: bytes that were accepted into the write buffer but never
+// reached the file are lost, so they count as truncated bytes too (the
+// caller counts the bytes of the failed write itself).
 func (b *body) fail(s *Store, err error, u *usage) {
 	if b.err == nil {
 		s.log.Warn("body capture stopped", "err", err)
 		u.spillErr = true
 	}
 	b.err = err
+	if !b.truncated {
+		u.truncBodies = 1
+	}
 	b.truncated = true
 	if b.path == "" {
 		return
 	}
-	u.disk -= b.captured - b.disk
+	lost := b.captured - b.disk
+	u.disk -= lost
+	u.truncBytes += lost
 	b.captured = b.disk
 	if b.file != nil {
 		b.file.Close()

@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"io"
+	"os"
 	"testing"
+	"time"
 
 	"loupe/proxy/flow"
 )
@@ -216,5 +218,92 @@ func TestWatcherSignalsOncePerPendingFlow(t *testing.T) {
 	case <-w.C():
 	default:
 		t.Fatal("removal of a pending flow not signalled")
+	}
+}
+
+// TestSpillFailureCountsTruncation makes the spill fail at each point where
+// it can (no file, a failed write, a failed final flush): the body must show
+// as truncated on the flow, and the store must count it like any other
+// truncation, with every byte it lost (buffered ones included).
+func TestSpillFailureCountsTruncation(t *testing.T) {
+	removeDir := func(t *testing.T, s *Store, _ flow.Handle) {
+		if err := os.RemoveAll(s.Dir()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeFile := func(t *testing.T, s *Store, h flow.Handle) {
+		// A closed descriptor fails the next write, as a full or broken
+		// disk would.
+		b := h.(*handle).e.bodies[1].Load()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.file == nil {
+			t.Fatal("body not spilled")
+		}
+		b.file.Close()
+	}
+	tests := []struct {
+		name        string
+		beforeSpill func(t *testing.T, s *Store, h flow.Handle)
+		afterSpill  func(t *testing.T, s *Store, h flow.Handle)
+		more        int // bytes written after afterSpill
+	}{
+		{name: "no spill file", beforeSpill: removeDir},
+		{name: "write fails", afterSpill: closeFile, more: 2 * spillBuffer},
+		{name: "final flush fails", afterSpill: closeFile, more: 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t, Config{SpillThreshold: 1000, RAMBudget: 64 << 20})
+			h := s.Begin("127.0.0.1:5000", req("/"), t0)
+			h.Response(flow.Response{Status: 200, Proto: "HTTP/1.1"})
+			h.Body(flow.FacetResponse, bytes.Repeat([]byte("a"), 500)) // in RAM
+			if tt.beforeSpill != nil {
+				tt.beforeSpill(t, s, h)
+			}
+			h.Body(flow.FacetResponse, bytes.Repeat([]byte("b"), 1500)) // spills
+			if tt.afterSpill != nil {
+				tt.afterSpill(t, s, h)
+			}
+			if tt.more > 0 {
+				h.Body(flow.FacetResponse, bytes.Repeat([]byte("c"), tt.more))
+			}
+			h.BodyEnd(flow.FacetResponse)
+			h.Finish(t0.Add(time.Millisecond), nil)
+
+			f, _ := s.Get(h.ID())
+			b := f.ResponseBody
+			if want := int64(2000 + tt.more); b.Size != want || !b.Truncated || b.Captured >= b.Size {
+				t.Errorf("body = %+v, want size %d, truncated, captured < size", b, want)
+			}
+			if got := readBody(t, s, h.ID(), flow.FacetResponse); int64(len(got)) != b.Captured {
+				t.Errorf("read %d bytes, flow says %d captured", len(got), b.Captured)
+			}
+			st := s.Stats()
+			if st.SpillErrors != 1 || st.Truncated != 1 || st.TruncatedBytes != uint64(b.Size-b.Captured) {
+				t.Errorf("stats spill errors %d, truncated %d, truncated bytes %d; want 1, 1, %d",
+					st.SpillErrors, st.Truncated, st.TruncatedBytes, b.Size-b.Captured)
+			}
+		})
+	}
+}
+
+// TestRefusedImportCountsNoTruncation checks that an import refused because
+// a body could not be spilled leaves the truncation counters alone: nothing
+// of it was kept, so nothing of it was cut.
+func TestRefusedImportCountsNoTruncation(t *testing.T) {
+	s := newStore(t, Config{SpillThreshold: 10})
+	if err := os.RemoveAll(s.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	r := flow.Recorded{
+		Flow:   flow.Flow{Request: req("/imp"), Response: &flow.Response{Status: 200}},
+		Bodies: map[flow.Facet][]byte{flow.FacetResponse: bytes.Repeat([]byte("z"), 100)},
+	}
+	if _, err := s.Import([]flow.Recorded{r}); err == nil {
+		t.Fatal("import succeeded without a session directory")
+	}
+	if st := s.Stats(); st.Flows != 0 || st.Truncated != 0 || st.TruncatedBytes != 0 || st.SpillErrors != 1 {
+		t.Errorf("stats after refused import: %+v", st)
 	}
 }

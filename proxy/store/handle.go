@@ -190,6 +190,13 @@ func (h *handle) ReplayOf(id flow.ID) {
 	h.update(func(f *flow.Flow) { f.ReplayOf = id })
 }
 
+func (h *handle) Target(target, serverName string) {
+	h.update(func(f *flow.Flow) {
+		f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName}
+		h.addHead(int64(len(target) + len(serverName)))
+	})
+}
+
 func (h *handle) Timings(t flow.Timings) {
 	h.update(func(f *flow.Flow) { f.Timings = t })
 }
@@ -241,5 +248,6 @@ func (noop) BodyEnd(flow.Facet)             {}
 func (noop) WebSocket(flow.WSMessage)       {}
 func (noop) Rule(string, string)            {}
 func (noop) ReplayOf(flow.ID)               {}
+func (noop) Target(string, string)          {}
 func (noop) Timings(flow.Timings)           {}
 func (noop) Finish(time.Time, error)        {}

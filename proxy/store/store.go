@@ -68,8 +68,8 @@ type Stats struct {
 	HeadBytes int64 `json:"headBytes"`
 	// Evicted counts flows dropped to stay within the limits.
 	Evicted uint64 `json:"evicted"`
-	// Truncated counts bodies cut by the body cap or a budget;
-	// TruncatedBytes the bytes counted but not stored.
+	// Truncated counts bodies cut by the body cap, a budget or a spill
+	// error; TruncatedBytes the bytes counted but not stored.
 	Truncated      uint64 `json:"truncated"`
 	TruncatedBytes uint64 `json:"truncatedBytes"`
 	// DroppedMessages counts WebSocket messages not kept for lack of room.
@@ -740,6 +740,8 @@ func (s *Store) Import(rs []flow.Recorded) ([]flow.ID, error) {
 				}
 			}
 		}
+		// A refused import keeps nothing, so it truncated nothing either.
+		total.truncBodies, total.truncBytes = 0, 0
 		s.account(total)
 		return nil, err
 	}

@@ -93,6 +93,7 @@ func TestRecordPhases(t *testing.T) {
 	h.WebSocket(flow.WSMessage{Direction: flow.Send, Time: t0, Opcode: 1, Size: 2, Data: []byte("hi")})
 	h.Timings(flow.Timings{Blocked: -1, DNS: 1, Connect: 2, TLS: 1, Send: 1, Wait: 3, Receive: 4})
 	h.ReplayOf(7)
+	h.Target("192.0.2.1:8443", "a.test")
 	h.Finish(t0.Add(10*time.Millisecond), errors.New("boom"))
 	h.Body(flow.FacetResponse, []byte("ignored after finish"))
 	h.Rule("late", "")
@@ -103,6 +104,12 @@ func TestRecordPhases(t *testing.T) {
 	}
 	if f.ID != 1 || f.State != flow.StateError || f.Error != "boom" || f.ReplayOf != 7 {
 		t.Errorf("flow = id %d state %s error %q replayOf %d", f.ID, f.State, f.Error, f.ReplayOf)
+	}
+	if f.Tunnel == nil || *f.Tunnel != (flow.Tunnel{Target: "192.0.2.1:8443", ServerName: "a.test"}) {
+		t.Errorf("tunnel %+v", f.Tunnel)
+	}
+	if sum, _ := s.Summary(h.ID()); sum.Target != "192.0.2.1:8443" {
+		t.Errorf("summary target %q", sum.Target)
 	}
 	if f.Request.Header[0].Value != "*/*" {
 		t.Errorf("request header %q", f.Request.Header[0].Value)

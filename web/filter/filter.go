@@ -8,8 +8,8 @@
 //	term  := ["-"] (key ":" value | text)
 //	value := word | '"' chars '"'   (inside quotes, \" and \\ are escapes)
 //
-// Keys: method, status, host, path, type, body, rule, error, ws. Text without
-// a key matches the URL. A term like `https://x` (a colon followed by "//") is
+// Keys: method, status, host, path, port, type, body, rule, error, ws. Text
+// without a key matches the URL. A term like `https://x` (a colon followed by "//") is
 // text, not a key. An unknown key, a missing value, an unterminated quote or a
 // lone "-" is a bad filter, reported as an *Error naming the term.
 //
@@ -62,6 +62,7 @@ const (
 	kRule
 	kError
 	kWS
+	kPort
 )
 
 var keys = map[string]kind{
@@ -74,6 +75,7 @@ var keys = map[string]kind{
 	"rule":   kRule,
 	"error":  kError,
 	"ws":     kWS,
+	"port":   kPort,
 }
 
 var keyNames = func() map[kind]string {
@@ -93,6 +95,7 @@ type term struct {
 	methods []string // kMethod: upper-cased alternatives
 	status  int      // kStatus: exact code, or class*100 when class is set
 	class   bool     // kStatus: "4xx"
+	port    int      // kPort: 1..65535
 }
 
 // MaxQueryLen bounds a query, so a hostile one can't make matching costly.
@@ -193,7 +196,7 @@ func makeTerm(raw, text string, quoted bool) (term, error) {
 	}
 	k, ok := keys[lower(key)]
 	if !ok {
-		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, type, body, rule, error, ws)", key)
+		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, port, type, body, rule, error, ws)", key)
 	}
 	t.kind = k
 	t.value = text[len(key)+1:]
@@ -231,6 +234,10 @@ func makeTerm(raw, text string, quoted bool) (term, error) {
 	case kWS:
 		if t.value != "" {
 			return t, errors.New("ws: takes no value")
+		}
+	case kPort:
+		if t.port = parsePort(t.value); t.port == 0 {
+			return t, errors.New("port: needs a port number 1..65535, e.g. port:8080")
 		}
 	}
 	return t, nil
@@ -362,6 +369,8 @@ func (t *term) match(fl *flow.Flow, bodies Bodies) bool {
 		return strings.Contains(lower(fl.Error), t.low)
 	case kWS:
 		return fl.IsWebSocket()
+	case kPort:
+		return portOf(fl.Request.URL) == t.port
 	}
 	return false
 }

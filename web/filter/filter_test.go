@@ -92,6 +92,14 @@ func TestMatch(t *testing.T) {
 		{`"example.com/missing"`, []flow.ID{2}},
 		{`"a:b"`, nil},
 		{"  host:*.test   -ws:  ", []flow.ID{4, 5}},
+		{"port:8443", []flow.ID{1}},
+		{"port:80", []flow.ID{2, 3}}, // the default of http
+		{"port:443", []flow.ID{4, 5, 6}},
+		{"port:9000", []flow.ID{7}},
+		{"port:20002", nil},
+		{"-port:443", []flow.ID{1, 2, 3, 7}},
+		{"host:*.example.com port:80", []flow.ID{2}},
+		{`port:"9000"`, []flow.ID{7}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.q, func(t *testing.T) {
@@ -194,6 +202,17 @@ func TestParseErrors(t *testing.T) {
 		{`body:""`, `body:""`},
 		{"ws:yes", "ws:yes"},
 		{"localhost:8080", "localhost:8080"},
+		{"port:", "port:"},
+		{"port:abc", "port:abc"},
+		{"method:GET port:http", "port:http"},
+		{"port:0", "port:0"},
+		{"port:65536", "port:65536"},
+		{"port:123456", "port:123456"},
+		{"port:-1", "port:-1"},
+		{"port:+80", "port:+80"},
+		{"port:>1024", "port:>1024"},
+		{"port:80,443", "port:80,443"},
+		{"-port:x", "-port:x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.q, func(t *testing.T) {
@@ -239,6 +258,7 @@ func TestStringRoundTrip(t *testing.T) {
 	for _, q := range []string{
 		`-method:GET,POST status:4xx host:*.a.com path:/x/* type:json body:"a \"b\" c" rule: error: ws: free "-dash" "a:b"`,
 		`body:back\slash`,
+		`port:20002 -port:443`,
 	} {
 		f, err := Parse(q)
 		if err != nil {
@@ -260,6 +280,7 @@ func FuzzParse(f *testing.F) {
 		"", "example", "-method:GET", "status:4xx", "host:*.example.com", "path:/api/*",
 		"type:json", `body:"text"`, "rule:abc", "error:", "ws:", `"unterminated`, `a\"b`,
 		`body:"x\\" y"`, "-", "foo:bar", "https://x.test/a?b=c",
+		"port:20002", "-port:443", "port:0", "port:65536", "port:>1024", `port:"80"`,
 	} {
 		f.Add(s)
 	}
@@ -294,4 +315,45 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("canonical form %q matches differently from %q", s, q)
 		}
 	})
+}
+
+func TestPortOf(t *testing.T) {
+	tests := []struct {
+		url  string
+		want int
+	}{
+		{"http://127.0.0.1:20002/x", 20002},
+		{"http://127.0.0.1:20001", 20001},
+		{"http://x/", 80},
+		{"HTTP://x", 80},
+		{"ws://x/s", 80},
+		{"https://x/?a=b:1", 443},
+		{"wss://x#f:2", 443},
+		{"http://user:pw@x:81/", 81},
+		{"http://user:pw@x/", 80},
+		{"http://[::1]:9000/", 9000},
+		{"https://[::1]/", 443},
+		{"http://[::1", 0},
+		{"http://x:/", 80},
+		{"http://x:99999/", 0},
+		{"ftp://x/", 0},
+		{"/relative", 0},
+	}
+	for _, tt := range tests {
+		if got := portOf(tt.url); got != tt.want {
+			t.Errorf("portOf(%q) = %d, want %d", tt.url, got, tt.want)
+		}
+	}
+}
+
+// A port term is reported with its message, which names the range.
+func TestPortErrorMessage(t *testing.T) {
+	_, err := Parse("port:99999")
+	var fe *Error
+	if !errors.As(err, &fe) || !strings.Contains(fe.Message, "1..65535") {
+		t.Fatalf("Parse(port:99999) = %v", err)
+	}
+	if want := `bad filter term "port:99999": port: needs a port number 1..65535, e.g. port:8080`; err.Error() != want {
+		t.Errorf("error = %q, want %q", err.Error(), want)
+	}
 }

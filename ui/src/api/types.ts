@@ -67,6 +67,8 @@ export interface Flow {
   client: string;
   state: FlowState;
   request: Request;
+  /** Where a request inside a CONNECT tunnel went when its URL does not say it (flow.Tunnel). */
+  tunnel?: Tunnel;
   upstreamRequest?: Request;
   upstreamResponse?: Response;
   response?: Response;
@@ -82,6 +84,14 @@ export interface Flow {
   imported?: boolean;
 }
 
+/** flow.Tunnel */
+export interface Tunnel {
+  /** host:port the request was sent to (the CONNECT target), when not the URL's. */
+  target?: string;
+  /** TLS name verified upstream, when not the URL's host. */
+  serverName?: string;
+}
+
 /** One row of the flow list (flow.Summary). */
 export interface Summary {
   id: FlowID;
@@ -89,6 +99,8 @@ export interface Summary {
   state: FlowState;
   method: string;
   url: string;
+  /** Flow.tunnel.target */
+  target?: string;
   scheme: string;
   host: string;
   port?: string;
@@ -121,6 +133,8 @@ export interface Match {
   host?: string;
   path?: string;
   url?: string;
+  /** 1..65535: the URL's explicit port, else 80 (http, ws) or 443 (https, wss); absent = any. */
+  port?: number;
 }
 
 export const ACTION_TYPES = [
@@ -222,4 +236,6 @@ export interface AppState {
   caFingerprint?: string;
   clients?: number;
   process?: { heapBytes?: number; goroutines?: number };
+  /** The proxy's client connections (connlimit.Stats, proxy/connlimit). */
+  connections?: { open?: number; max?: number; refused?: number; idleClosed?: number };
 }

@@ -5,6 +5,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Summary } from "../api/types";
 import { fmtDuration, fmtSize, statusClass } from "../lib/format";
+import { shownPort } from "../lib/port";
 import { shortType, type SortKey } from "../store/flowstore";
 import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
 
@@ -36,6 +37,7 @@ export function Badges({ s }: { s: Summary }) {
 
 function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean }) {
   const st = s.status ? String(s.status) : s.state === "pending" ? "…" : s.error ? "ERR" : "";
+  const port = shownPort(s.scheme, s.port);
   return (
     <div
       class={"row" + (selected ? " sel" : "") + (s.error ? " err" : "") + (s.state === "pending" ? " pending" : "")}
@@ -48,7 +50,16 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
     >
       <span class="c-id">{s.id}</span>
       <span class={"c-method m-" + s.method.toLowerCase()}>{s.method}</span>
-      <span class="c-host" title={s.host + (s.port ? ":" + s.port : "")}>{s.host}</span>
+      <span class={"c-host" + (port ? " hp" : "")} title={s.host + (s.port ? ":" + s.port : "")}>
+        {port ? (
+          <>
+            <span class="hname">{s.host}</span>
+            <span class="hport">:{port}</span>
+          </>
+        ) : (
+          s.host
+        )}
+      </span>
       <span class="c-path" title={s.url}>{s.path}</span>
       <span class={"c-status " + statusClass(s.status)}>{st}</span>
       <span class="c-type" title={s.contentType}>{shortType(s.contentType)}</span>

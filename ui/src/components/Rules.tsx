@@ -5,6 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api/client";
 import { ACTION_TYPES, type Action, type ActionType, type Problem, type Rule } from "../api/types";
+import { joinHostPort } from "../lib/port";
 import { ACTION_FIELDS, ACTION_LABELS, blankAction, cleanRule, knownField, problemsAt } from "../lib/rules";
 import { editing, refreshRuleCounts, refreshRules, reportError, ruleCounts, rules, toast } from "../state";
 
@@ -138,7 +139,7 @@ function matchSummary(r: Rule): string {
   const parts = [];
   if (m.methods?.length) parts.push(m.methods.join(","));
   if (m.scheme) parts.push(m.scheme + "://");
-  parts.push((m.host || "*") + (m.path || ""));
+  parts.push(joinHostPort(m.host || "*", m.port) + (m.path || ""));
   if (m.url) parts.push(`url~/${m.url}/`);
   return parts.join(" ");
 }
@@ -243,7 +244,7 @@ export function RuleEditor() {
                 })}
               </div>
             </Field>
-            <div class="grid3">
+            <div class="grid4">
               <Field label="Scheme" probs={problemsAt(probs, id, "match.scheme")}>
                 <select value={r.match.scheme ?? ""} onChange={(ev) => setMatch({ scheme: val(ev) })}>
                   <option value="">any</option>
@@ -255,6 +256,17 @@ export function RuleEditor() {
               </Field>
               <Field label="Host" probs={problemsAt(probs, id, "match.host")} hint="glob: *.example.com">
                 <input class="mono" value={r.match.host ?? ""} onInput={(ev) => setMatch({ host: val(ev) })} data-testid="match-host" />
+              </Field>
+              <Field label="Port" probs={problemsAt(probs, id, "match.port")} hint="empty: any">
+                <input
+                  type="number"
+                  min={1}
+                  max={65535}
+                  class="mono"
+                  value={r.match.port ?? ""}
+                  onInput={(ev) => setMatch({ port: val(ev) === "" ? undefined : Number(val(ev)) })}
+                  data-testid="match-port"
+                />
               </Field>
               <Field label="Path" probs={problemsAt(probs, id, "match.path")} hint="glob; * crosses /">
                 <input class="mono" value={r.match.path ?? ""} onInput={(ev) => setMatch({ path: val(ev) })} data-testid="match-path" />

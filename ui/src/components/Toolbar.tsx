@@ -23,6 +23,7 @@ function budget(n: number | undefined): string | undefined {
 export function Toolbar() {
   const paused = isPaused(appState.value);
   const stats = appState.value.stats ?? {};
+  const conns = appState.value.connections;
   const [secrets, setSecrets] = useState(false);
   const [onlyFiltered, setOnlyFiltered] = useState(true);
   const [exportOpen, setExportOpen] = useState(false);
@@ -123,6 +124,15 @@ export function Toolbar() {
             {stats.evicted.toLocaleString()} evicted
           </span>
         )}
+        {conns?.refused ? (
+          <span
+            class="warn"
+            data-testid="conns-refused"
+            title={`Client connections refused at the connection limit (-max-conns, -max-conns-per-client); ${(conns.open ?? 0).toLocaleString()} of ${(conns.max ?? 0).toLocaleString()} open now`}
+          >
+            {conns.refused.toLocaleString()} connections refused
+          </span>
+        ) : null}
         <span class={"conn " + feedStatus.value} title={"Live feed: " + feedStatus.value} data-testid="feed-status">
           {feedStatus.value}
         </span>

@@ -14,6 +14,7 @@ export const FILTER_KEYS: KeyHelp[] = [
   { key: "status", example: "status:4xx", text: "response status: a code (404) or a class (4xx)" },
   { key: "host", example: "host:*.example.com", text: "host without port; * and ? are globs" },
   { key: "path", example: "path:/v1/*", text: "path and query; * may cross /" },
+  { key: "port", example: "port:8080", text: "port the URL addresses (80 for http, 443 for https when none is written)" },
   { key: "type", example: "type:json", text: "part of the response Content-Type" },
   { key: "body", example: 'body:"user id"', text: "text in the request or response body (slower)" },
   { key: "rule", example: "rule:mock-1", text: "touched by this rule; rule: alone means any rule" },

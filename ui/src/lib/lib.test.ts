@@ -171,9 +171,9 @@ describe("rules helpers", () => {
     timings: { blocked: -1, dns: -1, connect: -1, ssl: -1, send: 0, wait: 1, receive: 0 },
   };
 
-  it("prefills an override from a flow: method, host, path; status, content type, body", () => {
+  it("prefills an override from a flow: method, host, port, path; status, content type, body", () => {
     const r = ruleFromFlow(flow, `{"id": 3}`);
-    expect(r.match).toEqual({ methods: ["GET"], host: "api.test", path: "/v1/users?id=3" });
+    expect(r.match).toEqual({ methods: ["GET"], host: "api.test", port: 8080, path: "/v1/users?id=3" });
     expect(r.actions).toEqual([{ type: "override", status: 200, headers: { "Content-Type": "application/json" }, body: `{"id": 3}` }]);
     expect(r.enabled).toBe(true);
   });

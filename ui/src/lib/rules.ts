@@ -3,6 +3,7 @@
 // server's field-level problems to form fields.
 
 import type { Action, ActionType, Flow, Problem, Rule } from "../api/types";
+import { urlPort } from "./port";
 
 /** Which fields each action type uses (the form shows only these). */
 export const ACTION_FIELDS: Record<ActionType, (keyof Action)[]> = {
@@ -82,6 +83,9 @@ export function cleanRule(r: Rule): Rule {
   if (m.host?.trim()) match.host = m.host.trim();
   if (m.path?.trim()) match.path = m.path.trim();
   if (m.url?.trim()) match.url = m.url.trim();
+  // A port the server refuses (0, 70000, 1.5) is sent as typed, so the
+  // editor shows its problem; an empty field means any port.
+  if (typeof m.port === "number" && !Number.isNaN(m.port)) match.port = m.port;
   const out: Rule = { id: r.id, enabled: r.enabled, match, actions: r.actions.map(cleanAction) };
   if (r.name?.trim()) out.name = r.name.trim();
   return out;
@@ -92,8 +96,9 @@ const KEEP_HEADERS = new Set(["content-type"]);
 
 /**
  * ruleFromFlow prefills "Override this response": match on the flow's method,
- * host and exact path; an override action with its status, content type and
- * (decoded) body text.
+ * host, port and exact path; an override action with its status, content
+ * type and (decoded) body text. The port is always set, a default one
+ * included, so the rule leaves other servers on the same host alone.
  */
 export function ruleFromFlow(f: Flow, bodyText: string | null): Rule {
   const u = safeURL(f.request.url);
@@ -110,6 +115,7 @@ export function ruleFromFlow(f: Flow, bodyText: string | null): Rule {
     match: {
       methods: [f.request.method],
       host: u?.hostname ?? "",
+      port: urlPort(f.request.url),
       // Globs treat * and ? specially; an exact path with ? in its query
       // still matches itself (? is one char).
       path,
@@ -136,5 +142,5 @@ export function problemsAt(problems: Problem[], ruleId: string, field: string): 
 
 /** Fields the form shows, so leftovers can be listed at the top. */
 export function knownField(field: string): boolean {
-  return /^(id|name|enabled|match(\.(methods|scheme|host|path|url))?|actions(\[\d+\](\.\w+)?)?)$/.test(field) || /^match\.methods\[\d+\]$/.test(field);
+  return /^(id|name|enabled|match(\.(methods|scheme|host|path|url|port))?|actions(\[\d+\](\.\w+)?)?)$/.test(field) || /^match\.methods\[\d+\]$/.test(field);
 }

@@ -1,0 +1,179 @@
+package disk
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"loupe/proxy/flow"
+)
+
+// The benchmarks mirror the memory store's (proxy/store/bench_test.go) so
+// that the two can be compared:
+//
+//	go test -run '^$' -bench 'Record' -benchtime 20000x ./proxy/store ./proxy/store/disk
+//
+// Each has two forms. "enqueue" is what the proxy's goroutines pay: the
+// recorder's calls, with the writer held off until the timing ends (a
+// batch delay of an hour and queues that never fill), so that the writer
+// does not compete for the two cores of this machine. "durable" flushes
+// every 1,000 flows inside the timing, so ns/op is the sustained cost of a
+// flow through to the database, writer included.
+
+var smallReq = flow.Request{Method: "GET", URL: "http://127.0.0.1:8080/small", Proto: "HTTP/1.1", Header: flow.Fields{
+	{Name: "Host", Value: "127.0.0.1:8080"}, {Name: "Accept-Encoding", Value: "gzip"}, {Name: "User-Agent", Value: "Go-http-client/1.1"},
+}}
+
+var smallResp = flow.Response{Status: 200, Proto: "HTTP/1.1", Header: flow.Fields{
+	{Name: "Content-Length", Value: "200"}, {Name: "Content-Type", Value: "text/plain"}, {Name: "Date", Value: "Sun, 22 Nov 2026 07:00:00 GMT"},
+}}
+
+// recordSmall is BenchmarkRecordSmall's flow: a small GET answered by the
+// origin, heads as sent equal to heads as received.
+func recordSmall(s *Store, payload []byte) {
+	h := s.Begin("127.0.0.1:40000", smallReq, time.Now())
+	h.BodyEnd(flow.FacetRequest)
+	h.UpstreamRequest(smallReq)
+	h.UpstreamResponse(smallResp)
+	h.Response(smallResp)
+	h.Body(flow.FacetResponse, payload)
+	h.BodyEnd(flow.FacetResponse)
+	h.Timings(flow.NoTimings)
+	h.Finish(time.Now(), nil)
+}
+
+// recordMedium is BenchmarkRecord's flow: a 16 KiB response in 4 KiB
+// chunks.
+func recordMedium(s *Store, chunk []byte) {
+	h := s.Begin("127.0.0.1:1", req("/bench"), time.Now())
+	h.Response(flow.Response{Status: 200, Header: smallResp.Header})
+	for range 4 {
+		h.Body(flow.FacetResponse, chunk)
+	}
+	h.BodyEnd(flow.FacetResponse)
+	h.Finish(time.Now(), nil)
+}
+
+// benchConfig is cfg with, for the enqueue form, the writer held off.
+func benchConfig(cfg Config, durable bool) Config {
+	if !durable {
+		cfg.BatchDelay = time.Hour
+		cfg.BatchEvents = 1 << 30
+		cfg.QueueEvents = 1 << 30
+		cfg.QueueFlows = 1 << 30
+		cfg.QueueBytes = 1 << 40
+	}
+	return cfg
+}
+
+var forms = []struct {
+	name    string
+	durable bool
+}{{"enqueue", false}, {"durable", true}}
+
+func reportCapture(b *testing.B, s *Store) {
+	c := s.Counters()
+	b.ReportMetric(float64(c.DroppedFlows)/float64(b.N), "dropped-flows/op")
+	b.ReportMetric(float64(c.Truncated)/float64(b.N), "truncated/op")
+	if c.Flows > 0 {
+		b.ReportMetric(float64(c.DBBytes+c.SegmentBytes)/float64(c.Flows), "disk-B/flow")
+	}
+}
+
+func BenchmarkRecordSmall(b *testing.B) {
+	payload := make([]byte, 200)
+	for _, form := range forms {
+		durable := form.durable
+		b.Run(form.name, func(b *testing.B) {
+			s := openStore(b, benchConfig(Config{MaxFlows: 50_000}, durable))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				recordSmall(s, payload)
+				if i++; durable && i%1000 == 0 {
+					s.Flush()
+				}
+			}
+			if durable {
+				s.Flush()
+			}
+			b.StopTimer()
+			s.Flush()
+			reportCapture(b, s)
+		})
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	chunk := make([]byte, 4096)
+	for _, form := range forms {
+		durable := form.durable
+		b.Run(form.name, func(b *testing.B) {
+			s := openStore(b, benchConfig(Config{MaxFlows: 5000}, durable))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					recordMedium(s, chunk)
+					if i++; durable && i%1000 == 0 {
+						s.Flush()
+					}
+				}
+			})
+			if durable {
+				s.Flush()
+			}
+			b.StopTimer()
+			s.Flush()
+			reportCapture(b, s)
+		})
+	}
+}
+
+// BenchmarkRecordMegabyte records 1 MiB responses in 32 KiB writes (the
+// proxy's copy loop), through to segment files.
+func BenchmarkRecordMegabyte(b *testing.B) {
+	s := openStore(b, Config{MaxBytes: 256 << 20})
+	chunk := make([]byte, 32<<10)
+	b.SetBytes(1 << 20)
+	b.ReportAllocs()
+	for b.Loop() {
+		h := s.Begin("127.0.0.1:1", req("/mb"), time.Now())
+		h.Response(flow.Response{Status: 200, Header: smallResp.Header})
+		for range 32 {
+			h.Body(flow.FacetResponse, chunk)
+		}
+		h.BodyEnd(flow.FacetResponse)
+		h.Finish(time.Now(), nil)
+		s.Flush()
+	}
+	b.StopTimer()
+	reportCapture(b, s)
+}
+
+// BenchmarkList measures a page of the newest flows and a filtered List
+// over a capture of 50,000 flows.
+func BenchmarkList(b *testing.B) {
+	s := openStore(b, Config{})
+	payload := make([]byte, 200)
+	for range 50_000 {
+		recordSmall(s, payload)
+	}
+	s.Flush()
+	b.Run("newest", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if sums, _ := s.List(nil, 0, 100); len(sums) != 100 {
+				b.Fatal(len(sums))
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("filtered-scan-%d", s.cfg.ScanLimit), func(b *testing.B) {
+		match := func(f *flow.Flow) bool { return f.ID%10 == 0 }
+		b.ReportAllocs()
+		for b.Loop() {
+			s.List(match, 0, 100)
+		}
+	})
+}

@@ -1,0 +1,505 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"loupe/proxy/codec"
+	"loupe/proxy/flow"
+	"loupe/proxy/store"
+)
+
+// scanChunk is how many rows one query of a scan reads: the rows are
+// decoded after the query is done, so no read transaction stays open while
+// a caller's match or fn runs.
+const scanChunk = 256
+
+// sumCols are the columns a flow.Summary is made of, in scanSummary's order.
+const sumCols = `id, start_ns, state, method, url, scheme, host, port, path, status, content_type,
+	resp_size, duration, rules, error, overridden, websocket, replay_of, imported`
+
+// headCols are the columns a flow.Flow is made of, in scanHead's order.
+const headCols = `id, shared, start_ns, end_ns, state, error, head`
+
+// readStmts are the statements readers share, prepared on the read pool.
+type readStmts struct {
+	summary, head, newest, scanDown, scanUp, ws, parts, sessions *sql.Stmt
+}
+
+func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		s **sql.Stmt
+		q string
+	}{
+		{&rs.summary, `SELECT ` + sumCols + ` FROM flows WHERE id = ?`},
+		{&rs.head, `SELECT ` + headCols + ` FROM flows WHERE id = ?`},
+		{&rs.newest, `SELECT ` + sumCols + ` FROM flows WHERE id < ? ORDER BY id DESC LIMIT ?`},
+		{&rs.scanDown, `SELECT ` + headCols + ` FROM flows WHERE id < ? ORDER BY id DESC LIMIT ?`},
+		{&rs.scanUp, `SELECT ` + headCols + ` FROM flows WHERE id > ? ORDER BY id LIMIT ?`},
+		{&rs.ws, `SELECT direction, time_ns, opcode, size, truncated, data, segment, off, len
+			FROM ws_messages WHERE flow = ? ORDER BY seq`},
+		{&rs.parts, `SELECT data, segment, off, len FROM bodies WHERE flow = ? AND facet = ? ORDER BY seq`},
+		{&rs.sessions, `SELECT id, name, created, pinned, flows, bytes FROM sessions ORDER BY id`},
+	} {
+		stmt, err := db.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("prepare %.40q: %w", p.q, err)
+		}
+		*p.s = stmt
+	}
+	return nil
+}
+
+func (rs *readStmts) close() {
+	for _, s := range []*sql.Stmt{rs.summary, rs.head, rs.newest, rs.scanDown, rs.scanUp, rs.ws, rs.parts, rs.sessions} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanSummary reads one row of sumCols.
+func scanSummary(sc scanner) (flow.Summary, error) {
+	var (
+		sum                          flow.Summary
+		id, startNs, port, replay    int64
+		state                        string
+		rules                        sql.NullString
+		websocket, imported          bool
+		method, url, scheme, host    string
+		path, ctype, errMsg, overrid string
+	)
+	if err := sc.Scan(&id, &startNs, &state, &method, &url, &scheme, &host, &port, &path, &sum.Status, &ctype,
+		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported); err != nil {
+		return sum, err
+	}
+	sum.ID, sum.Start, sum.State = flow.ID(id), time.Unix(0, startNs), flow.State(state)
+	sum.Method, sum.URL, sum.Scheme, sum.Host, sum.Path = method, url, scheme, host, path
+	sum.ContentType, sum.Error, sum.Overridden = ctype, errMsg, overrid
+	sum.WebSocket, sum.ReplayOf, sum.Imported = websocket, flow.ID(replay), imported
+	if port != 0 {
+		sum.Port = strconv.FormatInt(port, 10)
+	}
+	sum.Rules = []string{}
+	if rules.Valid {
+		if err := json.Unmarshal([]byte(rules.String), &sum.Rules); err != nil {
+			return sum, fmt.Errorf("flow %d rules: %w", id, err)
+		}
+	}
+	return sum, nil
+}
+
+// storedHead is one row of headCols, not yet decoded.
+type storedHead struct {
+	cols   headColumns
+	shared int
+	head   []byte
+}
+
+func scanHead(sc scanner) (storedHead, error) {
+	var r storedHead
+	var id int64
+	var state string
+	err := sc.Scan(&id, &r.shared, &r.cols.startNs, &r.cols.endNs, &state, &r.cols.err, &r.head)
+	r.cols.id, r.cols.state = flow.ID(id), flow.State(state)
+	return r, err
+}
+
+func (r *storedHead) decode() (*flow.Flow, error) {
+	f, err := decodeHead(r.head, r.shared, r.cols)
+	if err != nil {
+		return nil, fmt.Errorf("flow %d: %w", r.cols.id, err)
+	}
+	return f, nil
+}
+
+// Summary returns the list row of flow id: from the ring of recent
+// summaries when it is there, else from the database.
+func (s *Store) Summary(id flow.ID) (flow.Summary, bool) {
+	if sum, ok := s.recent.get(id); ok {
+		return sum, true
+	}
+	sum, err := scanSummary(s.rd.summary.QueryRow(int64(id)))
+	if err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
+			s.log.Warn("capture: read summary", "flow", id, "err", err)
+		}
+		return flow.Summary{}, false
+	}
+	return sum, true
+}
+
+// Get returns flow id with its WebSocket messages, as of the writer's last
+// batch (a flow in progress lags by up to Config.BatchDelay).
+func (s *Store) Get(id flow.ID) (*flow.Flow, bool) {
+	f, err := s.get(context.Background(), id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("capture: read flow", "flow", id, "err", err)
+		}
+		return nil, false
+	}
+	return f, true
+}
+
+func (s *Store) get(ctx context.Context, id flow.ID) (*flow.Flow, error) {
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	r, err := scanHead(tx.StmtContext(ctx, s.rd.head).QueryRowContext(ctx, int64(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("flow %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.decode()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadWS(ctx, tx, f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// loadWS reads the WebSocket messages of f.
+func (s *Store) loadWS(ctx context.Context, tx *sql.Tx, f *flow.Flow) error {
+	rows, err := tx.StmtContext(ctx, s.rd.ws).QueryContext(ctx, int64(f.ID))
+	if err != nil {
+		return fmt.Errorf("flow %d messages: %w", f.ID, err)
+	}
+	defer rows.Close()
+	files := map[int64]*os.File{}
+	defer func() {
+		for _, fl := range files {
+			fl.Close()
+		}
+	}()
+	for rows.Next() {
+		var (
+			m            flow.WSMessage
+			dir          string
+			timeNs       int64
+			data         []byte
+			seg          sql.NullInt64
+			off, n       int64
+			opcode, size int
+			truncated    bool
+		)
+		if err := rows.Scan(&dir, &timeNs, &opcode, &size, &truncated, &data, &seg, &off, &n); err != nil {
+			return fmt.Errorf("flow %d messages: %w", f.ID, err)
+		}
+		m.Direction, m.Time, m.Opcode, m.Size, m.Truncated = flow.Direction(dir), time.Unix(0, timeNs), opcode, size, truncated
+		m.Data = data
+		if seg.Valid {
+			fl, ok := files[seg.Int64]
+			if !ok {
+				fl, err = os.Open(segPath(s.segDir(), seg.Int64))
+				if err != nil {
+					return fmt.Errorf("flow %d messages: %w", f.ID, err)
+				}
+				files[seg.Int64] = fl
+			}
+			m.Data = make([]byte, n)
+			if _, err := fl.ReadAt(m.Data, off); err != nil {
+				return fmt.Errorf("flow %d messages: segment %s: %w", f.ID, segName(seg.Int64), err)
+			}
+		}
+		if m.Data == nil {
+			m.Data = []byte{}
+		}
+		f.WebSocket = append(f.WebSocket, m)
+	}
+	return rows.Err()
+}
+
+func (s *Store) segDir() string { return filepath.Join(s.cfg.Dir, segDirName) }
+
+// List returns the summaries of the newest limit flows that match and have
+// an ID below before (0: no bound), in ascending ID order, and how many
+// flows match in all (before ignored). A nil match matches everything;
+// limit <= 0 means no limit.
+//
+// Without match, List reads the rows it returns by primary key (keyset
+// paging, never OFFSET) and total is the capture's flow count. With match,
+// it is a bounded scan: match sees each of the newest Config.ScanLimit
+// flows (decoded, without WebSocket messages), total counts the matches
+// among them, and a page below before looks at most ScanLimit flows further.
+// This is the seam where the filter language will compile to SQL.
+func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
+	if limit <= 0 {
+		limit = math.MaxInt
+	}
+	cursor := int64(math.MaxInt64)
+	if before > 0 {
+		cursor = int64(before)
+	}
+	if match == nil {
+		n := int64(min(limit, math.MaxInt64))
+		rows, err := s.rd.newest.Query(cursor, n)
+		if err != nil {
+			s.log.Warn("capture: list", "err", err)
+			return nil, int(s.c.flows.Load())
+		}
+		defer rows.Close()
+		var sums []flow.Summary
+		for rows.Next() {
+			sum, err := scanSummary(rows)
+			if err != nil {
+				s.log.Warn("capture: list", "err", err)
+				break
+			}
+			sums = append(sums, sum)
+		}
+		slices.Reverse(sums)
+		return sums, int(s.c.flows.Load())
+	}
+	var sums []flow.Summary
+	total := 0
+	window := s.cfg.ScanLimit // the newest flows, for total
+	below := s.cfg.ScanLimit  // flows under before, for the page
+	cursor = math.MaxInt64
+	for window > 0 || (below > 0 && len(sums) < limit) {
+		if window <= 0 && before > 0 {
+			// Only the page is left to fill: skip straight to before.
+			cursor = min(cursor, int64(before))
+		}
+		batch, err := s.scan(s.rd.scanDown, cursor, scanChunk)
+		if err != nil {
+			s.log.Warn("capture: list", "err", err)
+			break
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, f := range batch {
+			cursor = int64(f.ID)
+			inWindow := window > 0
+			window--
+			isBelow := before == 0 || f.ID < before
+			if !inWindow && (!isBelow || below <= 0 || len(sums) >= limit) {
+				continue
+			}
+			if isBelow {
+				below--
+			}
+			if !match(f) {
+				continue
+			}
+			if inWindow {
+				total++
+			}
+			if isBelow && len(sums) < limit {
+				sums = append(sums, f.Summary())
+			}
+		}
+	}
+	slices.Reverse(sums)
+	return sums, total
+}
+
+// scan reads and decodes up to n flows from cursor with stmt (scanDown:
+// IDs below cursor, newest first; scanUp: IDs above, oldest first).
+func (s *Store) scan(stmt *sql.Stmt, cursor int64, n int) ([]*flow.Flow, error) {
+	rows, err := stmt.Query(cursor, n)
+	if err != nil {
+		return nil, err
+	}
+	var raw []storedHead
+	for rows.Next() {
+		r, err := scanHead(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		raw = append(raw, r)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	out := make([]*flow.Flow, 0, len(raw))
+	for i := range raw {
+		f, err := raw[i].decode()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Each calls fn with every matching flow (WebSocket messages included) in
+// ascending ID order until fn returns false. No query is open while match
+// or fn runs, so fn may be slow (an export) and the writer goes on.
+func (s *Store) Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
+	ctx := context.Background()
+	cursor := int64(0)
+	for {
+		batch, err := s.scan(s.rd.scanUp, cursor, scanChunk)
+		if err != nil {
+			s.log.Warn("capture: each", "err", err)
+			return
+		}
+		if len(batch) == 0 {
+			return
+		}
+		for _, f := range batch {
+			cursor = int64(f.ID)
+			if match != nil && !match(f) {
+				continue
+			}
+			if err := s.withWS(ctx, f); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				s.log.Warn("capture: each", "flow", f.ID, "err", err)
+				continue
+			}
+			if !fn(f) {
+				return
+			}
+		}
+	}
+}
+
+// withWS loads f's messages when it is a WebSocket flow.
+func (s *Store) withWS(ctx context.Context, f *flow.Flow) error {
+	if !f.IsWebSocket() {
+		return nil
+	}
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return s.loadWS(ctx, tx, f)
+}
+
+// All returns Each as an iterator (the shape har.Export takes).
+func (s *Store) All(match func(*flow.Flow) bool) func(yield func(*flow.Flow) bool) {
+	return func(yield func(*flow.Flow) bool) { s.Each(match, yield) }
+}
+
+// Body returns the stored bytes of one facet as received on the wire, and
+// the facet's facts. Small bodies come from the database; large ones are
+// read from their segment files, which the reader keeps open until Close.
+func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error) {
+	i := facetIndex(facet)
+	if i < 0 {
+		return nil, flow.Body{}, fmt.Errorf("body facet %q: %w", facet, store.ErrNotFound)
+	}
+	ctx := context.Background()
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, flow.Body{}, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+	}
+	defer tx.Rollback()
+	r, err := scanHead(tx.StmtContext(ctx, s.rd.head).QueryRowContext(ctx, int64(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, flow.Body{}, fmt.Errorf("flow %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, flow.Body{}, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+	}
+	f, err := r.decode()
+	if err != nil {
+		return nil, flow.Body{}, err
+	}
+	b := bodyFacts(f, i)
+	if b == nil {
+		return nil, flow.Body{}, fmt.Errorf("flow %d %s body: %w", id, facet, store.ErrNotFound)
+	}
+	facts := *b
+	rows, err := tx.StmtContext(ctx, s.rd.parts).QueryContext(ctx, int64(id), i)
+	if err != nil {
+		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+	}
+	defer rows.Close()
+	br := &bodyReader{}
+	files := map[int64]*os.File{}
+	for rows.Next() {
+		var data []byte
+		var seg sql.NullInt64
+		var off, n int64
+		if err := rows.Scan(&data, &seg, &off, &n); err != nil {
+			br.Close()
+			return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+		}
+		if !seg.Valid {
+			br.parts = append(br.parts, bytes.NewReader(data))
+			continue
+		}
+		fl, ok := files[seg.Int64]
+		if !ok {
+			fl, err = os.Open(segPath(s.segDir(), seg.Int64))
+			if errors.Is(err, os.ErrNotExist) {
+				// Retention removed it after this read began: the flow
+				// is gone.
+				br.Close()
+				return nil, facts, fmt.Errorf("flow %d %s body: segment %s: %w", id, facet, segName(seg.Int64), store.ErrNotFound)
+			}
+			if err != nil {
+				br.Close()
+				return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+			}
+			files[seg.Int64] = fl
+			br.files = append(br.files, fl)
+		}
+		br.parts = append(br.parts, io.NewSectionReader(fl, off, n))
+	}
+	if err := rows.Err(); err != nil {
+		br.Close()
+		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+	}
+	br.r = io.MultiReader(br.parts...)
+	return br, facts, nil
+}
+
+// bodyReader reads a body's parts in order; Close closes its segment files.
+type bodyReader struct {
+	r     io.Reader
+	parts []io.Reader
+	files []*os.File
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *bodyReader) Close() error {
+	var errs []error
+	for _, f := range b.files {
+		errs = append(errs, f.Close())
+	}
+	b.files = nil
+	return errors.Join(errs...)
+}
+
+// DecodedBody is Body with the Content-Encoding undone, through the same
+// codec the memory store and the HAR export use. The facts describe the
+// wire body.
+func (s *Store) DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error) {
+	rc, facts, err := s.Body(id, facet)
+	if err != nil {
+		return nil, facts, err
+	}
+	d, err := codec.Decode(rc, facts.Encoding)
+	if err != nil {
+		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+	}
+	return d, facts, nil
+}

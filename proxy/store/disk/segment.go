@@ -1,0 +1,174 @@
+package disk
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// segFile is what the segments need of a file; tests substitute one that
+// fails (a full disk) or stalls.
+type segFile interface {
+	io.WriterAt
+	Sync() error
+	Close() error
+}
+
+// createSegment makes a new segment file; it never opens an existing one
+// (O_EXCL), so a segment is never written twice.
+func createSegment(path string) (segFile, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
+const segSuffix = ".seg"
+
+func segName(id int64) string { return fmt.Sprintf("%010d%s", id, segSuffix) }
+
+// segID parses a segment file name; ok is false for any other file.
+func segID(name string) (int64, bool) {
+	base, ok := strings.CutSuffix(name, segSuffix)
+	if !ok || len(base) != 10 {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(base, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// segPath is where segment id lives in dir.
+func segPath(dir string, id int64) string { return filepath.Join(dir, segName(id)) }
+
+// segments appends large bodies to append-only files of about size bytes
+// each. Only the writer goroutine calls its methods; the counters are
+// atomic for Stats. Bytes are written at explicit offsets, so a failed
+// write leaves no doubt about where the next one goes (it overwrites the
+// failed one's remains, which nothing refers to).
+type segments struct {
+	dir    string
+	size   int64
+	create func(path string) (segFile, error)
+
+	cur   segFile
+	curID int64 // 0: none open
+	off   int64 // bytes in cur
+	next  int64 // id of the next segment
+	sizes map[int64]int64
+
+	files, bytes atomic.Int64
+}
+
+// openSegments reads dir (creating it) for the segments an earlier run
+// left, so that new ones get higher ids.
+func openSegments(dir string, size int64, create func(string) (segFile, error)) (*segments, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("segment directory %s: %w", dir, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("segment directory %s: %w", dir, err)
+	}
+	s := &segments{dir: dir, size: size, create: create, next: 1, sizes: map[int64]int64{}}
+	for _, e := range ents {
+		id, ok := segID(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		s.sizes[id] = info.Size()
+		s.files.Add(1)
+		s.bytes.Add(info.Size())
+		s.next = max(s.next, id+1)
+	}
+	return s, nil
+}
+
+// ids returns the segment files on disk.
+func (s *segments) ids() []int64 {
+	out := make([]int64, 0, len(s.sizes))
+	for id := range s.sizes {
+		out = append(out, id)
+	}
+	return out
+}
+
+// append writes p and returns where it went. A write that does not fit in
+// the current segment starts a new one (unless the current one is empty).
+func (s *segments) append(p []byte) (id, off int64, err error) {
+	n := int64(len(p))
+	if s.cur == nil || (s.off > 0 && s.off+n > s.size) {
+		if err := s.roll(); err != nil {
+			return 0, 0, err
+		}
+	}
+	if _, err := s.cur.WriteAt(p, s.off); err != nil {
+		return 0, 0, fmt.Errorf("write segment %s: %w", segName(s.curID), err)
+	}
+	id, off = s.curID, s.off
+	s.off += n
+	s.sizes[id] = s.off
+	s.bytes.Add(n)
+	return id, off, nil
+}
+
+// roll closes the current segment (synced: its bytes are referenced by
+// commits that a checkpoint makes durable) and starts the next.
+func (s *segments) roll() error {
+	if err := s.closeCurrent(); err != nil {
+		return err
+	}
+	id := s.next
+	f, err := s.create(segPath(s.dir, id))
+	if err != nil {
+		return fmt.Errorf("create segment %s: %w", segName(id), err)
+	}
+	s.next++
+	s.cur, s.curID, s.off = f, id, 0
+	s.sizes[id] = 0
+	s.files.Add(1)
+	return nil
+}
+
+// closeCurrent syncs and closes the current segment; the next append starts
+// a new one.
+func (s *segments) closeCurrent() error {
+	if s.cur == nil {
+		return nil
+	}
+	f := s.cur
+	s.cur, s.curID, s.off = nil, 0, 0
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("close segment: %w", err)
+	}
+	return nil
+}
+
+// remove deletes a segment file that no flow refers to any more. The
+// current segment is closed first when it is the one.
+func (s *segments) remove(id int64) error {
+	if id == s.curID {
+		if err := s.closeCurrent(); err != nil {
+			return err
+		}
+	}
+	err := os.Remove(segPath(s.dir, id))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove segment %s: %w", segName(id), err)
+	}
+	if n, ok := s.sizes[id]; ok {
+		delete(s.sizes, id)
+		s.files.Add(-1)
+		s.bytes.Add(-n)
+	}
+	return nil
+}
