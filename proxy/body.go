@@ -265,6 +265,28 @@ func (s *servedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readyReader is a body source that knows, without blocking, whether its
+// next Read returns at once (with bytes it already holds, or with its end)
+// rather than waiting for the origin. WriteTo flushes the client response
+// before a read only when the source is not ready; a source that cannot
+// tell is taken to be not ready, and costs at most a write more.
+type readyReader interface {
+	Ready() bool
+}
+
+// ready reports whether r's next Read returns without waiting.
+func ready(r io.Reader) bool {
+	rr, ok := r.(readyReader)
+	return ok && rr.Ready()
+}
+
+// Ready implements readyReader: an empty body always is; an origin's body
+// is when its client says so (proxy/h1's bodies do; the Transport's cannot
+// tell).
+func (b *ownerBody) Ready() bool {
+	return b.rc == http.NoBody || ready(b.rc)
+}
+
 // Copy buffer sizes for WriteTo: a body starts with a small buffer and
 // moves to the large one once a read fills the small one (bulk transfer).
 const (
@@ -292,13 +314,27 @@ func (c *copyBufs) getLarge() *[largeCopyBuf]byte {
 }
 
 // WriteTo copies the body to the client; writeResponse's io.Copy calls it instead
-// of copying through its own 32 KiB buffer. Each read is written at once
-// (a stream is never held back to fill a buffer, and the flushing
-// writer still flushes every write), but a body that arrives in bulk moves
-// in 256 KiB reads and writes: measured on 1 MB responses, a quarter of
-// the system calls. The buffer grows only while reads fill it, so a slow
-// stream holds 32 KiB at most, and buffers are pooled.
+// of copying through its own 32 KiB buffer.
+//
+// Nothing is held back, whatever the framing: each read is written at once,
+// and when w can flush (the client's ResponseWriter), what w still buffers
+// (the head, the last bytes written) is flushed before every read that may
+// wait for the origin. net/http would otherwise keep the head and the first
+// 4 KB of a body with a Content-Length until more came or the body ended,
+// and a debugging proxy must not distort the timing it shows. A read that
+// cannot wait (see readyReader: bytes already buffered, a body in memory,
+// its end) is not preceded by a flush, so a head and a body that arrived
+// together still leave in one write. Large bodies are not cut into smaller
+// writes either: net/http passes a write larger than its buffers straight
+// to the connection, and the flush after it finds nothing to send.
+//
+// A body that arrives in bulk moves in 256 KiB reads and writes: measured
+// on 1 MB responses, a quarter of the system calls. The buffer grows only
+// while reads fill it, so a slow stream holds 32 KiB at most, and buffers
+// are pooled.
 func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
+	f, _ := w.(http.Flusher)
+	held := f != nil // w may hold the head
 	bufs := &s.x.p.bufs
 	small := bufs.getSmall()
 	var large *[largeCopyBuf]byte
@@ -311,6 +347,10 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 	buf := small[:]
 	var written int64
 	for {
+		if held && !ready(s.src) {
+			f.Flush()
+			held = false
+		}
 		n, rerr := s.Read(buf)
 		if n > 0 {
 			wn, werr := w.Write(buf[:n])
@@ -321,6 +361,7 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 			if wn != n {
 				return written, io.ErrShortWrite
 			}
+			held = f != nil
 		}
 		if rerr == io.EOF {
 			return written, nil
@@ -399,6 +440,9 @@ type bytesReader struct {
 }
 
 func newBytesReader(b []byte) *bytesReader { return &bytesReader{b: b} }
+
+// Ready implements readyReader: the bytes are in memory.
+func (r *bytesReader) Ready() bool { return true }
 
 func (r *bytesReader) Read(p []byte) (int, error) {
 	if len(r.b) == 0 {

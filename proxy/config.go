@@ -143,12 +143,33 @@ type Config struct {
 	// Transfer-Encoding is then served as net/http frames it (chunked), and
 	// header names reach origins canonicalised. Default false.
 	DisableHeadScan bool
+
+	// OriginClient chooses what sends requests to origins.
+	// OriginClientLoupe (the default, also ""): requests without a body go
+	// to plain-HTTP origins, and to HTTPS origins that answered over
+	// HTTP/1.1, through Loupe's pooled HTTP/1.1 client (proxy/h1), which
+	// costs less per request than net/http's Transport; everything else
+	// goes through the Transport. OriginClientStdlib: everything goes
+	// through the Transport, the fallback should the HTTP/1.1 client ever
+	// be suspected of a fault.
+	OriginClient string
 }
+
+// Values of Config.OriginClient.
+const (
+	OriginClientLoupe  = "loupe"
+	OriginClientStdlib = "stdlib"
+)
 
 // Validate reports the first invalid field.
 func (c *Config) Validate() error {
 	if c.ProxyAuth != "" && !strings.Contains(c.ProxyAuth, ":") {
 		return errors.New("proxy auth: want user:pass")
+	}
+	switch c.OriginClient {
+	case "", OriginClientLoupe, OriginClientStdlib:
+	default:
+		return fmt.Errorf("origin client %q: want %s or %s", c.OriginClient, OriginClientLoupe, OriginClientStdlib)
 	}
 	for _, g := range c.Passthrough {
 		if _, err := path.Match(strings.ToLower(g), ""); err != nil {

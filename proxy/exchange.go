@@ -243,9 +243,9 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request, rc *http.ResponseControll
 	return out, nil
 }
 
-// roundTrip sends the outgoing request through the pooled HTTP/1.1 client
-// when it can carry it (see h1Client.handles), else through Loupe's
-// Transport. It never fails: failures become recorded 502/504 answers.
+// roundTrip sends the outgoing request to the origin client (see
+// Config.OriginClient). It never fails: failures become recorded 502/504
+// answers.
 func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	restoreCase(req.Context(), req.Header)
 	u := x.urlStr
@@ -276,19 +276,14 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 		up.Host = req.URL.Host
 	}
 	sent := time.Now()
-	var rt http.RoundTripper = p.tr
+	var rt http.RoundTripper = p.origin
 	switch {
 	case name != "":
 		rt = p.named.get(name)
 	case wantsH2C(up):
 		rt = p.h2c
-	case p.h1.handles(up):
-		rt = p.h1
 	}
 	resp, err := rt.RoundTrip(up)
-	if err == nil && rt == p.tr {
-		p.h1.learn(up, resp)
-	}
 	if err != nil {
 		ob.stop()
 		cancel()
@@ -413,11 +408,12 @@ func (p *Proxy) servedHead(x *exchange, resp *http.Response, proto string) {
 	x.h.Response(responseHead(resp.StatusCode, proto, resp.Header))
 }
 
-// writeResponse copies resp to the client and closes its body. A body of
-// unknown length (a stream) is flushed after every write, so it is never
-// held back; net/http chooses chunked framing for it (HTTP/1.1) or ends it
-// with the connection (HTTP/1.0). Trailers are forwarded like
-// httputil.ReverseProxy does.
+// writeResponse copies resp to the client and closes its body. Nothing is
+// held back: the head leaves as soon as it is written and every body byte
+// as it arrives (resp.Body is the exchange's servedBody, whose WriteTo
+// flushes w before any read that may wait). A body of unknown length (a
+// stream) gets chunked framing (HTTP/1.1) or ends with the connection
+// (HTTP/1.0). Trailers are forwarded like httputil.ReverseProxy does.
 func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
 	wh := w.Header()
@@ -432,20 +428,13 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 		}
 		wh.Add("Trailer", strings.Join(names, ", "))
 	}
-	unknown := resp.ContentLength < 0 && bodyAllowed(resp)
-	stream := unknown || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if unknown {
+	if resp.ContentLength < 0 && bodyAllowed(resp) {
 		// The flush signal net/http understands: chunked on HTTP/1.1, its
 		// own framing on HTTP/2, connection-delimited for HTTP/1.0.
 		wh.Set("Transfer-Encoding", "chunked")
 	}
 	w.WriteHeader(resp.StatusCode)
-
-	var dst io.Writer = w
-	if f, ok := w.(http.Flusher); ok && stream {
-		dst = flushWriter{w: w, f: f}
-	}
-	_, _ = io.Copy(dst, resp.Body)
+	_, _ = io.Copy(w, resp.Body)
 	_ = resp.Body.Close()
 
 	if len(resp.Trailer) > 0 {
@@ -463,19 +452,6 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 			}
 		}
 	}
-}
-
-// flushWriter flushes after every write: a stream reaches the client as it
-// arrives.
-type flushWriter struct {
-	w io.Writer
-	f http.Flusher
-}
-
-func (fw flushWriter) Write(b []byte) (int, error) {
-	n, err := fw.w.Write(b)
-	fw.f.Flush()
-	return n, err
 }
 
 // recordedBody tees a body into the recorder. For a client's request body

@@ -38,6 +38,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"loupe/proxy/connlimit"
+	"loupe/proxy/h1"
 	"loupe/proxy/headscan"
 )
 
@@ -50,7 +51,10 @@ type Proxy struct {
 	gp     *goproxy.ProxyHttpServer
 	tr     *http.Transport
 	h2c    *http.Transport // HTTP/2 without TLS, for clients that spoke it (see h2c.go)
-	h1     *h1Client       // bodiless plain-HTTP requests (see h1Client)
+	// origin sends every upstream request: h1 (which hands what it does
+	// not carry to tr), or tr alone with OriginClientStdlib.
+	origin http.RoundTripper
+	h1     *h1.Client // nil with OriginClientStdlib
 	// named serves tunnel requests whose TLS name is not the dialled
 	// host (see target.go).
 	named  namedTransports
@@ -101,7 +105,9 @@ func New(cfg Config) (*Proxy, error) {
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: p.refuseOwn}
 	p.tr = p.newTransport()
 	p.h2c = p.newH2CTransport()
-	p.h1 = newH1Client(c, p.tlsClientConfig(), p.dial)
+	if err := p.newOriginClient(); err != nil {
+		return nil, err
+	}
 	p.named.newTr = func(name string) *http.Transport {
 		tr := p.newTransport()
 		tr.TLSClientConfig.ServerName = name
@@ -209,7 +215,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.cancel()
 	p.tr.CloseIdleConnections()
 	p.h2c.CloseIdleConnections()
-	p.h1.closeIdle(true)
+	if p.h1 != nil {
+		p.h1.Close()
+	}
 	p.named.closeIdle(true)
 	return err
 }

@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"time"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/h1"
 )
 
 // newTransport builds Loupe's own Transport. Unlike goproxy's default it
@@ -31,6 +33,33 @@ func (p *Proxy) newTransport() *http.Transport {
 		DisableCompression:     true,
 		ForceAttemptHTTP2:      true,
 	}
+}
+
+// newOriginClient sets p.origin, what sends every upstream request: the
+// Transport alone with OriginClientStdlib, else the pooled HTTP/1.1 client
+// in front of it (see Config.OriginClient).
+func (p *Proxy) newOriginClient() error {
+	c := &p.cfg
+	p.origin = p.tr
+	if c.OriginClient == OriginClientStdlib {
+		return nil
+	}
+	cl, err := h1.New(h1.Config{
+		Dial:                   p.dial,
+		Fallback:               p.tr,
+		TLSConfig:              p.tlsClientConfig(),
+		TLSHandshakeTimeout:    c.TLSHandshakeTimeout,
+		ResponseHeaderTimeout:  c.ResponseHeaderTimeout,
+		IdleConnTimeout:        c.IdleConnTimeout,
+		MaxIdleConns:           c.MaxIdleConns,
+		MaxIdleConnsPerHost:    c.MaxIdleConnsPerHost,
+		MaxResponseHeaderBytes: int64(c.MaxHeaderBytes),
+	})
+	if err != nil {
+		return fmt.Errorf("origin client: %w", err)
+	}
+	p.h1, p.origin = cl, cl
+	return nil
 }
 
 // dial connects to an origin. A dial made for a flow records the flow's
