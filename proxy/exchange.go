@@ -231,7 +231,7 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request, rc *http.ResponseControll
 		out.Header["User-Agent"] = []string{""}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		x.reqBody = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest, trailer: &r.Trailer,
+		x.reqBody = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest, busy: make(readerBusy, 1), trailer: &r.Trailer,
 			x: x, conn: rc, bounded: rc != nil, idle: p.cfg.BodyIdleTimeout, minRate: p.cfg.BodyMinRate}
 		out.Body = x.reqBody
 	} else {
@@ -287,6 +287,9 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	if err != nil {
 		ob.stop()
 		cancel()
+		if clientCtx.Err() != nil && x.reqBody != nil {
+			x.reqBody.settled(time.Second)
+		}
 		if berr := x.clientBodyErr(); berr != nil {
 			// The round trip failed because the client's body did: the
 			// client's fault, not the origin's (whose request the
@@ -474,12 +477,34 @@ type recordedBody struct {
 	start   time.Time // the first read
 	n       int64     // bytes read
 
+	// busy is held during each read, so that a failed round trip can
+	// wait for a read that is ending to say whether it failed (settled).
+	busy readerBusy
+
 	// conn sets the client connection's read deadline. The transport may
 	// go on reading a request body after the handler returned (the origin
 	// answered before the body ended), when the ResponseController must no
 	// longer be used (HTTP/2's panics): handlerDone clears it.
 	connMu sync.Mutex
 	conn   *http.ResponseController
+}
+
+// settled waits, at most d, for a read of the body that is under way to
+// return. A read that fails on the client's connection makes net/http
+// cancel the request context from inside the read, so the round trip can
+// end ("context canceled") a moment before the read has recorded why: the
+// client's malformed or stalled body, which decides the answer.
+func (b *recordedBody) settled(d time.Duration) {
+	if b.busy == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case b.busy <- struct{}{}:
+		<-b.busy
+	case <-t.C:
+	}
 }
 
 // setDeadline sets the client connection's read deadline while the handler
@@ -504,7 +529,15 @@ func (b *recordedBody) handlerDone() {
 // errBodyTooSlow ends a request body that arrives slower than BodyMinRate.
 var errBodyTooSlow = errors.New("request body too slow")
 
+// readerBusy is a one-slot semaphore held while a read of a client's
+// request body is under way (see settled).
+type readerBusy chan struct{}
+
 func (b *recordedBody) Read(p []byte) (int, error) {
+	if b.busy != nil {
+		b.busy <- struct{}{}
+		defer func() { <-b.busy }()
+	}
 	if b.bounded && !b.eof {
 		now := time.Now()
 		b.setDeadline(now.Add(b.idle))
