@@ -308,6 +308,12 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	x.mu.Unlock()
 	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
 
+	if endedAtHead(resp) {
+		// Nothing follows the head: say so, so that the head is not sent
+		// alone ahead of an empty body (see endedAtHead).
+		_ = resp.Body.Close()
+		resp.Body = http.NoBody
+	}
 	ob.own(resp.Body)
 	x.served = &servedBody{x: x, src: ob, closers: []io.Closer{ob}}
 	// The client's response is a copy: the transport fills trailers into
@@ -328,6 +334,16 @@ func (p *Proxy) failResponse(x *exchange, req *http.Request, err error) *http.Re
 	x.served = &servedBody{x: x, src: resp.Body, record: true}
 	resp.Body = x.served
 	return resp
+}
+
+// endedAtHead reports whether an origin's answer ended with its head: a
+// declared length of 0 (net/http's HTTP/2 client also sets it when the
+// HEADERS frame carried END_STREAM), or no body at all. Such an answer is
+// served the same way, head and end together: sent as a head and then an
+// empty body, a gRPC trailers-only answer (its status in the head) would
+// read as a stream that ended without its trailers.
+func endedAtHead(resp *http.Response) bool {
+	return resp.ContentLength == 0 || resp.Body == http.NoBody
 }
 
 // clientFault answers a request whose body the client sent wrong or not at
