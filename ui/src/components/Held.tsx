@@ -52,6 +52,8 @@ export function HeldPanel() {
       if (!heldOpen.value || editing.value || e.ctrlKey || e.metaKey || e.altKey) return;
       const t = e.target as HTMLElement;
       if (/^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName) || t.isContentEditable) return;
+      // Only for the panel: a key pressed in the flow list is the list's.
+      if (t !== document.body && !t.closest(".heldpanel")) return;
       const a = actions.current;
       if (!a) return;
       const fn = { c: a.continue, e: a.execute, a: a.abort }[e.key];
@@ -122,12 +124,12 @@ function HeldRow({ it, selected }: { it: HeldItem; selected: boolean }) {
 
 /** Countdown ticks on its own, so the rest of the panel (and the editor) does not re-render each second. */
 function Countdown({ until }: { until: number }) {
-  const [now, setNow] = useState(Date.now());
+  const [, tick] = useState(0);
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 250);
+    const t = setInterval(() => tick((n) => n + 1), 250);
     return () => clearInterval(t);
   }, []);
-  const ms = Math.max(0, until - now);
+  const ms = Math.max(0, until - Date.now());
   return (
     <span class={"countdown" + (urgent(ms) ? " urgent" : "")} title="Time left before the breakpoint's timeout action" data-testid="countdown">
       {countdown(ms)}
@@ -316,7 +318,7 @@ function HeldEditor({ id, item, actions }: { id: FlowID; item: HeldItem | undefi
         </button>
       </div>
       <p class="hpkeys">
-        <kbd>c</kbd> continue · <kbd>e</kbd> execute · <kbd>a</kbd> abort (outside text fields)
+        <kbd>c</kbd> continue · <kbd>e</kbd> execute · <kbd>a</kbd> abort (in this panel, outside text fields)
       </p>
     </div>
   );
