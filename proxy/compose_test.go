@@ -24,7 +24,7 @@ type composeSaw struct {
 	transferEncoding          []string
 }
 
-func composeOrigin(t *testing.T) (*http.Server, string, chan composeSaw) {
+func composeOrigin(t *testing.T) (string, chan composeSaw) {
 	t.Helper()
 	saw := make(chan composeSaw, 8)
 	o := proxytest.Origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +36,7 @@ func composeOrigin(t *testing.T) (*http.Server, string, chan composeSaw) {
 			body: string(b), contentLength: r.ContentLength, transferEncoding: r.TransferEncoding}
 		_, _ = io.WriteString(w, "composed answer")
 	}))
-	return o.Config, o.URL, saw
+	return o.URL, saw
 }
 
 // An edited request reaches the origin as edited (method, URL, query,
@@ -44,7 +44,7 @@ func composeOrigin(t *testing.T) (*http.Server, string, chan composeSaw) {
 // any request, and is recorded as composed from the flow it was edited
 // from.
 func TestComposeSendsTheEdit(t *testing.T) {
-	_, originURL, saw := composeOrigin(t)
+	originURL, saw := composeOrigin(t)
 	env := proxytest.Start(t, proxy.Config{Rules: ruleSet(t,
 		rules.Rule{ID: "tag", Match: rules.Match{Path: "/edited*"}, Actions: []rules.Action{{Type: "setRequestHeaders", Headers: map[string]string{"X-Rule": "on"}}}},
 	)})
@@ -99,7 +99,7 @@ func TestComposeSendsTheEdit(t *testing.T) {
 // A request written from scratch has no origin flow; one without a body
 // is sent without one (GET) or with a zero length (POST).
 func TestComposeFromScratch(t *testing.T) {
-	_, originURL, saw := composeOrigin(t)
+	originURL, saw := composeOrigin(t)
 	env := proxytest.Start(t, proxy.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -122,8 +122,8 @@ func TestComposeFromScratch(t *testing.T) {
 // URL says: while the edit keeps the URL's scheme, host and port, it goes
 // there too; once it names another host, it goes where its URL says.
 func TestComposeKeepsTheDestinationOfItsOrigin(t *testing.T) {
-	_, targetURL, sawTarget := composeOrigin(t)
-	_, otherURL, sawOther := composeOrigin(t)
+	targetURL, sawTarget := composeOrigin(t)
+	otherURL, sawOther := composeOrigin(t)
 	env := proxytest.Start(t, proxy.Config{})
 	target := strings.TrimPrefix(targetURL, "http://")
 	from := &flow.Flow{ID: 77, Request: flow.Request{Method: "GET", URL: "http://b.invalid/r", Proto: "HTTP/1.1"},
@@ -182,5 +182,23 @@ func TestComposeRefuses(t *testing.T) {
 	}
 	if n := len(env.Rec.Flows()); n != 0 {
 		t.Errorf("%d flows recorded", n)
+	}
+}
+
+// A composed request aimed at the dashboard is refused like a client's,
+// and the dashboard never sees it.
+func TestComposeRefusesTheDashboard(t *testing.T) {
+	hits := make(chan string, 1)
+	dash := proxytest.Origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
+	env := proxytest.Start(t, proxy.Config{DashboardAddr: dash.Listener.Addr().String()})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := env.Proxy.Compose(ctx, flow.Request{Method: "DELETE", URL: dash.URL + "/api/flows"}, nil, nil); !errors.Is(err, proxy.ErrNotReplayable) || !strings.Contains(err.Error(), "dashboard") {
+		t.Errorf("Compose = %v, want a refusal naming the dashboard", err)
+	}
+	select {
+	case p := <-hits:
+		t.Errorf("the dashboard was reached: %s", p)
+	default:
 	}
 }

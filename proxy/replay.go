@@ -188,7 +188,9 @@ func (p *Proxy) send(ctx context.Context, o outbound) (flow.ID, error) {
 		case id := <-began:
 			return id, nil
 		default:
-			return 0, fmt.Errorf("%s (%s): refused: %w", o.what, o.url, ErrNotReplayable)
+			// route answered without recording a flow: the request
+			// named Loupe itself or its dashboard.
+			return 0, fmt.Errorf("%s (%s): refused, the destination is Loupe itself or its dashboard: %w", o.what, o.url, ErrNotReplayable)
 		}
 	case <-ctx.Done():
 		return 0, fmt.Errorf("%s: %w", o.what, ctx.Err())
