@@ -7,7 +7,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api/client";
 import type { Field, FlowID, Held } from "../api/types";
-import { bodyEditable, draftOfHeld, editOf, fromRaw, respondOf, toRaw, type MessageDraft } from "../lib/heldedit";
+import { bodyEditable, draftOfHeld, editOf, fromRaw, respondOf, toRaw, withURL, type MessageDraft } from "../lib/heldedit";
 import { prettyJSON } from "../lib/compose";
 import { ruleFromHeldEdit } from "../lib/rules";
 import { held, heldOpen, heldSupported, release, releaseAll, selectHeldId } from "../held-state";
@@ -343,7 +343,7 @@ function MessageForm({ d, phase, onChange, onHeaders }: { d: MessageDraft; phase
       {phase === "request" ? (
         <div class="crow">
           <input class="mono cmethod" value={d.method} onInput={(e) => onChange({ ...d, method: val(e) })} aria-label="Method" data-testid="held-method" spellcheck={false} />
-          <input class="mono curl-input" value={d.url} onInput={(e) => onChange({ ...d, url: val(e) })} aria-label="URL" data-testid="held-url" spellcheck={false} />
+          <input class="mono curl-input" value={d.url} onInput={(e) => onChange(withURL(d, val(e)))} aria-label="URL" data-testid="held-url" spellcheck={false} />
         </div>
       ) : (
         <label class="field">

@@ -62,7 +62,9 @@ describe("compose drafts", () => {
 
   it("sends no empty header rows and no empty body", () => {
     const d = { ...blankDraft(), method: " post ", url: " http://h.test/x ", headers: [{ name: "", value: "" }, { name: " X-A ", value: "1" }] };
-    expect(composeRequestOf(d)).toEqual({ method: "post", url: "http://h.test/x", headers: [{ name: "X-A", value: "1" }] });
+    expect(composeRequestOf(d)).toEqual({ method: "POST", url: "http://h.test/x", headers: [{ name: "X-A", value: "1" }] });
+    expect(composeRequestOf({ ...d, method: "PROPFIND" }).method).toBe("PROPFIND");
+    expect(composeRequestOf({ ...d, method: "" }).method).toBe("GET");
   });
 
   it("edits query parameters, keeping untouched ones as written", () => {

@@ -45,10 +45,14 @@ export function draftFromFlow(f: Flow, body: string | null, base64?: string): { 
   return { draft, dropped };
 }
 
+/** Methods written in any case mean the standard one; others are sent as typed (methods are case-sensitive). */
+const STANDARD_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"]);
+
 /** What POST /api/compose gets for a draft; empty header names are left out. */
 export function composeRequestOf(d: Draft): ComposeRequest {
+  const m = d.method.trim();
   const r: ComposeRequest = {
-    method: d.method.trim() || "GET",
+    method: STANDARD_METHODS.has(m.toUpperCase()) ? m.toUpperCase() : m || "GET",
     url: d.url.trim(),
     headers: d.headers.filter((h) => h.name.trim() !== "").map((h) => ({ name: h.name.trim(), value: h.value })),
   };

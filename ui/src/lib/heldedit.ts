@@ -57,6 +57,24 @@ export function editOf(orig: MessageDraft, now: MessageDraft, phase: Phase): Hel
   return e;
 }
 
+/**
+ * withURL changes a request draft's URL, and its Host field with it while
+ * that field named the old URL's host (a request's Host is its URL's).
+ */
+export function withURL(d: MessageDraft, url: string): MessageDraft {
+  const hostOf = (u: string) => {
+    try {
+      return new URL(u).host;
+    } catch {
+      return null;
+    }
+  };
+  const was = hostOf(d.url);
+  const now = hostOf(url);
+  const headers = d.headers.map((h) => (h.name.toLowerCase() === "host" && was !== null && now !== null && h.value.toLowerCase() === was.toLowerCase() ? { name: h.name, value: now } : h));
+  return { ...d, url, headers };
+}
+
 /** respondOf is the answer sent with respond (request phase): a whole response. */
 export function respondOf(r: { status: number; headers: Field[]; body: string }): HeldEdit {
   return { status: r.status, headers: clean(r.headers), body: r.body };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Held } from "../api/types";
-import { BODY_KEPT, draftOfHeld, editOf, fromRaw, respondOf, toRaw } from "../lib/heldedit";
+import { BODY_KEPT, draftOfHeld, editOf, fromRaw, respondOf, toRaw, withURL } from "../lib/heldedit";
 import { applyHeld, arrivals, countdown, emptyHeld, itemOf, released, releasedAll, remaining, selectHeld, urgent } from "./held";
 
 const req = (id: number, remainingMs = 60_000): Held => ({
@@ -132,6 +132,14 @@ describe("held editor", () => {
     expect(raw.endsWith(BODY_KEPT)).toBe(true);
     expect(fromRaw(raw.replace("200", "202"), "response", d)).toMatchObject({ status: 202, bodyBase64: "AAE=" });
     expect(() => fromRaw("HTTP/1.1 200\n\nnew text", "response", d)).toThrow(/cannot be edited/);
+  });
+
+  it("moves the Host field with the URL while it named the URL's host", () => {
+    const d = { ...draftOfHeld(req(1)), headers: [{ name: "Host", value: "api.test" }, { name: "X", value: "api.test" }] };
+    expect(withURL(d, "http://127.0.0.1:3000/items/1").headers).toEqual([{ name: "Host", value: "127.0.0.1:3000" }, { name: "X", value: "api.test" }]);
+    const custom = { ...d, headers: [{ name: "Host", value: "virtual.test" }] };
+    expect(withURL(custom, "http://other.test/").headers).toEqual([{ name: "Host", value: "virtual.test" }]);
+    expect(withURL(d, "not a url").headers).toEqual(d.headers);
   });
 
   it("writes a direct answer whole", () => {
