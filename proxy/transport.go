@@ -89,6 +89,7 @@ func (nopHandle) Trailers(flow.Facet, flow.Fields) {}
 func (nopHandle) WebSocket(flow.WSMessage)         {}
 func (nopHandle) Rule(string, string)              {}
 func (nopHandle) ReplayOf(flow.ID)                 {}
+func (nopHandle) Composed(flow.ID)                 {}
 func (nopHandle) Target(string, string)            {}
 func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)    {}
 func (nopHandle) Relayed(flow.Facet, int)          {}

@@ -7,7 +7,7 @@
 // for it. It must never leak capture data to another site: every /api route
 // wants the token, cross-site Origins are refused, and so are Host names that
 // are not the dashboard's own (DNS rebinding). It never imports the proxy
-// core: replay goes through the Replayer interface.
+// core: replay and compose go through the Replayer and Composer interfaces.
 package web
 
 import (
@@ -184,6 +184,9 @@ type Deps struct {
 	Store    FlowStore
 	Rules    RuleStore
 	Replayer Replayer
+	// Composer sends requests written in the dashboard (POST
+	// /api/compose). Nil: 501.
+	Composer Composer
 	CA       CA
 	// Conns reports the proxy's client connections for the state. Nil:
 	// not reported.
@@ -265,6 +268,8 @@ func (s *Server) routes() chi.Router {
 			r.Get("/{facet}/body", s.handleBody)
 			r.Post("/replay", s.handleReplay)
 		})
+
+		r.Post("/compose", s.handleCompose)
 
 		r.Get("/rules", s.handleListRules)
 		r.Put("/rules", s.handleReplaceRules)

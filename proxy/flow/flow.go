@@ -300,6 +300,12 @@ type Flow struct {
 	Overridden string `json:"overridden,omitempty"` // "override", "mock", "block" or ""
 	// ReplayOf is the ID of the flow this one replays, 0 if none.
 	ReplayOf ID `json:"replayOf,omitempty"`
+	// Composed marks a request written in the dashboard's editor (edit and
+	// send, or a pasted cURL command) rather than sent by a client.
+	Composed bool `json:"composed,omitempty"`
+	// ComposedFrom is the ID of the flow the editor started from; 0 for a
+	// request written from scratch.
+	ComposedFrom ID `json:"composedFrom,omitempty"`
 	// Imported marks a flow loaded from a HAR file rather than captured.
 	Imported bool `json:"imported,omitempty"`
 }
@@ -332,6 +338,10 @@ type Summary struct {
 	// nil for other flows and for gRPC calls not finished yet.
 	GRPCStatus  *int   `json:"grpcStatus,omitempty"`
 	GRPCMessage string `json:"grpcMessage,omitempty"`
+
+	// Composed and ComposedFrom are Flow's.
+	Composed     bool `json:"composed,omitempty"`
+	ComposedFrom ID   `json:"composedFrom,omitempty"`
 }
 
 // Summary derives the list row of f.
@@ -355,6 +365,7 @@ func (f *Flow) Summary() Summary {
 	if s.Rules == nil {
 		s.Rules = []string{}
 	}
+	s.Composed, s.ComposedFrom = f.Composed, f.ComposedFrom
 	if f.Tunnel != nil {
 		s.Target = f.Tunnel.Target
 	}

@@ -212,6 +212,12 @@ type entry struct {
 	// UpstreamNotKept says why the original body of an overridden
 	// response is missing or cut (flow.Flow.UpstreamNotKept).
 	UpstreamNotKept string `json:"_upstreamNotKept,omitempty"`
+	// Composed marks a request written in Loupe's dashboard rather than
+	// sent by a client (flow.Flow.Composed); ComposedFrom is the ID of the
+	// flow it was edited from in the capture it was exported from. IDs are
+	// new on import, so an import keeps the mark and drops the link.
+	Composed     bool    `json:"_composed,omitempty"`
+	ComposedFrom flow.ID `json:"_composedFrom,omitempty"`
 }
 
 // tunnelExt is _tunnel: what Loupe knows of a tunnel or failed handshake.

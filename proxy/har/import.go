@@ -276,7 +276,8 @@ type inEntry struct {
 		SNI     str `json:"sni"`
 		Failure str `json:"failure"`
 	} `json:"_tunnel"`
-	UpstreamNotKept str `json:"_upstreamNotKept"`
+	UpstreamNotKept str     `json:"_upstreamNotKept"`
+	Composed        boolish `json:"_composed"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -379,6 +380,7 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		f.Rules = append(f.Rules, string(r))
 	}
 	f.Overridden = string(in.Overridden)
+	f.Composed = bool(in.Composed)
 	if t := string(in.Target); t != "" {
 		// A replay of the flow dials it: only a host and a port.
 		host, port, err := net.SplitHostPort(t)

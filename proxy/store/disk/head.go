@@ -46,6 +46,7 @@ const (
 	hasUpBody
 	isImported
 	hasTunnel
+	isComposed // the head ends with ComposedFrom
 )
 
 // Body flags.
@@ -88,6 +89,9 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	if f.Tunnel != nil {
 		flags |= hasTunnel
 	}
+	if f.Composed {
+		flags |= isComposed
+	}
 	b = append(b, flags)
 	if f.UpstreamRequest != nil {
 		b = appendRequest(b, f.UpstreamRequest, shared&sharedUpReq != 0)
@@ -121,6 +125,9 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	}
 	b = appendString(b, string(f.Kind))
 	b = appendString(b, f.UpstreamNotKept)
+	if f.Composed {
+		b = binary.AppendUvarint(b, uint64(f.ComposedFrom))
+	}
 	return b, shared, nil
 }
 
@@ -355,6 +362,10 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 	}
 	f.Kind = flow.Kind(r.string())
 	f.UpstreamNotKept = r.string()
+	if flags&isComposed != 0 {
+		f.Composed = true
+		f.ComposedFrom = flow.ID(r.uvarint())
+	}
 	if r.err != nil {
 		return nil, r.err
 	}

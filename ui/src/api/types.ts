@@ -92,6 +92,10 @@ export interface Flow {
   rules?: string[];
   overridden?: OverrideKind;
   replayOf?: FlowID;
+  /** Written in the dashboard's editor (edit and send, pasted cURL), not sent by a client. */
+  composed?: boolean;
+  /** The flow the editor started from; absent for a request written from scratch. */
+  composedFrom?: FlowID;
   imported?: boolean;
 }
 
@@ -137,6 +141,8 @@ export interface Summary {
   /** gRPC status code of a finished gRPC call (from its trailers, or a trailers-only answer). */
   grpcStatus?: number;
   grpcMessage?: string;
+  composed?: boolean;
+  composedFrom?: FlowID;
 }
 
 /** GET /api/flows */
@@ -169,6 +175,7 @@ export const ACTION_TYPES = [
   "delay",
   "throttle",
   "block",
+  "breakpoint",
 ] as const;
 
 export type ActionType = (typeof ACTION_TYPES)[number];
@@ -184,9 +191,16 @@ export interface Action {
   dir?: string;
   url?: string;
   ms?: number;
-  phase?: "request" | "response" | "";
+  /** delay: request or response; breakpoint: request, response or both. */
+  phase?: "request" | "response" | "both" | "";
   bytesPerSecond?: number;
   reset?: boolean;
+  /** breakpoint: how long an exchange is held (default 60000). */
+  timeoutMs?: number;
+  /** breakpoint: what a held exchange does when its time is up. */
+  onTimeout?: "continue" | "abort";
+  /** breakpoint: the next N matches only; 0 = every match. */
+  hits?: number;
 }
 
 export interface Rule {
@@ -229,7 +243,76 @@ export interface StateMessage {
   state?: AppState;
 }
 
-export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage;
+export interface HeldMessage {
+  type: "held/update";
+  held?: Held[] | null;
+}
+
+export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage | HeldMessage;
+
+// ---- compose (web/compose.go) ----
+
+/** POST /api/compose (web.composeRequest). */
+export interface ComposeRequest {
+  method: string;
+  url: string;
+  headers: Field[];
+  body?: string;
+  bodyBase64?: string;
+  /** The flow the request was edited from. */
+  from?: FlowID;
+}
+
+/** The answer of POST /api/compose: the new flow and the fields Loupe computes per hop. */
+export interface ComposeAnswer {
+  id: FlowID;
+  dropped?: string[];
+}
+
+// ---- breakpoints: exchanges held by a breakpoint rule ----
+
+/** A message as a held exchange shows it: the body as text, or base64 when binary. */
+export interface HeldRequest {
+  method: string;
+  url: string;
+  headers: Field[] | null;
+  body?: string;
+  bodyBase64?: string;
+  /** The body was longer than Loupe holds: it passes through unedited. */
+  truncated?: boolean;
+}
+
+export interface HeldResponse {
+  status: number;
+  headers: Field[] | null;
+  body?: string;
+  bodyBase64?: string;
+  truncated?: boolean;
+}
+
+/** One entry of GET /api/held and held/update. */
+export interface Held {
+  id: FlowID;
+  phase: "request" | "response";
+  /** RFC 3339. */
+  deadline: string;
+  remainingMs: number;
+  request?: HeldRequest;
+  response?: HeldResponse;
+}
+
+/**
+ * The edit sent with POST /api/held/{id}/execute or /respond: shaped like the
+ * flow's own request or response head; fields left out stay as they were.
+ */
+export interface HeldEdit {
+  method?: string;
+  url?: string;
+  status?: number;
+  headers?: Field[];
+  body?: string;
+  bodyBase64?: string;
+}
 
 /** Capture statistics (store.Stats, proxy/store/store.go). Optional: the UI shows what is there. */
 export interface Stats {

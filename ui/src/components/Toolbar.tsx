@@ -4,6 +4,7 @@
 import { useRef, useState } from "preact/hooks";
 import { api, exportURL } from "../api/client";
 import { fmtSize } from "../lib/format";
+import { HeldBadge } from "./Held";
 import { appState, feedStatus, filterText, getFeed, isPaused, page, refreshState, reportError, select, toast } from "../state";
 
 export async function importHar(file: File): Promise<void> {
@@ -64,7 +65,11 @@ export function Toolbar() {
         <a href="#rules" class={page.value === "rules" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "rules"), history.replaceState(null, "", "#rules"))}>
           Rules
         </a>
+        <a href="#compose" class={page.value === "compose" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "compose"), history.replaceState(null, "", "#compose"))} data-testid="nav-compose">
+          Compose
+        </a>
       </nav>
+      <HeldBadge />
       <div class="tools">
         <button class={"btn rec" + (paused ? " paused" : "")} onClick={toggle} title={paused ? "Resume recording" : "Pause recording"} data-testid="record">
           <span class="dot" />
