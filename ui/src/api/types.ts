@@ -101,7 +101,7 @@ export interface Tunnel {
   target?: string;
   /** TLS name verified upstream, when not the URL's host. */
   serverName?: string;
-  /** Tunnel flows: "passthrough" or "opaque" (TLS relayed without a CA). */
+  /** Tunnel flows: "passthrough", "opaque" (TLS relayed without a CA) or "raw" (neither TLS nor HTTP). */
   mode?: string;
   /** Tunnel and TLS-error flows: the server name of the client's ClientHello. */
   sni?: string;
