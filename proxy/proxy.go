@@ -63,7 +63,7 @@ type Proxy struct {
 	// upstream routes origin connections through upstream proxies; nil
 	// when there are none (see upstream.go).
 	upstream *upstreamSet
-	via    viaTag             // this proxy's Via entry, for loop detection (loop.go)
+	via      viaTag // this proxy's Via entry, for loop detection (loop.go)
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.
