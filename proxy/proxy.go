@@ -60,10 +60,11 @@ type Proxy struct {
 	named  namedTransports
 	dialer *net.Dialer
 	limit  *connlimit.Limiter // client connections, on every listener
+	via    viaTag             // this proxy's Via entry, for loop detection (loop.go)
+
 	// upstream routes origin connections through upstream proxies; nil
 	// when there are none (see upstream.go).
 	upstream *upstreamSet
-	via      viaTag // this proxy's Via entry, for loop detection (loop.go)
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.

@@ -295,14 +295,17 @@ func (p *Proxy) httpConnect(c net.Conn, u *upstreamProxy, addr string) (net.Conn
 	if err != nil {
 		return nil, u.fail("gave no answer to CONNECT "+addr, err)
 	}
-	// A refusal's body is short text: keep a line of it for the message.
-	line, _ := bufio.NewReader(io.LimitReader(resp.Body, 200)).ReadString('\n')
-	resp.Body.Close()
+	// A 2xx answer has no body: the tunnel starts right after its head
+	// (net/http would read one until the connection ends).
 	switch {
 	case resp.StatusCode == http.StatusProxyAuthRequired:
 		return nil, &upstreamProxyError{proxy: u.name, cause: errProxyAuth, status: http.StatusBadGateway,
 			err: fmt.Errorf("it answered %s to CONNECT %s", resp.Status, addr)}
 	case resp.StatusCode/100 != 2:
+		// A refusal's body is short text: a line of it goes in the message
+		// (the connection is dropped afterwards, and reads are bounded by
+		// its deadline).
+		line, _ := bufio.NewReader(io.LimitReader(resp.Body, 200)).ReadString('\n')
 		msg := fmt.Sprintf("it answered %s to CONNECT %s", resp.Status, addr)
 		if line = strings.TrimSpace(line); line != "" {
 			msg += ": " + line
