@@ -58,6 +58,9 @@ type Found struct {
 // ErrNoBrowser is the answer when no supported browser is installed.
 var ErrNoBrowser = errors.New("no Chromium, Chrome, Edge, Brave or Firefox found: install one (Debian: apt install chromium), or give its path")
 
+// ErrNoSuchBrowser is the answer when the browser asked for is not here.
+var ErrNoSuchBrowser = errors.New("no such browser here")
+
 // candidate is a place a browser may be installed.
 type candidate struct {
 	name string
@@ -156,7 +159,7 @@ func Pick(found []Found, want string) (Found, error) {
 	if len(names) == 0 {
 		return Found{}, ErrNoBrowser
 	}
-	return Found{}, fmt.Errorf("no browser named %q here; found: %s", want, strings.Join(names, ", "))
+	return Found{}, fmt.Errorf("%w: %q; found: %s", ErrNoSuchBrowser, want, strings.Join(names, ", "))
 }
 
 // SPKIHash is the base64 SHA-256 of cert's public key, as Chromium's

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"loupe/browser"
 	"loupe/hostmap"
 	"loupe/proxy"
 	"loupe/proxy/ca"
@@ -40,6 +41,9 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "browser" {
+		os.Exit(runBrowser(ctx, os.Args[2:], os.Stdout, os.Stderr))
+	}
 	m := NewMain()
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -106,6 +110,9 @@ type Main struct {
 	// HostMap holds the host mappings. Nil: hosts.json in the data
 	// directory under the command line's, opened before Wire runs.
 	HostMap *hostmap.Store
+	// Browsers starts browsers for the dashboard. Nil: a launcher for this
+	// Loupe's proxy and CA, made before Wire runs.
+	Browsers *browser.Launcher
 	// SelfHandler serves requests aimed at the proxy itself (install page,
 	// ca.pem). Nil: a minimal page offering the CA certificate.
 	SelfHandler http.Handler
@@ -263,6 +270,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.openHostMap(); err != nil {
 		return err
 	}
+	m.newLauncher()
 	if m.Wire != nil {
 		if err := m.Wire(m); err != nil {
 			return fmt.Errorf("wire: %w", err)
