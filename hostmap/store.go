@@ -70,6 +70,10 @@ func (s *Store) Entries() []Entry {
 // any error nothing changes.
 func (s *Store) Replace(entries []Entry) error {
 	entries = append([]Entry{}, entries...)
+	// Checked alone first, so that a problem is numbered within this list.
+	if _, err := Compile(entries); err != nil {
+		return &ValidationError{Err: err}
+	}
 	m, err := Compile(s.fixed, entries)
 	if err != nil {
 		return &ValidationError{Err: err}

@@ -2,7 +2,20 @@
 // cookie set by opening /?token=T). Errors carry the server's JSON so callers
 // can show a filter's bad term or a rule's field problems where they belong.
 
-import type { AppState, Flow, FlowID, FlowPage, Problem, Rule, Summary } from "./types";
+import type {
+  AppState,
+  BrowsersState,
+  Flow,
+  FlowID,
+  FlowPage,
+  HostMapEntry,
+  HostMapState,
+  LaunchedBrowser,
+  LaunchRequest,
+  Problem,
+  Rule,
+  Summary,
+} from "./types";
 
 /** ApiError is a non-2xx answer, with the decoded JSON body when there was one. */
 export class ApiError extends Error {
@@ -67,6 +80,11 @@ export const api = {
   ruleStats: () => request<{ counts?: Record<string, number> } | null>("GET", "/api/rules/stats"),
   state: () => request<AppState>("GET", "/api/state"),
   setRecording: (on: boolean) => request<unknown>("POST", on ? "/api/recording/resume" : "/api/recording/pause"),
+  browsers: () => request<BrowsersState>("GET", "/api/browsers"),
+  launchBrowser: (req: LaunchRequest) => request<LaunchedBrowser>("POST", "/api/browsers", req),
+  closeBrowser: (id: number) => request<unknown>("DELETE", `/api/browsers/${id}`),
+  hostMap: () => request<HostMapState>("GET", "/api/hostmap"),
+  replaceHostMap: (entries: HostMapEntry[]) => request<HostMapState>("PUT", "/api/hostmap", { entries }),
 };
 
 /** URL of a body: decoded by default; raw wire bytes or the upstream variant on request. */

@@ -3,10 +3,11 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api/client";
-import { detail, detailOpen, editing, getFeed, page, reportError, select, selectedId, toasts, unauthorized } from "../state";
+import { detail, detailOpen, editing, getFeed, page, pageOf, reportError, select, selectedId, toasts, unauthorized } from "../state";
 import { Detail } from "./Detail";
 import { FilterBar } from "./FilterBar";
 import { FlowList } from "./FlowList";
+import { ModesPage } from "./Modes";
 import { RuleEditor, RulesPage } from "./Rules";
 import { importHar, Toolbar } from "./Toolbar";
 
@@ -14,7 +15,7 @@ export function App() {
   const [dropping, setDropping] = useState(false);
 
   useEffect(() => {
-    const onHash = () => (page.value = location.hash === "#rules" ? "rules" : "flows");
+    const onHash = () => (page.value = pageOf(location.hash));
     window.addEventListener("hashchange", onHash);
     // Delete removes the selected flow when the list has the focus.
     const onKey = async (e: KeyboardEvent) => {
@@ -82,6 +83,10 @@ export function App() {
             {detailOpen.value && selectedId.value !== null && <Detail />}
           </main>
         </>
+      ) : page.value === "modes" ? (
+        <main class="modes">
+          <ModesPage />
+        </main>
       ) : (
         <main class="rules">
           <RulesPage />
