@@ -385,7 +385,10 @@ func classify(err error) (int, string) {
 	var ne net.Error
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
+	var upErr *upstreamProxyError
 	switch {
+	case errors.As(err, &upErr):
+		return upErr.status, "upstream proxy " + upErr.cause
 	case errors.Is(err, errOwnListener):
 		return http.StatusForbidden, "refused"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),

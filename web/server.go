@@ -191,6 +191,10 @@ type Deps struct {
 	// Conns reports the proxy's client connections for the state. Nil:
 	// not reported.
 	Conns func() connlimit.Stats
+	// Browsers starts browsers that use Loupe. Nil: 501.
+	Browsers Browsers
+	// HostMap holds the host mappings. Nil: 501.
+	HostMap HostMapStore
 }
 
 // Server is the dashboard. Build it with New, serve Handler on the dashboard
@@ -283,6 +287,7 @@ func (s *Server) routes() chi.Router {
 		r.Post("/recording/resume", s.handleResume)
 
 		r.Get("/ws", s.handleWS)
+		s.modeRoutes(r)
 
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, errNotFound)

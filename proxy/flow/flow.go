@@ -208,8 +208,8 @@ type Tunnel struct {
 	// The fields below describe a flow that is itself a tunnel or a failed
 	// handshake (Flow.Kind), not a request inside a tunnel.
 
-	// Mode is how a tunnel's bytes were relayed: TunnelPassthrough or
-	// TunnelOpaque; "" on other flows.
+	// Mode is how a tunnel's bytes were relayed: TunnelPassthrough,
+	// TunnelOpaque or TunnelRaw; "" on other flows.
 	Mode string `json:"mode,omitempty"`
 	// SNI is the server name the client sent in its TLS ClientHello, when
 	// Loupe saw one.
@@ -250,6 +250,9 @@ const (
 	TunnelPassthrough = "passthrough"
 	// TunnelOpaque: the client spoke TLS and Loupe had no CA to decrypt it.
 	TunnelOpaque = "opaque"
+	// TunnelRaw: the client spoke neither TLS nor HTTP (SSH, a database
+	// protocol), so there was nothing to decrypt or read.
+	TunnelRaw = "raw"
 )
 
 // Flow is everything Loupe knows about one exchange.

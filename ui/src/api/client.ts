@@ -2,7 +2,24 @@
 // cookie set by opening /?token=T). Errors carry the server's JSON so callers
 // can show a filter's bad term or a rule's field problems where they belong.
 
-import type { AppState, ComposeAnswer, ComposeRequest, Flow, FlowID, FlowPage, Held, HeldEdit, Problem, Rule, Summary } from "./types";
+import type {
+  AppState,
+  BrowsersState,
+  ComposeAnswer,
+  ComposeRequest,
+  Flow,
+  FlowID,
+  FlowPage,
+  Held,
+  HeldEdit,
+  HostMapEntry,
+  HostMapState,
+  LaunchedBrowser,
+  LaunchRequest,
+  Problem,
+  Rule,
+  Summary,
+} from "./types";
 
 /** ApiError is a non-2xx answer, with the decoded JSON body when there was one. */
 export class ApiError extends Error {
@@ -74,6 +91,11 @@ export const api = {
   release: (id: FlowID, action: "continue" | "execute" | "respond" | "abort", body?: HeldEdit | { status: number }) =>
     request<unknown>("POST", `/api/held/${id}/${action}`, body ?? {}),
   releaseAll: (action: "continue-all" | "abort-all") => request<unknown>("POST", `/api/held/${action}`, {}),
+  browsers: () => request<BrowsersState>("GET", "/api/browsers"),
+  launchBrowser: (req: LaunchRequest) => request<LaunchedBrowser>("POST", "/api/browsers", req),
+  closeBrowser: (id: number) => request<unknown>("DELETE", `/api/browsers/${id}`),
+  hostMap: () => request<HostMapState>("GET", "/api/hostmap"),
+  replaceHostMap: (entries: HostMapEntry[]) => request<HostMapState>("PUT", "/api/hostmap", { entries }),
 };
 
 /** URL of a body: decoded by default; raw wire bytes or the upstream variant on request. */

@@ -105,7 +105,7 @@ export interface Tunnel {
   target?: string;
   /** TLS name verified upstream, when not the URL's host. */
   serverName?: string;
-  /** Tunnel flows: "passthrough" or "opaque" (TLS relayed without a CA). */
+  /** Tunnel flows: "passthrough", "opaque" (TLS relayed without a CA) or "raw" (neither TLS nor HTTP). */
   mode?: string;
   /** Tunnel and TLS-error flows: the server name of the client's ClientHello. */
   sni?: string;
@@ -344,4 +344,47 @@ export interface AppState {
   process?: { heapBytes?: number; goroutines?: number };
   /** The proxy's client connections (connlimit.Stats, proxy/connlimit). */
   connections?: { open?: number; max?: number; refused?: number; idleClosed?: number };
+}
+
+/** An installed browser (Go: browser.Found). */
+export interface FoundBrowser {
+  name: string;
+  kind: "chromium" | "firefox";
+  path: string;
+}
+
+/** A browser started from the dashboard (Go: browser.Info). */
+export interface LaunchedBrowser {
+  id: number;
+  name: string;
+  path: string;
+  pid: number;
+  started: string;
+  running: boolean;
+  note?: string;
+  exit?: string;
+}
+
+/** GET /api/browsers (Go: web.BrowsersState). */
+export interface BrowsersState {
+  available: FoundBrowser[];
+  launched: LaunchedBrowser[];
+}
+
+/** POST /api/browsers (Go: web.LaunchRequest). */
+export interface LaunchRequest {
+  browser?: string;
+  url?: string;
+}
+
+/** One host mapping (Go: hostmap.Entry): connections to hosts matching the glob go to `to`. */
+export interface HostMapEntry {
+  host: string;
+  to: string;
+}
+
+/** GET and PUT /api/hostmap (Go: web.HostMapState). */
+export interface HostMapState {
+  fixed: HostMapEntry[];
+  entries: HostMapEntry[];
 }

@@ -9,6 +9,7 @@ import { HeldPanel } from "./Held";
 import { Detail } from "./Detail";
 import { FilterBar } from "./FilterBar";
 import { FlowList } from "./FlowList";
+import { ModesPage } from "./Modes";
 import { RuleEditor, RulesPage } from "./Rules";
 import { importHar, Toolbar } from "./Toolbar";
 
@@ -86,6 +87,10 @@ export function App() {
         </>
       ) : page.value === "compose" ? (
         <ComposePage />
+      ) : page.value === "modes" ? (
+        <main class="modes">
+          <ModesPage />
+        </main>
       ) : (
         <main class="rules">
           <RulesPage />
