@@ -31,6 +31,10 @@ type ownerBody struct {
 	cancel context.CancelFunc // cancels the upstream request: tears the connection down
 	stop   func() bool        // unregisters the safety net
 
+	// origin is the response the transport returned, whose Trailer it
+	// fills at the body's end; client is the copy the handler serves.
+	origin, client *http.Response
+
 	mu       sync.Mutex
 	facet    flow.Facet
 	detached bool // the client no longer reads this body: drain on Close
@@ -93,12 +97,31 @@ func (b *ownerBody) Read(p []byte) (int, error) {
 		b.mu.Lock()
 		first := !b.eof
 		b.eof = true
+		detached := b.detached
 		b.mu.Unlock()
 		if first {
+			b.trailers(detached)
 			b.x.h.BodyEnd(facet)
 		}
 	}
 	return n, err
+}
+
+// trailers records the origin's trailers, known now that the body ended,
+// and hands them to the client's response unless a rule replaced its body.
+// A served body is read by the handler itself, so the client's response is
+// not shared; a detached one drains in its own goroutine, and the client's
+// response never learns its trailers (they describe the origin's body).
+func (b *ownerBody) trailers(detached bool) {
+	if b.origin == nil || len(b.origin.Trailer) == 0 {
+		return
+	}
+	if !detached && b.client != nil {
+		b.client.Trailer = b.origin.Trailer
+	}
+	if fs := trailerFields(b.origin.Trailer); len(fs) > 0 {
+		b.x.h.Trailers(flow.FacetUpstream, fs)
+	}
 }
 
 // Close implements io.Closer; see the type comment.
@@ -242,6 +265,28 @@ func (s *servedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readyReader is a body source that knows, without blocking, whether its
+// next Read returns at once (with bytes it already holds, or with its end)
+// rather than waiting for the origin. WriteTo flushes the client response
+// before a read only when the source is not ready; a source that cannot
+// tell is taken to be not ready, and costs at most a write more.
+type readyReader interface {
+	Ready() bool
+}
+
+// ready reports whether r's next Read returns without waiting.
+func ready(r io.Reader) bool {
+	rr, ok := r.(readyReader)
+	return ok && rr.Ready()
+}
+
+// Ready implements readyReader: an empty body always is; an origin's body
+// is when its client says so (proxy/h1's bodies do; the Transport's cannot
+// tell).
+func (b *ownerBody) Ready() bool {
+	return b.rc == http.NoBody || ready(b.rc)
+}
+
 // Copy buffer sizes for WriteTo: a body starts with a small buffer and
 // moves to the large one once a read fills the small one (bulk transfer).
 const (
@@ -269,13 +314,27 @@ func (c *copyBufs) getLarge() *[largeCopyBuf]byte {
 }
 
 // WriteTo copies the body to the client; writeResponse's io.Copy calls it instead
-// of copying through its own 32 KiB buffer. Each read is written at once
-// (a stream is never held back to fill a buffer, and the flushing
-// writer still flushes every write), but a body that arrives in bulk moves
-// in 256 KiB reads and writes: measured on 1 MB responses, a quarter of
-// the system calls. The buffer grows only while reads fill it, so a slow
-// stream holds 32 KiB at most, and buffers are pooled.
+// of copying through its own 32 KiB buffer.
+//
+// Nothing is held back, whatever the framing: each read is written at once,
+// and when w can flush (the client's ResponseWriter), what w still buffers
+// (the head, the last bytes written) is flushed before every read that may
+// wait for the origin. net/http would otherwise keep the head and the first
+// 4 KB of a body with a Content-Length until more came or the body ended,
+// and a debugging proxy must not distort the timing it shows. A read that
+// cannot wait (see readyReader: bytes already buffered, a body in memory,
+// its end) is not preceded by a flush, so a head and a body that arrived
+// together still leave in one write. Large bodies are not cut into smaller
+// writes either: net/http passes a write larger than its buffers straight
+// to the connection, and the flush after it finds nothing to send.
+//
+// A body that arrives in bulk moves in 256 KiB reads and writes: measured
+// on 1 MB responses, a quarter of the system calls. The buffer grows only
+// while reads fill it, so a slow stream holds 32 KiB at most, and buffers
+// are pooled.
 func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
+	f, _ := w.(http.Flusher)
+	held := f != nil // w may hold the head
 	bufs := &s.x.p.bufs
 	small := bufs.getSmall()
 	var large *[largeCopyBuf]byte
@@ -288,6 +347,10 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 	buf := small[:]
 	var written int64
 	for {
+		if held && !ready(s.src) {
+			f.Flush()
+			held = false
+		}
 		n, rerr := s.Read(buf)
 		if n > 0 {
 			wn, werr := w.Write(buf[:n])
@@ -298,6 +361,7 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 			if wn != n {
 				return written, io.ErrShortWrite
 			}
+			held = f != nil
 		}
 		if rerr == io.EOF {
 			return written, nil
@@ -334,6 +398,8 @@ func (s *servedBody) replace(resp *http.Response, body []byte) {
 	}
 	// Close now, not at the end of the response: the drain starts at once.
 	_ = s.Close()
+	// The origin's trailers describe the origin's body, not this one.
+	resp.Trailer = nil
 	if !bodyAllowed(resp) {
 		body = nil
 	}
@@ -374,6 +440,9 @@ type bytesReader struct {
 }
 
 func newBytesReader(b []byte) *bytesReader { return &bytesReader{b: b} }
+
+// Ready implements readyReader: the bytes are in memory.
+func (r *bytesReader) Ready() bool { return true }
 
 func (r *bytesReader) Read(p []byte) (int, error) {
 	if len(r.b) == 0 {

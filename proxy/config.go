@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"loupe/hostmap"
 	"loupe/proxy/ca"
 	"loupe/proxy/flow"
 	"loupe/rules"
@@ -73,7 +74,17 @@ type Config struct {
 	OwnAddrs []string
 	// ProxyAuth, "user:pass", makes every request (and CONNECT) carry a
 	// matching Proxy-Authorization (Basic); others get 407. "" disables it.
+	// SOCKS5 clients authenticate with the same user name and password
+	// (RFC 1929).
 	ProxyAuth string
+	// HostMap returns the host mappings in force (see hostmap.go); it is
+	// called for each new origin connection, so a changed map takes effect
+	// at once. Nil: no mappings, and no cost.
+	HostMap func() *hostmap.Map
+	// UpstreamProxies send origin connections through other proxies (see
+	// upstream.go). Nil: every connection is direct. The environment
+	// (HTTP_PROXY and the like) is never read.
+	UpstreamProxies []UpstreamProxy
 
 	// DialTimeout bounds connecting to an origin. Default 10 s.
 	DialTimeout time.Duration
@@ -143,12 +154,33 @@ type Config struct {
 	// Transfer-Encoding is then served as net/http frames it (chunked), and
 	// header names reach origins canonicalised. Default false.
 	DisableHeadScan bool
+
+	// OriginClient chooses what sends requests to origins.
+	// OriginClientLoupe (the default, also ""): requests without a body go
+	// to plain-HTTP origins, and to HTTPS origins that answered over
+	// HTTP/1.1, through Loupe's pooled HTTP/1.1 client (proxy/h1), which
+	// costs less per request than net/http's Transport; everything else
+	// goes through the Transport. OriginClientStdlib: everything goes
+	// through the Transport, the fallback should the HTTP/1.1 client ever
+	// be suspected of a fault.
+	OriginClient string
 }
+
+// Values of Config.OriginClient.
+const (
+	OriginClientLoupe  = "loupe"
+	OriginClientStdlib = "stdlib"
+)
 
 // Validate reports the first invalid field.
 func (c *Config) Validate() error {
 	if c.ProxyAuth != "" && !strings.Contains(c.ProxyAuth, ":") {
 		return errors.New("proxy auth: want user:pass")
+	}
+	switch c.OriginClient {
+	case "", OriginClientLoupe, OriginClientStdlib:
+	default:
+		return fmt.Errorf("origin client %q: want %s or %s", c.OriginClient, OriginClientLoupe, OriginClientStdlib)
 	}
 	for _, g := range c.Passthrough {
 		if _, err := path.Match(strings.ToLower(g), ""); err != nil {

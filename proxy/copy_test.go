@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -68,6 +70,81 @@ func TestWriteToNeverHoldsBack(t *testing.T) {
 				if w.sizes[i] != tt.wantSizes[i] {
 					t.Fatalf("writes %v, want %v", w.sizes, tt.wantSizes)
 				}
+			}
+		})
+	}
+}
+
+// staged is a body source whose chunks are either already there (Ready)
+// or still on their way when the copy asks for them.
+type staged struct {
+	chunks []stagedChunk
+}
+
+type stagedChunk struct {
+	n     int
+	ready bool
+}
+
+func (s *staged) Ready() bool { return len(s.chunks) == 0 || s.chunks[0].ready }
+
+func (s *staged) Read(b []byte) (int, error) {
+	if len(s.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(b), s.chunks[0].n)
+	for i := range b[:n] {
+		b[i] = 'x'
+	}
+	if s.chunks[0].n -= n; s.chunks[0].n == 0 {
+		s.chunks = s.chunks[1:]
+	}
+	return n, nil
+}
+
+// flushLog is a client response writer that logs its writes ("w10") and
+// flushes ("F").
+type flushLog struct {
+	ops []string
+}
+
+func (f *flushLog) Write(b []byte) (int, error) {
+	f.ops = append(f.ops, fmt.Sprintf("w%d", len(b)))
+	return len(b), nil
+}
+
+func (f *flushLog) Flush() { f.ops = append(f.ops, "F") }
+
+// TestWriteToFlushesBeforeWaiting checks where the copy loop flushes the
+// client response: before every read that may wait for the origin (so the
+// head and every byte written leave at once), never before a read the
+// source says is ready (so a head and a body that arrived together leave
+// together, and a bulk body keeps its large writes).
+func TestWriteToFlushesBeforeWaiting(t *testing.T) {
+	big := 3*largeCopyBuf + 5
+	tests := []struct {
+		name string
+		src  io.Reader
+		want string
+	}{
+		{"source that cannot tell", &pieces{chunks: [][]byte{make([]byte, 10), make([]byte, 20)}}, "F w10 F w20 F"},
+		{"everything already here", &staged{chunks: []stagedChunk{{10, true}, {20, true}}}, "w10 w20"},
+		{"head and first bytes together, then a wait", &staged{chunks: []stagedChunk{{10, true}, {20, false}, {30, true}}}, "w10 F w20 w30"},
+		{"head alone, then the body", &staged{chunks: []stagedChunk{{10, false}}}, "F w10"},
+		{"bulk", &staged{chunks: []stagedChunk{{big, true}}},
+			fmt.Sprintf("w%d w%d w%d w%d", smallCopyBuf, largeCopyBuf, largeCopyBuf, big-smallCopyBuf-2*largeCopyBuf)},
+		{"empty, at its end", &staged{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := &exchange{p: &Proxy{}, h: nopHandle{}, refs: 1}
+			sb := &servedBody{x: x, src: tt.src}
+			var w flushLog
+			if _, err := io.Copy(&w, sb); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(w.ops, " "); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -153,6 +153,15 @@ func headFields(h http.Header, host string) flow.Fields {
 	return out
 }
 
+// trailerFields is the flow form of trailers; names announced but never
+// sent (no values) are left out.
+func trailerFields(t http.Header) flow.Fields {
+	if len(t) == 0 {
+		return nil
+	}
+	return flow.FieldsFromHeader(t)
+}
+
 func responseHead(status int, proto string, h http.Header) flow.Response {
 	return flow.Response{Status: status, Proto: proto, Header: flow.FieldsFromHeader(h)}
 }
@@ -188,6 +197,9 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p.applyResponseRules(x, resp, out)
 	p.servedHead(x, resp, r.Proto)
 	p.writeResponse(w, resp)
+	if fs := trailerFields(resp.Trailer); len(fs) > 0 {
+		x.h.Trailers(flow.FacetResponse, fs)
+	}
 	switch {
 	case x.served != nil && !x.served.eof:
 		// The copy stops when writing to the client fails.
@@ -219,7 +231,7 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request, rc *http.ResponseControll
 		out.Header["User-Agent"] = []string{""}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		x.reqBody = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest,
+		x.reqBody = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest, busy: make(readerBusy, 1), trailer: &r.Trailer,
 			x: x, conn: rc, bounded: rc != nil, idle: p.cfg.BodyIdleTimeout, minRate: p.cfg.BodyMinRate}
 		out.Body = x.reqBody
 	} else {
@@ -231,9 +243,9 @@ func (p *Proxy) outgoing(x *exchange, r *http.Request, rc *http.ResponseControll
 	return out, nil
 }
 
-// roundTrip sends the outgoing request through the pooled HTTP/1.1 client
-// when it can carry it (see h1Client.handles), else through Loupe's
-// Transport. It never fails: failures become recorded 502/504 answers.
+// roundTrip sends the outgoing request to the origin client (see
+// Config.OriginClient). It never fails: failures become recorded 502/504
+// answers.
 func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	restoreCase(req.Context(), req.Header)
 	u := x.urlStr
@@ -264,20 +276,20 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 		up.Host = req.URL.Host
 	}
 	sent := time.Now()
-	var rt http.RoundTripper = p.tr
+	var rt http.RoundTripper = p.origin
 	switch {
 	case name != "":
 		rt = p.named.get(name)
-	case p.h1.handles(up):
-		rt = p.h1
+	case wantsH2C(up):
+		rt = p.h2c
 	}
 	resp, err := rt.RoundTrip(up)
-	if err == nil && rt == p.tr {
-		p.h1.learn(up, resp)
-	}
 	if err != nil {
 		ob.stop()
 		cancel()
+		if clientCtx.Err() != nil && x.reqBody != nil {
+			x.reqBody.settled(time.Second)
+		}
 		if berr := x.clientBodyErr(); berr != nil {
 			// The round trip failed because the client's body did: the
 			// client's fault, not the origin's (whose request the
@@ -296,10 +308,21 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	x.mu.Unlock()
 	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
 
+	if endedAtHead(resp) {
+		// Nothing follows the head: say so, so that the head is not sent
+		// alone ahead of an empty body (see endedAtHead).
+		_ = resp.Body.Close()
+		resp.Body = http.NoBody
+	}
 	ob.own(resp.Body)
 	x.served = &servedBody{x: x, src: ob, closers: []io.Closer{ob}}
-	resp.Body = x.served
-	return resp
+	// The client's response is a copy: the transport fills trailers into
+	// its own, which a replaced body drains in the background, while the
+	// handler reads the copy's (see ownerBody.trailers).
+	client := *resp
+	client.Body = x.served
+	ob.origin, ob.client = resp, &client
+	return &client
 }
 
 // failResponse turns an upstream failure into an answer naming its cause.
@@ -311,6 +334,16 @@ func (p *Proxy) failResponse(x *exchange, req *http.Request, err error) *http.Re
 	x.served = &servedBody{x: x, src: resp.Body, record: true}
 	resp.Body = x.served
 	return resp
+}
+
+// endedAtHead reports whether an origin's answer ended with its head: a
+// declared length of 0 (net/http's HTTP/2 client also sets it when the
+// HEADERS frame carried END_STREAM), or no body at all. Such an answer is
+// served the same way, head and end together: sent as a head and then an
+// empty body, a gRPC trailers-only answer (its status in the head) would
+// read as a stream that ended without its trailers.
+func endedAtHead(resp *http.Response) bool {
+	return resp.ContentLength == 0 || resp.Body == http.NoBody
 }
 
 // clientFault answers a request whose body the client sent wrong or not at
@@ -352,7 +385,10 @@ func classify(err error) (int, string) {
 	var ne net.Error
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
+	var upErr *upstreamProxyError
 	switch {
+	case errors.As(err, &upErr):
+		return upErr.status, "upstream proxy " + upErr.cause
 	case errors.Is(err, errOwnListener):
 		return http.StatusForbidden, "refused"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
@@ -394,11 +430,12 @@ func (p *Proxy) servedHead(x *exchange, resp *http.Response, proto string) {
 	x.h.Response(responseHead(resp.StatusCode, proto, resp.Header))
 }
 
-// writeResponse copies resp to the client and closes its body. A body of
-// unknown length (a stream) is flushed after every write, so it is never
-// held back; net/http chooses chunked framing for it (HTTP/1.1) or ends it
-// with the connection (HTTP/1.0). Trailers are forwarded like
-// httputil.ReverseProxy does.
+// writeResponse copies resp to the client and closes its body. Nothing is
+// held back: the head leaves as soon as it is written and every body byte
+// as it arrives (resp.Body is the exchange's servedBody, whose WriteTo
+// flushes w before any read that may wait). A body of unknown length (a
+// stream) gets chunked framing (HTTP/1.1) or ends with the connection
+// (HTTP/1.0). Trailers are forwarded like httputil.ReverseProxy does.
 func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
 	wh := w.Header()
@@ -413,20 +450,13 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 		}
 		wh.Add("Trailer", strings.Join(names, ", "))
 	}
-	unknown := resp.ContentLength < 0 && bodyAllowed(resp)
-	stream := unknown || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if unknown {
+	if resp.ContentLength < 0 && bodyAllowed(resp) {
 		// The flush signal net/http understands: chunked on HTTP/1.1, its
 		// own framing on HTTP/2, connection-delimited for HTTP/1.0.
 		wh.Set("Transfer-Encoding", "chunked")
 	}
 	w.WriteHeader(resp.StatusCode)
-
-	var dst io.Writer = w
-	if f, ok := w.(http.Flusher); ok && stream {
-		dst = flushWriter{w: w, f: f}
-	}
-	_, _ = io.Copy(dst, resp.Body)
+	_, _ = io.Copy(w, resp.Body)
 	_ = resp.Body.Close()
 
 	if len(resp.Trailer) > 0 {
@@ -446,19 +476,6 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, resp *http.Response) {
 	}
 }
 
-// flushWriter flushes after every write: a stream reaches the client as it
-// arrives.
-type flushWriter struct {
-	w io.Writer
-	f http.Flusher
-}
-
-func (fw flushWriter) Write(b []byte) (int, error) {
-	n, err := fw.w.Write(b)
-	fw.f.Flush()
-	return n, err
-}
-
 // recordedBody tees a body into the recorder. For a client's request body
 // it also bounds the wait for each read (idle, through conn) and keeps the
 // first read error on the exchange, so that a failed round trip can be
@@ -468,6 +485,9 @@ type recordedBody struct {
 	h     flow.Handle
 	facet flow.Facet
 	eof   bool
+	// trailer is the request's Trailer, which net/http fills once the
+	// body reached its end; nil when not known.
+	trailer *http.Header
 
 	x       *exchange // nil: errors are not kept
 	bounded bool      // reads are bounded by idle and minRate
@@ -476,12 +496,34 @@ type recordedBody struct {
 	start   time.Time // the first read
 	n       int64     // bytes read
 
+	// busy is held during each read, so that a failed round trip can
+	// wait for a read that is ending to say whether it failed (settled).
+	busy readerBusy
+
 	// conn sets the client connection's read deadline. The transport may
 	// go on reading a request body after the handler returned (the origin
 	// answered before the body ended), when the ResponseController must no
 	// longer be used (HTTP/2's panics): handlerDone clears it.
 	connMu sync.Mutex
 	conn   *http.ResponseController
+}
+
+// settled waits, at most d, for a read of the body that is under way to
+// return. A read that fails on the client's connection makes net/http
+// cancel the request context from inside the read, so the round trip can
+// end ("context canceled") a moment before the read has recorded why: the
+// client's malformed or stalled body, which decides the answer.
+func (b *recordedBody) settled(d time.Duration) {
+	if b.busy == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case b.busy <- struct{}{}:
+		<-b.busy
+	case <-t.C:
+	}
 }
 
 // setDeadline sets the client connection's read deadline while the handler
@@ -506,7 +548,15 @@ func (b *recordedBody) handlerDone() {
 // errBodyTooSlow ends a request body that arrives slower than BodyMinRate.
 var errBodyTooSlow = errors.New("request body too slow")
 
+// readerBusy is a one-slot semaphore held while a read of a client's
+// request body is under way (see settled).
+type readerBusy chan struct{}
+
 func (b *recordedBody) Read(p []byte) (int, error) {
+	if b.busy != nil {
+		b.busy <- struct{}{}
+		defer func() { <-b.busy }()
+	}
 	if b.bounded && !b.eof {
 		now := time.Now()
 		b.setDeadline(now.Add(b.idle))
@@ -533,6 +583,11 @@ func (b *recordedBody) Read(p []byte) (int, error) {
 			// The server's own reads (the next request, its watch for the
 			// client leaving) must not inherit the body's deadline.
 			b.setDeadline(time.Time{})
+		}
+		if b.trailer != nil {
+			if fs := trailerFields(*b.trailer); len(fs) > 0 {
+				b.h.Trailers(b.facet, fs)
+			}
 		}
 		b.h.BodyEnd(b.facet)
 	case err != nil && err != io.EOF && b.x != nil:

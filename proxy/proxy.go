@@ -38,6 +38,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"loupe/proxy/connlimit"
+	"loupe/proxy/h1"
 	"loupe/proxy/headscan"
 )
 
@@ -49,13 +50,21 @@ type Proxy struct {
 	errLog *log.Logger
 	gp     *goproxy.ProxyHttpServer
 	tr     *http.Transport
-	h1     *h1Client // bodiless plain-HTTP requests (see h1Client)
+	h2c    *http.Transport // HTTP/2 without TLS, for clients that spoke it (see h2c.go)
+	// origin sends every upstream request: h1 (which hands what it does
+	// not carry to tr), or tr alone with OriginClientStdlib.
+	origin http.RoundTripper
+	h1     *h1.Client // nil with OriginClientStdlib
 	// named serves tunnel requests whose TLS name is not the dialled
 	// host (see target.go).
 	named  namedTransports
 	dialer *net.Dialer
 	limit  *connlimit.Limiter // client connections, on every listener
 	via    viaTag             // this proxy's Via entry, for loop detection (loop.go)
+
+	// upstream routes origin connections through upstream proxies; nil
+	// when there are none (see upstream.go).
+	upstream *upstreamSet
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.
@@ -73,6 +82,8 @@ type Proxy struct {
 	addrStrs []string
 	servers  map[*http.Server]struct{} // outer and inner (MITM) servers
 	raw      map[net.Conn]struct{}     // blind tunnels and WebSocket legs
+	lns      map[net.Listener]struct{} // SOCKS5 and reverse listeners (listen.go)
+	lnAddrs  []string                  // their addresses; append-only
 	closing  bool
 	draining int // background drains running, bounded by cfg.MaxDrains
 }
@@ -98,8 +109,17 @@ func New(cfg Config) (*Proxy, error) {
 	p.limit = connlimit.New(connlimit.Config{Max: c.MaxClientConns, PerClient: c.MaxConnsPerClient})
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: p.refuseOwn}
+	if p.upstream, err = p.newUpstreamSet(c.UpstreamProxies); err != nil {
+		return nil, err
+	}
 	p.tr = p.newTransport()
-	p.h1 = newH1Client(c, p.tlsClientConfig(), p.dial)
+	p.h2c = p.newH2CTransport()
+	if err := p.newOriginClient(); err != nil {
+		return nil, err
+	}
+	if p.upstream != nil && p.upstream.anyHTTP {
+		p.origin = &upstreamRoundTripper{set: p.upstream, next: p.origin}
+	}
 	p.named.newTr = func(name string) *http.Transport {
 		tr := p.newTransport()
 		tr.TLSClientConfig.ServerName = name
@@ -177,6 +197,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		servers = append(servers, s)
 	}
 	p.mu.Unlock()
+	p.closeListeners()
 
 	var wg sync.WaitGroup
 	for _, s := range servers {
@@ -206,8 +227,12 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.cancel()
 	p.tr.CloseIdleConnections()
-	p.h1.closeIdle(true)
+	p.h2c.CloseIdleConnections()
+	if p.h1 != nil {
+		p.h1.Close()
+	}
 	p.named.closeIdle(true)
+	p.upstream.closeIdle()
 	return err
 }
 

@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"time"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/h1"
 )
 
 // newTransport builds Loupe's own Transport. Unlike goproxy's default it
@@ -33,6 +35,33 @@ func (p *Proxy) newTransport() *http.Transport {
 	}
 }
 
+// newOriginClient sets p.origin, what sends every upstream request: the
+// Transport alone with OriginClientStdlib, else the pooled HTTP/1.1 client
+// in front of it (see Config.OriginClient).
+func (p *Proxy) newOriginClient() error {
+	c := &p.cfg
+	p.origin = p.tr
+	if c.OriginClient == OriginClientStdlib {
+		return nil
+	}
+	cl, err := h1.New(h1.Config{
+		Dial:                   p.dial,
+		Fallback:               p.tr,
+		TLSConfig:              p.tlsClientConfig(),
+		TLSHandshakeTimeout:    c.TLSHandshakeTimeout,
+		ResponseHeaderTimeout:  c.ResponseHeaderTimeout,
+		IdleConnTimeout:        c.IdleConnTimeout,
+		MaxIdleConns:           c.MaxIdleConns,
+		MaxIdleConnsPerHost:    c.MaxIdleConnsPerHost,
+		MaxResponseHeaderBytes: int64(c.MaxHeaderBytes),
+	})
+	if err != nil {
+		return fmt.Errorf("origin client: %w", err)
+	}
+	p.h1, p.origin = cl, cl
+	return nil
+}
+
 // dial connects to an origin. A dial made for a flow records the flow's
 // DNS and connect times through the net package's trace hooks, so only new
 // connections pay for them.
@@ -40,7 +69,7 @@ func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error
 	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
 		ctx = httptrace.WithClientTrace(ctx, x.dialTrace())
 	}
-	return p.dialer.DialContext(ctx, network, addr)
+	return p.dialOrigin(ctx, network, addr)
 }
 
 // nopRecorder records nothing; it stands in when Config.Recorder is nil.
@@ -50,18 +79,20 @@ func (nopRecorder) Begin(string, flow.Request, time.Time) flow.Handle { return n
 
 type nopHandle struct{}
 
-func (nopHandle) ID() flow.ID                    { return 0 }
-func (nopHandle) UpstreamRequest(flow.Request)   {}
-func (nopHandle) UpstreamResponse(flow.Response) {}
-func (nopHandle) Response(flow.Response)         {}
-func (nopHandle) Body(flow.Facet, []byte)        {}
-func (nopHandle) BodyEnd(flow.Facet)             {}
-func (nopHandle) WebSocket(flow.WSMessage)       {}
-func (nopHandle) Rule(string, string)            {}
-func (nopHandle) ReplayOf(flow.ID)               {}
-func (nopHandle) Target(string, string)          {}
-func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)  {}
-func (nopHandle) Relayed(flow.Facet, int)        {}
-func (nopHandle) UpstreamNotKept(string)         {}
-func (nopHandle) Timings(flow.Timings)           {}
-func (nopHandle) Finish(time.Time, error)        {}
+func (nopHandle) ID() flow.ID                      { return 0 }
+func (nopHandle) UpstreamRequest(flow.Request)     {}
+func (nopHandle) UpstreamResponse(flow.Response)   {}
+func (nopHandle) Response(flow.Response)           {}
+func (nopHandle) Body(flow.Facet, []byte)          {}
+func (nopHandle) BodyEnd(flow.Facet)               {}
+func (nopHandle) Trailers(flow.Facet, flow.Fields) {}
+func (nopHandle) WebSocket(flow.WSMessage)         {}
+func (nopHandle) Rule(string, string)              {}
+func (nopHandle) ReplayOf(flow.ID)                 {}
+func (nopHandle) Composed(flow.ID)                 {}
+func (nopHandle) Target(string, string)            {}
+func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)    {}
+func (nopHandle) Relayed(flow.Facet, int)          {}
+func (nopHandle) UpstreamNotKept(string)           {}
+func (nopHandle) Timings(flow.Timings)             {}
+func (nopHandle) Finish(time.Time, error)          {}

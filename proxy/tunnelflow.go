@@ -51,9 +51,9 @@ func (p *Proxy) beginConnect(req *http.Request, target string, start time.Time, 
 	return h
 }
 
-// connectAnswer is the flow head of Loupe's answer to a CONNECT, which
-// tunnel writes as HTTP/1.1.
-func connectAnswer(status int) flow.Response {
+// connectResponse is the flow head of Loupe's answer to a CONNECT, which
+// tunnel writes as HTTP/1.1 (a SOCKS5 client got the equivalent reply).
+func connectResponse(status int) flow.Response {
 	var h flow.Fields
 	if status != http.StatusOK {
 		h = flow.Fields{{Name: "Content-Type", Value: "text/plain"}, {Name: "Connection", Value: "close"}}

@@ -70,7 +70,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	x.h.UpstreamRequest(flow.Request{Method: r.Method, URL: target.String(), Proto: "HTTP/1.1", Header: flow.FieldsFromHeader(sent)})
 
 	d := &websocket.Dialer{
-		NetDialContext:   p.dialer.DialContext,
+		NetDialContext:   p.dialOrigin,
 		TLSClientConfig:  p.tlsClientConfig(),
 		HandshakeTimeout: p.cfg.DialTimeout + p.cfg.TLSHandshakeTimeout,
 	}

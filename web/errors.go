@@ -30,10 +30,12 @@ var (
 )
 
 // errorBody is the JSON of every error answer. Term is set for a bad filter,
+// Field for a bad value in a request body (a composed request's "url"),
 // Problems for invalid rules.
 type errorBody struct {
 	Error    string          `json:"error"`
 	Term     string          `json:"term,omitempty"`
+	Field    string          `json:"field,omitempty"`
 	Problems []rules.Problem `json:"problems,omitempty"`
 }
 
@@ -47,12 +49,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ve *rules.ValidationError
 		me *http.MaxBytesError
 	)
+	var badField *fieldError
 	switch {
 	case errors.As(err, &se):
 		status = se.status
 	case errors.As(err, &fe):
 		status = http.StatusBadRequest
 		body.Term = fe.Term
+	case errors.As(err, &badField):
+		status = http.StatusBadRequest
+		body.Field = badField.field
 	case errors.As(err, &ve):
 		status = http.StatusBadRequest
 		body.Problems = ve.Problems

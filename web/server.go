@@ -7,7 +7,7 @@
 // for it. It must never leak capture data to another site: every /api route
 // wants the token, cross-site Origins are refused, and so are Host names that
 // are not the dashboard's own (DNS rebinding). It never imports the proxy
-// core: replay goes through the Replayer interface.
+// core: replay and compose go through the Replayer and Composer interfaces.
 package web
 
 import (
@@ -197,10 +197,17 @@ type Deps struct {
 	Store    FlowStore
 	Rules    RuleStore
 	Replayer Replayer
+	// Composer sends requests written in the dashboard (POST
+	// /api/compose). Nil: 501.
+	Composer Composer
 	CA       CA
 	// Conns reports the proxy's client connections for the state. Nil:
 	// not reported.
 	Conns func() connlimit.Stats
+	// Browsers starts browsers that use Loupe. Nil: 501.
+	Browsers Browsers
+	// HostMap holds the host mappings. Nil: 501.
+	HostMap HostMapStore
 }
 
 // Server is the dashboard. Build it with New, serve Handler on the dashboard
@@ -291,6 +298,8 @@ func (s *Server) routes() chi.Router {
 			r.Post("/replay", s.handleReplay)
 		})
 
+		r.Post("/compose", s.handleCompose)
+
 		r.Get("/rules", s.handleListRules)
 		r.Put("/rules", s.handleReplaceRules)
 		r.Post("/rules", s.handleAddRule)
@@ -303,6 +312,7 @@ func (s *Server) routes() chi.Router {
 		r.Post("/recording/resume", s.handleResume)
 
 		r.Get("/ws", s.handleWS)
+		s.modeRoutes(r)
 
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, errNotFound)

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"loupe/browser"
+	"loupe/hostmap"
 	"loupe/proxy"
 	"loupe/proxy/ca"
 	"loupe/proxy/connlimit"
@@ -31,7 +33,6 @@ import (
 	"loupe/proxy/store"
 	"loupe/proxy/store/disk"
 	"loupe/rules"
-	"loupe/web"
 )
 
 // version is reported in HAR exports; release builds set it with
@@ -41,6 +42,9 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "browser" {
+		os.Exit(runBrowser(ctx, os.Args[2:], os.Stdout, os.Stderr))
+	}
 	m := NewMain()
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,6 +93,13 @@ type Config struct {
 	// DebugAddr, when set, serves net/http/pprof on its own loopback
 	// listener (-debug-addr). Default "": off.
 	DebugAddr string
+	// SOCKSAddr, when set, serves a SOCKS5 listener there (-socks).
+	SOCKSAddr string
+	// Reverse are the reverse listeners (-reverse).
+	Reverse []ReverseListener
+	// HostMap are the command line's host mappings (-map-host), in force
+	// before the ones in hosts.json.
+	HostMap []hostmap.Entry
 }
 
 // Main is the program: ParseFlags, then Run, then Close. Services are
@@ -105,6 +116,12 @@ type Main struct {
 	// Rules returns the active rule set. Nil: rules.json in the data
 	// directory, loaded at start (a malformed file stops Loupe).
 	Rules func() *rules.Set
+	// HostMap holds the host mappings. Nil: hosts.json in the data
+	// directory under the command line's, opened before Wire runs.
+	HostMap *hostmap.Store
+	// Browsers starts browsers for the dashboard. Nil: a launcher for this
+	// Loupe's proxy and CA, made before Wire runs.
+	Browsers *browser.Launcher
 	// SelfHandler serves requests aimed at the proxy itself (install page,
 	// ca.pem). Nil: a minimal page offering the CA certificate.
 	SelfHandler http.Handler
@@ -126,6 +143,8 @@ type Main struct {
 	Proxy *proxy.Proxy
 
 	proxyLn, uiLn, debugLn net.Listener
+	socksLn                net.Listener
+	reverseLns             []net.Listener
 	ui, debug              *http.Server
 	bgCancel               context.CancelFunc
 	wg                     sync.WaitGroup
@@ -148,7 +167,8 @@ func (m *Main) ParseFlags(args []string) error {
 	c := &m.Config
 	fs := flag.NewFlagSet("loupe", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: loupe [flags]\n\nLoupe is an HTTP(S) debugging proxy with a web dashboard.\n"+
+		fmt.Fprintf(fs.Output(), "Usage: loupe [flags]\n       loupe browser [flags] [URL]   (a browser that uses a running Loupe; loupe browser -h)\n\n"+
+			"Loupe is an HTTP(S) debugging proxy with a web dashboard.\n"+
 			"The dashboard token comes from LOUPE_TOKEN, or is random per start.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -186,13 +206,18 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&p.BodyIdleTimeout, "body-idle-timeout", proxy.DefaultBodyIdleTimeout, "longest wait for the next bytes of a client's request body (then 408)")
 	fs.Int64Var(&p.BodyMinRate, "body-min-rate", proxy.DefaultBodyMinRate, "slowest average rate of a request body in bytes/s, checked once -body-idle-timeout has passed (then 408); -1: no floor")
 	fs.BoolVar(&headScan, "head-scan", headScan, "scan raw HTTP/1 request heads; false leaves framing to the standard library alone, which weakens the request smuggling guard (Content-Length with Transfer-Encoding is then accepted)")
+	fs.StringVar(&p.OriginClient, "origin-client", proxy.OriginClientLoupe, "which `client` sends requests to origins: loupe (Loupe's pooled HTTP/1.1 client for requests without a body to HTTP/1.1 origins, net/http's Transport for the rest) or stdlib (net/http's Transport for everything)")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof: /debug/pprof/) on this loopback `address` without a token, and on the dashboard with the token as a Bearer header; default off")
 	c.Store.RegisterFlags(fs)
 	c.Capture.RegisterFlags(fs)
+	modes := registerModeFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := modes.apply(c); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -255,6 +280,13 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := m.listenModes(); err != nil {
+		return err
+	}
+	if err := m.openHostMap(); err != nil {
+		return err
+	}
+	m.newLauncher()
 	if m.Wire != nil {
 		if err := m.Wire(m); err != nil {
 			return fmt.Errorf("wire: %w", err)
@@ -281,6 +313,7 @@ func (m *Main) Run(ctx context.Context) error {
 	pc.Logger = m.Logger
 	pc.SelfHandler = m.SelfHandler
 	pc.DashboardAddr = m.uiLn.Addr().String()
+	pc.HostMap = m.HostMap.Current
 	if m.debugLn != nil {
 		pc.OwnAddrs = append(pc.OwnAddrs, m.debugLn.Addr().String())
 	}
@@ -288,6 +321,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.ui = &http.Server{Handler: m.UIHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.serveModes()
 
 	m.wg.Add(2)
 	go func() {
@@ -327,13 +361,12 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 
-	for _, l := range []net.Listener{m.proxyLn, m.uiLn} {
+	for _, l := range append([]net.Listener{m.proxyLn, m.uiLn}, m.modeListeners()...) {
 		if !isLoopback(l.Addr()) {
 			m.Logger.Warn("listening on a non-loopback address: anyone who can reach it can use it", "addr", l.Addr().String())
 		}
 	}
-	fmt.Fprintf(m.Stdout, "Loupe proxy:     http://%s\n", m.proxyLn.Addr())
-	fmt.Fprintf(m.Stdout, "Loupe dashboard: %s\n", web.LoginURL(m.uiLn.Addr().String(), c.Token))
+	m.printAddrs(m.Stdout)
 	fmt.Fprintf(m.Stdout, "CA certificate:  %s (fingerprint %s)\n", filepath.Join(c.DataDir, "ca.pem"), m.CA.Fingerprint())
 	return nil
 }
@@ -356,6 +389,15 @@ func (m *Main) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, 
 	return m.Proxy.Replay(ctx, f, body)
 }
 
+// Compose sends a request written in the dashboard through the proxy (the
+// dashboard's Composer). It fails until Run has built the proxy.
+func (m *Main) Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow) (flow.ID, error) {
+	if m.Proxy == nil {
+		return 0, errors.New("compose: the proxy is not running")
+	}
+	return m.Proxy.Compose(ctx, req, body, from)
+}
+
 // ProxyAddr is the proxy listener's address, once Run started it.
 func (m *Main) ProxyAddr() string { return m.proxyLn.Addr().String() }
 
@@ -373,8 +415,11 @@ func (m *Main) Close() error {
 			if err := m.Proxy.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
-		} else if m.proxyLn != nil {
-			_ = m.proxyLn.Close()
+		} else {
+			if m.proxyLn != nil {
+				_ = m.proxyLn.Close()
+			}
+			m.closeModeListeners()
 		}
 		if m.ui != nil {
 			if err := m.ui.Shutdown(ctx); err != nil {

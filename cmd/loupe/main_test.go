@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"loupe/proxy"
 	"loupe/proxy/proxytest"
 )
 
@@ -45,21 +46,28 @@ func TestParseFlags(t *testing.T) {
 	if c.Proxy.DisableHeadScan {
 		t.Error("head scanning off by default")
 	}
+	if c.Proxy.OriginClient != proxy.OriginClientLoupe {
+		t.Errorf("origin client %q by default, want %q", c.Proxy.OriginClient, proxy.OriginClientLoupe)
+	}
 
 	m = NewMain()
 	err := m.ParseFlags([]string{"-proxy", ":9", "-ui", "127.0.0.1:7", "-data", "/x", "-insecure-upstream",
-		"-passthrough", "*.bank.test, pinned.test", "-proxy-auth", "u:p", "-response-timeout", "5s", "-head-scan=false"})
+		"-passthrough", "*.bank.test, pinned.test", "-proxy-auth", "u:p", "-response-timeout", "5s", "-head-scan=false",
+		"-origin-client", "stdlib"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c = m.Config
 	if c.ProxyAddr != ":9" || c.UIAddr != "127.0.0.1:7" || c.DataDir != "/x" || !c.Proxy.InsecureUpstream ||
 		strings.Join(c.Proxy.Passthrough, "|") != "*.bank.test|pinned.test" || c.Proxy.ProxyAuth != "u:p" ||
-		c.Proxy.ResponseHeaderTimeout != 5*time.Second || !c.Proxy.DisableHeadScan {
+		c.Proxy.ResponseHeaderTimeout != 5*time.Second || !c.Proxy.DisableHeadScan || c.Proxy.OriginClient != proxy.OriginClientStdlib {
 		t.Errorf("flags: %+v", c)
 	}
 	if err := NewMain().ParseFlags([]string{"-proxy-auth", "nocolon"}); err == nil {
 		t.Error("bad -proxy-auth accepted")
+	}
+	if err := NewMain().ParseFlags([]string{"-origin-client", "curl"}); err == nil {
+		t.Error("unknown -origin-client accepted")
 	}
 	t.Setenv("LOUPE_DATA", "")
 	m = NewMain()

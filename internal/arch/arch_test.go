@@ -37,7 +37,16 @@ func TestDependencyDirection(t *testing.T) {
 		// headscan sits under net/http's server on every client connection:
 		// the standard library only.
 		{"loupe/proxy/headscan", func(string) bool { return false }},
+		// h1, the pooled HTTP/1.1 origin client, stands alone behind
+		// http.RoundTripper: the standard library only, nothing of Loupe.
+		{"loupe/proxy/h1", func(string) bool { return false }},
 		{"loupe/rules", func(string) bool { return false }},
+		// hostmap is consulted on every new origin connection: the rules
+		// package's host globs and the standard library only.
+		{"loupe/hostmap", func(d string) bool { return d == "loupe/rules" }},
+		// browser starts processes: the standard library only, nothing of
+		// the proxy or the dashboard.
+		{"loupe/browser", func(string) bool { return false }},
 		// codec decodes bodies for the store and the HAR codec: compression
 		// and text libraries only.
 		{"loupe/proxy/codec", func(d string) bool { return !strings.HasPrefix(d, "loupe/") }},
@@ -87,9 +96,11 @@ func TestDependencyDirection(t *testing.T) {
 	}
 }
 
-// TestOnlyProxyImportsGoproxy keeps goproxy an implementation detail of the
-// proxy core.
-func TestOnlyProxyImportsGoproxy(t *testing.T) {
+// TestOnlyProxyImportsItsInternals keeps goproxy and the HTTP/1.1 origin
+// client implementation details of the proxy core: everything else reaches
+// origins through loupe/proxy.
+func TestOnlyProxyImportsItsInternals(t *testing.T) {
+	internals := []string{"github.com/elazarl/goproxy", "loupe/proxy/h1"}
 	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "loupe/...")
 	out, err := cmd.Output()
 	if err != nil {
@@ -97,12 +108,14 @@ func TestOnlyProxyImportsGoproxy(t *testing.T) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
-		if len(fields) == 0 {
+		if len(fields) == 0 || fields[0] == "loupe/proxy" {
 			continue
 		}
 		for _, imp := range fields[1:] {
-			if strings.HasPrefix(imp, "github.com/elazarl/goproxy") && fields[0] != "loupe/proxy" {
-				t.Errorf("%s imports %s; only loupe/proxy may", fields[0], imp)
+			for _, in := range internals {
+				if imp == in || strings.HasPrefix(imp, in+"/") {
+					t.Errorf("%s imports %s; only loupe/proxy may", fields[0], imp)
+				}
 			}
 		}
 	}
@@ -125,6 +138,17 @@ func TestOnlyDiskImportsSQLite(t *testing.T) {
 			if strings.HasPrefix(imp, "modernc.org/") || imp == "database/sql" {
 				t.Errorf("%s imports %s; only loupe/proxy/store/disk may", fields[0], imp)
 			}
+		}
+	}
+}
+
+// TestGRPCOnlyInTests keeps gRPC and protobuf out of the binary: they are
+// there to test Loupe with real gRPC clients and servers, and the
+// dashboard decodes gRPC messages without them.
+func TestGRPCOnlyInTests(t *testing.T) {
+	for _, d := range deps(t, "loupe/...") {
+		if strings.HasPrefix(d, "google.golang.org/grpc") || strings.HasPrefix(d, "google.golang.org/protobuf") {
+			t.Errorf("a non-test package depends on %s", d)
 		}
 	}
 }

@@ -94,6 +94,9 @@ type Request struct {
 	URL    string `json:"url"`
 	Proto  string `json:"proto"` // "HTTP/1.1", "HTTP/2.0"
 	Header Fields `json:"headers"`
+	// Trailers are the fields sent after the body (HTTP/1.1 chunked
+	// trailers, HTTP/2 trailing HEADERS); known only at the body's end.
+	Trailers Fields `json:"trailers,omitempty"`
 }
 
 // Response is a response head.
@@ -101,6 +104,9 @@ type Response struct {
 	Status int    `json:"status"`
 	Proto  string `json:"proto"`
 	Header Fields `json:"headers"`
+	// Trailers are the fields sent after the body: where gRPC puts
+	// grpc-status and grpc-message. Known only at the body's end.
+	Trailers Fields `json:"trailers,omitempty"`
 }
 
 // Facet names one of the bodies a flow can hold.
@@ -207,8 +213,8 @@ type Tunnel struct {
 	// The fields below describe a flow that is itself a tunnel or a failed
 	// handshake (Flow.Kind), not a request inside a tunnel.
 
-	// Mode is how a tunnel's bytes were relayed: TunnelPassthrough or
-	// TunnelOpaque; "" on other flows.
+	// Mode is how a tunnel's bytes were relayed: TunnelPassthrough,
+	// TunnelOpaque or TunnelRaw; "" on other flows.
 	Mode string `json:"mode,omitempty"`
 	// SNI is the server name the client sent in its TLS ClientHello, when
 	// Loupe saw one.
@@ -249,6 +255,9 @@ const (
 	TunnelPassthrough = "passthrough"
 	// TunnelOpaque: the client spoke TLS and Loupe had no CA to decrypt it.
 	TunnelOpaque = "opaque"
+	// TunnelRaw: the client spoke neither TLS nor HTTP (SSH, a database
+	// protocol), so there was nothing to decrypt or read.
+	TunnelRaw = "raw"
 )
 
 // Flow is everything Loupe knows about one exchange.
@@ -299,6 +308,12 @@ type Flow struct {
 	Overridden string `json:"overridden,omitempty"` // "override", "mock", "block" or ""
 	// ReplayOf is the ID of the flow this one replays, 0 if none.
 	ReplayOf ID `json:"replayOf,omitempty"`
+	// Composed marks a request written in the dashboard's editor (edit and
+	// send, or a pasted cURL command) rather than sent by a client.
+	Composed bool `json:"composed,omitempty"`
+	// ComposedFrom is the ID of the flow the editor started from; 0 for a
+	// request written from scratch.
+	ComposedFrom ID `json:"composedFrom,omitempty"`
 	// Imported marks a flow loaded from a HAR file rather than captured.
 	Imported bool `json:"imported,omitempty"`
 	// Session is the session the store keeps the flow in; the store sets
@@ -330,7 +345,17 @@ type Summary struct {
 	ReplayOf    ID        `json:"replayOf,omitempty"`
 	Imported    bool      `json:"imported,omitempty"`
 	Kind        Kind      `json:"kind,omitempty"`
-	Session     SessionID `json:"session,omitempty"`
+	// GRPCStatus is the status code of a gRPC response (see GRPCStatus),
+	// nil for other flows and for gRPC calls not finished yet.
+	GRPCStatus  *int   `json:"grpcStatus,omitempty"`
+	GRPCMessage string `json:"grpcMessage,omitempty"`
+
+	// Composed and ComposedFrom are Flow's.
+	Composed     bool `json:"composed,omitempty"`
+	ComposedFrom ID   `json:"composedFrom,omitempty"`
+
+	// Session is Flow's.
+	Session SessionID `json:"session,omitempty"`
 }
 
 // Summary derives the list row of f.
@@ -355,6 +380,7 @@ func (f *Flow) Summary() Summary {
 	if s.Rules == nil {
 		s.Rules = []string{}
 	}
+	s.Composed, s.ComposedFrom = f.Composed, f.ComposedFrom
 	if f.Tunnel != nil {
 		s.Target = f.Tunnel.Target
 	}
@@ -367,6 +393,9 @@ func (f *Flow) Summary() Summary {
 	if f.Response != nil {
 		s.Status = f.Response.Status
 		s.ContentType = f.Response.Header.Get("Content-Type")
+		if code, msg, ok := f.GRPCStatus(); ok {
+			s.GRPCStatus, s.GRPCMessage = &code, msg
+		}
 	}
 	if !f.End.IsZero() {
 		s.Duration = float64(f.End.Sub(f.Start).Microseconds()) / 1000
@@ -385,19 +414,23 @@ func (f *Flow) IsWebSocket() bool {
 func (f *Flow) Clone() *Flow {
 	c := *f
 	c.Request.Header = cloneFields(f.Request.Header)
+	c.Request.Trailers = cloneFields(f.Request.Trailers)
 	if f.UpstreamRequest != nil {
 		r := *f.UpstreamRequest
 		r.Header = cloneFields(r.Header)
+		r.Trailers = cloneFields(r.Trailers)
 		c.UpstreamRequest = &r
 	}
 	if f.UpstreamResponse != nil {
 		r := *f.UpstreamResponse
 		r.Header = cloneFields(r.Header)
+		r.Trailers = cloneFields(r.Trailers)
 		c.UpstreamResponse = &r
 	}
 	if f.Response != nil {
 		r := *f.Response
 		r.Header = cloneFields(r.Header)
+		r.Trailers = cloneFields(r.Trailers)
 		c.Response = &r
 	}
 	if f.UpstreamBody != nil {

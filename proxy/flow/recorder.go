@@ -38,6 +38,13 @@ type Handle interface {
 	Body(facet Facet, p []byte)
 	// BodyEnd marks a facet as read to its end.
 	BodyEnd(facet Facet)
+	// Trailers records the trailer fields that ended a body, once it was
+	// read to its end: the client's request (FacetRequest), the origin's
+	// response (FacetUpstream: UpstreamResponse.Trailers, whether or not a
+	// rule replaced the served body) or the response as served
+	// (FacetResponse). Not called when there were none. The fields belong
+	// to the recorder, as heads do.
+	Trailers(facet Facet, fields Fields)
 	// WebSocket records one message.
 	WebSocket(msg WSMessage)
 	// Rule records that a rule touched the flow; kind is the response-producing
@@ -46,6 +53,9 @@ type Handle interface {
 	Rule(id string, kind string)
 	// ReplayOf marks the flow as a replay of an earlier one.
 	ReplayOf(id ID)
+	// Composed marks the flow as a request written in the dashboard,
+	// edited from flow from (0: written from scratch).
+	Composed(from ID)
 	// Target records where the request goes when its URL does not say it
 	// (Flow.Tunnel). Called at most once, before the request goes
 	// upstream, and only when target or serverName is set.

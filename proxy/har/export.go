@@ -109,6 +109,14 @@ func (x *exporter) headers(fs flow.Fields) []nameValue {
 	return out
 }
 
+// trailers is headers for a trailer list, nil (left out) when empty.
+func (x *exporter) trailers(fs flow.Fields) []nameValue {
+	if len(fs) == 0 {
+		return nil
+	}
+	return x.headers(fs)
+}
+
 // redactURL blanks the values of redacted query parameters, leaving the rest
 // of the URL byte for byte.
 func (x *exporter) redactURL(raw string) string {
@@ -255,6 +263,7 @@ func (x *exporter) entry(f *flow.Flow) entry {
 	}
 	e.Kind = string(f.Kind)
 	e.UpstreamNotKept = f.UpstreamNotKept
+	e.Composed, e.ComposedFrom = f.Composed, f.ComposedFrom
 	if f.State != flow.StateDone && f.State != "" {
 		e.State = string(f.State)
 	}
@@ -268,6 +277,7 @@ func (x *exporter) entry(f *flow.Flow) entry {
 		HeadersSize: -1,
 		BodySize:    f.RequestBody.Size,
 	}
+	e.Request.Trailers = x.trailers(f.Request.Trailers)
 	if (f.RequestBody.Size > 0 || f.RequestBody.Captured > 0) && f.Kind == flow.KindHTTP {
 		b := x.bodyOf(f, flow.FacetRequest, f.RequestBody)
 		pd := &postData{MimeType: f.RequestBody.ContentType, Params: []nameValue{}, Text: b.text,
@@ -295,12 +305,14 @@ func (x *exporter) entry(f *flow.Flow) entry {
 	if f.UpstreamRequest != nil || f.UpstreamResponse != nil || f.UpstreamBody != nil {
 		e.Upstream = &upstream{}
 		if r := f.UpstreamRequest; r != nil {
-			e.Upstream.Request = &upstreamRequest{Method: r.Method, URL: x.redactURL(r.URL), HTTPVersion: r.Proto, Headers: x.headers(r.Header)}
+			e.Upstream.Request = &upstreamRequest{Method: r.Method, URL: x.redactURL(r.URL), HTTPVersion: r.Proto,
+				Headers: x.headers(r.Header), Trailers: x.trailers(r.Trailers)}
 		}
 		if f.UpstreamResponse != nil || f.UpstreamBody != nil {
 			ur := &upstreamResponse{Headers: []nameValue{}, BodySize: -1}
 			if r := f.UpstreamResponse; r != nil {
 				ur.Status, ur.StatusText, ur.HTTPVersion, ur.Headers = r.Status, http.StatusText(r.Status), r.Proto, x.headers(r.Header)
+				ur.Trailers = x.trailers(r.Trailers)
 			}
 			if f.UpstreamBody != nil {
 				c := x.content(f, flow.FacetUpstream, *f.UpstreamBody)
@@ -348,6 +360,7 @@ func (x *exporter) response(f *flow.Flow) response {
 	r.HTTPVersion = f.Response.Proto
 	r.Cookies = x.responseCookies(f.Response.Header)
 	r.Headers = x.headers(f.Response.Header)
+	r.Trailers = x.trailers(f.Response.Trailers)
 	if f.Response.Status >= 300 && f.Response.Status < 400 {
 		r.RedirectURL = f.Response.Header.Get("Location")
 	}

@@ -12,7 +12,8 @@
 // _wireEncoding and, unless Options.OmitWire, _wireText (the wire bytes in
 // base64), so that Import restores the exact bytes Loupe saw. Text in another
 // charset is converted to UTF-8 and marked _charset, and Import converts it
-// back. Loupe's own fields start with "_".
+// back. Trailers go in _trailers beside headers, in the same shape. Loupe's
+// own fields start with "_".
 //
 // Import is tolerant of what browsers and other proxies write (BOM, null
 // sizes, missing timings, seconds for milliseconds, base64 bodies) and strict
@@ -107,6 +108,9 @@ type request struct {
 	PostData    *postData   `json:"postData,omitempty"`
 	HeadersSize int64       `json:"headersSize"`
 	BodySize    int64       `json:"bodySize"`
+	// Trailers are Loupe's: the fields sent after the body, shaped like
+	// headers.
+	Trailers []nameValue `json:"_trailers,omitempty"`
 }
 
 type content struct {
@@ -129,6 +133,7 @@ type response struct {
 	RedirectURL string      `json:"redirectURL"`
 	HeadersSize int64       `json:"headersSize"`
 	BodySize    int64       `json:"bodySize"`
+	Trailers    []nameValue `json:"_trailers,omitempty"`
 }
 
 type timings struct {
@@ -160,6 +165,7 @@ type upstreamRequest struct {
 	URL         string      `json:"url"`
 	HTTPVersion string      `json:"httpVersion"`
 	Headers     []nameValue `json:"headers"`
+	Trailers    []nameValue `json:"_trailers,omitempty"`
 }
 
 type upstreamResponse struct {
@@ -169,6 +175,7 @@ type upstreamResponse struct {
 	Headers     []nameValue `json:"headers"`
 	Content     *content    `json:"content,omitempty"`
 	BodySize    int64       `json:"bodySize"`
+	Trailers    []nameValue `json:"_trailers,omitempty"`
 }
 
 type upstream struct {
@@ -205,6 +212,12 @@ type entry struct {
 	// UpstreamNotKept says why the original body of an overridden
 	// response is missing or cut (flow.Flow.UpstreamNotKept).
 	UpstreamNotKept string `json:"_upstreamNotKept,omitempty"`
+	// Composed marks a request written in Loupe's dashboard rather than
+	// sent by a client (flow.Flow.Composed); ComposedFrom is the ID of the
+	// flow it was edited from in the capture it was exported from. IDs are
+	// new on import, so an import keeps the mark and drops the link.
+	Composed     bool    `json:"_composed,omitempty"`
+	ComposedFrom flow.ID `json:"_composedFrom,omitempty"`
 }
 
 // tunnelExt is _tunnel: what Loupe knows of a tunnel or failed handshake.

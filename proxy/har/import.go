@@ -186,6 +186,7 @@ type inRequest struct {
 	Headers     []inNV      `json:"headers"`
 	PostData    *inPostData `json:"postData"`
 	BodySize    num         `json:"bodySize"`
+	Trailers    []inNV      `json:"_trailers"`
 }
 
 type inResponse struct {
@@ -195,6 +196,7 @@ type inResponse struct {
 	Content     *inContent `json:"content"`
 	BodySize    num        `json:"bodySize"`
 	Error       str        `json:"_error"`
+	Trailers    []inNV     `json:"_trailers"`
 }
 
 type inTimings struct {
@@ -240,7 +242,8 @@ type inEntry struct {
 		SNI     str `json:"sni"`
 		Failure str `json:"failure"`
 	} `json:"_tunnel"`
-	UpstreamNotKept str `json:"_upstreamNotKept"`
+	UpstreamNotKept str     `json:"_upstreamNotKept"`
+	Composed        boolish `json:"_composed"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -343,6 +346,7 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		f.Rules = append(f.Rules, string(r))
 	}
 	f.Overridden = string(in.Overridden)
+	f.Composed = bool(in.Composed)
 	if t := string(in.Target); t != "" {
 		// A replay of the flow dials it: only a host and a port.
 		host, port, err := net.SplitHostPort(t)
@@ -506,7 +510,8 @@ func checkSize(field string, n num) error {
 }
 
 func importRequest(field string, in *inRequest) (flow.Request, error) {
-	r := flow.Request{Method: string(in.Method), URL: string(in.URL), Proto: string(in.HTTPVersion), Header: fields(in.Headers)}
+	r := flow.Request{Method: string(in.Method), URL: string(in.URL), Proto: string(in.HTTPVersion),
+		Header: fields(in.Headers), Trailers: trailerFields(in.Trailers)}
 	if strings.TrimSpace(r.Method) == "" {
 		return r, fmt.Errorf("%s.method: missing", field)
 	}
@@ -531,8 +536,18 @@ func fields(in []inNV) flow.Fields {
 	return out
 }
 
+// trailerFields reads Loupe's _trailers; nil when absent or empty, as on
+// a captured flow without trailers.
+func trailerFields(in []inNV) flow.Fields {
+	if len(in) == 0 {
+		return nil
+	}
+	return fields(in)
+}
+
 func importResponse(field string, in *inResponse) (flow.Response, []byte, flow.Body, error) {
-	resp := flow.Response{Status: int(in.Status.v), Proto: string(in.HTTPVersion), Header: fields(in.Headers)}
+	resp := flow.Response{Status: int(in.Status.v), Proto: string(in.HTTPVersion),
+		Header: fields(in.Headers), Trailers: trailerFields(in.Trailers)}
 	if in.Status.v < 0 || in.Status.v > 999 || in.Status.v != math.Trunc(in.Status.v) {
 		return resp, nil, flow.Body{}, fmt.Errorf("%s.status: %v is not an HTTP status", field, in.Status.v)
 	}

@@ -166,6 +166,23 @@ func (h *handle) BodyEnd(facet flow.Facet) {
 	h.update(func(f *flow.Flow) { h.facet(f, facet).Complete = true })
 }
 
+func (h *handle) Trailers(facet flow.Facet, t flow.Fields) {
+	h.update(func(f *flow.Flow) {
+		switch facet {
+		case flow.FacetRequest:
+			f.Request.Trailers = t
+		case flow.FacetUpstream:
+			if f.UpstreamResponse != nil {
+				f.UpstreamResponse.Trailers = t
+			}
+		case flow.FacetResponse:
+			if f.Response != nil {
+				f.Response.Trailers = t
+			}
+		}
+	})
+}
+
 func (h *handle) WebSocket(msg flow.WSMessage) {
 	h.update(func(f *flow.Flow) { f.WebSocket = append(f.WebSocket, msg) })
 }
@@ -180,6 +197,10 @@ func (h *handle) Rule(id, kind string) {
 }
 
 func (h *handle) ReplayOf(id flow.ID) { h.update(func(f *flow.Flow) { f.ReplayOf = id }) }
+
+func (h *handle) Composed(from flow.ID) {
+	h.update(func(f *flow.Flow) { f.Composed, f.ComposedFrom = true, from })
+}
 
 func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })

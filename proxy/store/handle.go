@@ -149,6 +149,36 @@ func (h *handle) BodyEnd(facet flow.Facet) {
 	h.s.feed.PublishUpdated(h.e.id)
 }
 
+func (h *handle) Trailers(facet flow.Facet, t flow.Fields) {
+	if len(t) == 0 {
+		return
+	}
+	h.update(func(f *flow.Flow) {
+		switch facet {
+		case flow.FacetRequest:
+			f.Request.Trailers = t
+		case flow.FacetUpstream:
+			if f.UpstreamResponse == nil {
+				return
+			}
+			h.e.upResp.Trailers = t
+		case flow.FacetResponse:
+			if f.Response == nil {
+				return
+			}
+			// Served as received: one list for both, as with headers.
+			if up := f.UpstreamResponse; up != nil && slices.Equal(t, up.Trailers) {
+				h.e.resp.Trailers = up.Trailers
+				return
+			}
+			h.e.resp.Trailers = t
+		default:
+			return
+		}
+		h.addHead(fieldsSize(t))
+	})
+}
+
 func (h *handle) WebSocket(msg flow.WSMessage) {
 	if h.e.finished.Load() || h.e.gone.Load() {
 		return
@@ -188,6 +218,10 @@ func (h *handle) Rule(id string, kind string) {
 
 func (h *handle) ReplayOf(id flow.ID) {
 	h.update(func(f *flow.Flow) { f.ReplayOf = id })
+}
+
+func (h *handle) Composed(from flow.ID) {
+	h.update(func(f *flow.Flow) { f.Composed, f.ComposedFrom = true, from })
 }
 
 func (h *handle) Target(target, serverName string) {
@@ -276,18 +310,20 @@ func (h *handle) Finish(end time.Time, err error) {
 // noop is the handle of a flow that is not recorded (store paused or closed).
 type noop struct{}
 
-func (noop) ID() flow.ID                    { return 0 }
-func (noop) UpstreamRequest(flow.Request)   {}
-func (noop) UpstreamResponse(flow.Response) {}
-func (noop) Response(flow.Response)         {}
-func (noop) Body(flow.Facet, []byte)        {}
-func (noop) BodyEnd(flow.Facet)             {}
-func (noop) WebSocket(flow.WSMessage)       {}
-func (noop) Rule(string, string)            {}
-func (noop) ReplayOf(flow.ID)               {}
-func (noop) Target(string, string)          {}
-func (noop) Tunnel(flow.Kind, flow.Tunnel)  {}
-func (noop) Relayed(flow.Facet, int)        {}
-func (noop) UpstreamNotKept(string)         {}
-func (noop) Timings(flow.Timings)           {}
-func (noop) Finish(time.Time, error)        {}
+func (noop) ID() flow.ID                      { return 0 }
+func (noop) UpstreamRequest(flow.Request)     {}
+func (noop) UpstreamResponse(flow.Response)   {}
+func (noop) Response(flow.Response)           {}
+func (noop) Body(flow.Facet, []byte)          {}
+func (noop) BodyEnd(flow.Facet)               {}
+func (noop) Trailers(flow.Facet, flow.Fields) {}
+func (noop) WebSocket(flow.WSMessage)         {}
+func (noop) Rule(string, string)              {}
+func (noop) ReplayOf(flow.ID)                 {}
+func (noop) Composed(flow.ID)                 {}
+func (noop) Target(string, string)            {}
+func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
+func (noop) Relayed(flow.Facet, int)          {}
+func (noop) UpstreamNotKept(string)           {}
+func (noop) Timings(flow.Timings)             {}
+func (noop) Finish(time.Time, error)          {}

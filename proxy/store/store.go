@@ -401,16 +401,17 @@ func (s *Store) release(e *entry) {
 
 // headSize estimates the memory of a flow's heads.
 func headSize(req *flow.Request) int64 {
-	n := int64(len(req.URL) + len(req.Method) + len(req.Proto) + 24)
-	for _, f := range req.Header {
-		n += int64(len(f.Name) + len(f.Value) + 32)
-	}
-	return n
+	return int64(len(req.URL)+len(req.Method)+len(req.Proto)+24) + fieldsSize(req.Header) + fieldsSize(req.Trailers)
 }
 
 func respSize(resp *flow.Response) int64 {
-	n := int64(len(resp.Proto) + 32)
-	for _, f := range resp.Header {
+	return int64(len(resp.Proto)+32) + fieldsSize(resp.Header) + fieldsSize(resp.Trailers)
+}
+
+// fieldsSize estimates the memory of a header or trailer list.
+func fieldsSize(fs flow.Fields) int64 {
+	var n int64
+	for _, f := range fs {
 		n += int64(len(f.Name) + len(f.Value) + 32)
 	}
 	return n

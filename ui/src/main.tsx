@@ -6,6 +6,7 @@ import { api, ApiError } from "./api/client";
 import type { FeedMessage } from "./api/types";
 import { App } from "./components/App";
 import "./styles.css";
+import { refreshHeld, setHeld } from "./held-state";
 import { Feed } from "./store/feed";
 import {
   appState,
@@ -87,6 +88,7 @@ const feed = new Feed(
         void refreshState();
         void refreshRules();
         void refreshSessions();
+        void refreshHeld();
       }
     },
     error(err) {
@@ -114,6 +116,8 @@ const feed = new Feed(
           // or a finished import changes the list anywhere.
           if (page.value === "sessions" || (now && now.id !== prev.session?.id) || (m.state.imports?.length ?? 0) !== (prev.imports?.length ?? 0)) void refreshSessions();
         }
+      } else if (m.type === "held/update") {
+        setHeld(m.held);
       }
     },
   },

@@ -8,11 +8,21 @@ import type { AppState, Flow, FlowID, Problem, Rule, Session } from "./api/types
 import { Feed, type FeedStatus } from "./store/feed";
 import type { SortDir, SortKey } from "./store/flowstore";
 
-export type Page = "flows" | "sessions" | "rules";
+export type Page = "flows" | "sessions" | "rules" | "compose" | "modes";
 
 /** pageOf maps the address's hash to a page. */
 export function pageOf(hash: string): Page {
-  return hash === "#rules" ? "rules" : hash === "#sessions" ? "sessions" : "flows";
+  switch (hash) {
+    case "#sessions":
+      return "sessions";
+    case "#rules":
+      return "rules";
+    case "#compose":
+      return "compose";
+    case "#modes":
+      return "modes";
+  }
+  return "flows";
 }
 
 export const page = signal<Page>(pageOf(location.hash));

@@ -8,8 +8,8 @@
 //	term  := ["-"] (key ":" value | text)
 //	value := word | '"' chars '"'   (inside quotes, \" and \\ are escapes)
 //
-// Keys: method, status, host, path, port, type, body, rule, error, ws, kind.
-// Text without a key matches the URL. A term like `https://x` (a colon followed by "//") is
+// Keys: method, status, host, path, port, type, body, rule, error, ws, kind,
+// grpc. Text without a key matches the URL. A term like `https://x` (a colon followed by "//") is
 // text, not a key. An unknown key, a missing value, an unterminated quote or a
 // lone "-" is a bad filter, reported as an *Error naming the term.
 //
@@ -65,6 +65,7 @@ const (
 	kWS
 	kPort
 	kKind
+	kGRPC
 )
 
 var keys = map[string]kind{
@@ -79,6 +80,7 @@ var keys = map[string]kind{
 	"ws":     kWS,
 	"port":   kPort,
 	"kind":   kKind,
+	"grpc":   kGRPC,
 }
 
 var keyNames = func() map[kind]string {
@@ -100,7 +102,14 @@ type term struct {
 	status  int         // kStatus: exact code, or class*100 when class is set
 	class   bool        // kStatus: "4xx"
 	port    int         // kPort: 1..65535
+	grpc    int         // kGRPC: a status code, or one of the grpcAny… values
 }
+
+// The kGRPC values that are not a single status code.
+const (
+	grpcAny   = -1 // grpc: any gRPC flow
+	grpcError = -2 // grpc:error a status other than OK
+)
 
 // MaxQueryLen bounds a query, so a hostile one can't make matching costly.
 const MaxQueryLen = 4096
@@ -200,7 +209,7 @@ func makeTerm(raw, text string, quoted bool) (term, error) {
 	}
 	k, ok := keys[lower(key)]
 	if !ok {
-		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, port, type, body, rule, error, ws, kind)", key)
+		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, port, type, body, rule, error, ws, kind, grpc)", key)
 	}
 	t.kind = k
 	t.value = text[len(key)+1:]
@@ -251,6 +260,12 @@ func makeTerm(raw, text string, quoted bool) (term, error) {
 			}
 			t.kinds = append(t.kinds, k)
 		}
+	case kGRPC:
+		code, err := grpcValue(t.value)
+		if err != nil {
+			return t, err
+		}
+		t.grpc = code
 	}
 	return t, nil
 }
@@ -383,18 +398,63 @@ func (t *term) match(fl *flow.Flow, bodies Bodies) bool {
 		}
 		return false
 	case kError:
-		if fl.State != flow.StateError && fl.Error == "" {
-			return false
+		if fl.State == flow.StateError || fl.Error != "" {
+			if strings.Contains(lower(fl.Error), t.low) {
+				return true
+			}
 		}
-		return strings.Contains(lower(fl.Error), t.low)
+		// A gRPC call that failed is an error too, though HTTP said 200.
+		if code, msg, ok := fl.GRPCStatus(); ok && code != 0 {
+			return t.low == "" || strings.Contains(lower(flow.GRPCCodeName(code)+": "+msg), t.low)
+		}
+		return false
 	case kWS:
 		return fl.IsWebSocket()
 	case kPort:
 		return portOf(fl.Request.URL) == t.port
 	case kKind:
 		return slices.Contains(t.kinds, fl.Kind)
+	case kGRPC:
+		if t.grpc == grpcAny {
+			return isGRPC(fl)
+		}
+		code, _, ok := fl.GRPCStatus()
+		if !ok {
+			return false
+		}
+		if t.grpc == grpcError {
+			return code != 0
+		}
+		return code == t.grpc
 	}
 	return false
+}
+
+// grpcValue parses the value of a grpc: term: empty (any gRPC flow),
+// "error", a status name (NOT_FOUND) or a status number (5).
+func grpcValue(v string) (int, error) {
+	switch {
+	case v == "":
+		return grpcAny, nil
+	case strings.EqualFold(v, "error"):
+		return grpcError, nil
+	}
+	if code, ok := flow.GRPCCode(v); ok {
+		return code, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 99 {
+		return n, nil
+	}
+	return 0, errors.New("grpc: needs a status name (NOT_FOUND), a number (5) or error; grpc: alone means any gRPC call")
+}
+
+// isGRPC reports whether fl is a gRPC or gRPC-Web call: its request or its
+// response says so.
+func isGRPC(fl *flow.Flow) bool {
+	if fl.Response != nil && flow.IsGRPC(fl.Response.Header.Get("Content-Type")) {
+		return true
+	}
+	return flow.IsGRPC(fl.Request.Header.Get("Content-Type"))
 }
 
 // hostOf returns the host of an absolute URL without port, or "".
@@ -547,7 +607,7 @@ func (f *Filter) String() string {
 			b.WriteString(keyNames[t.kind])
 			b.WriteByte(':')
 		}
-		if t.kind == kWS {
+		if t.kind == kWS || t.kind == kGRPC && t.value == "" {
 			parts = append(parts, b.String())
 			continue
 		}

@@ -240,6 +240,27 @@ func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })
 }
 
+// Trailers records the trailers of one facet's message, known at its end.
+func (h *handle) Trailers(facet flow.Facet, t flow.Fields) {
+	if len(t) == 0 {
+		return
+	}
+	h.update(func(f *flow.Flow) {
+		switch facet {
+		case flow.FacetRequest:
+			f.Request.Trailers = t
+		case flow.FacetUpstream:
+			if f.UpstreamResponse != nil {
+				f.UpstreamResponse.Trailers = t
+			}
+		case flow.FacetResponse:
+			if f.Response != nil {
+				f.Response.Trailers = t
+			}
+		}
+	})
+}
+
 func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
 	h.update(func(f *flow.Flow) {
 		f.Kind = kind
@@ -277,6 +298,10 @@ func (h *handle) UpstreamNotKept(reason string) {
 
 func (h *handle) ReplayOf(id flow.ID) {
 	h.update(func(f *flow.Flow) { f.ReplayOf = id })
+}
+
+func (h *handle) Composed(from flow.ID) {
+	h.update(func(f *flow.Flow) { f.Composed, f.ComposedFrom = true, from })
 }
 
 func (h *handle) Timings(t flow.Timings) {
@@ -351,18 +376,20 @@ func (h *handle) redirty() {
 // or its queue of new flows full).
 type noop struct{}
 
-func (noop) ID() flow.ID                    { return 0 }
-func (noop) UpstreamRequest(flow.Request)   {}
-func (noop) UpstreamResponse(flow.Response) {}
-func (noop) Response(flow.Response)         {}
-func (noop) Body(flow.Facet, []byte)        {}
-func (noop) BodyEnd(flow.Facet)             {}
-func (noop) WebSocket(flow.WSMessage)       {}
-func (noop) Rule(string, string)            {}
-func (noop) ReplayOf(flow.ID)               {}
-func (noop) Target(string, string)          {}
-func (noop) Tunnel(flow.Kind, flow.Tunnel)  {}
-func (noop) Relayed(flow.Facet, int)        {}
-func (noop) UpstreamNotKept(string)         {}
-func (noop) Timings(flow.Timings)           {}
-func (noop) Finish(time.Time, error)        {}
+func (noop) ID() flow.ID                      { return 0 }
+func (noop) UpstreamRequest(flow.Request)     {}
+func (noop) UpstreamResponse(flow.Response)   {}
+func (noop) Response(flow.Response)           {}
+func (noop) Body(flow.Facet, []byte)          {}
+func (noop) BodyEnd(flow.Facet)               {}
+func (noop) WebSocket(flow.WSMessage)         {}
+func (noop) Rule(string, string)              {}
+func (noop) ReplayOf(flow.ID)                 {}
+func (noop) Composed(flow.ID)                 {}
+func (noop) Target(string, string)            {}
+func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
+func (noop) Trailers(flow.Facet, flow.Fields) {}
+func (noop) Relayed(flow.Facet, int)          {}
+func (noop) UpstreamNotKept(string)           {}
+func (noop) Timings(flow.Timings)             {}
+func (noop) Finish(time.Time, error)          {}

@@ -47,6 +47,7 @@ const (
 	hasUpBody
 	isImported
 	hasTunnel
+	isComposed // the head ends with ComposedFrom
 )
 
 // Body flags.
@@ -89,6 +90,9 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	if f.Tunnel != nil {
 		flags |= hasTunnel
 	}
+	if f.Composed {
+		flags |= isComposed
+	}
 	b = append(b, flags)
 	if f.UpstreamRequest != nil {
 		b = appendRequest(b, f.UpstreamRequest, shared&sharedUpReq != 0)
@@ -122,6 +126,9 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	}
 	b = appendString(b, string(f.Kind))
 	b = appendString(b, f.UpstreamNotKept)
+	if f.Composed {
+		b = binary.AppendUvarint(b, uint64(f.ComposedFrom))
+	}
 	return b, shared, nil
 }
 
@@ -144,18 +151,22 @@ func appendRequest(b []byte, r *flow.Request, sharedHeader bool) []byte {
 	b = appendString(b, r.URL)
 	b = appendString(b, r.Proto)
 	if sharedHeader {
-		return appendFields(b, nil)
+		b = appendFields(b, nil)
+	} else {
+		b = appendFields(b, r.Header)
 	}
-	return appendFields(b, r.Header)
+	return appendFields(b, r.Trailers)
 }
 
 func appendResponse(b []byte, r *flow.Response, sharedHeader bool) []byte {
 	b = binary.AppendVarint(b, int64(r.Status))
 	b = appendString(b, r.Proto)
 	if sharedHeader {
-		return appendFields(b, nil)
+		b = appendFields(b, nil)
+	} else {
+		b = appendFields(b, r.Header)
 	}
-	return appendFields(b, r.Header)
+	return appendFields(b, r.Trailers)
 }
 
 func appendBody(b []byte, body *flow.Body) []byte {
@@ -276,12 +287,14 @@ func (r *headReader) request(into *flow.Request) {
 	into.URL = r.string()
 	into.Proto = r.string()
 	into.Header = r.fields()
+	into.Trailers = r.fields()
 }
 
 func (r *headReader) response(into *flow.Response) {
 	into.Status = int(r.varint())
 	into.Proto = r.string()
 	into.Header = r.fields()
+	into.Trailers = r.fields()
 }
 
 func (r *headReader) body(into *flow.Body) {
@@ -350,6 +363,10 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 	}
 	f.Kind = flow.Kind(r.string())
 	f.UpstreamNotKept = r.string()
+	if flags&isComposed != 0 {
+		f.Composed = true
+		f.ComposedFrom = flow.ID(r.uvarint())
+	}
 	if r.err != nil {
 		return nil, r.err
 	}

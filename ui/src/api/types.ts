@@ -18,12 +18,16 @@ export interface Request {
   url: string;
   proto: string;
   headers: Field[] | null;
+  /** Fields sent after the body; known once it ended. */
+  trailers?: Field[] | null;
 }
 
 export interface Response {
   status: number;
   proto: string;
   headers: Field[] | null;
+  /** Fields sent after the body (gRPC's grpc-status); known once it ended. */
+  trailers?: Field[] | null;
 }
 
 export type Facet = "request" | "response" | "upstream";
@@ -88,6 +92,10 @@ export interface Flow {
   rules?: string[];
   overridden?: OverrideKind;
   replayOf?: FlowID;
+  /** Written in the dashboard's editor (edit and send, pasted cURL), not sent by a client. */
+  composed?: boolean;
+  /** The flow the editor started from; absent for a request written from scratch. */
+  composedFrom?: FlowID;
   imported?: boolean;
   /** The session the store keeps the flow in. */
   session?: SessionID;
@@ -99,7 +107,7 @@ export interface Tunnel {
   target?: string;
   /** TLS name verified upstream, when not the URL's host. */
   serverName?: string;
-  /** Tunnel flows: "passthrough" or "opaque" (TLS relayed without a CA). */
+  /** Tunnel flows: "passthrough", "opaque" (TLS relayed without a CA) or "raw" (neither TLS nor HTTP). */
   mode?: string;
   /** Tunnel and TLS-error flows: the server name of the client's ClientHello. */
   sni?: string;
@@ -132,6 +140,11 @@ export interface Summary {
   replayOf?: FlowID;
   imported?: boolean;
   kind?: FlowKind;
+  /** gRPC status code of a finished gRPC call (from its trailers, or a trailers-only answer). */
+  grpcStatus?: number;
+  grpcMessage?: string;
+  composed?: boolean;
+  composedFrom?: FlowID;
   /** The session the store keeps the flow in. */
   session?: SessionID;
 }
@@ -195,6 +208,7 @@ export const ACTION_TYPES = [
   "delay",
   "throttle",
   "block",
+  "breakpoint",
 ] as const;
 
 export type ActionType = (typeof ACTION_TYPES)[number];
@@ -210,9 +224,16 @@ export interface Action {
   dir?: string;
   url?: string;
   ms?: number;
-  phase?: "request" | "response" | "";
+  /** delay: request or response; breakpoint: request, response or both. */
+  phase?: "request" | "response" | "both" | "";
   bytesPerSecond?: number;
   reset?: boolean;
+  /** breakpoint: how long an exchange is held (default 60000). */
+  timeoutMs?: number;
+  /** breakpoint: what a held exchange does when its time is up. */
+  onTimeout?: "continue" | "abort";
+  /** breakpoint: the next N matches only; 0 = every match. */
+  hits?: number;
 }
 
 export interface Rule {
@@ -255,7 +276,76 @@ export interface StateMessage {
   state?: AppState;
 }
 
-export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage;
+export interface HeldMessage {
+  type: "held/update";
+  held?: Held[] | null;
+}
+
+export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage | HeldMessage;
+
+// ---- compose (web/compose.go) ----
+
+/** POST /api/compose (web.composeRequest). */
+export interface ComposeRequest {
+  method: string;
+  url: string;
+  headers: Field[];
+  body?: string;
+  bodyBase64?: string;
+  /** The flow the request was edited from. */
+  from?: FlowID;
+}
+
+/** The answer of POST /api/compose: the new flow and the fields Loupe computes per hop. */
+export interface ComposeAnswer {
+  id: FlowID;
+  dropped?: string[];
+}
+
+// ---- breakpoints: exchanges held by a breakpoint rule ----
+
+/** A message as a held exchange shows it: the body as text, or base64 when binary. */
+export interface HeldRequest {
+  method: string;
+  url: string;
+  headers: Field[] | null;
+  body?: string;
+  bodyBase64?: string;
+  /** The body was longer than Loupe holds: it passes through unedited. */
+  truncated?: boolean;
+}
+
+export interface HeldResponse {
+  status: number;
+  headers: Field[] | null;
+  body?: string;
+  bodyBase64?: string;
+  truncated?: boolean;
+}
+
+/** One entry of GET /api/held and held/update. */
+export interface Held {
+  id: FlowID;
+  phase: "request" | "response";
+  /** RFC 3339. */
+  deadline: string;
+  remainingMs: number;
+  request?: HeldRequest;
+  response?: HeldResponse;
+}
+
+/**
+ * The edit sent with POST /api/held/{id}/execute or /respond: shaped like the
+ * flow's own request or response head; fields left out stay as they were.
+ */
+export interface HeldEdit {
+  method?: string;
+  url?: string;
+  status?: number;
+  headers?: Field[];
+  body?: string;
+  bodyBase64?: string;
+}
 
 /** Capture statistics (store.Stats, proxy/store/store.go). Optional: the UI shows what is there. */
 export interface Stats {
@@ -295,4 +385,47 @@ export interface AppState {
   session?: Session;
   /** Imports in progress. */
   imports?: ImportProgress[];
+}
+
+/** An installed browser (Go: browser.Found). */
+export interface FoundBrowser {
+  name: string;
+  kind: "chromium" | "firefox";
+  path: string;
+}
+
+/** A browser started from the dashboard (Go: browser.Info). */
+export interface LaunchedBrowser {
+  id: number;
+  name: string;
+  path: string;
+  pid: number;
+  started: string;
+  running: boolean;
+  note?: string;
+  exit?: string;
+}
+
+/** GET /api/browsers (Go: web.BrowsersState). */
+export interface BrowsersState {
+  available: FoundBrowser[];
+  launched: LaunchedBrowser[];
+}
+
+/** POST /api/browsers (Go: web.LaunchRequest). */
+export interface LaunchRequest {
+  browser?: string;
+  url?: string;
+}
+
+/** One host mapping (Go: hostmap.Entry): connections to hosts matching the glob go to `to`. */
+export interface HostMapEntry {
+  host: string;
+  to: string;
+}
+
+/** GET and PUT /api/hostmap (Go: web.HostMapState). */
+export interface HostMapState {
+  fixed: HostMapEntry[];
+  entries: HostMapEntry[];
 }

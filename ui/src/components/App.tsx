@@ -5,9 +5,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { detail, detailOpen, editing, getFeed, openSessionFile, page, pageOf, reportError, select, selectedId, toasts, unauthorized } from "../state";
+import { ComposePage } from "./Compose";
+import { HeldPanel } from "./Held";
 import { Detail } from "./Detail";
 import { FilterBar } from "./FilterBar";
 import { FlowList } from "./FlowList";
+import { ModesPage } from "./Modes";
 import { RuleEditor, RulesPage } from "./Rules";
 import { SessionBar, SessionsPage } from "./Sessions";
 import { importHar, Toolbar } from "./Toolbar";
@@ -90,11 +93,18 @@ export function App() {
         <main class="rules">
           <SessionsPage />
         </main>
+      ) : page.value === "compose" ? (
+        <ComposePage />
+      ) : page.value === "modes" ? (
+        <main class="modes">
+          <ModesPage />
+        </main>
       ) : (
         <main class="rules">
           <RulesPage />
         </main>
       )}
+      <HeldPanel />
       {editing.value && <RuleEditor />}
       {dropping && <div class="dropnote">Drop a HAR file to import it</div>}
       <div class="toasts" aria-live="polite">

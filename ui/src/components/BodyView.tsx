@@ -6,15 +6,17 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { bodyURL } from "../api/client";
 import type { Body, FlowID } from "../api/types";
 import { fmtSize } from "../lib/format";
+import { grpcKind } from "../lib/grpc";
 import { decodeText, HEX_ROW, hexLine, isProbablyText } from "../lib/hex";
 import { highlight, langFor, type Token } from "../lib/highlight";
+import { GrpcView } from "./GrpcView";
 import { JsonView, tryJSON } from "./JsonView";
 
 /** Bodies above LAZY bytes load only when the user asks. */
 export const LAZY = 1 << 20;
 const HEX_MAX = 256 * 1024;
 
-type Mode = "json" | "text" | "image" | "hex" | "raw";
+type Mode = "grpc" | "json" | "text" | "image" | "hex" | "raw";
 
 interface Loaded {
   bytes: Uint8Array;
@@ -28,6 +30,8 @@ interface Props {
   upstream?: boolean;
   body: Body;
   contentType: string;
+  /** The message's grpc-encoding: how gRPC messages flagged compressed are compressed. */
+  grpcEncoding?: string;
 }
 
 /** BodyView starts afresh (state and fetches) for every body URL, and again when a body still being recorded grows. */
@@ -35,7 +39,7 @@ export function BodyView(p: Props) {
   return <BodyPane key={`${bodyURL(p.id, p.side, { upstream: p.upstream })}#${p.body.size}:${p.body.complete}`} {...p} />;
 }
 
-function BodyPane({ id, side, upstream, body, contentType }: Props) {
+function BodyPane({ id, side, upstream, body, contentType, grpcEncoding }: Props) {
   const url = bodyURL(id, side, { upstream });
   const [wanted, setWanted] = useState(body.size <= LAZY);
   const [loaded, setLoaded] = useState<Loaded | null>(null);
@@ -43,6 +47,7 @@ function BodyPane({ id, side, upstream, body, contentType }: Props) {
   const [error, setError] = useState<string | null>(null);
   const [mode, setMode] = useState<Mode | null>(null);
   const isImage = /^image\//i.test(contentType);
+  const grpc = grpcKind(contentType);
 
   useEffect(() => {
     if (!wanted || loaded) return;
@@ -111,6 +116,7 @@ function BodyPane({ id, side, upstream, body, contentType }: Props) {
   }
 
   const modes: Mode[] = [];
+  if (grpc) modes.push("grpc");
   if (loaded?.json) modes.push("json");
   if (isImage) modes.push("image");
   if (loaded?.text !== null && loaded?.text !== undefined) modes.push("text");
@@ -133,6 +139,7 @@ function BodyPane({ id, side, upstream, body, contentType }: Props) {
       </div>
       {error && <div class="problem">Could not load the body: {error}</div>}
       {!loaded && !error && <div class="muted pad">Loading…</div>}
+      {loaded && m === "grpc" && grpc && <GrpcView bytes={loaded.bytes} kind={grpc} encoding={grpcEncoding ?? ""} />}
       {loaded && m === "json" && <JsonView value={loaded.json!.value} />}
       {loaded && m === "text" && <Code text={loaded.text!} contentType={contentType} />}
       {loaded && m === "image" && <ImageView bytes={loaded.bytes} contentType={contentType} />}
@@ -142,7 +149,7 @@ function BodyPane({ id, side, upstream, body, contentType }: Props) {
   );
 }
 
-const MODE_LABEL: Record<Mode, string> = { json: "JSON", text: "Text", image: "Image", hex: "Hex", raw: "Raw" };
+const MODE_LABEL: Record<Mode, string> = { grpc: "gRPC", json: "JSON", text: "Text", image: "Image", hex: "Hex", raw: "Raw" };
 
 function Code({ text, contentType }: { text: string; contentType: string }) {
   const lang = langFor(contentType);

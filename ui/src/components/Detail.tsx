@@ -7,8 +7,10 @@ import { api, bodyURL } from "../api/client";
 import type { Field, Flow, Timings, WSMessage } from "../api/types";
 import { toCurl } from "../lib/curl";
 import { fmtDuration, fmtSize, fmtTime, statusClass } from "../lib/format";
+import { grpcStatusOf } from "../lib/grpc";
 import { isProbablyText } from "../lib/hex";
-import { ruleFromFlow } from "../lib/rules";
+import { breakpointRuleFromFlow, ruleFromFlow } from "../lib/rules";
+import { editAndSend } from "../compose-state";
 import { detail, detailOpen, editing, getFeed, reportError, rules, select, selectedId, toast } from "../state";
 import { BodyView } from "./BodyView";
 import { Badges } from "./FlowList";
@@ -123,6 +125,14 @@ function Actions({ f }: { f: Flow }) {
     editing.value = { rule: ruleFromFlow(f, text), isNew: true, problems: [] };
     if (text === null) toast("The response body is binary: the rule starts with an empty body", "info");
   };
+  const kill = async () => {
+    try {
+      await api.kill(f.id);
+      toast(`Killed #${f.id}`);
+    } catch (err) {
+      reportError("Kill", err);
+    }
+  };
   const del = async () => {
     try {
       await api.deleteFlow(f.id);
@@ -145,12 +155,23 @@ function Actions({ f }: { f: Flow }) {
           <button class="btn small" onClick={replay} disabled={f.imported && !f.request.url}>
             Replay
           </button>
+          <button class="btn small" onClick={() => editAndSend(f)} disabled={!/^https?:/i.test(f.request.url) || isWS(f)} title="Open this request in the editor, change it and send it as a new flow" data-testid="edit-and-send">
+            Edit and send
+          </button>
           <button class="btn small primary" onClick={override} data-testid="override">
             Override this response
+          </button>
+          <button class="btn small" onClick={() => (editing.value = { rule: breakpointRuleFromFlow(f), isNew: true, problems: [] })} title="A rule that holds the next requests like this one for you to inspect and edit" data-testid="break-on-this">
+            Break on this
           </button>
         </>
       )}
       <span class="grow" />
+      {f.state === "pending" && (
+        <button class="btn small danger" onClick={kill} title="End this exchange now: the client's and the origin's connections are closed" data-testid="kill">
+          Kill
+        </button>
+      )}
       <button class="btn small danger" onClick={del} title="Delete this flow (Del)">
         Delete
       </button>
@@ -171,6 +192,7 @@ function Overview({ f }: { f: Flow }) {
           <span class={"st " + statusClass(f.response?.status ?? 0)}>{f.response?.status ?? "—"}</span>{" "}
           {f.upstreamResponse && f.response && f.upstreamResponse.status !== f.response.status && <span class="muted">(upstream answered {f.upstreamResponse.status})</span>}
           <span class="muted"> · {f.state}</span>
+          <GrpcStatusLine resp={f.response} />
         </dd>
         <dt>Protocol</dt>
         <dd>
@@ -218,6 +240,22 @@ function Overview({ f }: { f: Flow }) {
               <button class="link" onClick={() => select(f.replayOf!)}>
                 #{f.replayOf}
               </button>
+            </dd>
+          </>
+        ) : null}
+        {f.composed ? (
+          <>
+            <dt>Sent from</dt>
+            <dd data-testid="composed-from">
+              the dashboard's editor
+              {f.composedFrom ? (
+                <>
+                  , edited from{" "}
+                  <button class="link" onClick={() => select(f.composedFrom!)}>
+                    #{f.composedFrom}
+                  </button>
+                </>
+              ) : null}
             </dd>
           </>
         ) : null}
@@ -317,8 +355,24 @@ export function Headers({ headers, title }: { headers: Field[] | null | undefine
 }
 
 function ctOf(headers: Field[] | null | undefined, fallback = ""): string {
-  for (const h of headers ?? []) if (h.name.toLowerCase() === "content-type") return h.value;
-  return fallback;
+  return headerOf(headers, "content-type") ?? fallback;
+}
+
+function headerOf(headers: Field[] | null | undefined, name: string): string | undefined {
+  for (const h of headers ?? []) if (h.name.toLowerCase() === name) return h.value;
+  return undefined;
+}
+
+/** GrpcStatusLine names the gRPC status of a gRPC response: HTTP says 200 even when the call failed. */
+function GrpcStatusLine({ resp }: { resp: Flow["response"] }) {
+  const st = grpcStatusOf(resp);
+  if (!st) return null;
+  return (
+    <p class="grpcstatus" data-testid="grpc-status">
+      gRPC status <span class={"badge " + (st.code === 0 ? "b-grpc-ok" : "b-grpc-err")}>{st.name}</span>{" "}
+      <span class="muted">({st.code})</span> {st.message}
+    </p>
+  );
 }
 
 function RequestTab({ f }: { f: Flow }) {
@@ -345,8 +399,15 @@ function RequestTab({ f }: { f: Flow }) {
       ) : (
         <Headers title="Request headers" headers={f.request.headers} />
       )}
+      {!!f.request.trailers?.length && <Headers title="Request trailers" headers={f.request.trailers} />}
       <h4>Request body</h4>
-      <BodyView id={f.id} side="request" body={f.requestBody} contentType={f.requestBody.contentType || ctOf(f.request.headers)} />
+      <BodyView
+        id={f.id}
+        side="request"
+        body={f.requestBody}
+        contentType={f.requestBody.contentType || ctOf(f.request.headers)}
+        grpcEncoding={headerOf(f.request.headers, "grpc-encoding")}
+      />
     </div>
   );
 }
@@ -374,6 +435,8 @@ function ResponseTab({ f }: { f: Flow }) {
       )}
       {upstream && <p class="muted">Status {head.status} from the origin, before rules.</p>}
       <Headers title="Response headers" headers={head.headers} />
+      {!!head.trailers?.length && <Headers title="Response trailers" headers={head.trailers} />}
+      <GrpcStatusLine resp={head} />
       <h4>Response body{hasUp ? (upstream ? " (upstream)" : " (served)") : ""}</h4>
       {upstream && f.upstreamNotKept && (
         <p class="warn" data-testid="upstream-why" title="Replaced bodies are read in the background within -max-drains, -drain-max-bytes and -drain-timeout">
@@ -383,7 +446,15 @@ function ResponseTab({ f }: { f: Flow }) {
       {upstream && !f.upstreamBody ? (
         !f.upstreamNotKept && <p class="muted">The origin's body was not recorded.</p>
       ) : (
-        <BodyView key={String(upstream)} id={f.id} side="response" upstream={upstream} body={body} contentType={body.contentType || ctOf(head.headers, f.responseBody.contentType)} />
+        <BodyView
+          key={String(upstream)}
+          id={f.id}
+          side="response"
+          upstream={upstream}
+          body={body}
+          contentType={body.contentType || ctOf(head.headers, f.responseBody.contentType)}
+          grpcEncoding={headerOf(head.headers, "grpc-encoding")}
+        />
       )}
     </div>
   );

@@ -7,7 +7,9 @@ import type { Summary } from "../api/types";
 import { fmtDuration, fmtSize, statusClass } from "../lib/format";
 import { shownPort } from "../lib/port";
 import { kindBadge, kindPath } from "../lib/tunnel";
+import { grpcCodeName } from "../lib/grpc";
 import { shortType, type SortKey } from "../store/flowstore";
+import { heldIds } from "../held-state";
 import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
 
 export const ROW_H = 24;
@@ -27,6 +29,14 @@ const COLUMNS: { key: SortKey | "badges"; label: string; cls: string }[] = [
 
 export function Badges({ s }: { s: Summary }) {
   const out = [];
+  if (s.grpcStatus !== undefined && s.grpcStatus !== null) {
+    const name = grpcCodeName(s.grpcStatus);
+    out.push(
+      <span class={"badge " + (s.grpcStatus === 0 ? "b-grpc-ok" : "b-grpc-err")} title={`gRPC ${name} (${s.grpcStatus})${s.grpcMessage ? ": " + s.grpcMessage : ""}`} data-testid="grpc-badge">
+        {name}
+      </span>,
+    );
+  }
   if (s.overridden) out.push(<span class={`badge b-${s.overridden}`} title={`Response produced by a rule (${s.overridden})`}>{s.overridden}</span>);
   else if (s.rules && s.rules.length) out.push(<span class="badge b-rule" title={`Touched by ${s.rules.join(", ")}`}>rule</span>);
   const kind = kindBadge(s.kind);
@@ -34,6 +44,8 @@ export function Badges({ s }: { s: Summary }) {
   if (s.error && s.kind !== "tls-error") out.push(<span class="badge b-error" title={s.error}>error</span>);
   if (s.websocket) out.push(<span class="badge b-ws" title="WebSocket">ws</span>);
   if (s.replayOf) out.push(<span class="badge b-replay" title={`Replay of #${s.replayOf}`}>replay</span>);
+  if (s.composed) out.push(<span class="badge b-composed" title={s.composedFrom ? `Edited from #${s.composedFrom} and sent from the dashboard` : "Written and sent from the dashboard"}>composed</span>);
+  if (s.state === "pending" && heldIds.value.has(s.id)) out.push(<span class="badge b-held" title="Held by a breakpoint">held</span>);
   if (s.imported) out.push(<span class="badge b-imported" title="Imported from HAR">har</span>);
   return <>{out}</>;
 }
@@ -43,7 +55,7 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
   const port = shownPort(s.scheme, s.port);
   return (
     <div
-      class={"row" + (selected ? " sel" : "") + (s.error ? " err" : "") + (s.state === "pending" ? " pending" : "") + (s.kind ? " k-" + s.kind : "")}
+      class={"row" + (selected ? " sel" : "") + (s.error || s.grpcStatus ? " err" : "") + (s.state === "pending" ? " pending" : "") + (s.kind ? " k-" + s.kind : "")}
       style={{ transform: `translateY(${top}px)` }}
       data-id={s.id}
       onMouseDown={() => {

@@ -18,9 +18,10 @@ export const FILTER_KEYS: KeyHelp[] = [
   { key: "type", example: "type:json", text: "part of the response Content-Type" },
   { key: "body", example: 'body:"user id"', text: "text in the request or response body (slower)" },
   { key: "rule", example: "rule:mock-1", text: "touched by this rule; rule: alone means any rule" },
-  { key: "error", example: "error:refused", text: "failed flows whose error says this; error: alone, any failure" },
+  { key: "error", example: "error:refused", text: "failed flows (gRPC calls with a status other than OK too) whose error or status says this; error: alone, any failure" },
   { key: "ws", example: "ws:", text: "WebSocket flows" },
   { key: "kind", example: "kind:tunnel,tls-error", text: "CONNECT tunnels Loupe did not decrypt (tunnel) and clients that broke off the TLS handshake (tls-error); -kind:tunnel hides them, kind:http keeps only requests" },
+  { key: "grpc", example: "grpc:NOT_FOUND", text: "gRPC calls with this status (a name or a number: grpc:5); grpc:error, any status but OK; grpc: alone, every gRPC call" },
 ];
 
 export const FILTER_SYNTAX = 'Terms separated by spaces must all match. Prefix - negates (-method:OPTIONS). Quote values with spaces ("a b").';

@@ -1,8 +1,7 @@
-package proxy
+package h1
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -10,9 +9,9 @@ import (
 	"time"
 )
 
-// An idle pooled connection that the origin closes is closed by Loupe
+// An idle pooled connection that the origin closes is closed by the client
 // too, within a sweep, not held (a descriptor in CLOSE_WAIT) until
-// IdleConnTimeout.
+// IdleConnTimeout; an idle connection holds no read buffer.
 func TestIdleConnectionClosedByOriginIsDropped(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -35,9 +34,11 @@ func TestIdleConnectionClosedByOriginIsDropped(t *testing.T) {
 	}()
 
 	var d net.Dialer
-	cfg := Config{}
-	c := newH1Client(cfg.withDefaults(), &tls.Config{}, d.DialContext)
-	t.Cleanup(func() { c.closeIdle(true) })
+	c, err := New(Config{Dial: d.DialContext, Fallback: http.DefaultTransport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+l.Addr().String()+"/", nil)
 	if err != nil {
 		t.Fatal(err)
