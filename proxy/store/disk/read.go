@@ -27,7 +27,8 @@ const scanChunk = 256
 
 // sumCols are the columns a flow.Summary is made of, in scanSummary's order.
 const sumCols = `id, start_ns, state, method, url, scheme, host, port, path, status, content_type,
-	resp_size, duration, rules, error, overridden, websocket, replay_of, imported, session`
+	resp_size, duration, rules, error, overridden, websocket, replay_of, imported, session,
+	kind, target, composed, composed_from, grpc_status, grpc_message`
 
 // headCols are the columns a flow.Flow is made of, in scanHead's order.
 const headCols = `id, shared, start_ns, end_ns, state, error, session, head`
@@ -89,7 +90,10 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 	var (
 		sum                          flow.Summary
 		id, startNs, port, replay    int64
-		session                      int64
+		session, composedFrom        int64
+		kind, target, grpcMessage    string
+		composed                     bool
+		grpcStatus                   sql.NullInt64
 		state                        string
 		rules                        sql.NullString
 		websocket, imported          bool
@@ -97,7 +101,8 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 		path, ctype, errMsg, overrid string
 	)
 	if err := sc.Scan(&id, &startNs, &state, &method, &url, &scheme, &host, &port, &path, &sum.Status, &ctype,
-		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported, &session); err != nil {
+		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported, &session,
+		&kind, &target, &composed, &composedFrom, &grpcStatus, &grpcMessage); err != nil {
 		return sum, err
 	}
 	sum.ID, sum.Start, sum.State = flow.ID(id), time.Unix(0, startNs), flow.State(state)
@@ -105,6 +110,11 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 	sum.ContentType, sum.Error, sum.Overridden = ctype, errMsg, overrid
 	sum.WebSocket, sum.ReplayOf, sum.Imported = websocket, flow.ID(replay), imported
 	sum.Session = flow.SessionID(session)
+	sum.Kind, sum.Target, sum.Composed, sum.ComposedFrom = flow.Kind(kind), target, composed, flow.ID(composedFrom)
+	if grpcStatus.Valid {
+		code := int(grpcStatus.Int64)
+		sum.GRPCStatus, sum.GRPCMessage = &code, grpcMessage
+	}
 	if port != 0 {
 		sum.Port = strconv.FormatInt(port, 10)
 	}

@@ -135,10 +135,19 @@ CREATE INDEX rule_hits_rule ON rule_hits(rule);
 `},
 		// Sessions as a user sees them: a session's flows are listed and
 		// paged on their own, and an import fills a session that stays
-		// hidden (and is dropped after a crash) until it is complete.
-		{3, "sessions", `
+		// hidden (and is dropped after a crash) until it is complete. And
+		// the rest of a list row, so that a summary read from the columns
+		// equals the flow's: kind and target (tunnels), composition,
+		// gRPC status.
+		{3, "sessions and the whole summary", `
 ALTER TABLE sessions ADD COLUMN importing INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX flows_session ON flows(session, id);
+ALTER TABLE flows ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN target TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN composed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN composed_from INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN grpc_status INTEGER;
+ALTER TABLE flows ADD COLUMN grpc_message TEXT NOT NULL DEFAULT '';
 `},
 	}
 }

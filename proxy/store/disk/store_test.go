@@ -232,8 +232,23 @@ func TestSummaryMatchesGet(t *testing.T) {
 	h.BodyEnd(flow.FacetResponse)
 	h.Finish(time.Now(), errors.New("boom"))
 	id2 := record(s, "/plain", nil)
+	// A tunnel, a composed request to a target, a gRPC call: every part of
+	// a list row.
+	tun := s.Begin("127.0.0.1:2", flow.Request{Method: "CONNECT", URL: "https://pinned.test:443"}, start)
+	tun.Tunnel(flow.KindTunnel, flow.Tunnel{Mode: flow.TunnelPassthrough, SNI: "pinned.test"})
+	tun.Relayed(flow.FacetResponse, 1234)
+	tun.Finish(time.Now(), nil)
+	comp := s.Begin("127.0.0.1:3", flow.Request{Method: "GET", URL: "https://b.test/x"}, start)
+	comp.Composed(id2)
+	comp.Target("a.test:8443", "")
+	comp.Response(flow.Response{Status: 200})
+	comp.Finish(time.Now(), nil)
+	grpc := s.Begin("127.0.0.1:4", flow.Request{Method: "POST", URL: "https://g.test/svc/Call"}, start)
+	grpc.Response(flow.Response{Status: 200, Header: flow.Fields{{Name: "Content-Type", Value: "application/grpc"}}})
+	grpc.Trailers(flow.FacetResponse, flow.Fields{{Name: "Grpc-Status", Value: "5"}, {Name: "Grpc-Message", Value: "not%20found"}})
+	grpc.Finish(time.Now(), nil)
 	flush(t, s)
-	for _, id := range []flow.ID{h.ID(), id2} {
+	for _, id := range []flow.ID{h.ID(), id2, tun.ID(), comp.ID(), grpc.ID()} {
 		f, ok := s.Get(id)
 		if !ok {
 			t.Fatal("flow not found")
@@ -253,7 +268,10 @@ func TestSummaryMatchesGet(t *testing.T) {
 			t.Errorf("List row = %+v\nwant %+v", list, want)
 		}
 	}
-	if _, ok := s.Summary(id2 + 1); ok {
+	if sum, _ := s.Summary(grpc.ID()); sum.GRPCStatus == nil || *sum.GRPCStatus != 5 || sum.GRPCMessage != "not found" {
+		t.Errorf("gRPC summary %+v", sum)
+	}
+	if _, ok := s.Summary(grpc.ID() + 1); ok {
 		t.Error("summary of a flow that does not exist")
 	}
 }
