@@ -302,6 +302,10 @@ type Flow struct {
 	ReplayOf ID `json:"replayOf,omitempty"`
 	// Imported marks a flow loaded from a HAR file rather than captured.
 	Imported bool `json:"imported,omitempty"`
+	// Breakpoint records what a breakpoint rule did to the flow; nil when
+	// none matched (nearly always: a pointer, so the common case costs 8
+	// bytes).
+	Breakpoint *Breakpoint `json:"breakpoint,omitempty"`
 }
 
 // Summary is what one row of the flow list needs. Its TypeScript twin lives in
@@ -328,6 +332,9 @@ type Summary struct {
 	ReplayOf    ID        `json:"replayOf,omitempty"`
 	Imported    bool      `json:"imported,omitempty"`
 	Kind        Kind      `json:"kind,omitempty"`
+	// Breakpoint is Flow.Breakpoint.State(): "held", "skipped" or the
+	// action that released it.
+	Breakpoint string `json:"breakpoint,omitempty"`
 	// GRPCStatus is the status code of a gRPC response (see GRPCStatus),
 	// nil for other flows and for gRPC calls not finished yet.
 	GRPCStatus  *int   `json:"grpcStatus,omitempty"`
@@ -351,6 +358,7 @@ func (f *Flow) Summary() Summary {
 		ReplayOf:   f.ReplayOf,
 		Imported:   f.Imported,
 		Kind:       f.Kind,
+		Breakpoint: f.Breakpoint.State(),
 	}
 	if s.Rules == nil {
 		s.Rules = []string{}
@@ -411,6 +419,7 @@ func (f *Flow) Clone() *Flow {
 		b := *f.UpstreamBody
 		c.UpstreamBody = &b
 	}
+	c.Breakpoint = f.Breakpoint.Clone()
 	// Tunnel is never changed once recorded: shared.
 	if f.WebSocket != nil {
 		// Message payloads are never mutated after recording, so sharing Data is safe.

@@ -212,6 +212,9 @@ type entry struct {
 	// UpstreamNotKept says why the original body of an overridden
 	// response is missing or cut (flow.Flow.UpstreamNotKept).
 	UpstreamNotKept string `json:"_upstreamNotKept,omitempty"`
+	// Breakpoint records what a breakpoint did to the flow
+	// (flow.Flow.Breakpoint), in its JSON form.
+	Breakpoint *flow.Breakpoint `json:"_breakpoint,omitempty"`
 }
 
 // tunnelExt is _tunnel: what Loupe knows of a tunnel or failed handshake.

@@ -276,7 +276,8 @@ type inEntry struct {
 		SNI     str `json:"sni"`
 		Failure str `json:"failure"`
 	} `json:"_tunnel"`
-	UpstreamNotKept str `json:"_upstreamNotKept"`
+	UpstreamNotKept str              `json:"_upstreamNotKept"`
+	Breakpoint      *flow.Breakpoint `json:"_breakpoint"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -400,6 +401,7 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		return rec, err
 	}
 	f.UpstreamNotKept = string(in.UpstreamNotKept)
+	f.Breakpoint = in.Breakpoint
 	f.Error = string(in.Error)
 	if f.Error == "" && in.Response != nil {
 		f.Error = string(in.Response.Error)

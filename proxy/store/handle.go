@@ -264,6 +264,17 @@ func (h *handle) UpstreamNotKept(reason string) {
 	}
 }
 
+func (h *handle) Breakpoint(b flow.Breakpoint) {
+	h.update(func(f *flow.Flow) {
+		old := int64(0)
+		if f.Breakpoint != nil {
+			old = breakpointSize(f.Breakpoint)
+		}
+		f.Breakpoint = &b
+		h.addHead(breakpointSize(&b) - old)
+	})
+}
+
 func (h *handle) Timings(t flow.Timings) {
 	h.update(func(f *flow.Flow) { f.Timings = t })
 }
@@ -320,5 +331,6 @@ func (noop) Target(string, string)            {}
 func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
 func (noop) Relayed(flow.Facet, int)          {}
 func (noop) UpstreamNotKept(string)           {}
+func (noop) Breakpoint(flow.Breakpoint)       {}
 func (noop) Timings(flow.Timings)             {}
 func (noop) Finish(time.Time, error)          {}

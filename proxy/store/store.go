@@ -383,6 +383,20 @@ func respSize(resp *flow.Response) int64 {
 	return int64(len(resp.Proto)+32) + fieldsSize(resp.Header) + fieldsSize(resp.Trailers)
 }
 
+// breakpointSize estimates the memory of a breakpoint record.
+func breakpointSize(b *flow.Breakpoint) int64 {
+	n := int64(len(b.Rule) + len(b.Skipped) + 40)
+	for _, s := range []*flow.BreakpointStop{b.Request, b.Response} {
+		if s != nil {
+			n += int64(len(s.Action)+len(s.By)) + 96
+			for _, c := range s.Changed {
+				n += int64(len(c)) + 16
+			}
+		}
+	}
+	return n
+}
+
 // fieldsSize estimates the memory of a header or trailer list.
 func fieldsSize(fs flow.Fields) int64 {
 	var n int64

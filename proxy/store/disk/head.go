@@ -26,7 +26,11 @@ import (
 //
 // Format 1: a version byte, then the fields in the order of encodeHead;
 // strings and counts as uvarints (strings length-prefixed), signed numbers
-// as varints, timings as IEEE-754 bits.
+// as varints, timings as IEEE-754 bits. Parts added later are optional
+// sections at the end, each opened by its marker byte, so heads written
+// before they existed still decode.
+//
+// Sections: hasBreakpoint (flow.Breakpoint).
 const headFormat = 1
 
 // A header list that is the same as the one it derives from (the request
@@ -46,6 +50,16 @@ const (
 	hasUpBody
 	isImported
 	hasTunnel
+)
+
+// Markers of the optional sections at the end of a head.
+const hasBreakpoint = 1
+
+// Presence flags of a breakpoint's stops.
+const (
+	bpRequest = 1 << iota
+	bpResponse
+	bpStreamed // inside a stop: Streamed
 )
 
 // Body flags.
@@ -121,7 +135,60 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	}
 	b = appendString(b, string(f.Kind))
 	b = appendString(b, f.UpstreamNotKept)
+	if bp := f.Breakpoint; bp != nil {
+		b = append(b, hasBreakpoint)
+		b = appendBreakpoint(b, bp)
+	}
 	return b, shared, nil
+}
+
+func appendBreakpoint(b []byte, bp *flow.Breakpoint) []byte {
+	b = appendString(b, bp.Rule)
+	b = appendString(b, bp.Skipped)
+	var flags byte
+	if bp.Request != nil {
+		flags |= bpRequest
+	}
+	if bp.Response != nil {
+		flags |= bpResponse
+	}
+	b = append(b, flags)
+	for _, st := range []*flow.BreakpointStop{bp.Request, bp.Response} {
+		if st == nil {
+			continue
+		}
+		b = binary.AppendVarint(b, unixNano(st.Held))
+		b = binary.AppendVarint(b, unixNano(st.Released))
+		b = appendString(b, st.Action)
+		b = appendString(b, st.By)
+		b = binary.AppendVarint(b, int64(st.Status))
+		b = binary.AppendUvarint(b, uint64(len(st.Changed)))
+		for _, c := range st.Changed {
+			b = appendString(b, c)
+		}
+		var sf byte
+		if st.Streamed {
+			sf |= bpStreamed
+		}
+		b = append(b, sf)
+	}
+	return b
+}
+
+// unixNano is t in nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano is unixNano's inverse.
+func fromUnixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -299,6 +366,32 @@ func (r *headReader) body(into *flow.Body) {
 	into.ContentType = r.string()
 }
 
+func (r *headReader) breakpoint() *flow.Breakpoint {
+	bp := &flow.Breakpoint{Rule: r.string(), Skipped: r.string()}
+	flags := r.byte()
+	for _, p := range []struct {
+		bit  byte
+		stop **flow.BreakpointStop
+	}{{bpRequest, &bp.Request}, {bpResponse, &bp.Response}} {
+		if flags&p.bit == 0 {
+			continue
+		}
+		st := &flow.BreakpointStop{Held: fromUnixNano(r.varint()), Released: fromUnixNano(r.varint())}
+		st.Action = r.string()
+		st.By = r.string()
+		st.Status = int(r.varint())
+		if n := r.count(1); n > 0 {
+			st.Changed = make([]string, n)
+			for i := range st.Changed {
+				st.Changed[i] = r.string()
+			}
+		}
+		st.Streamed = r.byte()&bpStreamed != 0
+		*p.stop = st
+	}
+	return bp
+}
+
 // decodeHead rebuilds a flow from its stored head and its authoritative
 // columns. It never panics on a corrupt head: it returns an error.
 func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
@@ -355,6 +448,18 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 	}
 	f.Kind = flow.Kind(r.string())
 	f.UpstreamNotKept = r.string()
+	for r.err == nil && r.off < len(r.s) {
+		switch r.byte() {
+		case hasBreakpoint:
+			if f.Breakpoint != nil {
+				r.fail()
+				break
+			}
+			f.Breakpoint = r.breakpoint()
+		default:
+			r.fail()
+		}
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
