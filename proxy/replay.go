@@ -16,14 +16,36 @@ import (
 // (WebSocket upgrades, URLs that are not http or https).
 var ErrNotReplayable = errors.New("flow cannot be replayed")
 
-type beginKey struct{}
+// replayKey carries a replay's replayStart in its request's context.
+type replayKey struct{}
+
+// replayStart is what the pipeline does for a replay when its flow begins.
+type replayStart struct {
+	began func(flow.Handle)
+	opts  ReplayOptions
+}
+
+// ReplayOptions are the choices of ReplayWith.
+type ReplayOptions struct {
+	// Breakpoints lets breakpoint rules hold the request like any other;
+	// by default replays (and composed requests) are exempt: the person
+	// who sent them is watching already.
+	Breakpoints bool
+}
 
 // Replay sends f's request again, with body as its body, through the same
 // path as client requests (rules, recording), to the same place (f.Tunnel's
 // target and TLS name, when it has them). It returns the new flow's ID as
 // soon as the flow is recorded; the exchange goes on in the background and
 // its answer is recorded, not returned. ctx bounds only the start.
+// Breakpoints do not hold it (see ReplayWith).
 func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error) {
+	return p.ReplayWith(ctx, f, body, ReplayOptions{})
+}
+
+// ReplayWith is Replay with options. A request composed in the dashboard
+// goes through it too: f then holds the composed request.
+func (p *Proxy) ReplayWith(ctx context.Context, f *flow.Flow, body []byte, opts ReplayOptions) (flow.ID, error) {
 	u, err := url.Parse(f.Request.URL)
 	if err != nil {
 		return 0, fmt.Errorf("replay %d: %w", f.ID, err)
@@ -54,10 +76,12 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 		rctx = withTunnel(rctx, t)
 	}
 	began := make(chan flow.ID, 1)
-	rctx = context.WithValue(rctx, beginKey{}, func(hd flow.Handle) {
-		hd.ReplayOf(f.ID)
+	rctx = context.WithValue(rctx, replayKey{}, &replayStart{opts: opts, began: func(hd flow.Handle) {
+		if f.ID != 0 {
+			hd.ReplayOf(f.ID)
+		}
 		began <- hd.ID()
-	})
+	}})
 	req, err := http.NewRequestWithContext(rctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		cancel()
