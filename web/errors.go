@@ -35,6 +35,9 @@ type errorBody struct {
 	Error    string          `json:"error"`
 	Term     string          `json:"term,omitempty"`
 	Problems []rules.Problem `json:"problems,omitempty"`
+	// Field names the field of an edited message at fault (a held
+	// exchange's execute or respond).
+	Field string `json:"field,omitempty"`
 }
 
 // fail is the one place where errors become HTTP statuses.
@@ -47,7 +50,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ve *rules.ValidationError
 		me *http.MaxBytesError
 	)
+	if st, ok := liveStatus(err, &body); ok {
+		status = st
+	}
 	switch {
+	case status != http.StatusInternalServerError:
 	case errors.As(err, &se):
 		status = se.status
 	case errors.As(err, &fe):

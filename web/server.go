@@ -7,7 +7,8 @@
 // for it. It must never leak capture data to another site: every /api route
 // wants the token, cross-site Origins are refused, and so are Host names that
 // are not the dashboard's own (DNS rebinding). It never imports the proxy
-// core: replay goes through the Replayer interface.
+// core: replay goes through the Replayer interface, and breakpoints and kill
+// through Live.
 package web
 
 import (
@@ -178,13 +179,16 @@ func (c *Config) setDefaults() {
 }
 
 // Deps are the services the dashboard serves. Store is required; a nil
-// Rules, Replayer or CA makes the matching endpoints answer 501 (or omit
-// the data).
+// Rules, Replayer, Live or CA makes the matching endpoints answer 501 (or
+// omit the data).
 type Deps struct {
 	Store    FlowStore
 	Rules    RuleStore
 	Replayer Replayer
-	CA       CA
+	// Live reaches the exchanges in flight: breakpoints (/api/held) and
+	// kill.
+	Live Live
+	CA   CA
 	// Conns reports the proxy's client connections for the state. Nil:
 	// not reported.
 	Conns func() connlimit.Stats
@@ -264,7 +268,13 @@ func (s *Server) routes() chi.Router {
 			r.Delete("/", s.handleDeleteFlow)
 			r.Get("/{facet}/body", s.handleBody)
 			r.Post("/replay", s.handleReplay)
+			r.Post("/kill", s.handleKill)
 		})
+
+		r.Get("/held", s.handleHeld)
+		r.Post("/held/continue-all", s.handleReleaseAll(flow.ReleaseContinue))
+		r.Post("/held/abort-all", s.handleReleaseAll(flow.ReleaseAbort))
+		r.Post("/held/{id}/{action}", s.handleRelease)
 
 		r.Get("/rules", s.handleListRules)
 		r.Put("/rules", s.handleReplaceRules)

@@ -39,7 +39,7 @@ func wireDashboard(m *Main) error {
 		// token (as a Bearer header only).
 		wc.Debug = pprofMux()
 	}
-	srv, err := web.New(wc, web.Deps{Store: st, Rules: rs, Replayer: m, CA: m.CA, Conns: m.ConnStats})
+	srv, err := web.New(wc, web.Deps{Store: st, Rules: rs, Replayer: m, Live: coreLive{m}, CA: m.CA, Conns: m.ConnStats})
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
