@@ -93,6 +93,71 @@ export interface Flow {
   overridden?: OverrideKind;
   replayOf?: FlowID;
   imported?: boolean;
+  /** What a breakpoint did to the flow (flow.Breakpoint); absent when none matched. */
+  breakpoint?: Breakpoint;
+}
+
+/** flow.Breakpoint (proxy/flow/breakpoint.go). The messages stay where they always are:
+ * the request as received in `request`, as sent (an edit included) in `upstreamRequest`,
+ * the origin's response in `upstreamResponse` (its body as the upstream facet when an edit
+ * replaced it), the response as served in `response`. */
+export interface Breakpoint {
+  /** ID of the rule whose breakpoint matched. */
+  rule: string;
+  /** Why it did not hold the flow ("no dashboard connected", "breakpoint skipped: 32 exchanges already held (-max-held)"). */
+  skipped?: string;
+  request?: BreakpointStop;
+  response?: BreakpointStop;
+}
+
+export type ReleaseAction = "continue" | "execute" | "respond" | "abort";
+
+/** flow.BreakpointStop: one phase held. */
+export interface BreakpointStop {
+  held: string;
+  /** Absent while held. */
+  released?: string;
+  /** Absent while held. */
+  action?: ReleaseAction;
+  /** "dashboard", "timeout", "no dashboard", "shutdown", "kill", "client gone". */
+  by?: string;
+  /** Status answered by a respond, or by an abort that answered instead of closing. */
+  status?: number;
+  /** Header names Loupe set or removed itself when sending the edit (framing, dropped hop-by-hop fields). */
+  changed?: string[];
+  /** The body was past the breakpoint body cap (or still arriving): it went through unedited. */
+  streamed?: boolean;
+}
+
+/** flow.Message: a held message as listed, and the body of execute/respond. In an edit,
+ * fields left out stay as they were; an empty headers list removes them all. */
+export interface HeldMessage {
+  method?: string;
+  url?: string;
+  status?: number;
+  headers: Field[] | null;
+  /** The body decoded (Content-Encoding undone) as text; bodyBase64 when it is not UTF-8. */
+  body?: string;
+  bodyBase64?: string;
+  /** Only the start of the body: it cannot be edited and goes through as it is. */
+  truncated?: boolean;
+}
+
+/** flow.Held: GET /api/held and held/update. */
+export interface Held {
+  id: FlowID;
+  phase: "request" | "response";
+  rule: string;
+  /** RFC 3339 with milliseconds, UTC. */
+  heldAt: string;
+  deadline: string;
+  /** Time left until deadline when the list was made. */
+  remainingMs: number;
+  onTimeout: "continue" | "abort";
+  /** The held request, or (response phase) the request as sent. */
+  request: HeldMessage;
+  /** Response phase only. */
+  response?: HeldMessage;
 }
 
 /** flow.Tunnel */
@@ -137,6 +202,8 @@ export interface Summary {
   /** gRPC status code of a finished gRPC call (from its trailers, or a trailers-only answer). */
   grpcStatus?: number;
   grpcMessage?: string;
+  /** Breakpoint.state: "held", "skipped", or the action that released it. */
+  breakpoint?: "held" | "skipped" | ReleaseAction;
 }
 
 /** GET /api/flows */
@@ -184,9 +251,16 @@ export interface Action {
   dir?: string;
   url?: string;
   ms?: number;
-  phase?: "request" | "response" | "";
+  /** delay: request|response; breakpoint: request (default), response or both. */
+  phase?: "request" | "response" | "both" | "";
   bytesPerSecond?: number;
   reset?: boolean;
+  /** breakpoint: how long it holds before onTimeout applies (default 60000, max 1800000). */
+  timeoutMs?: number;
+  /** breakpoint: "continue" (default) or "abort". */
+  onTimeout?: "continue" | "abort";
+  /** breakpoint: the next N matches are held, then it stops; 0 or absent = every match. */
+  hits?: number;
 }
 
 export interface Rule {
@@ -229,7 +303,13 @@ export interface StateMessage {
   state?: AppState;
 }
 
-export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage;
+/** The whole held list, after every change and on connect. */
+export interface HeldUpdateMessage {
+  type: "held/update";
+  held: Held[];
+}
+
+export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage | HeldUpdateMessage;
 
 /** Capture statistics (store.Stats, proxy/store/store.go). Optional: the UI shows what is there. */
 export interface Stats {
