@@ -619,51 +619,63 @@ func (p *Proxy) responseBreakpoint(x *exchange, resp *http.Response, out *http.R
 	// The body is recorded as served (FacetResponse) by the served body
 	// itself from now on: the origin's own recording is silenced, so that
 	// an edit leaves the original as the upstream facet, not twice.
-	ob := s.owner()
-	if ob != nil && !s.record {
+	hr := heldResponse{whole: true}
+	if ob := s.owner(); ob != nil && !s.record {
 		ob.quiet(true)
 		s.record = true
+		hr.fromOrigin = true
 	}
 	removeHopHeaders(resp.Header, false)
-	var body []byte
-	whole := true
-	var pf *prefetch
 	if bodyAllowed(resp) {
-		pf = newPrefetch(s.src, int(p.cfg.BreakpointBodyCap), p.survive)
-		body, whole = pf.wait(x.clientCtx)
-		s.src = pf
+		// A throttle applies to what is served: the body is read ahead
+		// from under it.
+		src := &s.src
+		if th, ok := s.src.(*throttled); ok {
+			src = &th.r
+		}
+		pf := newPrefetch(*src, int(p.cfg.BreakpointBodyCap), p.survive)
+		hr.body, hr.whole = pf.wait(x.clientCtx)
+		*src = pf
 	}
 	h := newHold(x, rules.PhaseResponse)
 	h.request = p.heldMessage(out.Method, x.sentURL(out), 0, out.Header, hostOf(out), nil, true)
 	h.request.Body = nil
-	rm := p.heldMessage("", "", resp.StatusCode, resp.Header, "", body, whole)
+	rm := p.heldMessage("", "", resp.StatusCode, resp.Header, "", hr.body, hr.whole)
 	h.response = &rm
 
 	served := resp
 	var changed []string
 	_, ok := p.holdAndWait(h, func(d decision) error {
 		var err error
-		served, changed, err = p.applyResponseDecision(x, resp, out, body, whole, d)
+		served, changed, err = p.applyResponseDecision(x, resp, out, hr, d)
 		return err
 	})
 	if !ok {
 		return resp
 	}
 	stop := x.bp.rec.Response
-	stop.Changed, stop.Streamed = changed, !whole
+	stop.Changed, stop.Streamed = changed, !hr.whole
 	x.h.Breakpoint(*x.bp.rec.Clone())
 	return served
 }
 
+// heldResponse is the body of a held response as read so far.
+type heldResponse struct {
+	body  []byte
+	whole bool // body is all of it
+	// fromOrigin: the body is the origin's (not an answer a rule or Loupe
+	// produced): when it is not served, it is kept as the upstream facet.
+	fromOrigin bool
+}
+
 // applyResponseDecision turns a decision about a held response into the
-// response served. body is the response body read so far (whole when it
-// is all of it).
-func (p *Proxy) applyResponseDecision(x *exchange, resp *http.Response, out *http.Request, body []byte, whole bool, d decision) (*http.Response, []string, error) {
+// response served.
+func (p *Proxy) applyResponseDecision(x *exchange, resp *http.Response, out *http.Request, hr heldResponse, d decision) (*http.Response, []string, error) {
 	switch d.rel.Action {
 	case flow.ReleaseContinue:
 		return resp, nil, nil
 	case flow.ReleaseAbort:
-		p.dropHeldResponse(x, body, whole)
+		p.dropHeldResponse(x, hr)
 		if d.rel.Status != 0 {
 			return p.abortStatus(x, out, d), nil, nil
 		}
@@ -672,7 +684,7 @@ func (p *Proxy) applyResponseDecision(x *exchange, resp *http.Response, out *htt
 		if d.rel.Edit == nil {
 			return resp, nil, nil
 		}
-		changed, err := p.editResponse(x, resp, body, whole, d.rel.Edit)
+		changed, err := p.editResponse(x, resp, hr, d.rel.Edit)
 		return resp, changed, err
 	}
 	return nil, nil, &flow.EditError{Field: "action", Message: fmt.Sprintf("%s applies to held requests; a held response can continue, execute or abort", d.rel.Action)}
@@ -681,16 +693,18 @@ func (p *Proxy) applyResponseDecision(x *exchange, resp *http.Response, out *htt
 // dropHeldResponse ends a held response that will not be served: what
 // was read of the origin's body is kept as the upstream facet, and the
 // body is closed (its connection torn down unless it had ended).
-func (p *Proxy) dropHeldResponse(x *exchange, body []byte, whole bool) {
-	x.h.Body(flow.FacetUpstream, body)
-	if whole {
-		x.h.BodyEnd(flow.FacetUpstream)
+func (p *Proxy) dropHeldResponse(x *exchange, hr heldResponse) {
+	if hr.fromOrigin {
+		x.h.Body(flow.FacetUpstream, hr.body)
+		if hr.whole {
+			x.h.BodyEnd(flow.FacetUpstream)
+		}
 	}
 	_ = x.served.Close()
 }
 
 // editResponse applies an execute's edit to a held response.
-func (p *Proxy) editResponse(x *exchange, resp *http.Response, body []byte, whole bool, m *flow.Message) ([]string, error) {
+func (p *Proxy) editResponse(x *exchange, resp *http.Response, hr heldResponse, m *flow.Message) ([]string, error) {
 	status := resp.StatusCode
 	if m.Status != 0 {
 		if m.Status < 100 || m.Status > 599 {
@@ -715,7 +729,7 @@ func (p *Proxy) editResponse(x *exchange, resp *http.Response, body []byte, whol
 	newEnc := hdr.Get("Content-Encoding")
 	bodyEdit := m.Body != nil || m.BodyBase64 != nil
 	reencode := !bodyEdit && !strings.EqualFold(strings.TrimSpace(oldEnc), strings.TrimSpace(newEnc))
-	if (bodyEdit || reencode) && !whole {
+	if (bodyEdit || reencode) && !hr.whole {
 		return nil, &flow.EditError{Field: "body", Message: "the body is longer than the breakpoint body cap (or was still arriving): it goes through unedited, and so does its Content-Encoding"}
 	}
 	var raw []byte
@@ -726,7 +740,7 @@ func (p *Proxy) editResponse(x *exchange, resp *http.Response, body []byte, whol
 			return nil, err
 		}
 	case reencode:
-		dec, err := codec.DecodeBytes(body, oldEnc, p.cfg.BreakpointBodyCap)
+		dec, err := codec.DecodeBytes(hr.body, oldEnc, p.cfg.BreakpointBodyCap)
 		if err != nil {
 			return nil, &flow.EditError{Field: "headers", Message: fmt.Sprintf("Content-Encoding cannot change: the body does not decode as %q: %v", oldEnc, err)}
 		}
@@ -746,9 +760,7 @@ func (p *Proxy) editResponse(x *exchange, resp *http.Response, body []byte, whol
 		}
 		// The origin's body, all of it, is the upstream facet; the
 		// client gets the edit.
-		x.h.Body(flow.FacetUpstream, body)
-		x.h.BodyEnd(flow.FacetUpstream)
-		_ = x.served.Close()
+		p.dropHeldResponse(x, hr)
 		next.Trailer = nil
 		changed = appendUnique(changed, frameResponse(&next, wire)...)
 		if !bodyAllowed(&next) {

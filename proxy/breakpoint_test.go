@@ -1087,3 +1087,39 @@ func TestBreakpointLongBodyAndClientGone(t *testing.T) {
 		t.Errorf("stop %+v, origin calls %d (was %d)", st, o.calls.Load(), calls)
 	}
 }
+
+// A response a rule replaced is held as served: an edit replaces it
+// again, and the origin's body stays the upstream facet, recorded once.
+func TestBreakpointAfterOverride(t *testing.T) {
+	origin := proxytest.Origin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "from the origin")
+	}))
+	env := startBP(t, proxy.Config{},
+		rules.Rule{ID: "ov", Enabled: true, Actions: []rules.Action{{Type: rules.TypeOverride, Body: str("from the rule")}}},
+		breakRule("bp", "/*", rules.Action{Phase: rules.PhaseResponse}))
+	w := watchHeld(t, env.Proxy)
+	ch := goDo(env.Client(t), mustReq(t, "GET", origin.URL+"/x", ""))
+	h := w.wait(t, 1)[0]
+	if ptr(h.Response.Body) != "from the rule" {
+		t.Fatalf("held %+v", h.Response)
+	}
+	edited := "from the breakpoint"
+	if err := env.Proxy.Release(h.ID, flow.Release{Action: flow.ReleaseExecute, Edit: &flow.Message{Body: &edited}}); err != nil {
+		t.Fatal(err)
+	}
+	if a := recv(t, ch); a.err != nil || a.body != edited {
+		t.Fatalf("answer %+v", a)
+	}
+	f := flowOf(t, env.Rec, h.ID)
+	deadline := time.Now().Add(5 * time.Second)
+	for (f.Flow.UpstreamBody == nil || !f.Flow.UpstreamBody.Complete) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		f = flowOf(t, env.Rec, h.ID)
+	}
+	if got := string(f.Bodies[flow.FacetUpstream]); got != "from the origin" {
+		t.Errorf("upstream body %q", got)
+	}
+	if got := string(f.Bodies[flow.FacetResponse]); got != edited {
+		t.Errorf("served body %q", got)
+	}
+}
