@@ -321,6 +321,9 @@ func (p *Proxy) holdAndWait(h *hold, apply func(decision) error) (decision, bool
 	if d.rel.Action == flow.ReleaseAbort || d.rel.Action == flow.ReleaseRespond {
 		stop.Status = d.rel.Status
 	}
+	if d.rel.Action == flow.ReleaseExecute || d.rel.Action == flow.ReleaseRespond {
+		stop.Edit = d.rel.Edit.Recorded()
+	}
 	return d, true
 }
 

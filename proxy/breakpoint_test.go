@@ -237,6 +237,9 @@ func TestBreakpointRequestPhase(t *testing.T) {
 				if st.Action != flow.ReleaseExecute || !contains(st.Changed, "Content-Length") || !contains(st.Changed, "Connection") {
 					t.Errorf("stop %+v", st)
 				}
+				if st.Edit == nil || ptr(st.Edit.Body) != body || st.Edit.Method != "PUT" {
+					t.Errorf("recorded edit %+v", st.Edit)
+				}
 				up := f.Flow.UpstreamRequest
 				if up == nil || up.Method != "PUT" || !strings.HasSuffix(up.URL, "/elsewhere?x=2") || up.Header.Get("X-Edited") != "yes" {
 					t.Errorf("upstream request %+v", up)

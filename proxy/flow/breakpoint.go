@@ -52,6 +52,39 @@ type BreakpointStop struct {
 	// cap (or kept arriving): the part read was shown, and the whole body
 	// went through unedited.
 	Streamed bool `json:"streamed,omitempty"`
+	// Edit is the message as the person edited it (execute, respond), its
+	// body cut at EditRecordCap bytes (Truncated is then set): for a
+	// request, the one place that keeps the edited body (the request body
+	// facet is the client's); nil for the other actions.
+	Edit *Message `json:"edit,omitempty"`
+}
+
+// EditRecordCap bounds the body of an edit kept in BreakpointStop.Edit.
+const EditRecordCap = 64 << 10
+
+// Recorded returns a copy of m to keep in a BreakpointStop: its body cut
+// at EditRecordCap.
+func (m *Message) Recorded() *Message {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.Headers = append(Fields(nil), m.Headers...)
+	for _, b := range []**string{&c.Body, &c.BodyBase64} {
+		if *b != nil && len(**b) > EditRecordCap {
+			cut := (**b)[:EditRecordCap]
+			if b == &c.Body {
+				for len(cut) > 0 && !utf8.ValidString(cut) {
+					cut = cut[:len(cut)-1] // not in the middle of a character
+				}
+			} else {
+				cut = cut[:len(cut)/4*4]
+			}
+			*b = &cut
+			c.Truncated = true
+		}
+	}
+	return &c
 }
 
 // What can be done with a held exchange (BreakpointStop.Action, Release).
@@ -105,6 +138,11 @@ func (b *Breakpoint) Clone() *Breakpoint {
 		if *s != nil {
 			cp := **s
 			cp.Changed = append([]string(nil), cp.Changed...)
+			if cp.Edit != nil {
+				e := *cp.Edit
+				e.Headers = append(Fields(nil), e.Headers...)
+				cp.Edit = &e
+			}
 			*s = &cp
 		}
 	}

@@ -2,8 +2,10 @@ package flow
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestBreakpointState(t *testing.T) {
@@ -73,5 +75,32 @@ func TestHeldJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"headers": [], "body": ""}`), &e); err != nil || e.Headers == nil || len(e.Headers) != 0 || e.Body == nil {
 		t.Fatalf("edit clearing headers: %+v, %v", e, err)
+	}
+}
+
+// An edit is kept with its body cut at EditRecordCap, never in the middle
+// of a character or of a base64 quantum.
+func TestMessageRecorded(t *testing.T) {
+	long := strings.Repeat("é", EditRecordCap) // two bytes each
+	b64 := strings.Repeat("QUJD", EditRecordCap)
+	m := &Message{Method: "PUT", Headers: Fields{{Name: "A", Value: "1"}}, Body: &long}
+	r := m.Recorded()
+	if !r.Truncated || len(*r.Body) > EditRecordCap || !utf8.ValidString(*r.Body) || r.Method != "PUT" {
+		t.Fatalf("recorded text body: %d bytes, truncated %v", len(*r.Body), r.Truncated)
+	}
+	r.Headers[0].Value = "changed"
+	if m.Headers[0].Value != "1" {
+		t.Error("the record shares the edit's headers")
+	}
+	r = (&Message{BodyBase64: &b64}).Recorded()
+	if !r.Truncated || len(*r.BodyBase64)%4 != 0 || len(*r.BodyBase64) > EditRecordCap {
+		t.Fatalf("recorded base64 body: %d bytes", len(*r.BodyBase64))
+	}
+	short := "ok"
+	if r := (&Message{Body: &short}).Recorded(); r.Truncated || *r.Body != "ok" {
+		t.Errorf("short body recorded as %+v", r)
+	}
+	if (*Message)(nil).Recorded() != nil {
+		t.Error("nil edit recorded")
 	}
 }

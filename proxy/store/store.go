@@ -392,9 +392,19 @@ func breakpointSize(b *flow.Breakpoint) int64 {
 			for _, c := range s.Changed {
 				n += int64(len(c)) + 16
 			}
+			if e := s.Edit; e != nil {
+				n += int64(len(e.Method)+len(e.URL)+len(ptrStr(e.Body))+len(ptrStr(e.BodyBase64))) + fieldsSize(e.Headers) + 96
+			}
 		}
 	}
 	return n
+}
+
+func ptrStr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // fieldsSize estimates the memory of a header or trailer list.

@@ -60,6 +60,15 @@ const (
 	bpRequest = 1 << iota
 	bpResponse
 	bpStreamed // inside a stop: Streamed
+	bpEdit     // inside a stop: an Edit follows
+)
+
+// Flags of a stop's Edit.
+const (
+	editBody = 1 << iota
+	editBodyBase64
+	editTruncated
+	editHeaders // Headers is set (maybe empty: every header removed)
 )
 
 // Body flags.
@@ -170,7 +179,36 @@ func appendBreakpoint(b []byte, bp *flow.Breakpoint) []byte {
 		if st.Streamed {
 			sf |= bpStreamed
 		}
+		if st.Edit != nil {
+			sf |= bpEdit
+		}
 		b = append(b, sf)
+		if e := st.Edit; e != nil {
+			b = appendString(b, e.Method)
+			b = appendString(b, e.URL)
+			b = binary.AppendVarint(b, int64(e.Status))
+			b = appendFields(b, e.Headers)
+			var ef byte
+			if e.Body != nil {
+				ef |= editBody
+			}
+			if e.BodyBase64 != nil {
+				ef |= editBodyBase64
+			}
+			if e.Truncated {
+				ef |= editTruncated
+			}
+			if e.Headers != nil {
+				ef |= editHeaders
+			}
+			b = append(b, ef)
+			if e.Body != nil {
+				b = appendString(b, *e.Body)
+			}
+			if e.BodyBase64 != nil {
+				b = appendString(b, *e.BodyBase64)
+			}
+		}
 	}
 	return b
 }
@@ -386,7 +424,25 @@ func (r *headReader) breakpoint() *flow.Breakpoint {
 				st.Changed[i] = r.string()
 			}
 		}
-		st.Streamed = r.byte()&bpStreamed != 0
+		sf := r.byte()
+		st.Streamed = sf&bpStreamed != 0
+		if sf&bpEdit != 0 {
+			e := &flow.Message{Method: r.string(), URL: r.string(), Status: int(r.varint()), Headers: r.fields()}
+			ef := r.byte()
+			if ef&editBody != 0 {
+				s := r.string()
+				e.Body = &s
+			}
+			if ef&editBodyBase64 != 0 {
+				s := r.string()
+				e.BodyBase64 = &s
+			}
+			e.Truncated = ef&editTruncated != 0
+			if ef&editHeaders != 0 && e.Headers == nil {
+				e.Headers = flow.Fields{}
+			}
+			st.Edit = e
+		}
 		*p.stop = st
 	}
 	return bp

@@ -127,6 +127,9 @@ export interface BreakpointStop {
   changed?: string[];
   /** The body was past the breakpoint body cap (or still arriving): it went through unedited. */
   streamed?: boolean;
+  /** The message as edited (execute, respond), its body cut at 64 KiB (truncated then set):
+   * for a request, the one place that keeps the edited body. */
+  edit?: HeldMessage;
 }
 
 /** flow.Message: a held message as listed, and the body of execute/respond. In an edit,
