@@ -109,12 +109,17 @@ func (h *hold) decideTimeout(by string) error {
 
 // listed is h as GET /api/held shows it at now.
 func (h *hold) listed(now time.Time) flow.Held {
+	var resp *flow.Message
+	if h.response != nil {
+		cp := *h.response
+		resp = &cp
+	}
 	return flow.Held{
 		ID: h.id, Phase: h.phase, Rule: h.rule,
 		HeldAt: flow.MillisUTC(h.since), Deadline: flow.MillisUTC(h.deadline),
 		RemainingMs: max(h.deadline.Sub(now).Milliseconds(), 0),
 		OnTimeout:   h.action.TimeoutAction(),
-		Request:     h.request, Response: h.response,
+		Request:     h.request, Response: resp,
 	}
 }
 

@@ -184,7 +184,7 @@ func (h *hub) run(ctx context.Context) error {
 		}
 	}
 	var lastState []byte
-	dirty := false
+	dirty, heldDirty := false, false
 	for {
 		// Once something changed, the next flush takes it all: the hub
 		// does not wake for every change in between.
@@ -214,6 +214,14 @@ func (h *hub) run(ctx context.Context) error {
 		case <-changed:
 			dirty = true
 		case <-flush.C:
+			if heldDirty {
+				// At most one held/update per flush, however many
+				// exchanges came and went: a burst stays one message.
+				heldDirty = false
+				if m := h.heldMessage(); m != nil && len(clients) > 0 {
+					broadcast(m)
+				}
+			}
 			if !dirty {
 				continue
 			}
@@ -223,9 +231,7 @@ func (h *hub) run(ctx context.Context) error {
 				broadcast(h.changeMessages(ch)...)
 			}
 		case <-heldChanged:
-			if m := h.heldMessage(); m != nil {
-				broadcast(m)
-			}
+			heldDirty = true
 		case <-rulesChanged:
 			if m := h.rulesMessage(); m != nil {
 				broadcast(m)
@@ -312,7 +318,7 @@ func (h *hub) heldMessage() []byte {
 	if h.s.deps.Live == nil {
 		return nil
 	}
-	return mustJSON(heldMsg{Type: "held/update", Held: h.s.heldList()})
+	return mustJSON(heldMsg{Type: "held/update", Held: feedBodies(h.s.heldList())})
 }
 
 // viewers tells the core how many dashboards hold a feed open: a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -55,6 +56,56 @@ type abortBody struct {
 	Status int `json:"status"`
 }
 
+// feedBodyBudget bounds the bodies one held/update message carries: a
+// body that does not fit is left out (flow.Message.BodyOmitted) and
+// GET /api/held/{id} serves it. Held bodies go up to the breakpoint body
+// cap (10 MiB) each, and a feed message must stay well inside a browser's
+// send queue (Config.ClientQueueBytes).
+const feedBodyBudget = 1 << 20
+
+// feedBodies returns hs with the bodies that do not fit in
+// feedBodyBudget left out, smallest first kept.
+func feedBodies(hs []flow.Held) []flow.Held {
+	type ref struct {
+		i    int
+		resp bool // hs[i].Response, else hs[i].Request
+		size int
+	}
+	size := func(m *flow.Message) int { return len(ptrStr(m.Body)) + len(ptrStr(m.BodyBase64)) }
+	var refs []ref
+	for i := range hs {
+		refs = append(refs, ref{i, false, size(&hs[i].Request)})
+		if hs[i].Response != nil {
+			refs = append(refs, ref{i, true, size(hs[i].Response)})
+		}
+	}
+	slices.SortStableFunc(refs, func(a, b ref) int { return a.size - b.size })
+	budget := feedBodyBudget
+	for _, r := range refs {
+		if r.size <= budget {
+			budget -= r.size
+			continue
+		}
+		// Copies: the messages may be shared with whoever listed them.
+		if r.resp {
+			cp := *hs[r.i].Response
+			cp.Body, cp.BodyBase64, cp.BodyOmitted = nil, nil, true
+			hs[r.i].Response = &cp
+		} else {
+			m := &hs[r.i].Request
+			m.Body, m.BodyBase64, m.BodyOmitted = nil, nil, true
+		}
+	}
+	return hs
+}
+
+func ptrStr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // maxEditBytes bounds an edited message (its body as text or base64).
 const maxEditBytes = 64 << 20
 
@@ -79,6 +130,25 @@ func (s *Server) handleHeld(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.heldList())
+}
+
+// handleHeldOne is GET /api/held/{id}: one held exchange, bodies whole.
+func (s *Server) handleHeldOne(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.live(w, r); !ok {
+		return
+	}
+	n, err := strconv.ParseUint(chi.URLParam(r, "id"), 10, 64)
+	if err != nil {
+		s.fail(w, r, errNotFound)
+		return
+	}
+	for _, h := range s.heldList() {
+		if h.ID == flow.ID(n) {
+			writeJSON(w, http.StatusOK, h)
+			return
+		}
+	}
+	s.fail(w, r, flow.ErrNotHeld)
 }
 
 // handleRelease is POST /api/held/{id}/{action}: continue, execute,

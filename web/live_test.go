@@ -328,3 +328,45 @@ func waitViewers(t *testing.T, l *fakeLive, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A held/update message stays small: bodies that do not fit its budget
+// are left out, and GET /api/held/{id} serves them whole.
+func TestHeldFeedLeavesLargeBodiesOut(t *testing.T) {
+	live := &fakeLive{}
+	e := newLiveEnv(t, live)
+	big := strings.Repeat("x", feedBodyBudget)
+	small := heldSample(1)
+	large := heldSample(2)
+	large.Request.Body = &big
+	live.hold(small)
+	live.hold(large)
+	c := mustDial(t, e)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m struct {
+			Type string      `json:"type"`
+			Held []flow.Held `json:"held"`
+		}
+		if err := c.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Type != "held/update" {
+			continue
+		}
+		if len(m.Held) != 2 || m.Held[0].Request.Body == nil || m.Held[0].Request.BodyOmitted ||
+			m.Held[1].Request.Body != nil || !m.Held[1].Request.BodyOmitted {
+			t.Fatalf("held/update %+v", m.Held)
+		}
+		break
+	}
+	one := decode[flow.Held](t, e.do("GET", "/api/held/2", nil), 200)
+	if one.Request.Body == nil || len(*one.Request.Body) != len(big) || one.Request.BodyOmitted {
+		t.Errorf("GET /api/held/2: body %d bytes, omitted %v", len(ptrStr(one.Request.Body)), one.Request.BodyOmitted)
+	}
+	if resp := e.do("GET", "/api/held/3", nil); resp.StatusCode != 404 {
+		t.Errorf("GET /api/held/3: %d", resp.StatusCode)
+	}
+	if live.Held()[1].Request.Body == nil {
+		t.Error("the feed changed the core's list")
+	}
+}

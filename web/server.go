@@ -272,6 +272,7 @@ func (s *Server) routes() chi.Router {
 		})
 
 		r.Get("/held", s.handleHeld)
+		r.Get("/held/{id}", s.handleHeldOne)
 		r.Post("/held/continue-all", s.handleReleaseAll(flow.ReleaseContinue))
 		r.Post("/held/abort-all", s.handleReleaseAll(flow.ReleaseAbort))
 		r.Post("/held/{id}/{action}", s.handleRelease)

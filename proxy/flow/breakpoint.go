@@ -199,6 +199,9 @@ type Message struct {
 	// body cap, or still arriving): it cannot be edited, and goes through
 	// as it is.
 	Truncated bool `json:"truncated,omitempty"`
+	// BodyOmitted says a listing left the body out to stay small (the
+	// held/update feed message): GET /api/held/{id} has it.
+	BodyOmitted bool `json:"bodyOmitted,omitempty"`
 }
 
 // SetBody sets Body or BodyBase64 from decoded bytes.

@@ -69,6 +69,7 @@ const (
 	editBodyBase64
 	editTruncated
 	editHeaders // Headers is set (maybe empty: every header removed)
+	editOmitted // BodyOmitted
 )
 
 // Body flags.
@@ -200,6 +201,9 @@ func appendBreakpoint(b []byte, bp *flow.Breakpoint) []byte {
 			}
 			if e.Headers != nil {
 				ef |= editHeaders
+			}
+			if e.BodyOmitted {
+				ef |= editOmitted
 			}
 			b = append(b, ef)
 			if e.Body != nil {
@@ -438,6 +442,7 @@ func (r *headReader) breakpoint() *flow.Breakpoint {
 				e.BodyBase64 = &s
 			}
 			e.Truncated = ef&editTruncated != 0
+			e.BodyOmitted = ef&editOmitted != 0
 			if ef&editHeaders != 0 && e.Headers == nil {
 				e.Headers = flow.Fields{}
 			}

@@ -144,6 +144,8 @@ export interface HeldMessage {
   bodyBase64?: string;
   /** Only the start of the body: it cannot be edited and goes through as it is. */
   truncated?: boolean;
+  /** held/update left the body out to stay small: GET /api/held/{id} has it. */
+  bodyOmitted?: boolean;
 }
 
 /** flow.Held: GET /api/held and held/update. */
