@@ -8,6 +8,7 @@ import (
 	"loupe/proxy"
 	"loupe/proxy/proxytest"
 	"loupe/proxy/store"
+	"loupe/rules"
 )
 
 // BenchmarkSmallGET measures one small GET through the proxy on a kept-alive
@@ -16,7 +17,21 @@ import (
 // same on every run).
 //
 //	go test -run '^$' -bench SmallGET -benchtime 20000x ./proxy
-func BenchmarkSmallGET(b *testing.B) {
+func BenchmarkSmallGET(b *testing.B) { benchSmallGET(b, nil) }
+
+// BenchmarkSmallGETBreakpointRule is BenchmarkSmallGET with a breakpoint
+// rule that matches nothing (another host): what a breakpoint costs the
+// requests it does not hold.
+func BenchmarkSmallGETBreakpointRule(b *testing.B) {
+	set, err := rules.Compile([]rules.Rule{{ID: "bp", Enabled: true, Match: rules.Match{Host: "api.example.com"},
+		Actions: []rules.Action{{Type: rules.TypeBreakpoint, Phase: rules.PhaseBoth}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchSmallGET(b, func() *rules.Set { return set })
+}
+
+func benchSmallGET(b *testing.B, rs func() *rules.Set) {
 	payload := make([]byte, 200)
 	origin := proxytest.Origin(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -27,7 +42,8 @@ func BenchmarkSmallGET(b *testing.B) {
 		b.Fatalf("store: %v", err)
 	}
 	b.Cleanup(func() { s.Close() })
-	env := proxytest.Start(b, proxy.Config{Recorder: s})
+	env := proxytest.Start(b, proxy.Config{Recorder: s, Rules: rs})
+	env.Proxy.SetViewers(1)
 	c := env.Client(b)
 	get := func() {
 		resp, err := c.Get(origin.URL + "/small")
