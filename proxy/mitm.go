@@ -184,9 +184,13 @@ func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start 
 	if err != nil {
 		status, cause := classify(err)
 		if !answered {
-			_, _ = fmt.Fprintf(client, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
-				status, http.StatusText(status), len(cause)+1, cause)
-			h.Response(connectAnswer(status))
+			// The same words and framing as the pipeline's answers
+			// (failure), written to the connection goproxy handed over.
+			resp := errorResponse(req, status, fmt.Sprintf("Loupe: %s (%s): %v", cause, target, err))
+			resp.Header.Set("Connection", "close")
+			resp.Close = true
+			_ = resp.Write(client)
+			h.Response(responseHead(status, "HTTP/1.1", resp.Header))
 		}
 		finish(fmt.Errorf("%s: %w", cause, err))
 		return
@@ -203,7 +207,7 @@ func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start 
 			return
 		}
 	}
-	h.Response(connectAnswer(http.StatusOK))
+	h.Response(connectEstablished())
 	open := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(2)
