@@ -302,8 +302,8 @@ func TestBreakpointRequestPhase(t *testing.T) {
 					t.Errorf("origin called for an aborted request")
 				}
 				f := flowOf(t, env.Rec, h.ID).Flow
-				if f.State != flow.StateError || f.Breakpoint.Request.Action != flow.ReleaseAbort {
-					t.Errorf("flow %s %q %+v", f.State, f.Error, f.Breakpoint.Request)
+				if f.State != flow.StateError || f.Breakpoint.Request.Action != flow.ReleaseAbort || f.Response != nil {
+					t.Errorf("flow %s %q %+v, response %+v (none was served)", f.State, f.Error, f.Breakpoint.Request, f.Response)
 				}
 			})
 		})

@@ -99,7 +99,6 @@ func (p *Proxy) requestRules(x *exchange, r *http.Request, rc *http.ResponseCont
 		out.Header = r.Header.Clone()
 	}
 	if p.via.seen(r.Header) {
-		x.h.BodyEnd(flow.FacetRequest)
 		err := &loopError{token: p.via.token}
 		p.log.Warn("request loop refused", "flow", x.h.ID(), "url", r.URL.String())
 		return out, p.failure(x, out, err)
@@ -242,6 +241,10 @@ func (p *Proxy) serve(x *exchange, w http.ResponseWriter, r *http.Request, resp 
 	if x.wsUp != nil {
 		p.serveUpgrade(x, w, r, resp)
 		return
+	}
+	if x.served != nil && x.served.abort != nil {
+		// No answer: the flow records why, and no served head.
+		_, _ = x.served.Read(nil)
 	}
 	p.servedHead(x, resp, r.Proto)
 	p.writeResponse(w, resp)
