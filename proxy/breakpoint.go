@@ -394,15 +394,12 @@ func (p *Proxy) requestBreakpoint(x *exchange, out *http.Request) *http.Response
 		// The wait is not the client's: its body's rate starts over.
 		x.reqBody.resumed()
 	}
-	if resp != nil && pf != nil && !whole {
-		// The rest of the client's body will not be read: the connection
-		// cannot carry another request, and a read still waiting on it
-		// must end for the handler to return.
-		resp.Close = true
-		resp.Header.Set("Connection", "close")
-		if rc := x.w; rc != nil {
-			_ = http.NewResponseController(rc).SetReadDeadline(time.Unix(1, 0))
-		}
+	if resp != nil && pf != nil && !whole && x.w != nil {
+		// The rest of the client's body will not be read: a read still
+		// waiting on it must end for the handler to return, and net/http
+		// then closes the connection (its framing is lost), or resets the
+		// HTTP/2 stream's body.
+		_ = http.NewResponseController(x.w).SetReadDeadline(time.Unix(1, 0))
 	}
 	return resp
 }

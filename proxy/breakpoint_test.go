@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -1077,6 +1078,21 @@ func TestBreakpointLongBodyAndClientGone(t *testing.T) {
 		t.Errorf("stop %+v", st)
 	}
 
+	// Answered without the origin while the rest of the body is unread:
+	// the client gets the answer, and the exchange ends.
+	ch = goDo(c, mustReq(t, "POST", origin.URL+"/upload2", body))
+	h = w.wait(t, 1)[0]
+	answer := "no upload today"
+	if err := env.Proxy.Release(h.ID, flow.Release{Action: flow.ReleaseRespond, Edit: &flow.Message{Status: 201, Body: &answer}}); err != nil {
+		t.Fatal(err)
+	}
+	if a := recv(t, ch); a.err != nil || a.status != 201 || a.body != answer {
+		t.Fatalf("respond with the body unread: %+v", a)
+	}
+	if f := flowOf(t, env.Rec, h.ID).Flow; f.Response == nil || f.Response.Status != 201 {
+		t.Errorf("flow response %+v", f.Response)
+	}
+
 	calls := o.calls.Load()
 	ctx, cancel := context.WithCancel(context.Background())
 	req := mustReq(t, "GET", origin.URL+"/gone", "").WithContext(ctx)
@@ -1124,5 +1140,47 @@ func TestBreakpointAfterOverride(t *testing.T) {
 	}
 	if got := string(f.Bodies[flow.FacetResponse]); got != edited {
 		t.Errorf("served body %q", got)
+	}
+}
+
+// A request whose body stalls is held once nothing more arrives (its
+// start shown); answering it leaves the rest unread, and the exchange
+// still ends: the connection is closed after the answer.
+func TestBreakpointStalledBody(t *testing.T) {
+	o := &bpOrigin{}
+	origin := proxytest.Origin(t, o)
+	env := startBP(t, proxy.Config{}, breakRule("bp", "/*", rules.Action{}))
+	w := watchHeld(t, env.Proxy)
+	conn, err := net.Dial("tcp", env.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	u := origin.URL + "/stalled"
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\nfirst part", u, strings.TrimPrefix(origin.URL, "http://")); err != nil {
+		t.Fatal(err)
+	}
+	h := w.wait(t, 1)[0]
+	if !h.Request.Truncated || ptr(h.Request.Body) != "first part" {
+		t.Fatalf("held request %+v", h.Request)
+	}
+	answer := "not now"
+	if err := env.Proxy.Release(h.ID, flow.Release{Action: flow.ReleaseRespond, Edit: &flow.Message{Status: 409, Body: &answer}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 409 || string(b) != answer {
+		t.Fatalf("answer %d %q", resp.StatusCode, b)
+	}
+	if f := flowOf(t, env.Rec, h.ID).Flow; f.Response == nil || f.Response.Status != 409 {
+		t.Errorf("flow %+v", f.Response)
+	}
+	if o.calls.Load() != 0 {
+		t.Error("the origin was called")
 	}
 }
