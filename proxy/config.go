@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"loupe/hostmap"
 	"loupe/proxy/ca"
 	"loupe/proxy/flow"
 	"loupe/rules"
@@ -76,7 +77,17 @@ type Config struct {
 	OwnAddrs []string
 	// ProxyAuth, "user:pass", makes every request (and CONNECT) carry a
 	// matching Proxy-Authorization (Basic); others get 407. "" disables it.
+	// SOCKS5 clients authenticate with the same user name and password
+	// (RFC 1929).
 	ProxyAuth string
+	// HostMap returns the host mappings in force (see hostmap.go); it is
+	// called for each new origin connection, so a changed map takes effect
+	// at once. Nil: no mappings, and no cost.
+	HostMap func() *hostmap.Map
+	// UpstreamProxies send origin connections through other proxies (see
+	// upstream.go). Nil: every connection is direct. The environment
+	// (HTTP_PROXY and the like) is never read.
+	UpstreamProxies []UpstreamProxy
 
 	// DialTimeout bounds connecting to an origin. Default 10 s.
 	DialTimeout time.Duration

@@ -209,9 +209,12 @@ func classify(err error) (int, string) {
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
 	var loop *loopError
+	var upErr *upstreamProxyError
 	switch {
 	case errors.As(err, &loop):
 		return http.StatusLoopDetected, ""
+	case errors.As(err, &upErr):
+		return upErr.status, "upstream proxy " + upErr.cause
 	case errors.Is(err, errOwnListener):
 		return http.StatusForbidden, "refused"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),

@@ -8,7 +8,7 @@ import (
 
 // errOwnListener refuses a connection Loupe was about to open to one of its
 // own listeners.
-var errOwnListener = errors.New("the address is one of Loupe's own listeners (the proxy, the dashboard or the debug server); open it directly, not through the proxy")
+var errOwnListener = errors.New("the address is one of Loupe's own listeners (the proxy, the dashboard, the debug server, a SOCKS5 or reverse listener); open it directly, not through the proxy")
 
 // refuseOwn is the Control hook of every dial Loupe makes for a client
 // (origins, tunnels, WebSocket upgrades). It runs on the address actually
@@ -30,9 +30,14 @@ func (p *Proxy) refuseOwn(_, address string, _ syscall.RawConn) error {
 		return nil
 	}
 	p.mu.Lock()
-	own := p.addrStrs // append-only: the elements seen here never change
+	own, lns := p.addrStrs, p.lnAddrs // append-only: the elements seen here never change
 	p.mu.Unlock()
 	for _, l := range own {
+		if reaches(ip, port, l) {
+			return errOwnListener
+		}
+	}
+	for _, l := range lns {
 		if reaches(ip, port, l) {
 			return errOwnListener
 		}

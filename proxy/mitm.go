@@ -29,9 +29,40 @@ const tlsRecordHandshake = 0x16
 // decrypted connection is served by a standard http.Server whose handler
 // feeds every request through the same path as plain proxy requests.
 func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
-	start := time.Now()
 	// The client connection now carries the tunnel, not HTTP/1 heads.
 	headscan.FromContext(req.Context()).Stop()
+	p.intercept(req, client, connectAnswer{})
+}
+
+// tunnelAnswer tells a client that asked for a tunnel (an HTTP CONNECT, a
+// SOCKS5 CONNECT) whether it got one, in its own protocol.
+type tunnelAnswer interface {
+	// ok accepts the tunnel: from then on the connection carries its bytes.
+	ok(c net.Conn) error
+	// refuse answers a tunnel that could not be opened, with the status an
+	// HTTP client gets and the cause in words (err is the dial's error).
+	refuse(c net.Conn, status int, cause string, err error)
+}
+
+// connectAnswer answers an HTTP CONNECT.
+type connectAnswer struct{}
+
+func (connectAnswer) ok(c net.Conn) error {
+	_, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	return err
+}
+
+func (connectAnswer) refuse(c net.Conn, status int, cause string, _ error) {
+	_, _ = fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
+		status, http.StatusText(status), len(cause)+1, cause)
+}
+
+// intercept serves a tunnel the client asked for with req (a CONNECT, or
+// the stand-in for a SOCKS5 request): passthrough hosts are relayed
+// blindly; everything else is accepted at once and intercepted (see
+// hijackConnect).
+func (p *Proxy) intercept(req *http.Request, client net.Conn, ans tunnelAnswer) {
+	start := time.Now()
 	if !p.enter() {
 		_ = client.Close()
 		return
@@ -50,10 +81,10 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 	host, _, _ := net.SplitHostPort(target)
 
 	if p.passthrough(host) {
-		p.tunnel(req, client, target, start, flow.Tunnel{Mode: flow.TunnelPassthrough}, false)
+		p.tunnel(req, client, target, start, flow.Tunnel{Mode: flow.TunnelPassthrough}, ans)
 		return
 	}
-	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+	if err := ans.ok(client); err != nil {
 		_ = client.Close()
 		return
 	}
@@ -67,13 +98,17 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 	}
 	conn := &bufferedConn{Conn: client, r: br}
 	switch {
-	case first[0] != tlsRecordHandshake:
+	case first[0] != tlsRecordHandshake && looksHTTP(conn, p.cfg.ReadHeaderTimeout):
 		p.serveTunnel(conn, "http", &tunnelDest{addr: target}, req.RemoteAddr)
+	case first[0] != tlsRecordHandshake:
+		// Neither TLS nor HTTP (a database, SSH, a custom protocol): the
+		// bytes are relayed as they are, the ones read so far first.
+		p.tunnel(req, conn, target, start, flow.Tunnel{Mode: flow.TunnelRaw}, nil)
 	case p.cfg.CA == nil:
 		// Nothing to sign with: relay the TLS bytes untouched. The
 		// ClientHello is usually in already: its SNI names the tunnel.
 		hello, _ := br.Peek(br.Buffered())
-		p.tunnel(req, conn, target, start, flow.Tunnel{Mode: flow.TunnelOpaque, SNI: sniffSNI(hello)}, true)
+		p.tunnel(req, conn, target, start, flow.Tunnel{Mode: flow.TunnelOpaque, SNI: sniffSNI(hello)}, nil)
 	default:
 		hc := &handshakeConn{Conn: conn}
 		tconn := tls.Server(hc, p.cfg.CA.TLSConfig(host))
@@ -91,6 +126,38 @@ func (p *Proxy) hijackConnect(req *http.Request, client net.Conn, _ *goproxy.Pro
 		}
 		p.serveTunnel(tconn, "https", &tunnelDest{addr: target, serverName: name}, req.RemoteAddr)
 	}
+}
+
+// maxMethodLen bounds the request method looksHTTP waits for. The longest
+// registered method is 17 characters; an SSH banner's first word is longer.
+const maxMethodLen = 20
+
+// looksHTTP reports whether the tunnel connection c starts like an HTTP/1
+// request line (or the HTTP/2 preface): a method token, then a space. It
+// reads only while the bytes so far could still be one, so a protocol whose
+// first bytes differ is never waited on; the wait is bounded by timeout.
+func looksHTTP(c *bufferedConn, timeout time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	for n := 1; n <= maxMethodLen+1; n++ {
+		got, err := c.r.Peek(n)
+		if err != nil {
+			return false
+		}
+		switch b := got[n-1]; {
+		case b == ' ':
+			return n > 1
+		case !isTokenChar(b):
+			return false
+		}
+	}
+	return false
+}
+
+// isTokenChar reports whether b may appear in an HTTP token (RFC 9110 5.6.2).
+func isTokenChar(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
 }
 
 // passthrough reports whether host matches a Passthrough glob.
@@ -123,22 +190,33 @@ func (p *Proxy) serveTunnel(c net.Conn, scheme string, dest *tunnelDest, remote 
 	}
 	l := newOneConnListener(c)
 	srv := p.newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.URL.Scheme = scheme
-		if r.Host == "" {
-			r.Host = dest.addr
-		}
-		r.URL.Host = r.Host
 		r.RemoteAddr = remote
 		r, refused := p.checkHead(w, r)
 		if refused {
 			return
+		}
+		if dest.reverse != nil {
+			if !dest.reverse.rewrite(w, r) {
+				return
+			}
+		} else {
+			r.URL.Scheme = scheme
+			if r.Host == "" {
+				r.Host = dest.addr
+			}
+			r.URL.Host = r.Host
 		}
 		p.route(w, r)
 	}))
 	if h2c {
 		srv.Protocols = h2cProtocols()
 	}
-	srv.ConnState = func(_ net.Conn, s http.ConnState) {
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		if dest.reverse != nil {
+			// A reverse listener's connection is a client's own, idle
+			// between requests like the proxy listener's.
+			p.limit.ConnState(c, s)
+		}
 		if s == http.StateClosed || s == http.StateHijacked {
 			_ = l.Close()
 		}
@@ -167,9 +245,10 @@ func negotiatedH2(c net.Conn) bool {
 
 // tunnel relays bytes blindly between client and target until either side
 // ends, recorded as a tunnel flow (see tunnelflow.go) whose byte counts
-// grow as bytes pass. answered is true when the client already got its
-// 200 (it then learns of a failed dial by the connection closing).
-func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start time.Time, t flow.Tunnel, answered bool) {
+// grow as bytes pass. ans answers the client once the dial is done; nil
+// when the client already got its answer (it then learns of a failed dial
+// by the connection closing).
+func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start time.Time, t flow.Tunnel, ans tunnelAnswer) {
 	defer client.Close()
 	h := p.beginConnect(req, target, start, flow.KindTunnel, t)
 	timings := flow.NoTimings
@@ -179,18 +258,13 @@ func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start 
 		h.Finish(time.Now(), err)
 	}
 	dialAt := time.Now()
-	up, err := p.dialer.DialContext(p.ctx, "tcp", target)
+	up, err := p.dialOrigin(p.ctx, "tcp", target)
 	timings.Connect = ms(time.Since(dialAt))
 	if err != nil {
 		status, cause := classify(err)
-		if !answered {
-			// The same words and framing as the pipeline's answers
-			// (failure), written to the connection goproxy handed over.
-			resp := errorResponse(req, status, fmt.Sprintf("Loupe: %s (%s): %v", cause, target, err))
-			resp.Header.Set("Connection", "close")
-			resp.Close = true
-			_ = resp.Write(client)
-			h.Response(responseHead(status, "HTTP/1.1", resp.Header))
+		if ans != nil {
+			ans.refuse(client, status, cause, err)
+			h.Response(connectResponse(status))
 		}
 		finish(fmt.Errorf("%s: %w", cause, err))
 		return
@@ -201,13 +275,13 @@ func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start 
 		return
 	}
 	defer p.trackConn(up, false)
-	if !answered {
-		if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+	if ans != nil {
+		if err := ans.ok(client); err != nil {
 			finish(fmt.Errorf("client went away: %w", err))
 			return
 		}
 	}
-	h.Response(connectEstablished())
+	h.Response(connectResponse(http.StatusOK))
 	open := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -225,6 +299,10 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// NetConn returns the wrapped connection (a connection limit finds its own
+// state there).
+func (c *bufferedConn) NetConn() net.Conn { return c.Conn }
 
 // CloseWrite half-closes the underlying TCP connection, if it can.
 func (c *bufferedConn) CloseWrite() error {

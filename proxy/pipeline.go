@@ -53,7 +53,7 @@ func (p *Proxy) serveExchange(w http.ResponseWriter, r *http.Request, ws bool) {
 		resp = p.requestBreakpoint(x, out)
 	}
 	if resp == nil {
-		resp = p.upstream(x, out)
+		resp = p.sendUpstream(x, out)
 	}
 	if !x.ws {
 		p.applyResponseRules(x, resp, out)
@@ -126,10 +126,10 @@ func (p *Proxy) requestRules(x *exchange, r *http.Request, rc *http.ResponseCont
 	return out, nil
 }
 
-// upstream sends the outgoing request to the origin: a round trip, or a
-// WebSocket handshake. It never fails: failures become recorded answers
-// (see failure).
-func (p *Proxy) upstream(x *exchange, out *http.Request) *http.Response {
+// sendUpstream is the upstream phase: the outgoing request goes to the
+// origin, as a round trip or a WebSocket handshake. It never fails:
+// failures become recorded answers (see failure).
+func (p *Proxy) sendUpstream(x *exchange, out *http.Request) *http.Response {
 	if x.isKilled() {
 		return p.failure(x, out, errKilled)
 	}

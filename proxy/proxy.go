@@ -69,6 +69,10 @@ type Proxy struct {
 	via    viaTag             // this proxy's Via entry, for loop detection (loop.go)
 	live   *live              // exchanges in flight and held at breakpoints (live.go)
 
+	// upstream routes origin connections through upstream proxies; nil
+	// when there are none (see upstream.go).
+	upstream *upstreamSet
+
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.
 	ctx    context.Context
@@ -85,6 +89,8 @@ type Proxy struct {
 	addrStrs []string
 	servers  map[*http.Server]struct{} // outer and inner (MITM) servers
 	raw      map[net.Conn]struct{}     // blind tunnels and WebSocket legs
+	lns      map[net.Listener]struct{} // SOCKS5 and reverse listeners (listen.go)
+	lnAddrs  []string                  // their addresses; append-only
 	closing  bool
 	draining int // background drains running, bounded by cfg.MaxDrains
 }
@@ -111,10 +117,16 @@ func New(cfg Config) (*Proxy, error) {
 	p.limit = connlimit.New(connlimit.Config{Max: c.MaxClientConns, PerClient: c.MaxConnsPerClient})
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: p.refuseOwn}
+	if p.upstream, err = p.newUpstreamSet(c.UpstreamProxies); err != nil {
+		return nil, err
+	}
 	p.tr = p.newTransport()
 	p.h2c = p.newH2CTransport()
 	if err := p.newOriginClient(); err != nil {
 		return nil, err
+	}
+	if p.upstream != nil && p.upstream.anyHTTP {
+		p.origin = &upstreamRoundTripper{set: p.upstream, next: p.origin}
 	}
 	p.named.newTr = func(name string) *http.Transport {
 		tr := p.newTransport()
@@ -196,6 +208,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		servers = append(servers, s)
 	}
 	p.mu.Unlock()
+	p.closeListeners()
 
 	var wg sync.WaitGroup
 	for _, s := range servers {
@@ -230,6 +243,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.h1.Close()
 	}
 	p.named.closeIdle(true)
+	p.upstream.closeIdle()
 	return err
 }
 

@@ -51,6 +51,9 @@ type tunnelDest struct {
 	// serverName is the TLS name to verify upstream: the client's SNI, else
 	// the CONNECT host. "" for a plain-HTTP tunnel.
 	serverName string
+	// reverse is set for a reverse listener's connections, whose requests
+	// go to its origin under the origin's URL (reverse.go).
+	reverse *reverseTarget
 }
 
 type tunnelKey struct{}

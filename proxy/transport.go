@@ -69,7 +69,7 @@ func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error
 	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
 		ctx = httptrace.WithClientTrace(ctx, x.dialTrace())
 	}
-	return p.dialer.DialContext(ctx, network, addr)
+	return p.dialOrigin(ctx, network, addr)
 }
 
 // nopRecorder records nothing; it stands in when Config.Recorder is nil.
@@ -89,6 +89,7 @@ func (nopHandle) Trailers(flow.Facet, flow.Fields) {}
 func (nopHandle) WebSocket(flow.WSMessage)         {}
 func (nopHandle) Rule(string, string)              {}
 func (nopHandle) ReplayOf(flow.ID)                 {}
+func (nopHandle) Composed(flow.ID)                 {}
 func (nopHandle) Target(string, string)            {}
 func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)    {}
 func (nopHandle) Relayed(flow.Facet, int)          {}

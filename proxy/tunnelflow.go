@@ -51,10 +51,14 @@ func (p *Proxy) beginConnect(req *http.Request, target string, start time.Time, 
 	return h
 }
 
-// connectEstablished is the flow head of the 200 Loupe answers a CONNECT
-// with, which tunnel writes as HTTP/1.1.
-func connectEstablished() flow.Response {
-	return flow.Response{Status: http.StatusOK, Proto: "HTTP/1.1"}
+// connectResponse is the flow head of Loupe's answer to a CONNECT, which
+// tunnel writes as HTTP/1.1 (a SOCKS5 client got the equivalent reply).
+func connectResponse(status int) flow.Response {
+	var h flow.Fields
+	if status != http.StatusOK {
+		h = flow.Fields{{Name: "Content-Type", Value: "text/plain"}, {Name: "Connection", Value: "close"}}
+	}
+	return flow.Response{Status: status, Proto: "HTTP/1.1", Header: h}
 }
 
 // endBodies marks both byte counts of a CONNECT flow as final.

@@ -80,6 +80,17 @@ func newEnv(t testing.TB, tweak func(*Config)) *env {
 // newEnvListener is newEnv with the dashboard's listener wrapped.
 func newEnvListener(t testing.TB, tweak func(*Config), wrap func(net.Listener) net.Listener) *env {
 	t.Helper()
+	return newEnvWith(t, tweak, wrap, nil)
+}
+
+// newEnvDeps is newEnv with the dashboard's services changed.
+func newEnvDeps(t testing.TB, deps func(*Deps)) *env {
+	t.Helper()
+	return newEnvWith(t, nil, nil, deps)
+}
+
+func newEnvWith(t testing.TB, tweak func(*Config), wrap func(net.Listener) net.Listener, tweakDeps func(*Deps)) *env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.New(store.Config{Dir: t.TempDir()}, log)
 	if err != nil {
@@ -102,7 +113,11 @@ func newEnvListener(t testing.TB, tweak func(*Config), wrap func(net.Listener) n
 		tweak(&cfg)
 	}
 	conns := func() connlimit.Stats { return connlimit.Stats{Open: 3, Max: 100, Refused: 2} }
-	s, err := New(cfg, Deps{Store: st, Rules: rs, Replayer: rp, CA: fakeCA{}, Conns: conns})
+	deps := Deps{Store: st, Rules: rs, Replayer: rp, CA: fakeCA{}, Conns: conns}
+	if tweakDeps != nil {
+		tweakDeps(&deps)
+	}
+	s, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,14 +30,14 @@ var (
 )
 
 // errorBody is the JSON of every error answer. Term is set for a bad filter,
+// Field for a bad value in a request body (a composed request's "url", a
+// held exchange's edit),
 // Problems for invalid rules.
 type errorBody struct {
 	Error    string          `json:"error"`
 	Term     string          `json:"term,omitempty"`
+	Field    string          `json:"field,omitempty"`
 	Problems []rules.Problem `json:"problems,omitempty"`
-	// Field names the field of an edited message at fault (a held
-	// exchange's execute or respond).
-	Field string `json:"field,omitempty"`
 }
 
 // fail is the one place where errors become HTTP statuses.
@@ -50,8 +50,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ve *rules.ValidationError
 		me *http.MaxBytesError
 	)
+	var badField *fieldError
 	if st, ok := liveStatus(err, &body); ok {
-		status = st
+		status = st // a held exchange's release or a kill
 	}
 	switch {
 	case status != http.StatusInternalServerError:
@@ -60,6 +61,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &fe):
 		status = http.StatusBadRequest
 		body.Term = fe.Term
+	case errors.As(err, &badField):
+		status = http.StatusBadRequest
+		body.Field = badField.field
 	case errors.As(err, &ve):
 		status = http.StatusBadRequest
 		body.Problems = ve.Problems

@@ -49,6 +49,9 @@ dashboard as a "TLS error" row that says what the client answered.</p>
 
 <h2 id="browsers">Browsers: proxy settings</h2>
 <ul>
+<li>Simplest, on this computer: run <code>loupe browser</code>, or use "Open a browser" in the dashboard. It starts
+Chromium, Chrome or Firefox with a temporary profile that goes through Loupe (localhost included) and trusts its
+certificate, with nothing to install; the profile is deleted when the browser closes.</li>
 <li>Set {{if .ProxyAddr}}<code>{{.ProxyAddr}}</code>{{else}}Loupe's proxy address{{end}} as both the HTTP and the HTTPS proxy
 (the system's proxy settings, or the browser's own).</li>
 <li>Chrome, Chromium and Edge never send <code>localhost</code>, <code>127.0.0.1</code> or <code>[::1]</code> through a proxy

@@ -7,8 +7,8 @@
 // for it. It must never leak capture data to another site: every /api route
 // wants the token, cross-site Origins are refused, and so are Host names that
 // are not the dashboard's own (DNS rebinding). It never imports the proxy
-// core: replay goes through the Replayer interface, and breakpoints and kill
-// through Live.
+// core: replay and compose go through the Replayer and Composer interfaces,
+// breakpoints and kill through Live.
 package web
 
 import (
@@ -185,13 +185,20 @@ type Deps struct {
 	Store    FlowStore
 	Rules    RuleStore
 	Replayer Replayer
+	// Composer sends requests written in the dashboard (POST
+	// /api/compose). Nil: 501.
+	Composer Composer
 	// Live reaches the exchanges in flight: breakpoints (/api/held) and
-	// kill.
+	// kill. Nil: 501.
 	Live Live
 	CA   CA
 	// Conns reports the proxy's client connections for the state. Nil:
 	// not reported.
 	Conns func() connlimit.Stats
+	// Browsers starts browsers that use Loupe. Nil: 501.
+	Browsers Browsers
+	// HostMap holds the host mappings. Nil: 501.
+	HostMap HostMapStore
 }
 
 // Server is the dashboard. Build it with New, serve Handler on the dashboard
@@ -276,6 +283,7 @@ func (s *Server) routes() chi.Router {
 		r.Post("/held/continue-all", s.handleReleaseAll(flow.ReleaseContinue))
 		r.Post("/held/abort-all", s.handleReleaseAll(flow.ReleaseAbort))
 		r.Post("/held/{id}/{action}", s.handleRelease)
+		r.Post("/compose", s.handleCompose)
 
 		r.Get("/rules", s.handleListRules)
 		r.Put("/rules", s.handleReplaceRules)
@@ -289,6 +297,7 @@ func (s *Server) routes() chi.Router {
 		r.Post("/recording/resume", s.handleResume)
 
 		r.Get("/ws", s.handleWS)
+		s.modeRoutes(r)
 
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, errNotFound)

@@ -24,13 +24,14 @@ import (
 	"syscall"
 	"time"
 
+	"loupe/browser"
+	"loupe/hostmap"
 	"loupe/proxy"
 	"loupe/proxy/ca"
 	"loupe/proxy/connlimit"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
 	"loupe/rules"
-	"loupe/web"
 )
 
 // version is reported in HAR exports; release builds set it with
@@ -40,6 +41,9 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "browser" {
+		os.Exit(runBrowser(ctx, os.Args[2:], os.Stdout, os.Stderr))
+	}
 	m := NewMain()
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -80,6 +84,13 @@ type Config struct {
 	// DebugAddr, when set, serves net/http/pprof on its own loopback
 	// listener (-debug-addr). Default "": off.
 	DebugAddr string
+	// SOCKSAddr, when set, serves a SOCKS5 listener there (-socks).
+	SOCKSAddr string
+	// Reverse are the reverse listeners (-reverse).
+	Reverse []ReverseListener
+	// HostMap are the command line's host mappings (-map-host), in force
+	// before the ones in hosts.json.
+	HostMap []hostmap.Entry
 }
 
 // Main is the program: ParseFlags, then Run, then Close. Services are
@@ -96,6 +107,12 @@ type Main struct {
 	// Rules returns the active rule set. Nil: rules.json in the data
 	// directory, loaded at start (a malformed file stops Loupe).
 	Rules func() *rules.Set
+	// HostMap holds the host mappings. Nil: hosts.json in the data
+	// directory under the command line's, opened before Wire runs.
+	HostMap *hostmap.Store
+	// Browsers starts browsers for the dashboard. Nil: a launcher for this
+	// Loupe's proxy and CA, made before Wire runs.
+	Browsers *browser.Launcher
 	// SelfHandler serves requests aimed at the proxy itself (install page,
 	// ca.pem). Nil: a minimal page offering the CA certificate.
 	SelfHandler http.Handler
@@ -117,6 +134,8 @@ type Main struct {
 	Proxy *proxy.Proxy
 
 	proxyLn, uiLn, debugLn net.Listener
+	socksLn                net.Listener
+	reverseLns             []net.Listener
 	ui, debug              *http.Server
 	bgCancel               context.CancelFunc
 	wg                     sync.WaitGroup
@@ -139,7 +158,8 @@ func (m *Main) ParseFlags(args []string) error {
 	c := &m.Config
 	fs := flag.NewFlagSet("loupe", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: loupe [flags]\n\nLoupe is an HTTP(S) debugging proxy with a web dashboard.\n"+
+		fmt.Fprintf(fs.Output(), "Usage: loupe [flags]\n       loupe browser [flags] [URL]   (a browser that uses a running Loupe; loupe browser -h)\n\n"+
+			"Loupe is an HTTP(S) debugging proxy with a web dashboard.\n"+
 			"The dashboard token comes from LOUPE_TOKEN, or is random per start.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -183,7 +203,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof: /debug/pprof/) on this loopback `address` without a token, and on the dashboard with the token as a Bearer header; default off")
 	c.Store.RegisterFlags(fs)
+	modes := registerModeFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := modes.apply(c); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -241,6 +265,13 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := m.listenModes(); err != nil {
+		return err
+	}
+	if err := m.openHostMap(); err != nil {
+		return err
+	}
+	m.newLauncher()
 	if m.Wire != nil {
 		if err := m.Wire(m); err != nil {
 			return fmt.Errorf("wire: %w", err)
@@ -267,6 +298,7 @@ func (m *Main) Run(ctx context.Context) error {
 	pc.Logger = m.Logger
 	pc.SelfHandler = m.SelfHandler
 	pc.DashboardAddr = m.uiLn.Addr().String()
+	pc.HostMap = m.HostMap.Current
 	if m.debugLn != nil {
 		pc.OwnAddrs = append(pc.OwnAddrs, m.debugLn.Addr().String())
 	}
@@ -274,6 +306,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.ui = &http.Server{Handler: m.UIHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.serveModes()
 
 	m.wg.Add(2)
 	go func() {
@@ -313,13 +346,12 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 
-	for _, l := range []net.Listener{m.proxyLn, m.uiLn} {
+	for _, l := range append([]net.Listener{m.proxyLn, m.uiLn}, m.modeListeners()...) {
 		if !isLoopback(l.Addr()) {
 			m.Logger.Warn("listening on a non-loopback address: anyone who can reach it can use it", "addr", l.Addr().String())
 		}
 	}
-	fmt.Fprintf(m.Stdout, "Loupe proxy:     http://%s\n", m.proxyLn.Addr())
-	fmt.Fprintf(m.Stdout, "Loupe dashboard: %s\n", web.LoginURL(m.uiLn.Addr().String(), c.Token))
+	m.printAddrs(m.Stdout)
 	fmt.Fprintf(m.Stdout, "CA certificate:  %s (fingerprint %s)\n", filepath.Join(c.DataDir, "ca.pem"), m.CA.Fingerprint())
 	return nil
 }
@@ -342,6 +374,15 @@ func (m *Main) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, 
 	return m.Proxy.Replay(ctx, f, body)
 }
 
+// Compose sends a request written in the dashboard through the proxy (the
+// dashboard's Composer). It fails until Run has built the proxy.
+func (m *Main) Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow) (flow.ID, error) {
+	if m.Proxy == nil {
+		return 0, errors.New("compose: the proxy is not running")
+	}
+	return m.Proxy.Compose(ctx, req, body, from)
+}
+
 // ProxyAddr is the proxy listener's address, once Run started it.
 func (m *Main) ProxyAddr() string { return m.proxyLn.Addr().String() }
 
@@ -359,8 +400,11 @@ func (m *Main) Close() error {
 			if err := m.Proxy.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
-		} else if m.proxyLn != nil {
-			_ = m.proxyLn.Close()
+		} else {
+			if m.proxyLn != nil {
+				_ = m.proxyLn.Close()
+			}
+			m.closeModeListeners()
 		}
 		if m.ui != nil {
 			if err := m.ui.Shutdown(ctx); err != nil {

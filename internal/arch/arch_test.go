@@ -41,6 +41,12 @@ func TestDependencyDirection(t *testing.T) {
 		// http.RoundTripper: the standard library only, nothing of Loupe.
 		{"loupe/proxy/h1", func(string) bool { return false }},
 		{"loupe/rules", func(string) bool { return false }},
+		// hostmap is consulted on every new origin connection: the rules
+		// package's host globs and the standard library only.
+		{"loupe/hostmap", func(d string) bool { return d == "loupe/rules" }},
+		// browser starts processes: the standard library only, nothing of
+		// the proxy or the dashboard.
+		{"loupe/browser", func(string) bool { return false }},
 		// codec decodes bodies for the store and the HAR codec: compression
 		// and text libraries only.
 		{"loupe/proxy/codec", func(d string) bool { return !strings.HasPrefix(d, "loupe/") }},

@@ -94,7 +94,15 @@ func (l *Limiter) Stats() Stats {
 
 // Listener wraps inner: its Accept returns only admitted connections.
 func (l *Limiter) Listener(inner net.Listener) net.Listener {
-	return &listener{Listener: inner, l: l}
+	return &listener{Listener: inner, l: l, refusal: l.refusal}
+}
+
+// ListenerRefusing is Listener for a protocol other than HTTP: a refused
+// connection gets refusal (a SOCKS5 "no acceptable method", say) instead
+// of the limiter's HTTP answer. The bounds are shared with every other
+// listener of the limiter.
+func (l *Limiter) ListenerRefusing(inner net.Listener, refusal []byte) net.Listener {
+	return &listener{Listener: inner, l: l, refusal: refusal}
 }
 
 // ConnState is an http.Server ConnState hook: it tells the limiter which
@@ -132,7 +140,8 @@ func admitted(c net.Conn) *conn {
 
 type listener struct {
 	net.Listener
-	l *Limiter
+	l       *Limiter
+	refusal []byte
 }
 
 func (ln *listener) Accept() (net.Conn, error) {
@@ -144,7 +153,7 @@ func (ln *listener) Accept() (net.Conn, error) {
 		if lc := ln.l.admit(c); lc != nil {
 			return lc, nil
 		}
-		ln.l.refuse(c)
+		ln.l.refuse(c, ln.refusal)
 	}
 }
 
@@ -233,11 +242,11 @@ func (l *Limiter) releaseLocked(c *conn) bool {
 
 // refuse answers c with the refusal and closes it, without holding up
 // Accept: the write happens in a goroutine bounded by a deadline.
-func (l *Limiter) refuse(c net.Conn) {
+func (l *Limiter) refuse(c net.Conn, refusal []byte) {
 	l.refused.Add(1)
 	go func() {
 		_ = c.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
-		_, _ = c.Write(l.refusal)
+		_, _ = c.Write(refusal)
 		_ = c.Close()
 	}()
 }

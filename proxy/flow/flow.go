@@ -208,8 +208,8 @@ type Tunnel struct {
 	// The fields below describe a flow that is itself a tunnel or a failed
 	// handshake (Flow.Kind), not a request inside a tunnel.
 
-	// Mode is how a tunnel's bytes were relayed: TunnelPassthrough or
-	// TunnelOpaque; "" on other flows.
+	// Mode is how a tunnel's bytes were relayed: TunnelPassthrough,
+	// TunnelOpaque or TunnelRaw; "" on other flows.
 	Mode string `json:"mode,omitempty"`
 	// SNI is the server name the client sent in its TLS ClientHello, when
 	// Loupe saw one.
@@ -250,6 +250,9 @@ const (
 	TunnelPassthrough = "passthrough"
 	// TunnelOpaque: the client spoke TLS and Loupe had no CA to decrypt it.
 	TunnelOpaque = "opaque"
+	// TunnelRaw: the client spoke neither TLS nor HTTP (SSH, a database
+	// protocol), so there was nothing to decrypt or read.
+	TunnelRaw = "raw"
 )
 
 // Flow is everything Loupe knows about one exchange.
@@ -300,6 +303,12 @@ type Flow struct {
 	Overridden string `json:"overridden,omitempty"` // "override", "mock", "block" or ""
 	// ReplayOf is the ID of the flow this one replays, 0 if none.
 	ReplayOf ID `json:"replayOf,omitempty"`
+	// Composed marks a request written in the dashboard's editor (edit and
+	// send, or a pasted cURL command) rather than sent by a client.
+	Composed bool `json:"composed,omitempty"`
+	// ComposedFrom is the ID of the flow the editor started from; 0 for a
+	// request written from scratch.
+	ComposedFrom ID `json:"composedFrom,omitempty"`
 	// Imported marks a flow loaded from a HAR file rather than captured.
 	Imported bool `json:"imported,omitempty"`
 	// Breakpoint records what a breakpoint rule did to the flow; nil when
@@ -339,6 +348,10 @@ type Summary struct {
 	// nil for other flows and for gRPC calls not finished yet.
 	GRPCStatus  *int   `json:"grpcStatus,omitempty"`
 	GRPCMessage string `json:"grpcMessage,omitempty"`
+
+	// Composed and ComposedFrom are Flow's.
+	Composed     bool `json:"composed,omitempty"`
+	ComposedFrom ID   `json:"composedFrom,omitempty"`
 }
 
 // Summary derives the list row of f.
@@ -363,6 +376,7 @@ func (f *Flow) Summary() Summary {
 	if s.Rules == nil {
 		s.Rules = []string{}
 	}
+	s.Composed, s.ComposedFrom = f.Composed, f.ComposedFrom
 	if f.Tunnel != nil {
 		s.Target = f.Tunnel.Target
 	}

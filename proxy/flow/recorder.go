@@ -53,6 +53,9 @@ type Handle interface {
 	Rule(id string, kind string)
 	// ReplayOf marks the flow as a replay of an earlier one.
 	ReplayOf(id ID)
+	// Composed marks the flow as a request written in the dashboard,
+	// edited from flow from (0: written from scratch).
+	Composed(from ID)
 	// Target records where the request goes when its URL does not say it
 	// (Flow.Tunnel). Called at most once, before the request goes
 	// upstream, and only when target or serverName is set.

@@ -215,6 +215,12 @@ type entry struct {
 	// Breakpoint records what a breakpoint did to the flow
 	// (flow.Flow.Breakpoint), in its JSON form.
 	Breakpoint *flow.Breakpoint `json:"_breakpoint,omitempty"`
+	// Composed marks a request written in Loupe's dashboard rather than
+	// sent by a client (flow.Flow.Composed); ComposedFrom is the ID of the
+	// flow it was edited from in the capture it was exported from. IDs are
+	// new on import, so an import keeps the mark and drops the link.
+	Composed     bool    `json:"_composed,omitempty"`
+	ComposedFrom flow.ID `json:"_composedFrom,omitempty"`
 }
 
 // tunnelExt is _tunnel: what Loupe knows of a tunnel or failed handshake.

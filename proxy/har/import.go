@@ -278,6 +278,7 @@ type inEntry struct {
 	} `json:"_tunnel"`
 	UpstreamNotKept str              `json:"_upstreamNotKept"`
 	Breakpoint      *flow.Breakpoint `json:"_breakpoint"`
+	Composed        boolish          `json:"_composed"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -380,6 +381,7 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		f.Rules = append(f.Rules, string(r))
 	}
 	f.Overridden = string(in.Overridden)
+	f.Composed = bool(in.Composed)
 	if t := string(in.Target); t != "" {
 		// A replay of the flow dials it: only a host and a port.
 		host, port, err := net.SplitHostPort(t)

@@ -177,3 +177,31 @@ func Stream(n int, interval, total time.Duration, done chan<- bool) http.Handler
 }
 
 func mkdirTemp() (string, error) { return os.MkdirTemp("", "loupe-test-ca-") }
+
+// ServeSOCKS serves a SOCKS5 listener of the proxy on 127.0.0.1:0 and
+// returns its address. It stops with the proxy.
+func (e *Env) ServeSOCKS(tb testing.TB) string {
+	tb.Helper()
+	return e.serve(tb, e.Proxy.ServeSOCKS)
+}
+
+// ServeReverse serves a reverse listener for r on 127.0.0.1:0 and returns
+// its address. It stops with the proxy.
+func (e *Env) ServeReverse(tb testing.TB, r proxy.Reverse) string {
+	tb.Helper()
+	return e.serve(tb, func(l net.Listener) error { return e.Proxy.ServeReverse(l, r) })
+}
+
+func (e *Env) serve(tb testing.TB, serve func(net.Listener) error) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	go func() {
+		if err := serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			tb.Errorf("serve %s: %v", l.Addr(), err)
+		}
+	}()
+	return l.Addr().String()
+}

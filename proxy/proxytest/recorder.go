@@ -198,6 +198,10 @@ func (h *handle) Rule(id, kind string) {
 
 func (h *handle) ReplayOf(id flow.ID) { h.update(func(f *flow.Flow) { f.ReplayOf = id }) }
 
+func (h *handle) Composed(from flow.ID) {
+	h.update(func(f *flow.Flow) { f.Composed, f.ComposedFrom = true, from })
+}
+
 func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })
 }

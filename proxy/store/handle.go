@@ -220,6 +220,10 @@ func (h *handle) ReplayOf(id flow.ID) {
 	h.update(func(f *flow.Flow) { f.ReplayOf = id })
 }
 
+func (h *handle) Composed(from flow.ID) {
+	h.update(func(f *flow.Flow) { f.Composed, f.ComposedFrom = true, from })
+}
+
 func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) {
 		f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName}
@@ -327,6 +331,7 @@ func (noop) Trailers(flow.Facet, flow.Fields) {}
 func (noop) WebSocket(flow.WSMessage)         {}
 func (noop) Rule(string, string)              {}
 func (noop) ReplayOf(flow.ID)                 {}
+func (noop) Composed(flow.ID)                 {}
 func (noop) Target(string, string)            {}
 func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
 func (noop) Relayed(flow.Facet, int)          {}

@@ -134,7 +134,8 @@ test("1. the list shows each flow's port; port: selects one origin; a bad port i
 
 test("2. 'Override this response' on port B's flow overrides port B only", T, async () => {
   await setFilter(`port:${originB.port}`);
-  await waitCount(1);
+  // The list before showed one flow too (port A's): wait for B's row itself.
+  await waitHosts([`127.0.0.1:${originB.port}`]);
   await page.click(".row[data-id]");
   await page.locator("[data-testid=detail] [data-testid=json-view]").waitFor();
   await page.click("[data-testid=override]");

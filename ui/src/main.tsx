@@ -6,6 +6,7 @@ import { api, ApiError } from "./api/client";
 import type { FeedMessage } from "./api/types";
 import { App } from "./components/App";
 import "./styles.css";
+import { refreshHeld, setHeld } from "./held-state";
 import { Feed } from "./store/feed";
 import { appState, detail, feedStatus, flowsVersion, loadDetail, refreshRuleCounts, refreshRules, refreshState, reportError, rules, selectedId, setFeed, unauthorized } from "./state";
 
@@ -60,6 +61,7 @@ const feed = new Feed(
       if (s === "live") {
         void refreshState();
         void refreshRules();
+        void refreshHeld();
       }
     },
     error(err) {
@@ -73,6 +75,8 @@ const feed = new Feed(
         void refreshRuleCounts();
       } else if (m.type === "state/update") {
         if (m.state) appState.value = m.state;
+      } else if (m.type === "held/update") {
+        setHeld(m.held);
       }
     },
   },

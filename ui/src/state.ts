@@ -8,7 +8,14 @@ import type { AppState, Flow, FlowID, Problem, Rule } from "./api/types";
 import { Feed, type FeedStatus } from "./store/feed";
 import type { SortDir, SortKey } from "./store/flowstore";
 
-export const page = signal<"flows" | "rules">(location.hash === "#rules" ? "rules" : "flows");
+export type Page = "flows" | "rules" | "compose" | "modes";
+
+/** The page a location hash names. */
+export function pageOf(hash: string): Page {
+  return hash === "#rules" ? "rules" : hash === "#compose" ? "compose" : hash === "#modes" ? "modes" : "flows";
+}
+
+export const page = signal<Page>(pageOf(location.hash));
 export const feedStatus = signal<FeedStatus>("connecting");
 export const flowsVersion = signal(0);
 export const unauthorized = signal(false);

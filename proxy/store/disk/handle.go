@@ -303,6 +303,10 @@ func (h *handle) ReplayOf(id flow.ID) {
 	h.update(func(f *flow.Flow) { f.ReplayOf = id })
 }
 
+func (h *handle) Composed(from flow.ID) {
+	h.update(func(f *flow.Flow) { f.Composed, f.ComposedFrom = true, from })
+}
+
 func (h *handle) Timings(t flow.Timings) {
 	h.update(func(f *flow.Flow) { f.Timings = t })
 }
@@ -384,6 +388,7 @@ func (noop) BodyEnd(flow.Facet)               {}
 func (noop) WebSocket(flow.WSMessage)         {}
 func (noop) Rule(string, string)              {}
 func (noop) ReplayOf(flow.ID)                 {}
+func (noop) Composed(flow.ID)                 {}
 func (noop) Target(string, string)            {}
 func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
 func (noop) Trailers(flow.Facet, flow.Fields) {}

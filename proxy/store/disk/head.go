@@ -50,6 +50,7 @@ const (
 	hasUpBody
 	isImported
 	hasTunnel
+	isComposed // the head ends with ComposedFrom
 )
 
 // Markers of the optional sections at the end of a head.
@@ -112,6 +113,9 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	if f.Tunnel != nil {
 		flags |= hasTunnel
 	}
+	if f.Composed {
+		flags |= isComposed
+	}
 	b = append(b, flags)
 	if f.UpstreamRequest != nil {
 		b = appendRequest(b, f.UpstreamRequest, shared&sharedUpReq != 0)
@@ -145,6 +149,9 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	}
 	b = appendString(b, string(f.Kind))
 	b = appendString(b, f.UpstreamNotKept)
+	if f.Composed {
+		b = binary.AppendUvarint(b, uint64(f.ComposedFrom))
+	}
 	if bp := f.Breakpoint; bp != nil {
 		b = append(b, hasBreakpoint)
 		b = appendBreakpoint(b, bp)
@@ -509,6 +516,10 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 	}
 	f.Kind = flow.Kind(r.string())
 	f.UpstreamNotKept = r.string()
+	if flags&isComposed != 0 {
+		f.Composed = true
+		f.ComposedFrom = flow.ID(r.uvarint())
+	}
 	for r.err == nil && r.off < len(r.s) {
 		switch r.byte() {
 		case hasBreakpoint:

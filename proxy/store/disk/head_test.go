@@ -67,6 +67,7 @@ func TestHeadRoundTripsEveryField(t *testing.T) {
 	shared.Response = &resp
 	cases["shared headers"] = &shared
 	cases["minimal"] = &flow.Flow{ID: 1, Start: time.Unix(5, 0), State: flow.StatePending, Request: req("/")}
+	cases["composed from scratch"] = &flow.Flow{ID: 2, Start: time.Unix(5, 0), State: flow.StateDone, Request: req("/"), Composed: true}
 
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {

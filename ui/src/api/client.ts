@@ -2,14 +2,31 @@
 // cookie set by opening /?token=T). Errors carry the server's JSON so callers
 // can show a filter's bad term or a rule's field problems where they belong.
 
-import type { AppState, Flow, FlowID, FlowPage, Problem, Rule, Summary } from "./types";
+import type {
+  AppState,
+  BrowsersState,
+  ComposeAnswer,
+  ComposeRequest,
+  Flow,
+  FlowID,
+  FlowPage,
+  Held,
+  HeldEdit,
+  HostMapEntry,
+  HostMapState,
+  LaunchedBrowser,
+  LaunchRequest,
+  Problem,
+  Rule,
+  Summary,
+} from "./types";
 
 /** ApiError is a non-2xx answer, with the decoded JSON body when there was one. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly data: { error?: string; term?: string; problems?: Problem[] } | null,
+    readonly data: { error?: string; term?: string; field?: string; problems?: Problem[] } | null,
   ) {
     super(message);
   }
@@ -67,6 +84,18 @@ export const api = {
   ruleStats: () => request<{ counts?: Record<string, number> } | null>("GET", "/api/rules/stats"),
   state: () => request<AppState>("GET", "/api/state"),
   setRecording: (on: boolean) => request<unknown>("POST", on ? "/api/recording/resume" : "/api/recording/pause"),
+  compose: (r: ComposeRequest) => request<ComposeAnswer>("POST", "/api/compose", r),
+  kill: (id: FlowID) => request<unknown>("POST", `/api/flows/${id}/kill`),
+  held: () => request<Held[] | null>("GET", "/api/held"),
+  /** Releases a held exchange: continue (as it was), execute or respond (with edit), abort (optional status). */
+  release: (id: FlowID, action: "continue" | "execute" | "respond" | "abort", body?: HeldEdit | { status: number }) =>
+    request<unknown>("POST", `/api/held/${id}/${action}`, body ?? {}),
+  releaseAll: (action: "continue-all" | "abort-all") => request<unknown>("POST", `/api/held/${action}`, {}),
+  browsers: () => request<BrowsersState>("GET", "/api/browsers"),
+  launchBrowser: (req: LaunchRequest) => request<LaunchedBrowser>("POST", "/api/browsers", req),
+  closeBrowser: (id: number) => request<unknown>("DELETE", `/api/browsers/${id}`),
+  hostMap: () => request<HostMapState>("GET", "/api/hostmap"),
+  replaceHostMap: (entries: HostMapEntry[]) => request<HostMapState>("PUT", "/api/hostmap", { entries }),
 };
 
 /** URL of a body: decoded by default; raw wire bytes or the upstream variant on request. */

@@ -92,6 +92,10 @@ export interface Flow {
   rules?: string[];
   overridden?: OverrideKind;
   replayOf?: FlowID;
+  /** Written in the dashboard's editor (edit and send, pasted cURL), not sent by a client. */
+  composed?: boolean;
+  /** The flow the editor started from; absent for a request written from scratch. */
+  composedFrom?: FlowID;
   imported?: boolean;
   /** What a breakpoint did to the flow (flow.Breakpoint); absent when none matched. */
   breakpoint?: Breakpoint;
@@ -129,40 +133,7 @@ export interface BreakpointStop {
   streamed?: boolean;
   /** The message as edited (execute, respond), its body cut at 64 KiB (truncated then set):
    * for a request, the one place that keeps the edited body. */
-  edit?: HeldMessage;
-}
-
-/** flow.Message: a held message as listed, and the body of execute/respond. In an edit,
- * fields left out stay as they were; an empty headers list removes them all. */
-export interface HeldMessage {
-  method?: string;
-  url?: string;
-  status?: number;
-  headers: Field[] | null;
-  /** The body decoded (Content-Encoding undone) as text; bodyBase64 when it is not UTF-8. */
-  body?: string;
-  bodyBase64?: string;
-  /** Only the start of the body: it cannot be edited and goes through as it is. */
-  truncated?: boolean;
-  /** held/update left the body out to stay small: GET /api/held/{id} has it. */
-  bodyOmitted?: boolean;
-}
-
-/** flow.Held: GET /api/held and held/update. */
-export interface Held {
-  id: FlowID;
-  phase: "request" | "response";
-  rule: string;
-  /** RFC 3339 with milliseconds, UTC. */
-  heldAt: string;
-  deadline: string;
-  /** Time left until deadline when the list was made. */
-  remainingMs: number;
-  onTimeout: "continue" | "abort";
-  /** The held request, or (response phase) the request as sent. */
-  request: HeldMessage;
-  /** Response phase only. */
-  response?: HeldMessage;
+  edit?: HeldEdit & { truncated?: boolean };
 }
 
 /** flow.Tunnel */
@@ -171,7 +142,7 @@ export interface Tunnel {
   target?: string;
   /** TLS name verified upstream, when not the URL's host. */
   serverName?: string;
-  /** Tunnel flows: "passthrough" or "opaque" (TLS relayed without a CA). */
+  /** Tunnel flows: "passthrough", "opaque" (TLS relayed without a CA) or "raw" (neither TLS nor HTTP). */
   mode?: string;
   /** Tunnel and TLS-error flows: the server name of the client's ClientHello. */
   sni?: string;
@@ -207,6 +178,8 @@ export interface Summary {
   /** gRPC status code of a finished gRPC call (from its trailers, or a trailers-only answer). */
   grpcStatus?: number;
   grpcMessage?: string;
+  composed?: boolean;
+  composedFrom?: FlowID;
   /** Breakpoint.state: "held", "skipped", or the action that released it. */
   breakpoint?: "held" | "skipped" | ReleaseAction;
 }
@@ -241,6 +214,7 @@ export const ACTION_TYPES = [
   "delay",
   "throttle",
   "block",
+  "breakpoint",
 ] as const;
 
 export type ActionType = (typeof ACTION_TYPES)[number];
@@ -256,15 +230,15 @@ export interface Action {
   dir?: string;
   url?: string;
   ms?: number;
-  /** delay: request|response; breakpoint: request (default), response or both. */
+  /** delay: request or response; breakpoint: request, response or both. */
   phase?: "request" | "response" | "both" | "";
   bytesPerSecond?: number;
   reset?: boolean;
-  /** breakpoint: how long it holds before onTimeout applies (default 60000, max 1800000). */
+  /** breakpoint: how long an exchange is held (default 60000). */
   timeoutMs?: number;
-  /** breakpoint: "continue" (default) or "abort". */
+  /** breakpoint: what a held exchange does when its time is up. */
   onTimeout?: "continue" | "abort";
-  /** breakpoint: the next N matches are held, then it stops; 0 or absent = every match. */
+  /** breakpoint: the next N matches only; 0 = every match. */
   hits?: number;
 }
 
@@ -308,13 +282,85 @@ export interface StateMessage {
   state?: AppState;
 }
 
-/** The whole held list, after every change and on connect. */
-export interface HeldUpdateMessage {
+export interface HeldMessage {
   type: "held/update";
-  held: Held[];
+  held?: Held[] | null;
 }
 
-export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage | HeldUpdateMessage;
+export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage | HeldMessage;
+
+// ---- compose (web/compose.go) ----
+
+/** POST /api/compose (web.composeRequest). */
+export interface ComposeRequest {
+  method: string;
+  url: string;
+  headers: Field[];
+  body?: string;
+  bodyBase64?: string;
+  /** The flow the request was edited from. */
+  from?: FlowID;
+}
+
+/** The answer of POST /api/compose: the new flow and the fields Loupe computes per hop. */
+export interface ComposeAnswer {
+  id: FlowID;
+  dropped?: string[];
+}
+
+// ---- breakpoints: exchanges held by a breakpoint rule ----
+
+/** A message as a held exchange shows it: the body as text, or base64 when binary. */
+export interface HeldRequest {
+  method: string;
+  url: string;
+  headers: Field[] | null;
+  body?: string;
+  bodyBase64?: string;
+  /** The body was longer than Loupe holds: it passes through unedited. */
+  truncated?: boolean;
+  /** held/update left the body out to stay small (over 1 MiB of bodies in one message): GET /api/held/{id} has it. */
+  bodyOmitted?: boolean;
+}
+
+export interface HeldResponse {
+  status: number;
+  headers: Field[] | null;
+  body?: string;
+  bodyBase64?: string;
+  truncated?: boolean;
+  bodyOmitted?: boolean;
+}
+
+/** One entry of GET /api/held and held/update. */
+export interface Held {
+  id: FlowID;
+  phase: "request" | "response";
+  /** The breakpoint's rule. */
+  rule?: string;
+  /** RFC 3339 with milliseconds, UTC. */
+  heldAt?: string;
+  /** RFC 3339 with milliseconds, UTC. */
+  deadline: string;
+  remainingMs: number;
+  /** What happens at the deadline. */
+  onTimeout?: "continue" | "abort";
+  request?: HeldRequest;
+  response?: HeldResponse;
+}
+
+/**
+ * The edit sent with POST /api/held/{id}/execute or /respond: shaped like the
+ * flow's own request or response head; fields left out stay as they were.
+ */
+export interface HeldEdit {
+  method?: string;
+  url?: string;
+  status?: number;
+  headers?: Field[];
+  body?: string;
+  bodyBase64?: string;
+}
 
 /** Capture statistics (store.Stats, proxy/store/store.go). Optional: the UI shows what is there. */
 export interface Stats {
@@ -346,4 +392,47 @@ export interface AppState {
   process?: { heapBytes?: number; goroutines?: number };
   /** The proxy's client connections (connlimit.Stats, proxy/connlimit). */
   connections?: { open?: number; max?: number; refused?: number; idleClosed?: number };
+}
+
+/** An installed browser (Go: browser.Found). */
+export interface FoundBrowser {
+  name: string;
+  kind: "chromium" | "firefox";
+  path: string;
+}
+
+/** A browser started from the dashboard (Go: browser.Info). */
+export interface LaunchedBrowser {
+  id: number;
+  name: string;
+  path: string;
+  pid: number;
+  started: string;
+  running: boolean;
+  note?: string;
+  exit?: string;
+}
+
+/** GET /api/browsers (Go: web.BrowsersState). */
+export interface BrowsersState {
+  available: FoundBrowser[];
+  launched: LaunchedBrowser[];
+}
+
+/** POST /api/browsers (Go: web.LaunchRequest). */
+export interface LaunchRequest {
+  browser?: string;
+  url?: string;
+}
+
+/** One host mapping (Go: hostmap.Entry): connections to hosts matching the glob go to `to`. */
+export interface HostMapEntry {
+  host: string;
+  to: string;
+}
+
+/** GET and PUT /api/hostmap (Go: web.HostMapState). */
+export interface HostMapState {
+  fixed: HostMapEntry[];
+  entries: HostMapEntry[];
 }

@@ -3,10 +3,13 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api/client";
-import { detail, detailOpen, editing, getFeed, page, reportError, select, selectedId, toasts, unauthorized } from "../state";
+import { detail, detailOpen, editing, getFeed, page, pageOf, reportError, select, selectedId, toasts, unauthorized } from "../state";
+import { ComposePage } from "./Compose";
+import { HeldPanel } from "./Held";
 import { Detail } from "./Detail";
 import { FilterBar } from "./FilterBar";
 import { FlowList } from "./FlowList";
+import { ModesPage } from "./Modes";
 import { RuleEditor, RulesPage } from "./Rules";
 import { importHar, Toolbar } from "./Toolbar";
 
@@ -14,7 +17,7 @@ export function App() {
   const [dropping, setDropping] = useState(false);
 
   useEffect(() => {
-    const onHash = () => (page.value = location.hash === "#rules" ? "rules" : "flows");
+    const onHash = () => (page.value = pageOf(location.hash));
     window.addEventListener("hashchange", onHash);
     // Delete removes the selected flow when the list has the focus.
     const onKey = async (e: KeyboardEvent) => {
@@ -82,11 +85,18 @@ export function App() {
             {detailOpen.value && selectedId.value !== null && <Detail />}
           </main>
         </>
+      ) : page.value === "compose" ? (
+        <ComposePage />
+      ) : page.value === "modes" ? (
+        <main class="modes">
+          <ModesPage />
+        </main>
       ) : (
         <main class="rules">
           <RulesPage />
         </main>
       )}
+      <HeldPanel />
       {editing.value && <RuleEditor />}
       {dropping && <div class="dropnote">Drop a HAR file to import it</div>}
       <div class="toasts" aria-live="polite">

@@ -9,7 +9,8 @@ import { toCurl } from "../lib/curl";
 import { fmtDuration, fmtSize, fmtTime, statusClass } from "../lib/format";
 import { grpcStatusOf } from "../lib/grpc";
 import { isProbablyText } from "../lib/hex";
-import { ruleFromFlow } from "../lib/rules";
+import { breakpointRuleFromFlow, ruleFromFlow } from "../lib/rules";
+import { editAndSend } from "../compose-state";
 import { detail, detailOpen, editing, getFeed, reportError, rules, select, selectedId, toast } from "../state";
 import { BodyView } from "./BodyView";
 import { Badges } from "./FlowList";
@@ -124,6 +125,14 @@ function Actions({ f }: { f: Flow }) {
     editing.value = { rule: ruleFromFlow(f, text), isNew: true, problems: [] };
     if (text === null) toast("The response body is binary: the rule starts with an empty body", "info");
   };
+  const kill = async () => {
+    try {
+      await api.kill(f.id);
+      toast(`Killed #${f.id}`);
+    } catch (err) {
+      reportError("Kill", err);
+    }
+  };
   const del = async () => {
     try {
       await api.deleteFlow(f.id);
@@ -146,12 +155,23 @@ function Actions({ f }: { f: Flow }) {
           <button class="btn small" onClick={replay} disabled={f.imported && !f.request.url}>
             Replay
           </button>
+          <button class="btn small" onClick={() => editAndSend(f)} disabled={!/^https?:/i.test(f.request.url) || isWS(f)} title="Open this request in the editor, change it and send it as a new flow" data-testid="edit-and-send">
+            Edit and send
+          </button>
           <button class="btn small primary" onClick={override} data-testid="override">
             Override this response
+          </button>
+          <button class="btn small" onClick={() => (editing.value = { rule: breakpointRuleFromFlow(f), isNew: true, problems: [] })} title="A rule that holds the next requests like this one for you to inspect and edit" data-testid="break-on-this">
+            Break on this
           </button>
         </>
       )}
       <span class="grow" />
+      {f.state === "pending" && (
+        <button class="btn small danger" onClick={kill} title="End this exchange now: the client's and the origin's connections are closed" data-testid="kill">
+          Kill
+        </button>
+      )}
       <button class="btn small danger" onClick={del} title="Delete this flow (Del)">
         Delete
       </button>
@@ -220,6 +240,22 @@ function Overview({ f }: { f: Flow }) {
               <button class="link" onClick={() => select(f.replayOf!)}>
                 #{f.replayOf}
               </button>
+            </dd>
+          </>
+        ) : null}
+        {f.composed ? (
+          <>
+            <dt>Sent from</dt>
+            <dd data-testid="composed-from">
+              the dashboard's editor
+              {f.composedFrom ? (
+                <>
+                  , edited from{" "}
+                  <button class="link" onClick={() => select(f.composedFrom!)}>
+                    #{f.composedFrom}
+                  </button>
+                </>
+              ) : null}
             </dd>
           </>
         ) : null}

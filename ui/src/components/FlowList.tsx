@@ -9,6 +9,7 @@ import { shownPort } from "../lib/port";
 import { kindBadge, kindPath } from "../lib/tunnel";
 import { grpcCodeName } from "../lib/grpc";
 import { shortType, type SortKey } from "../store/flowstore";
+import { heldIds } from "../held-state";
 import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
 
 export const ROW_H = 24;
@@ -43,6 +44,8 @@ export function Badges({ s }: { s: Summary }) {
   if (s.error && s.kind !== "tls-error") out.push(<span class="badge b-error" title={s.error}>error</span>);
   if (s.websocket) out.push(<span class="badge b-ws" title="WebSocket">ws</span>);
   if (s.replayOf) out.push(<span class="badge b-replay" title={`Replay of #${s.replayOf}`}>replay</span>);
+  if (s.composed) out.push(<span class="badge b-composed" title={s.composedFrom ? `Edited from #${s.composedFrom} and sent from the dashboard` : "Written and sent from the dashboard"}>composed</span>);
+  if (s.state === "pending" && heldIds.value.has(s.id)) out.push(<span class="badge b-held" title="Held by a breakpoint">held</span>);
   if (s.imported) out.push(<span class="badge b-imported" title="Imported from HAR">har</span>);
   return <>{out}</>;
 }

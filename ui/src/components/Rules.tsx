@@ -415,6 +415,39 @@ function ActionForm({ a, i, probs, ruleId, onChange, onRemove, onMove }: { a: Ac
           </Field>
         </div>
       )}
+      {has("timeoutMs") && (
+        <div class="grid2" data-testid="breakpoint-form">
+          <Field label="Hold" probs={p("phase")}>
+            <select value={a.phase || "request"} onChange={(ev) => onChange({ ...a, phase: val(ev) as Action["phase"] })} data-testid="breakpoint-phase">
+              <option value="request">the request, before it goes upstream</option>
+              <option value="response">the response, before it is served</option>
+              <option value="both">both</option>
+            </select>
+          </Field>
+          <Field label="Timeout (seconds)" probs={p("timeoutMs")} hint="up to 30 minutes">
+            <input
+              type="number"
+              min={1}
+              max={1800}
+              value={a.timeoutMs === undefined ? "" : a.timeoutMs / 1000}
+              onInput={(ev) => {
+                const v = num(ev);
+                onChange({ ...a, timeoutMs: v === undefined ? undefined : Math.round(v * 1000) });
+              }}
+              data-testid="breakpoint-timeout"
+            />
+          </Field>
+          <Field label="When the time is up" probs={p("onTimeout")}>
+            <select value={a.onTimeout || "continue"} onChange={(ev) => onChange({ ...a, onTimeout: val(ev) as Action["onTimeout"] })} data-testid="breakpoint-ontimeout">
+              <option value="continue">continue unchanged</option>
+              <option value="abort">abort</option>
+            </select>
+          </Field>
+          <Field label="Hits" probs={p("hits")} hint="the next N matches; 0: every match">
+            <input type="number" min={0} value={a.hits ?? 0} onInput={(ev) => onChange({ ...a, hits: num(ev) ?? 0 })} data-testid="breakpoint-hits" />
+          </Field>
+        </div>
+      )}
       {has("bytesPerSecond") && (
         <Field label="Bytes per second" probs={p("bytesPerSecond")}>
           <input type="number" min={1} value={a.bytesPerSecond ?? ""} onInput={(ev) => onChange({ ...a, bytesPerSecond: num(ev) })} />

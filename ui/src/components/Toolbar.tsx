@@ -4,6 +4,8 @@
 import { useRef, useState } from "preact/hooks";
 import { api, exportURL } from "../api/client";
 import { fmtSize } from "../lib/format";
+import { HeldBadge } from "./Held";
+import { openBrowser } from "./Modes";
 import { appState, feedStatus, filterText, getFeed, isPaused, page, refreshState, reportError, select, toast } from "../state";
 
 export async function importHar(file: File): Promise<void> {
@@ -64,7 +66,14 @@ export function Toolbar() {
         <a href="#rules" class={page.value === "rules" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "rules"), history.replaceState(null, "", "#rules"))}>
           Rules
         </a>
+        <a href="#compose" class={page.value === "compose" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "compose"), history.replaceState(null, "", "#compose"))} data-testid="nav-compose">
+          Compose
+        </a>
+        <a href="#modes" class={page.value === "modes" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "modes"), history.replaceState(null, "", "#modes"))} data-testid="tab-modes">
+          Browsers &amp; hosts
+        </a>
       </nav>
+      <HeldBadge />
       <div class="tools">
         <button class={"btn rec" + (paused ? " paused" : "")} onClick={toggle} title={paused ? "Resume recording" : "Pause recording"} data-testid="record">
           <span class="dot" />
@@ -109,6 +118,9 @@ export function Toolbar() {
             if (f) await importHar(f);
           }}
         />
+        <button class="btn" onClick={() => void openBrowser()} title="Start a browser that goes through Loupe and trusts its CA (a temporary profile)" data-testid="open-browser">
+          Open a browser
+        </button>
         <a class="btn" href="/install" target="_blank" rel="noopener" title="Install Loupe's CA certificate to inspect HTTPS">
           CA certificate
         </a>

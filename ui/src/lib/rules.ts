@@ -1,8 +1,9 @@
-// Helpers for the rule editor: blank actions per type, a rule prefilled from a
-// flow ("Override this response"), cleaning before save, and matching the
-// server's field-level problems to form fields.
+// Helpers for the rule editor: blank actions per type, rules prefilled from a
+// flow ("Override this response", "Break on this") or from the edit of a held
+// exchange ("Save as rule"), cleaning before save, and matching the server's
+// field-level problems to form fields.
 
-import type { Action, ActionType, Flow, Problem, Rule } from "../api/types";
+import type { Action, ActionType, Field, Flow, Problem, Rule } from "../api/types";
 import { urlPort } from "./port";
 
 /** Which fields each action type uses (the form shows only these). */
@@ -17,6 +18,7 @@ export const ACTION_FIELDS: Record<ActionType, (keyof Action)[]> = {
   delay: ["ms", "phase"],
   throttle: ["bytesPerSecond"],
   block: ["status", "reset"],
+  breakpoint: ["phase", "timeoutMs", "onTimeout", "hits"],
 };
 
 export const ACTION_LABELS: Record<ActionType, string> = {
@@ -30,6 +32,7 @@ export const ACTION_LABELS: Record<ActionType, string> = {
   delay: "Delay",
   throttle: "Throttle response",
   block: "Block",
+  breakpoint: "Breakpoint (hold to inspect and edit)",
 };
 
 export function blankAction(type: ActionType): Action {
@@ -51,6 +54,8 @@ export function blankAction(type: ActionType): Action {
       return { type, bytesPerSecond: 16384 };
     case "block":
       return { type, status: 403 };
+    case "breakpoint":
+      return { type, phase: "request", timeoutMs: 60000, onTimeout: "continue", hits: 0 };
   }
 }
 
@@ -101,27 +106,121 @@ const KEEP_HEADERS = new Set(["content-type"]);
  * included, so the rule leaves other servers on the same host alone.
  */
 export function ruleFromFlow(f: Flow, bodyText: string | null): Rule {
-  const u = safeURL(f.request.url);
   const headers: Record<string, string> = {};
   for (const h of f.response?.headers ?? []) {
     if (KEEP_HEADERS.has(h.name.toLowerCase())) headers[h.name] = h.value;
   }
-  const path = u ? u.pathname + u.search : "";
   const action: Action = { type: "override", status: f.response?.status ?? 200, headers, body: bodyText ?? "" };
+  return { id: "", name: ruleName("Override", f.request.method, f.request.url), enabled: true, match: matchOf(f.request.method, f.request.url), actions: [action] };
+}
+
+/**
+ * matchOf matches one request: its method, host, port and exact path and
+ * query. The port is always set, a default one included, so the rule leaves
+ * other servers on the same host alone.
+ */
+export function matchOf(method: string, url: string): Rule["match"] {
+  const u = safeURL(url);
+  return {
+    methods: [method],
+    host: u?.hostname ?? "",
+    port: urlPort(url),
+    // Globs treat * and ? specially; an exact path with ? in its query
+    // still matches itself (? is one char).
+    path: u ? u.pathname + u.search : "",
+  };
+}
+
+function ruleName(what: string, method: string, url: string): string {
+  const u = safeURL(url);
+  return `${what} ${method} ${u?.hostname ?? ""}${u ? u.pathname + u.search : ""}`.slice(0, 120);
+}
+
+/** breakpointRuleFromFlow prefills "Break on this": hold the next requests like f's, before they go upstream. */
+export function breakpointRuleFromFlow(f: Flow): Rule {
   return {
     id: "",
-    name: `Override ${f.request.method} ${u?.hostname ?? ""}${path}`.slice(0, 120),
+    name: ruleName("Break on", f.request.method, f.request.url),
     enabled: true,
-    match: {
-      methods: [f.request.method],
-      host: u?.hostname ?? "",
-      port: urlPort(f.request.url),
-      // Globs treat * and ? specially; an exact path with ? in its query
-      // still matches itself (? is one char).
-      path,
-    },
-    actions: [action],
+    match: matchOf(f.request.method, f.request.url),
+    actions: [blankAction("breakpoint")],
   };
+}
+
+/** What a held exchange's editor changed, for "Save as rule". */
+export interface HeldRuleInput {
+  /** The request as it arrived (method and URL decide the match). */
+  method: string;
+  url: string;
+  /** request: an edited request; response: an edited response; respond: an answer without the upstream. */
+  kind: "request" | "response" | "respond";
+  /** Header lists before and after the edit. */
+  before: Field[];
+  after: Field[];
+  /** request: the edited URL. */
+  newURL?: string;
+  /** response, respond: the status and the body text. */
+  status?: number;
+  body?: string;
+}
+
+/**
+ * ruleFromHeldEdit turns the edit of a held exchange into a rule that makes
+ * the same change every time: an answer (override for an edited response,
+ * mock for one given without the upstream), or for a request a mapRemote to
+ * the edited origin and path plus the header changes. It also says what the
+ * rule cannot carry (a request's method or body).
+ */
+export function ruleFromHeldEdit(e: HeldRuleInput): { rule: Rule; lost: string[] } {
+  const match = matchOf(e.method, e.url);
+  const lost: string[] = [];
+  const actions: Action[] = [];
+  if (e.kind === "request") {
+    const from = safeURL(e.url);
+    const to = e.newURL ? safeURL(e.newURL) : null;
+    if (to && from && (to.protocol !== from.protocol || to.host !== from.host || to.pathname !== from.pathname)) {
+      actions.push({ type: "mapRemote", url: `${to.protocol}//${to.host}${to.pathname}` });
+      if (to.search !== from.search) lost.push("the query (a mapped request keeps its own)");
+    } else if (to && from && to.search !== from.search) {
+      lost.push("the query");
+    }
+    const { set, removed } = headerChanges(e.before, e.after);
+    if (Object.keys(set).length) actions.push({ type: "setRequestHeaders", headers: set });
+    if (removed.length) actions.push({ type: "removeRequestHeaders", names: removed });
+    return { rule: { id: "", name: ruleName("Edit", e.method, e.url), enabled: true, match, actions }, lost };
+  }
+  const headers: Record<string, string> = {};
+  for (const h of e.after) {
+    if (!MANAGED.has(h.name.toLowerCase())) headers[h.name] = h.value;
+  }
+  actions.push({ type: e.kind === "respond" ? "mock" : "override", status: e.status ?? 200, headers, body: e.body ?? "" });
+  return { rule: { id: "", name: ruleName(e.kind === "respond" ? "Answer" : "Override", e.method, e.url), enabled: true, match, actions }, lost };
+}
+
+/** Headers a rule may not set: Loupe computes them for each hop. */
+const MANAGED = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "content-length"]);
+
+/** headerChanges lists the fields added or changed (last value wins) and the names no longer present. */
+export function headerChanges(before: Field[], after: Field[]): { set: Record<string, string>; removed: string[] } {
+  const old = new Map<string, string>();
+  for (const h of before) old.set(h.name.toLowerCase(), h.value);
+  const now = new Map<string, Field>();
+  for (const h of after) if (h.name.trim()) now.set(h.name.trim().toLowerCase(), { name: h.name.trim(), value: h.value });
+  const set: Record<string, string> = {};
+  for (const [k, h] of now) {
+    if (MANAGED.has(k) || k === "host") continue;
+    if (old.get(k) !== h.value) set[h.name] = h.value;
+  }
+  const removed: string[] = [];
+  const seen = new Set<string>();
+  for (const h of before) {
+    const k = h.name.toLowerCase();
+    if (!now.has(k) && !MANAGED.has(k) && k !== "host" && !seen.has(k)) {
+      removed.push(h.name);
+      seen.add(k);
+    }
+  }
+  return { set, removed };
 }
 
 function safeURL(s: string): URL | null {

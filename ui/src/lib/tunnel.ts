@@ -30,6 +30,8 @@ export function modeText(mode: string | undefined): string {
       return "passthrough: the host matches -passthrough, so Loupe relays the bytes without decrypting them";
     case "opaque":
       return "relayed as is: the client spoke TLS and Loupe has no CA to decrypt it";
+    case "raw":
+      return "relayed as is: the client spoke neither TLS nor HTTP";
     default:
       return "relayed without decrypting";
   }
