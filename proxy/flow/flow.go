@@ -303,18 +303,21 @@ type Flow struct {
 	Overridden string `json:"overridden,omitempty"` // "override", "mock", "block" or ""
 	// ReplayOf is the ID of the flow this one replays, 0 if none.
 	ReplayOf ID `json:"replayOf,omitempty"`
-	// Composed marks a request written in the dashboard's editor (edit and
-	// send, or a pasted cURL command) rather than sent by a client.
-	Composed bool `json:"composed,omitempty"`
 	// ComposedFrom is the ID of the flow the editor started from; 0 for a
 	// request written from scratch.
 	ComposedFrom ID `json:"composedFrom,omitempty"`
-	// Imported marks a flow loaded from a HAR file rather than captured.
-	Imported bool `json:"imported,omitempty"`
 	// Breakpoint records what a breakpoint rule did to the flow; nil when
 	// none matched (nearly always: a pointer, so the common case costs 8
 	// bytes).
 	Breakpoint *Breakpoint `json:"breakpoint,omitempty"`
+	// Composed marks a request written in the dashboard's editor (edit and
+	// send, or a pasted cURL command) rather than sent by a client.
+	Composed bool `json:"composed,omitempty"`
+	// Imported marks a flow loaded from a HAR file rather than captured.
+	// (The bools come last, together: padding between fields would cost a
+	// word per flow, and the store's entry sits at the edge of its size
+	// class; see TestEntrySizeClass in proxy/store.)
+	Imported bool `json:"imported,omitempty"`
 }
 
 // Summary is what one row of the flow list needs. Its TypeScript twin lives in
