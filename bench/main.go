@@ -75,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.short, "short", false, "quick check: 2 s per throughput run, smaller sizes")
 	fs.DurationVar(&c.duration, "duration", 0, "length of each throughput run (default 10s, 2s with -short)")
 	fs.DurationVar(&c.timeout, "timeout", 12*time.Minute, "bound on the whole run")
-	fs.StringVar(&c.scenarios, "scenarios", "abcdefghi", "scenarios to run, by letter")
+	fs.StringVar(&c.scenarios, "scenarios", "abcdefghi", "scenarios to run, by letter (j, requests held at a breakpoint, only when asked)")
 	fs.StringVar(&c.loaded, "loaded", "off", "100 non-matching rules + a websocket reader during the runs: off, on or both")
 	fs.BoolVar(&c.pin, "pin", true, "pin the proxy to CPU 0 and this program to CPU 1 with taskset")
 	fs.StringVar(&c.src, "src", "", "module root holding cmd/loupe (default: found from the working directory)")
@@ -106,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-loaded %q: want off, on or both", c.loaded)
 	}
 	for _, r := range c.scenarios {
-		if !strings.ContainsRune("abcdefghi", r) {
+		if !strings.ContainsRune("abcdefghij", r) {
 			return c, fmt.Errorf("-scenarios: unknown scenario %q", r)
 		}
 	}

@@ -254,13 +254,15 @@ type launcher interface {
 
 // spawner starts a new Loupe process per scenario.
 type spawner struct {
-	bin    string
-	args   []string // extra flags
-	tmp    string
-	pin    bool
-	stderr io.Writer
-	n      int
-	data   string // shared across starts, so the CA is made once
+	bin  string
+	args []string // extra flags
+	// scenarioArgs are extra flags of the scenario running now.
+	scenarioArgs []string
+	tmp          string
+	pin          bool
+	stderr       io.Writer
+	n            int
+	data         string // shared across starts, so the CA is made once
 }
 
 func (s *spawner) describe() string {
@@ -301,6 +303,7 @@ func (s *spawner) start(ctx context.Context, rulesJSON []byte) (*target, error) 
 	t := &target{addr: pAddr, uiAddr: uAddr, token: hex.EncodeToString(tok), data: s.data, done: make(chan struct{}), logTxt: &bytes.Buffer{}}
 
 	args := append([]string{s.bin, "-proxy", pAddr, "-ui", uAddr, "-data", s.data, "-insecure-upstream"}, s.args...)
+	args = append(args, s.scenarioArgs...)
 	if err := t.launch(args, []string{"LOUPE_TOKEN=" + t.token, "LOUPE_DATA=" + s.data}, s.pin); err != nil {
 		return nil, fmt.Errorf("start loupe: %w", err)
 	}

@@ -57,6 +57,7 @@ func (b *bench) runAll(ctx context.Context) {
 		{"g", "requests held in flight", b.inFlight},
 		{"h", "full-body override of a streaming origin", b.override},
 		{"i", "live feed delay on /api/ws", b.liveFeed},
+		{"j", "requests held at a breakpoint", b.held},
 	}
 	for _, sc := range all {
 		if !strings.Contains(b.cfg.scenarios, sc.id) {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,6 +36,7 @@ type ownerBody struct {
 
 	mu       sync.Mutex
 	facet    flow.Facet
+	silent   bool // record nothing: the served body records what it serves (see quiet)
 	detached bool // the client no longer reads this body: drain on Close
 	eof      bool
 	closed   bool
@@ -85,12 +85,21 @@ func (b *ownerBody) detach() {
 	b.mu.Unlock()
 }
 
+// quiet stops (or resumes) the recording of the bytes read: a held
+// response's body is recorded by what serves it, so that an edit leaves
+// the origin's bytes recorded once, as the upstream facet.
+func (b *ownerBody) quiet(on bool) {
+	b.mu.Lock()
+	b.silent = on
+	b.mu.Unlock()
+}
+
 func (b *ownerBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.mu.Lock()
-	facet := b.facet
+	facet, silent := b.facet, b.silent
 	b.mu.Unlock()
-	if n > 0 {
+	if n > 0 && !silent {
 		b.x.h.Body(facet, p[:n])
 	}
 	if err == io.EOF {
@@ -101,7 +110,9 @@ func (b *ownerBody) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		if first {
 			b.trailers(detached)
-			b.x.h.BodyEnd(facet)
+			if !silent {
+				b.x.h.BodyEnd(facet)
+			}
 		}
 	}
 	return n, err
@@ -233,12 +244,15 @@ type servedBody struct {
 	closers []io.Closer
 	record  bool // record as FacetResponse (the upstream body records itself otherwise)
 	eof     bool
-	abort   bool // reset: close the client connection without an answer
+	// abort, when set, cuts the client off without an answer (the
+	// connection closed, an HTTP/2 stream reset), recording it as the
+	// flow's failure.
+	abort error
 }
 
 func (s *servedBody) Read(p []byte) (int, error) {
-	if s.abort {
-		s.x.fail(errors.New("connection reset by rule"))
+	if s.abort != nil {
+		s.x.fail(s.abort)
 		panic(http.ErrAbortHandler)
 	}
 	n, err := s.src.Read(p)
@@ -374,6 +388,17 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 			buf = large[:]
 		}
 	}
+}
+
+// owner is the origin's body this served body reads from, or nil (an
+// answer Loupe produced).
+func (s *servedBody) owner() *ownerBody {
+	for _, c := range s.closers {
+		if ob, ok := c.(*ownerBody); ok {
+			return ob
+		}
+	}
+	return nil
 }
 
 func (s *servedBody) Close() error {

@@ -33,6 +33,9 @@ const (
 	DefaultWSMessageCap          = 64 << 10
 	DefaultBodyIdleTimeout       = 60 * time.Second
 	DefaultBodyMinRate           = 256
+	DefaultMaxHeld               = 32
+	DefaultBreakpointBodyCap     = 10 << 20
+	DefaultBreakpointGrace       = 5 * time.Second
 )
 
 // Config configures a Proxy. The zero value of every field is usable and
@@ -155,6 +158,19 @@ type Config struct {
 	// header names reach origins canonicalised. Default false.
 	DisableHeadScan bool
 
+	// MaxHeld bounds the exchanges held at breakpoints at once; past it a
+	// matching breakpoint lets the flow pass, flagged "breakpoint skipped".
+	// Default 32.
+	MaxHeld int
+	// BreakpointBodyCap bounds the body of a held exchange that is read
+	// ahead to be shown and edited; a longer one is shown in part and goes
+	// through unedited. Default 10 MiB.
+	BreakpointBodyCap int64
+	// BreakpointGrace is how long held exchanges wait after the last
+	// dashboard disconnected before they take their timeout action (a
+	// reload reconnects within it). Default 5 s.
+	BreakpointGrace time.Duration
+
 	// OriginClient chooses what sends requests to origins.
 	// OriginClientLoupe (the default, also ""): requests without a body go
 	// to plain-HTTP origins, and to HTTPS origins that answered over
@@ -196,6 +212,7 @@ func (c *Config) Validate() error {
 		"drain timeout": int64(c.DrainTimeout), "max drains": int64(c.MaxDrains),
 		"websocket message cap": int64(c.WSMessageCap), "body idle timeout": int64(c.BodyIdleTimeout),
 		"max client conns": int64(c.MaxClientConns), "max conns per client": int64(c.MaxConnsPerClient),
+		"max held": int64(c.MaxHeld), "breakpoint body cap": c.BreakpointBodyCap, "breakpoint grace": int64(c.BreakpointGrace),
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: negative", name)
@@ -229,6 +246,11 @@ func (c *Config) withDefaults() Config {
 	setInt(&d.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setInt(&d.WSMessageCap, DefaultWSMessageCap)
 	setInt(&d.MaxDrains, DefaultMaxDrains)
+	setInt(&d.MaxHeld, DefaultMaxHeld)
+	setDur(&d.BreakpointGrace, DefaultBreakpointGrace)
+	if d.BreakpointBodyCap == 0 {
+		d.BreakpointBodyCap = DefaultBreakpointBodyCap
+	}
 	if d.BodyMinRate == 0 {
 		d.BodyMinRate = DefaultBodyMinRate
 	}

@@ -14,7 +14,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"loupe/proxy/flow"
 )
@@ -32,13 +35,32 @@ type exchange struct {
 
 	// respActions are the response-phase rule actions, decided at request time.
 	respActions []respAction
-	// remapped: a mapRemote rule chose the destination, which then wins
-	// over the tunnel's target.
+	// remapped: a mapRemote rule (or an edit at a breakpoint) chose the
+	// destination, which then wins over the tunnel's target.
 	remapped bool
+	// ws: the exchange is a WebSocket upgrade; wsUp is the origin's leg
+	// once its handshake succeeded.
+	ws   bool
+	wsUp *websocket.Conn
+	// w is the client's ResponseWriter and h2 says it is an HTTP/2 stream:
+	// Kill ends the client side through them (see kill).
+	w  http.ResponseWriter
+	h2 bool
+	// exempt: a replay or a composed request that did not ask for
+	// breakpoints; bp is the breakpoint state, nil unless a breakpoint rule
+	// matched (nearly always).
+	exempt bool
+	bp     *breakState
 
-	mu      sync.Mutex
-	err     error
-	bodyErr error // the first failure reading the client's request body
+	mu  sync.Mutex
+	err error
+	// killed is set by kill; stop ends the current upstream step (cancels
+	// the round trip, closes the WebSocket legs); handlerOut is set once
+	// the handler returned, after which w must not be touched.
+	killed     bool
+	stop       func()
+	handlerOut bool
+	bodyErr    error // the first failure reading the client's request body
 	// reqBody is the client's request body as the round trip reads it; the
 	// handler lets go of its connection when it returns (see recordedBody).
 	reqBody *recordedBody
@@ -57,14 +79,18 @@ type exchange struct {
 
 type exchangeKey struct{}
 
-func (p *Proxy) newExchange(r *http.Request) *exchange {
-	x := &exchange{p: p, start: time.Now(), refs: 1, timings: flow.NoTimings}
+// newExchange begins the flow of r (the requestHeaders phase) and enters
+// it in the registry of live exchanges.
+func (p *Proxy) newExchange(w http.ResponseWriter, r *http.Request) *exchange {
+	x := &exchange{p: p, start: time.Now(), refs: 1, timings: flow.NoTimings, w: w, h2: r.ProtoMajor == 2, clientCtx: r.Context()}
 	x.url, x.urlStr = *r.URL, r.URL.String()
 	x.h = p.cfg.Recorder.Begin(r.RemoteAddr, requestHead(r, x.urlStr), x.start)
-	if began, ok := r.Context().Value(beginKey{}).(func(flow.Handle)); ok {
-		began(x.h)
+	if o, ok := r.Context().Value(replayKey{}).(*replayStart); ok {
+		o.began(x.h)
+		x.exempt = !o.opts.Breakpoints
 	}
 	recordTarget(x, r)
+	p.live.add(x)
 	return x
 }
 
@@ -90,9 +116,12 @@ func (x *exchange) release() {
 	}
 }
 
-// done marks the client side as done and releases the handler's hold.
+// done marks the client side as done, takes the exchange out of the
+// registry and releases the handler's hold.
 func (x *exchange) done() {
+	x.p.live.remove(x)
 	x.mu.Lock()
+	x.handlerOut = true
 	x.end = time.Now()
 	if !x.respAt.IsZero() {
 		x.timings.Receive = ms(x.end.Sub(x.respAt))
@@ -166,213 +195,6 @@ func responseHead(status int, proto string, h http.Header) flow.Response {
 	return flow.Response{Status: status, Proto: proto, Header: flow.FieldsFromHeader(h)}
 }
 
-// serveHTTP runs one exchange: the outgoing request (request-phase rules),
-// the round trip or the answer a rule produced, the response-phase rules,
-// and the copy to the client.
-//
-// goproxy stays the front door for CONNECT; a plain request does not go
-// through its handler, whose per-request context, eager log formatting and
-// header copy cost more than the rest of this path (see README,
-// "Performance"). The steps are the ones its hook chain ran.
-func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	x := p.newExchange(r)
-	defer func() {
-		if x.reqBody != nil {
-			x.reqBody.handlerDone()
-		}
-		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				x.fail(fmt.Errorf("internal error: %v", v))
-			}
-			x.done()
-			panic(v)
-		}
-		x.done()
-	}()
-	x.clientCtx = r.Context()
-	out, resp := p.outgoing(x, r, http.NewResponseController(w))
-	if resp == nil {
-		resp = p.roundTrip(x, out)
-	}
-	p.applyResponseRules(x, resp, out)
-	p.servedHead(x, resp, r.Proto)
-	p.writeResponse(w, resp)
-	if fs := trailerFields(resp.Trailer); len(fs) > 0 {
-		x.h.Trailers(flow.FacetResponse, fs)
-	}
-	switch {
-	case x.served != nil && !x.served.eof:
-		// The copy stops when writing to the client fails.
-		x.fail(errors.New("client went away before the end of the response"))
-	case x.clientCtx.Err() != nil:
-		// The request context ends before the handler returns only when
-		// the client went away (connection closed, stream reset).
-		x.fail(errors.New("client went away"))
-	}
-}
-
-// outgoing builds the request sent upstream from the client's r: a shallow
-// copy whose header (r's own map, which nothing reads afterwards: the flow
-// holds its own copy) loses its hop-by-hop fields, with the request-phase
-// rules applied. It returns the answer when a mock or block produced one.
-// rc, when not nil, lets the request body's reads be bounded in time.
-func (p *Proxy) outgoing(x *exchange, r *http.Request, rc *http.ResponseController) (*http.Request, *http.Response) {
-	out := new(http.Request)
-	*out = *r
-	out.RequestURI = ""
-	out.Close = false
-	if out.Header == nil {
-		out.Header = make(http.Header)
-	}
-	removeHopHeaders(out.Header, true)
-	p.via.add(out.Header, r)
-	if _, ok := out.Header["User-Agent"]; !ok {
-		// An empty value keeps net/http from adding its own User-Agent.
-		out.Header["User-Agent"] = []string{""}
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		x.reqBody = &recordedBody{rc: r.Body, h: x.h, facet: flow.FacetRequest, busy: make(readerBusy, 1), trailer: &r.Trailer,
-			x: x, conn: rc, bounded: rc != nil, idle: p.cfg.BodyIdleTimeout, minRate: p.cfg.BodyMinRate}
-		out.Body = x.reqBody
-	} else {
-		x.h.BodyEnd(flow.FacetRequest)
-	}
-	if resp := p.applyRequestRules(x, out, out.URL.Scheme); resp != nil {
-		return out, resp
-	}
-	return out, nil
-}
-
-// roundTrip sends the outgoing request to the origin client (see
-// Config.OriginClient). It never fails: failures become recorded 502/504
-// answers.
-func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
-	restoreCase(req.Context(), req.Header)
-	u := x.urlStr
-	if *req.URL != x.url { // a rule rewrote it
-		u = req.URL.String()
-	}
-	x.h.UpstreamRequest(requestHead(req, u))
-
-	// The upstream request outlives the client request only when a rule
-	// detaches its body (to record it while draining); the owner body then
-	// takes over cancelling. Until then the client's end cancels it. One
-	// watcher on the client does both (see ownerBody.clientGone).
-	clientCtx := req.Context()
-	outCtx, cancel := context.WithCancel(context.WithoutCancel(clientCtx))
-	ob := &ownerBody{x: x, cancel: cancel, facet: flow.FacetResponse}
-	ob.stop = context.AfterFunc(clientCtx, ob.clientGone)
-	// The dialer finds the exchange here, for DNS and connect timings.
-	outCtx = context.WithValue(outCtx, exchangeKey{}, x)
-	if req.URL.Scheme == "https" {
-		outCtx = httptrace.WithClientTrace(outCtx, x.tlsTrace())
-	}
-
-	// The request goes to its dial address (a tunnel's target) with the
-	// Host the client sent (see target.go).
-	up := req.WithContext(outCtx)
-	var name string
-	if up.URL, name = dialURL(clientCtx, req.URL, x.remapped); up.URL != req.URL && up.Host == "" {
-		up.Host = req.URL.Host
-	}
-	sent := time.Now()
-	var rt http.RoundTripper = p.origin
-	switch {
-	case name != "":
-		rt = p.named.get(name)
-	case wantsH2C(up):
-		rt = p.h2c
-	}
-	resp, err := rt.RoundTrip(up)
-	if err != nil {
-		ob.stop()
-		cancel()
-		if clientCtx.Err() != nil && x.reqBody != nil {
-			x.reqBody.settled(time.Second)
-		}
-		if berr := x.clientBodyErr(); berr != nil {
-			// The round trip failed because the client's body did: the
-			// client's fault, not the origin's (whose request the
-			// transport aborted when the body failed).
-			return p.clientFault(x, req, berr)
-		}
-		if clientCtx.Err() != nil {
-			// Recorded first, so the flow says why rather than what followed.
-			x.fail(fmt.Errorf("client went away: %w", err))
-		}
-		return p.failResponse(x, up, err)
-	}
-	x.mu.Lock()
-	x.respAt = time.Now()
-	x.timings.Wait = ms(x.respAt.Sub(sent))
-	x.mu.Unlock()
-	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
-
-	if endedAtHead(resp) {
-		// Nothing follows the head: say so, so that the head is not sent
-		// alone ahead of an empty body (see endedAtHead).
-		_ = resp.Body.Close()
-		resp.Body = http.NoBody
-	}
-	ob.own(resp.Body)
-	x.served = &servedBody{x: x, src: ob, closers: []io.Closer{ob}}
-	// The client's response is a copy: the transport fills trailers into
-	// its own, which a replaced body drains in the background, while the
-	// handler reads the copy's (see ownerBody.trailers).
-	client := *resp
-	client.Body = x.served
-	ob.origin, ob.client = resp, &client
-	return &client
-}
-
-// failResponse turns an upstream failure into an answer naming its cause.
-func (p *Proxy) failResponse(x *exchange, req *http.Request, err error) *http.Response {
-	status, cause := classify(err)
-	x.fail(fmt.Errorf("%s: %w", cause, err))
-	p.log.Debug("upstream failed", "flow", x.h.ID(), "url", req.URL.String(), "err", err)
-	resp := errorResponse(req, status, fmt.Sprintf("Loupe: %s (%s): %v", cause, req.URL.Host, err))
-	x.served = &servedBody{x: x, src: resp.Body, record: true}
-	resp.Body = x.served
-	return resp
-}
-
-// endedAtHead reports whether an origin's answer ended with its head: a
-// declared length of 0 (net/http's HTTP/2 client also sets it when the
-// HEADERS frame carried END_STREAM), or no body at all. Such an answer is
-// served the same way, head and end together: sent as a head and then an
-// empty body, a gRPC trailers-only answer (its status in the head) would
-// read as a stream that ended without its trailers.
-func endedAtHead(resp *http.Response) bool {
-	return resp.ContentLength == 0 || resp.Body == http.NoBody
-}
-
-// clientFault answers a request whose body the client sent wrong or not at
-// all: 408 when it stalled past BodyIdleTimeout, else 400, naming the cause.
-// The client connection is closed after the answer: its framing cannot be
-// trusted any more.
-func (p *Proxy) clientFault(x *exchange, req *http.Request, err error) *http.Response {
-	status, cause := http.StatusBadRequest, "the client's request body is malformed"
-	var ne net.Error
-	switch {
-	case errors.Is(err, errBodyTooSlow):
-		status = http.StatusRequestTimeout
-		cause = fmt.Sprintf("the client's request body arrived slower than %d bytes/s", p.cfg.BodyMinRate)
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		status = http.StatusRequestTimeout
-		cause = fmt.Sprintf("the client sent no request body bytes for %s", p.cfg.BodyIdleTimeout)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		cause = "the client ended its request body early"
-	}
-	x.fail(fmt.Errorf("%s: %w", cause, err))
-	p.log.Debug("client request body failed", "flow", x.h.ID(), "url", req.URL.String(), "err", err)
-	resp := errorResponse(req, status, fmt.Sprintf("Loupe: %s: %v", cause, err))
-	resp.Header.Set("Connection", "close")
-	resp.Close = true
-	x.served = &servedBody{x: x, src: resp.Body, record: true}
-	resp.Body = x.served
-	return resp
-}
-
 // clientBodyErr is the first error met reading the client's request body.
 func (x *exchange) clientBodyErr() error {
 	x.mu.Lock()
@@ -380,13 +202,17 @@ func (x *exchange) clientBodyErr() error {
 	return x.bodyErr
 }
 
-// classify maps an upstream error to a status and a few words.
+// classify maps an upstream error to a status and a few words; no words
+// when the error says it all (a request loop).
 func classify(err error) (int, string) {
 	var ne net.Error
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
+	var loop *loopError
 	var upErr *upstreamProxyError
 	switch {
+	case errors.As(err, &loop):
+		return http.StatusLoopDetected, ""
 	case errors.As(err, &upErr):
 		return upErr.status, "upstream proxy " + upErr.cause
 	case errors.Is(err, errOwnListener):
@@ -492,9 +318,10 @@ type recordedBody struct {
 	x       *exchange // nil: errors are not kept
 	bounded bool      // reads are bounded by idle and minRate
 	idle    time.Duration
-	minRate int64     // bytes per second, averaged once idle has passed
-	start   time.Time // the first read
-	n       int64     // bytes read
+	minRate int64       // bytes per second, averaged once idle has passed
+	start   time.Time   // the first read
+	n       int64       // bytes read
+	restart atomic.Bool // start and n start over at the next read (resumed)
 
 	// busy is held during each read, so that a failed round trip can
 	// wait for a read that is ending to say whether it failed (settled).
@@ -527,8 +354,11 @@ func (b *recordedBody) settled(d time.Duration) {
 }
 
 // setDeadline sets the client connection's read deadline while the handler
-// runs.
+// runs (a killed exchange keeps the deadline kill gave it).
 func (b *recordedBody) setDeadline(t time.Time) {
+	if b.x != nil && b.x.isKilled() {
+		return
+	}
 	b.connMu.Lock()
 	if b.conn != nil {
 		// An error only means the connection cannot set deadlines.
@@ -536,6 +366,10 @@ func (b *recordedBody) setDeadline(t time.Time) {
 	}
 	b.connMu.Unlock()
 }
+
+// resumed starts the rate bound over after a wait that was not the
+// client's (a breakpoint held the exchange).
+func (b *recordedBody) resumed() { b.restart.Store(true) }
 
 // handlerDone is called when the handler returns: from then on the body's
 // reads no longer touch the connection.
@@ -560,6 +394,9 @@ func (b *recordedBody) Read(p []byte) (int, error) {
 	if b.bounded && !b.eof {
 		now := time.Now()
 		b.setDeadline(now.Add(b.idle))
+		if b.restart.Swap(false) {
+			b.start, b.n = time.Time{}, 0
+		}
 		if b.start.IsZero() {
 			b.start = now
 		}

@@ -83,20 +83,3 @@ func (t *viaTag) seen(h http.Header) bool {
 	}
 	return false
 }
-
-// serveLoop answers a request that came back through Loupe: 508, recorded
-// as a failed flow whose error names the cause.
-func (p *Proxy) serveLoop(w http.ResponseWriter, r *http.Request) {
-	x := p.newExchange(r)
-	defer x.done()
-	x.clientCtx = r.Context()
-	err := fmt.Errorf("request loop: the request already went through this Loupe (its Via names %s), "+
-		"so whatever it was sent to sent it back; it was not forwarded again", p.via.token)
-	x.fail(err)
-	p.log.Warn("request loop refused", "flow", x.h.ID(), "url", r.URL.String())
-	resp := errorResponse(r, http.StatusLoopDetected, "Loupe: "+err.Error())
-	x.served = &servedBody{x: x, src: resp.Body, record: true}
-	resp.Body = x.served
-	p.servedHead(x, resp, r.Proto)
-	p.writeResponse(w, resp)
-}

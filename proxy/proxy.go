@@ -3,19 +3,24 @@
 // applies the user's rules, forwards requests through its own Transport and
 // reports every phase of every flow to a flow.Recorder.
 //
-// goproxy is the front door for CONNECT (tunnels, MITM); plain requests run
-// through the same steps its hook chain would, called directly (see
-// serveHTTP). Everything goproxy gets wrong
-// for a debugging proxy is owned here: the Transport (no environment proxy,
-// no transparent gzip, verified TLS, timeouts), hop-by-hop hygiene in both
-// directions, the ownership of every upstream body (read to EOF or its
-// connection closed, on every path), framing of replaced bodies, MITM served
-// by a standard http.Server (keep-alive, HTTP/2, 100-continue, cancellation
-// from the standard library), WebSocket relaying with message capture, and
-// refusing request smuggling.
+// goproxy is the front door for CONNECT (tunnels, MITM); every exchange
+// (plain requests, requests inside tunnels, WebSocket upgrades, replays)
+// runs through one pipeline of named phases with one error path
+// (pipeline.go). Everything goproxy gets wrong for a debugging proxy is
+// owned here: the Transport (no environment proxy, no transparent gzip,
+// verified TLS, timeouts), hop-by-hop hygiene in both directions, the
+// ownership of every upstream body (read to EOF or its connection closed,
+// on every path), framing of replaced bodies, MITM served by a standard
+// http.Server (keep-alive, HTTP/2, 100-continue, cancellation from the
+// standard library), WebSocket relaying with message capture, refusing
+// request smuggling, and the registry of live exchanges that the dashboard
+// reaches to kill an exchange or release one held at a breakpoint (live.go,
+// breakpoint.go).
 //
-// It must never wait on the recorder, never buffer a body it streams, and
-// never leave an upstream body open.
+// It must never wait on the recorder or on a dashboard (a held exchange
+// waits for a decision, never the proxy), never buffer a body it streams
+// (a held body is read ahead within a bound), and never leave an upstream
+// body open.
 package proxy
 
 import (
@@ -38,6 +43,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"loupe/proxy/connlimit"
+	"loupe/proxy/flow"
 	"loupe/proxy/h1"
 	"loupe/proxy/headscan"
 )
@@ -61,6 +67,7 @@ type Proxy struct {
 	dialer *net.Dialer
 	limit  *connlimit.Limiter // client connections, on every listener
 	via    viaTag             // this proxy's Via entry, for loop detection (loop.go)
+	live   *live              // exchanges in flight and held at breakpoints (live.go)
 
 	// upstream routes origin connections through upstream proxies; nil
 	// when there are none (see upstream.go).
@@ -105,6 +112,7 @@ func New(cfg Config) (*Proxy, error) {
 		errLog:  slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
 		servers: make(map[*http.Server]struct{}),
 		raw:     make(map[net.Conn]struct{}),
+		live:    newLive(),
 	}
 	p.limit = connlimit.New(connlimit.Config{Max: c.MaxClientConns, PerClient: c.MaxConnsPerClient})
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -190,6 +198,9 @@ func (p *Proxy) newServer(h http.Handler) *http.Server {
 // Shutdown stops accepting, lets in-flight exchanges, tunnels and drains
 // finish, and cuts whatever is left when ctx ends.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	// Nobody will decide for a held exchange now: each takes its timeout
+	// action, and nothing is held any more.
+	p.releaseAllHeld(flow.ByShutdown)
 	p.mu.Lock()
 	p.closing = true
 	servers := make([]*http.Server, 0, len(p.servers))
@@ -324,7 +335,8 @@ func (p *Proxy) exitDrain() {
 
 // ServeHTTP is the front door: checks that apply to every request
 // (authentication, smuggling, requests aimed at Loupe itself), then goproxy
-// for CONNECT and serveHTTP for everything else.
+// for CONNECT and the exchange pipeline (serveExchange) for everything
+// else.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r, refused := p.checkHead(w, r)
 	if refused {
@@ -383,15 +395,8 @@ func (p *Proxy) route(w http.ResponseWriter, r *http.Request) {
 	case p.isSelf(dest):
 		p.serveSelf(w, r)
 		return
-	case p.via.seen(r.Header):
-		p.serveLoop(w, r)
-		return
 	}
-	if upgradeType(r.Header) == "websocket" {
-		p.serveWebSocket(w, r)
-		return
-	}
-	p.serveHTTP(w, r)
+	p.serveExchange(w, r, upgradeType(r.Header) == "websocket")
 }
 
 // serveSelf answers requests aimed at the proxy itself.

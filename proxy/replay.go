@@ -17,14 +17,37 @@ import (
 // requests it cannot send.
 var ErrNotReplayable = errors.New("flow cannot be replayed")
 
-type beginKey struct{}
+// replayKey carries a replayStart in the context of a request Loupe sends
+// itself (a replay, a composed request).
+type replayKey struct{}
+
+// replayStart is what the pipeline does for such a request when its flow
+// begins.
+type replayStart struct {
+	began func(flow.Handle)
+	opts  ReplayOptions
+}
+
+// ReplayOptions are the choices of ReplayWith.
+type ReplayOptions struct {
+	// Breakpoints lets breakpoint rules hold the request like any other;
+	// by default replays and composed requests are exempt: the person who
+	// sent them is watching already.
+	Breakpoints bool
+}
 
 // Replay sends f's request again, with body as its body, through the same
 // path as client requests (rules, recording), to the same place (f.Tunnel's
 // target and TLS name, when it has them). It returns the new flow's ID as
 // soon as the flow is recorded; the exchange goes on in the background and
 // its answer is recorded, not returned. ctx bounds only the start.
+// Breakpoints do not hold it (see ReplayWith).
 func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error) {
+	return p.ReplayWith(ctx, f, body, ReplayOptions{})
+}
+
+// ReplayWith is Replay with options.
+func (p *Proxy) ReplayWith(ctx context.Context, f *flow.Flow, body []byte, opts ReplayOptions) (flow.ID, error) {
 	what := fmt.Sprintf("replay %d", f.ID)
 	u, err := url.Parse(f.Request.URL)
 	if err != nil {
@@ -39,7 +62,7 @@ func (p *Proxy) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID,
 	}
 	o := outbound{
 		what: what, method: method, url: u, header: f.Request.Header.Header(), body: body,
-		remote: "replay", mark: func(hd flow.Handle) { hd.ReplayOf(f.ID) },
+		remote: "replay", mark: func(hd flow.Handle) { hd.ReplayOf(f.ID) }, opts: opts,
 	}
 	o.sameDestination(f)
 	if len(f.Request.Trailers) > 0 {
@@ -109,6 +132,7 @@ type outbound struct {
 	remote string
 	// mark records on the new flow where it came from.
 	mark func(flow.Handle)
+	opts ReplayOptions
 }
 
 // sameDestination makes o go where f went: f's tunnel target and TLS name
@@ -143,10 +167,10 @@ func (p *Proxy) send(ctx context.Context, o outbound) (flow.ID, error) {
 		rctx = withTunnel(rctx, o.tunnel)
 	}
 	began := make(chan flow.ID, 1)
-	rctx = context.WithValue(rctx, beginKey{}, func(hd flow.Handle) {
+	rctx = context.WithValue(rctx, replayKey{}, &replayStart{opts: o.opts, began: func(hd flow.Handle) {
 		o.mark(hd)
 		began <- hd.ID()
-	})
+	}})
 	req, err := http.NewRequestWithContext(rctx, o.method, o.url.String(), bytes.NewReader(o.body))
 	if err != nil {
 		cancel()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -19,6 +20,9 @@ type respAction func(x *exchange, resp *http.Response, req *http.Request)
 // producedBodyRead bounds how much of a request body is read (and recorded)
 // before a mock or block answers it.
 const producedBodyRead = 4 << 20
+
+// errResetByRule is the failure of a flow a block rule cut off.
+var errResetByRule = errors.New("connection reset by rule")
 
 // framingHeaders are computed by Loupe for every hop; rules cannot set them.
 var framingHeaders = map[string]bool{"Content-Length": true, "Transfer-Encoding": true}
@@ -48,6 +52,9 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 		// the client's Host header (target.go), which the dashboard shows.
 		Port: rules.URLPort(out.URL),
 	})
+	if len(plan.Breakpoints) > 0 && !x.exempt {
+		x.bp = &breakState{cands: plan.Breakpoints}
+	}
 	for _, r := range plan.Rules {
 		kind := ""
 		if r == plan.RespondRule && plan.Respond != nil {
@@ -74,7 +81,7 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 			}
 		case rules.TypeDelay:
 			if err := sleepCtx(out.Context(), time.Duration(a.Ms)*time.Millisecond); err != nil {
-				return p.failResponse(x, out, fmt.Errorf("client went away during delay: %w", err))
+				return p.failure(x, out, fmt.Errorf("client went away during delay: %w", err))
 			}
 		}
 	}
@@ -131,7 +138,7 @@ func (p *Proxy) produce(x *exchange, rule *rules.Rule, a *rules.Action, req *htt
 	x.served = &servedBody{x: x, src: newBytesReader(nil), record: true}
 	resp.Body = x.served
 	if a.Type == rules.TypeBlock && a.Reset {
-		x.served.abort = true
+		x.served.abort = errResetByRule
 		return resp
 	}
 	var body []byte

@@ -94,5 +94,6 @@ func (nopHandle) Target(string, string)            {}
 func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)    {}
 func (nopHandle) Relayed(flow.Facet, int)          {}
 func (nopHandle) UpstreamNotKept(string)           {}
+func (nopHandle) Breakpoint(flow.Breakpoint)       {}
 func (nopHandle) Timings(flow.Timings)             {}
 func (nopHandle) Finish(time.Time, error)          {}

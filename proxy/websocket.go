@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"time"
 
@@ -26,83 +27,99 @@ var wsHandshakeHeaders = []string{
 	"Sec-Websocket-Extensions", "Sec-Websocket-Accept", "Sec-Websocket-Protocol",
 }
 
-// serveWebSocket relays a WebSocket upgrade (ws, or wss inside a tunnel):
-// Loupe completes one handshake with the origin and one with the client,
-// then copies messages frame-aware in both directions, recording each one.
-// Close frames are forwarded, not answered, so each end sees the other's
-// close code; a connection that ends without a close frame ends the other.
-func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	x := p.newExchange(r)
-	defer x.done()
-	x.h.BodyEnd(flow.FacetRequest)
+// wsScheme is the scheme rules match a WebSocket upgrade against.
+func wsScheme(scheme string) string {
+	switch scheme {
+	case "https", "wss":
+		return "wss"
+	}
+	return "ws"
+}
 
-	wsScheme := map[string]string{"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
-	// Request-phase rules apply as to any request: headers, mapRemote,
-	// delay, and mock or block answering instead of the origin.
-	// Response-phase actions do not apply to a 101.
-	out := r.Clone(r.Context())
-	if resp := p.applyRequestRules(x, out, wsScheme[r.URL.Scheme]); resp != nil {
-		p.serveProduced(x, w, r, resp)
-		return
-	}
+// A WebSocket upgrade (ws, or wss inside a tunnel) goes through the same
+// pipeline as every exchange (pipeline.go): its upstream phase is Loupe's
+// handshake with the origin (wsRoundTrip), and its serve phase, once the
+// origin switched protocols, the handshake with the client and the relay
+// of messages, frame-aware in both directions, each one recorded. Close
+// frames are forwarded, not answered, so each end sees the other's close
+// code; a connection that ends without a close frame ends the other. An
+// origin that refuses the upgrade, a rule's answer and a failure are served
+// like any response.
+
+// wsRoundTrip is the upstream phase of a WebSocket upgrade: the handshake
+// with the origin, on a connection of its own (gorilla/websocket makes one
+// for every handshake, so nothing is pooled). It records the origin's
+// head; the response is its 101 (x.wsUp then holds the origin's leg), its
+// refusal, or the answer to a failure.
+func (p *Proxy) wsRoundTrip(x *exchange, out *http.Request) *http.Response {
 	target := *out.URL
-	target.Scheme = wsScheme[out.URL.Scheme]
-	if target.Scheme == "" {
-		target.Scheme = "ws"
-	}
-	hdr := out.Header.Clone()
-	removeHopHeaders(hdr, true)
-	p.via.add(hdr, r)
+	target.Scheme = wsScheme(out.URL.Scheme)
+	hdr := out.Header
+	protos := hdr.Values("Sec-Websocket-Protocol")
 	for _, h := range wsHandshakeHeaders {
 		hdr.Del(h)
 	}
-	if protos := r.Header.Values("Sec-Websocket-Protocol"); len(protos) > 0 {
+	if len(protos) > 0 {
 		hdr["Sec-WebSocket-Protocol"] = protos
 	}
+	restoreCase(out.Context(), hdr)
+	sent := hdr.Clone()
+	sent.Set("Connection", "Upgrade")
+	sent.Set("Upgrade", "websocket")
+	x.h.UpstreamRequest(flow.Request{Method: out.Method, URL: target.String(), Proto: "HTTP/1.1", Header: headFields(sent, hostOf(out))})
 	if out.Host != "" {
 		hdr.Set("Host", out.Host)
 	}
-	sent := out.Header.Clone()
-	removeHopHeaders(sent, true)
-	p.via.add(sent, r)
-	sent.Set("Connection", "Upgrade")
-	sent.Set("Upgrade", "websocket")
-	x.h.UpstreamRequest(flow.Request{Method: r.Method, URL: target.String(), Proto: "HTTP/1.1", Header: flow.FieldsFromHeader(sent)})
 
+	ctx, cancel := context.WithCancel(out.Context())
+	defer cancel()
+	if !x.setStop(cancel) {
+		return p.failure(x, out, errKilled)
+	}
+	// The dialer finds the exchange here, for DNS and connect timings; the
+	// TLS handshake reports through the trace.
+	ctx = context.WithValue(ctx, exchangeKey{}, x)
+	if target.Scheme == "wss" {
+		ctx = httptrace.WithClientTrace(ctx, x.tlsTrace())
+	}
 	d := &websocket.Dialer{
-		NetDialContext:   p.dialOrigin,
+		NetDialContext:   p.dial,
 		TLSClientConfig:  p.tlsClientConfig(),
 		HandshakeTimeout: p.cfg.DialTimeout + p.cfg.TLSHandshakeTimeout,
 	}
 	// Inside a tunnel the dialer goes to its target, with the client's
-	// Host (set above) and TLS name (see target.go); gorilla/websocket
-	// makes a new connection for every handshake, so nothing is pooled.
-	dial, name := dialURL(r.Context(), &target, x.remapped)
+	// Host (set above) and TLS name (see target.go).
+	dial, name := dialURL(out.Context(), &target, x.remapped)
 	if name != "" {
 		d.TLSClientConfig.ServerName = name
 	}
-	up, resp, err := d.DialContext(r.Context(), dial.String(), hdr)
+	start := time.Now()
+	up, resp, err := d.DialContext(ctx, dial.String(), hdr)
 	if err != nil {
 		if resp != nil && !errors.Is(err, context.Canceled) && resp.StatusCode != http.StatusSwitchingProtocols {
-			// The origin refused the upgrade: relay its answer.
-			p.relayRefusal(x, w, resp)
-			return
+			// The origin refused the upgrade: its answer (gorilla keeps
+			// the first KiB of the body) is the response.
+			x.responseHeaders(resp, start)
+			resp.Request = out
+			resp.Header.Del("Content-Length")
+			resp.ContentLength = -1
+			x.served = &servedBody{x: x, src: resp.Body, record: true, closers: []io.Closer{resp.Body}}
+			resp.Body = x.served
+			return resp
 		}
-		status, cause := classify(err)
-		x.fail(fmt.Errorf("%s: %w", cause, err))
-		msg := fmt.Sprintf("Loupe: %s (%s): %v\n", cause, dial.Host, err)
-		h := w.Header()
-		h.Set("Content-Type", "text/plain; charset=utf-8")
-		x.h.Response(responseHead(status, r.Proto, h))
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, msg)
-		x.h.Body(flow.FacetResponse, []byte(msg))
-		x.h.BodyEnd(flow.FacetResponse)
-		return
+		return p.failure(x, out, err)
 	}
-	defer up.Close()
-	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
+	x.responseHeaders(resp, start)
+	x.wsUp = up
+	resp.Request = out
+	return resp
+}
 
+// serveUpgrade is the serve phase of a WebSocket whose origin switched
+// protocols: the handshake with the client, then the relay.
+func (p *Proxy) serveUpgrade(x *exchange, w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	up := x.wsUp
+	defer up.Close()
 	rh := resp.Header.Clone()
 	removeHopHeaders(rh, false)
 	for _, h := range wsHandshakeHeaders {
@@ -141,39 +158,14 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}
 		defer p.trackConn(c.NetConn(), false)
 	}
+	// A kill closes both legs, which ends the relay.
+	if !x.setStop(func() {
+		_ = cl.NetConn().Close()
+		_ = up.NetConn().Close()
+	}) {
+		return
+	}
 	p.relayWebSocket(x, cl, up)
-}
-
-// serveProduced writes a rule's answer (mock, block) to an upgrade request.
-func (p *Proxy) serveProduced(x *exchange, w http.ResponseWriter, r *http.Request, resp *http.Response) {
-	defer resp.Body.Close()
-	h := w.Header()
-	for k, vs := range resp.Header {
-		h[k] = vs
-	}
-	if resp.Body == x.served && x.served.abort {
-		_, _ = resp.Body.Read(nil) // records the reset and aborts the handler
-	}
-	x.h.Response(responseHead(resp.StatusCode, r.Proto, h))
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
-}
-
-// relayRefusal passes an origin's non-101 answer to an upgrade on to the
-// client.
-func (p *Proxy) relayRefusal(x *exchange, w http.ResponseWriter, resp *http.Response) {
-	defer resp.Body.Close()
-	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
-	h := w.Header()
-	for k, vs := range resp.Header {
-		h[k] = append([]string(nil), vs...)
-	}
-	removeHopHeaders(h, false)
-	h.Del("Content-Length")
-	x.h.Response(responseHead(resp.StatusCode, resp.Proto, h))
-	w.WriteHeader(resp.StatusCode)
-	rb := &recordedBody{rc: resp.Body, h: x.h, facet: flow.FacetResponse}
-	_, _ = io.Copy(w, rb)
 }
 
 // relayWebSocket copies messages both ways until both directions ended.

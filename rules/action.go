@@ -10,12 +10,26 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
-// Delay phases.
+// Delay and breakpoint phases.
 const (
 	PhaseRequest  = "request"  // before the request is sent upstream (default)
 	PhaseResponse = "response" // before the response head is served
+	PhaseBoth     = "both"     // breakpoints only: request, then response
+)
+
+// What a breakpoint does when its timeout passes (Action.OnTimeout).
+const (
+	OnTimeoutContinue = "continue" // let the exchange go on unchanged (default)
+	OnTimeoutAbort    = "abort"    // close the client connection
+)
+
+// Breakpoint timeouts, in milliseconds.
+const (
+	DefaultBreakpointTimeoutMs = 60000
+	MaxBreakpointTimeoutMs     = 30 * 60000
 )
 
 // ErrBadPath is returned by MockFile for a request path that would leave the
@@ -82,6 +96,48 @@ func (a *Action) DelayPhase() string {
 		return PhaseRequest
 	}
 	return a.Phase
+}
+
+// BreakpointPhase is the phase of a breakpoint action, PhaseRequest by
+// default.
+func (a *Action) BreakpointPhase() string {
+	if a.Phase == "" {
+		return PhaseRequest
+	}
+	return a.Phase
+}
+
+// HoldsRequest reports whether a breakpoint holds the request (before the
+// origin is dialled).
+func (a *Action) HoldsRequest() bool {
+	p := a.BreakpointPhase()
+	return p == PhaseRequest || p == PhaseBoth
+}
+
+// HoldsResponse reports whether a breakpoint holds the response (after
+// the response-phase rules).
+func (a *Action) HoldsResponse() bool {
+	p := a.BreakpointPhase()
+	return p == PhaseResponse || p == PhaseBoth
+}
+
+// BreakpointTimeout is how long a breakpoint holds an exchange before its
+// OnTimeout applies: TimeoutMs, or DefaultBreakpointTimeoutMs.
+func (a *Action) BreakpointTimeout() time.Duration {
+	ms := a.TimeoutMs
+	if ms == 0 {
+		ms = DefaultBreakpointTimeoutMs
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// TimeoutAction is what a breakpoint does once its timeout passed:
+// OnTimeout, or OnTimeoutContinue.
+func (a *Action) TimeoutAction() string {
+	if a.OnTimeout == "" {
+		return OnTimeoutContinue
+	}
+	return a.OnTimeout
 }
 
 // ResponseAction returns the rule's first response-producing action, or nil.
@@ -236,6 +292,16 @@ type Plan struct {
 	// response-phase delay and throttle actions, in order. They apply to the
 	// served response, including one produced by Respond.
 	Response []*Action
+	// Breakpoints are the breakpoint actions of the matched rules, in
+	// order. The proxy holds an exchange for the first one that still has
+	// hits left; nil when none matched (nearly always).
+	Breakpoints []RuleAction
+}
+
+// RuleAction is one action with the rule it belongs to.
+type RuleAction struct {
+	Rule   *Rule
+	Action *Action
 }
 
 // Plan matches r and sorts the actions of the matched rules into a Plan. The
@@ -265,6 +331,8 @@ func (s *Set) Plan(r Request) Plan {
 				}
 			case TypeSetResponseHeaders, TypeRemoveResponseHeaders, TypeThrottle:
 				p.Response = append(p.Response, a)
+			case TypeBreakpoint:
+				p.Breakpoints = append(p.Breakpoints, RuleAction{Rule: rule, Action: a})
 			}
 		}
 	}

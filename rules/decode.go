@@ -245,5 +245,8 @@ func (d *objDecoder) action(raw json.RawMessage, at string, a *Action) {
 		"phase":          {func() any { return &a.Phase }, "a string"},
 		"bytesPerSecond": {func() any { return &a.BytesPerSecond }, "an integer"},
 		"reset":          {func() any { return &a.Reset }, "true or false"},
+		"timeoutMs":      {func() any { return &a.TimeoutMs }, "an integer"},
+		"onTimeout":      {func() any { return &a.OnTimeout }, "a string"},
+		"hits":           {func() any { return &a.Hits }, "an integer"},
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const exampleJSON = `[
@@ -95,6 +96,9 @@ func TestDecodeRulesProblems(t *testing.T) {
 		{"action not object", `[{"id": "a", "actions": ["block"]}]`, []string{"a|0|actions[0]|must be a JSON object"}},
 		{"several rules", `[{"id": "a", "x": 1}, {"id": "b"}, {"id": "c", "y": 2}]`, []string{"a|0|x|unknown field", "c|2|y|unknown field"}},
 		{"id not string", `[{"id": 7}]`, []string{"|0|id|must be a string"}},
+		{"breakpoint types", `[{"id": "a", "actions": [{"type": "breakpoint", "timeoutMs": "60000", "onTimeout": 1, "hits": 1.5}]}]`, []string{
+			"a|0|actions[0].timeoutMs|must be an integer", "a|0|actions[0].onTimeout|must be a string", "a|0|actions[0].hits|must be an integer"}},
+		{"breakpoint unknown field", `[{"id": "a", "actions": [{"type": "breakpoint", "timeout": 5}]}]`, []string{"a|0|actions[0].timeout|unknown field"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,6 +142,36 @@ func TestDecodeRule(t *testing.T) {
 	_, err = DecodeRule(strings.NewReader(`[]`))
 	if !errors.As(err, &ve) || ve.Problems[0].Message != "must be a JSON object" {
 		t.Fatalf("DecodeRule([]) = %v", err)
+	}
+}
+
+// The breakpoint action in the form scripts send it decodes and compiles;
+// "hits": 0 (every match) is accepted although it is the zero value.
+func TestDecodeBreakpoint(t *testing.T) {
+	doc := `[{"id": "bp", "enabled": true, "match": {"host": "api.example.com"}, "actions": [
+		{"type": "breakpoint", "phase": "both", "timeoutMs": 60000, "onTimeout": "continue", "hits": 0}]}]`
+	rs, err := DecodeRules(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(rs); err != nil {
+		t.Fatal(err)
+	}
+	a := rs[0].Actions[0]
+	if a.Type != TypeBreakpoint || a.Phase != PhaseBoth || a.TimeoutMs != 60000 || a.OnTimeout != OnTimeoutContinue || a.Hits != 0 {
+		t.Fatalf("decoded %+v", a)
+	}
+	if !a.HoldsRequest() || !a.HoldsResponse() || a.BreakpointTimeout() != time.Minute || a.TimeoutAction() != OnTimeoutContinue {
+		t.Errorf("helpers of %+v", a)
+	}
+	bare := Action{Type: TypeBreakpoint}
+	if !bare.HoldsRequest() || bare.HoldsResponse() || bare.BreakpointTimeout() != time.Minute || bare.TimeoutAction() != OnTimeoutContinue {
+		t.Errorf("defaults of a bare breakpoint: request %v response %v timeout %v on timeout %q",
+			bare.HoldsRequest(), bare.HoldsResponse(), bare.BreakpointTimeout(), bare.TimeoutAction())
+	}
+	resp := Action{Type: TypeBreakpoint, Phase: PhaseResponse, TimeoutMs: 1500, OnTimeout: OnTimeoutAbort}
+	if resp.HoldsRequest() || !resp.HoldsResponse() || resp.BreakpointTimeout() != 1500*time.Millisecond || resp.TimeoutAction() != OnTimeoutAbort {
+		t.Errorf("helpers of %+v", resp)
 	}
 }
 

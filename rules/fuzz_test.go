@@ -29,6 +29,8 @@ func FuzzCompile(f *testing.F) {
 	f.Add([]byte(`[{"id":"b","actions":[{"type":"mock","status":201,"bodyBase64":"aGk=","headers":{"A":"b"}}]}, {"ID":1}]`))
 	f.Add([]byte(`[{"id":"p","enabled":true,"match":{"host":"127.0.0.1","port":20002},"actions":[{"type":"override","body":"x"}]},{"id":"q","enabled":true,"match":{"port":443},"actions":[{"type":"block"}]}]`))
 	f.Add([]byte(`[{"id":"p","match":{"port":0}},{"id":"q","match":{"port":65536}},{"id":"r","match":{"port":"80"}},{"id":"s","match":{"port":-1.5}}]`))
+	f.Add([]byte(`[{"id":"bp","enabled":true,"match":{"host":"api.example.com"},"actions":[{"type":"breakpoint","phase":"both","timeoutMs":60000,"onTimeout":"continue","hits":0}]}]`))
+	f.Add([]byte(`[{"id":"bp","enabled":true,"actions":[{"type":"breakpoint","phase":"response","timeoutMs":1800001,"onTimeout":"abort","hits":-1}]},{"id":"c","actions":[{"type":"breakpoint","hits":"2"}]}]`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		rs, err := DecodeRules(bytes.NewReader(doc))
 		if err != nil {

@@ -43,6 +43,7 @@ const (
 	TypeDelay                 = "delay"
 	TypeThrottle              = "throttle"
 	TypeBlock                 = "block"
+	TypeBreakpoint            = "breakpoint"
 )
 
 // Action is one thing a rule does. Which fields apply depends on Type.
@@ -71,9 +72,19 @@ type Action struct {
 	URL string `json:"url,omitempty"`
 
 	// Ms (delay) and Phase: "request" (before sending upstream, default) or
-	// "response" (before the response head is served).
+	// "response" (before the response head is served). A breakpoint's
+	// Phase may also be "both".
 	Ms    int    `json:"ms,omitempty"`
 	Phase string `json:"phase,omitempty"`
+
+	// TimeoutMs (breakpoint) is how long an exchange stays held before
+	// OnTimeout applies; zero means DefaultBreakpointTimeoutMs.
+	TimeoutMs int `json:"timeoutMs,omitempty"`
+	// OnTimeout (breakpoint) is "continue" (the default) or "abort".
+	OnTimeout string `json:"onTimeout,omitempty"`
+	// Hits (breakpoint) is how many of the next matching exchanges are
+	// held; then the rule stops holding. Zero holds every match.
+	Hits int `json:"hits,omitempty"`
 
 	// BytesPerSecond (throttle) limits the served response body rate.
 	BytesPerSecond int64 `json:"bytesPerSecond,omitempty"`

@@ -273,9 +273,17 @@ func TestPlan(t *testing.T) {
 			Action{Type: TypeBlock},
 			Action{Type: TypeRemoveRequestHeaders, Names: []string{"Cookie"}},
 			Action{Type: TypeThrottle, BytesPerSecond: 100},
-			Action{Type: TypeRemoveResponseHeaders, Names: []string{"Server"}}),
+			Action{Type: TypeRemoveResponseHeaders, Names: []string{"Server"}},
+			Action{Type: TypeBreakpoint, Phase: PhaseBoth}),
+		withActions("d", Action{Type: TypeBreakpoint, Hits: 1}),
 	}
 	p := mustCompile(t, rs).Plan(req("GET", "https", "x", "/"))
+	if len(p.Breakpoints) != 2 || p.Breakpoints[0].Rule.ID != "c" || p.Breakpoints[0].Action.Phase != PhaseBoth ||
+		p.Breakpoints[1].Rule.ID != "d" || p.Breakpoints[1].Action.Hits != 1 {
+		t.Errorf("Plan.Breakpoints = %+v, want c's then d's", p.Breakpoints)
+	}
+	rs = rs[:3]
+	p = mustCompile(t, rs).Plan(req("GET", "https", "x", "/"))
 	if !slices.Equal(ids(p.Rules), []string{"a", "b", "c"}) {
 		t.Errorf("Plan.Rules = %q", ids(p.Rules))
 	}

@@ -249,6 +249,9 @@ const (
 	fPhase
 	fBPS
 	fReset
+	fTimeout
+	fOnTimeout
+	fHits
 )
 
 // fieldsOf lists the fields an action type uses; false for unknown types.
@@ -270,6 +273,8 @@ func fieldsOf(typ string) (int, bool) {
 		return fBPS, true
 	case TypeBlock:
 		return fStatus | fHeaders | fBody | fReset, true
+	case TypeBreakpoint:
+		return fPhase | fTimeout | fOnTimeout | fHits, true
 	}
 	return 0, false
 }
@@ -302,6 +307,9 @@ func (v *validator) checkAction(at string, a *Action) {
 		{fPhase, "phase", a.Phase != ""},
 		{fBPS, "bytesPerSecond", a.BytesPerSecond != 0},
 		{fReset, "reset", a.Reset},
+		{fTimeout, "timeoutMs", a.TimeoutMs != 0},
+		{fOnTimeout, "onTimeout", a.OnTimeout != ""},
+		{fHits, "hits", a.Hits != 0},
 	}
 	for _, p := range present {
 		if p.isSet && mask&p.bit == 0 {
@@ -357,6 +365,23 @@ func (v *validator) checkAction(at string, a *Action) {
 	case TypeThrottle:
 		if a.BytesPerSecond < 1 {
 			v.add(at+".bytesPerSecond", "must be at least 1")
+		}
+	case TypeBreakpoint:
+		switch a.Phase {
+		case "", PhaseRequest, PhaseResponse, PhaseBoth:
+		default:
+			v.add(at+".phase", fmt.Sprintf("%q is not request, response or both", a.Phase))
+		}
+		if a.TimeoutMs < 0 || a.TimeoutMs > MaxBreakpointTimeoutMs {
+			v.add(at+".timeoutMs", fmt.Sprintf("must be 1..%d (30 minutes); leave it out for %d", MaxBreakpointTimeoutMs, DefaultBreakpointTimeoutMs))
+		}
+		switch a.OnTimeout {
+		case "", OnTimeoutContinue, OnTimeoutAbort:
+		default:
+			v.add(at+".onTimeout", fmt.Sprintf("%q is not continue or abort", a.OnTimeout))
+		}
+		if a.Hits < 0 {
+			v.add(at+".hits", "must be 0 (every match) or more")
 		}
 	case TypeBlock:
 		if a.Reset {

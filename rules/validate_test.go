@@ -67,6 +67,9 @@ func TestValidateValid(t *testing.T) {
 		withActions("block", Action{Type: TypeBlock}),
 		withActions("block-418", Action{Type: TypeBlock, Status: 418, Body: str("no"), Headers: map[string]string{"X-Why": "test"}}),
 		withActions("block-reset", Action{Type: TypeBlock, Reset: true}),
+		withActions("break", Action{Type: TypeBreakpoint}, Action{Type: TypeBreakpoint, Phase: PhaseBoth, TimeoutMs: 60000, OnTimeout: OnTimeoutAbort, Hits: 3}),
+		withActions("break-limits", Action{Type: TypeBreakpoint, Phase: PhaseResponse, TimeoutMs: 1, OnTimeout: OnTimeoutContinue},
+			Action{Type: TypeBreakpoint, Phase: PhaseRequest, TimeoutMs: MaxBreakpointTimeoutMs}),
 		withMatch("ipv6-host", Match{Host: "::1"}),
 		withMatch("bracket-host", Match{Host: "[::1]"}),
 		withMatch("any-path", Match{Path: "*"}),
@@ -164,6 +167,15 @@ func TestValidateProblems(t *testing.T) {
 		{"field of other type", withActions("r", Action{Type: TypeThrottle, BytesPerSecond: 10, Ms: 5, Status: 200, Names: []string{"x"}}), []string{
 			"actions[0].status: not used by throttle", "actions[0].names: not used by throttle", "actions[0].ms: not used by throttle"}},
 		{"url on override", withActions("r", Action{Type: TypeOverride, Status: 200, URL: "http://x"}), []string{"actions[0].url: not used by override"}},
+		{"breakpoint phase", withActions("r", Action{Type: TypeBreakpoint, Phase: "later"}), []string{`actions[0].phase: "later" is not request, response or both`}},
+		{"breakpoint timeout negative", withActions("r", Action{Type: TypeBreakpoint, TimeoutMs: -1}), []string{"actions[0].timeoutMs: must be 1..1800000"}},
+		{"breakpoint timeout long", withActions("r", Action{Type: TypeBreakpoint, TimeoutMs: MaxBreakpointTimeoutMs + 1}), []string{"actions[0].timeoutMs: must be 1..1800000"}},
+		{"breakpoint on timeout", withActions("r", Action{Type: TypeBreakpoint, OnTimeout: "explode"}), []string{`actions[0].onTimeout: "explode" is not continue or abort`}},
+		{"breakpoint hits negative", withActions("r", Action{Type: TypeBreakpoint, Hits: -1}), []string{"actions[0].hits: must be 0 (every match) or more"}},
+		{"breakpoint fields elsewhere", withActions("r", Action{Type: TypeDelay, Ms: 5, TimeoutMs: 5, OnTimeout: "abort", Hits: 2}), []string{
+			"actions[0].timeoutMs: not used by delay", "actions[0].onTimeout: not used by delay", "actions[0].hits: not used by delay"}},
+		{"breakpoint with status", withActions("r", Action{Type: TypeBreakpoint, Status: 503, Ms: 3}), []string{
+			"actions[0].status: not used by breakpoint", "actions[0].ms: not used by breakpoint"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,7 +30,8 @@ var (
 )
 
 // errorBody is the JSON of every error answer. Term is set for a bad filter,
-// Field for a bad value in a request body (a composed request's "url"),
+// Field for a bad value in a request body (a composed request's "url", a
+// held exchange's edit),
 // Problems for invalid rules.
 type errorBody struct {
 	Error    string          `json:"error"`
@@ -50,7 +51,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		me *http.MaxBytesError
 	)
 	var badField *fieldError
+	if st, ok := liveStatus(err, &body); ok {
+		status = st // a held exchange's release or a kill
+	}
 	switch {
+	case status != http.StatusInternalServerError:
 	case errors.As(err, &se):
 		status = se.status
 	case errors.As(err, &fe):

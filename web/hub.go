@@ -130,6 +130,17 @@ func (h *hub) run(ctx context.Context) error {
 	w := h.s.deps.Store.Watch()
 	defer w.Close()
 
+	heldChanged := make(chan struct{}, 1)
+	if live := h.s.deps.Live; live != nil {
+		cancel := live.WatchHeld(func() {
+			select {
+			case heldChanged <- struct{}{}:
+			default:
+			}
+		})
+		defer cancel()
+	}
+
 	rulesChanged := make(chan struct{}, 1)
 	if h.s.deps.Rules != nil {
 		cancel := h.s.deps.Rules.Subscribe(func(*rules.Set) {
@@ -152,6 +163,7 @@ func (h *hub) run(ctx context.Context) error {
 			delete(clients, c)
 			close(c.send)
 			h.clientCount.Add(-1)
+			h.viewers(len(clients))
 		}
 	}
 	enqueue := func(c *client, msg []byte) {
@@ -172,7 +184,7 @@ func (h *hub) run(ctx context.Context) error {
 		}
 	}
 	var lastState []byte
-	dirty := false
+	dirty, heldDirty := false, false
 	for {
 		// Once something changed, the next flush takes it all: the hub
 		// does not wake for every change in between.
@@ -189,8 +201,12 @@ func (h *hub) run(ctx context.Context) error {
 		case c := <-h.register:
 			clients[c] = struct{}{}
 			h.clientCount.Add(1)
+			h.viewers(len(clients))
 			enqueue(c, h.stateMessage())
 			if m := h.rulesMessage(); m != nil {
+				enqueue(c, m)
+			}
+			if m := h.heldMessage(); m != nil {
 				enqueue(c, m)
 			}
 		case c := <-h.unregister:
@@ -198,6 +214,14 @@ func (h *hub) run(ctx context.Context) error {
 		case <-changed:
 			dirty = true
 		case <-flush.C:
+			if heldDirty {
+				// At most one held/update per flush, however many
+				// exchanges came and went: a burst stays one message.
+				heldDirty = false
+				if m := h.heldMessage(); m != nil && len(clients) > 0 {
+					broadcast(m)
+				}
+			}
 			if !dirty {
 				continue
 			}
@@ -206,6 +230,8 @@ func (h *hub) run(ctx context.Context) error {
 			if len(clients) > 0 && !ch.Empty() {
 				broadcast(h.changeMessages(ch)...)
 			}
+		case <-heldChanged:
+			heldDirty = true
 		case <-rulesChanged:
 			if m := h.rulesMessage(); m != nil {
 				broadcast(m)
@@ -285,6 +311,22 @@ func (h *hub) rulesMessage() []byte {
 		return nil
 	}
 	return mustJSON(rulesMsg{Type: "rules/update", Rules: nonNilRules(h.s.deps.Rules.Rules())})
+}
+
+// heldMessage is the held/update message, nil without Live.
+func (h *hub) heldMessage() []byte {
+	if h.s.deps.Live == nil {
+		return nil
+	}
+	return mustJSON(heldMsg{Type: "held/update", Held: feedBodies(h.s.heldList())})
+}
+
+// viewers tells the core how many dashboards hold a feed open: a
+// breakpoint holds an exchange only while one does.
+func (h *hub) viewers(n int) {
+	if live := h.s.deps.Live; live != nil {
+		live.SetViewers(n)
+	}
 }
 
 func (h *hub) stateMessage() []byte {

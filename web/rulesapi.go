@@ -117,6 +117,9 @@ func (s *Server) handleDeleteRule(w http.ResponseWriter, r *http.Request) {
 // each rule touched. Rules that touched none are absent.
 type ruleStats struct {
 	Counts map[string]int `json:"counts"`
+	// BreakpointHits counts, per rule, the exchanges its breakpoint held
+	// since the rule last changed; rules that held none are absent.
+	BreakpointHits map[string]int `json:"breakpointHits,omitempty"`
 }
 
 // handleRuleStats counts inside the store's match function, which sees every
@@ -131,5 +134,9 @@ func (s *Server) handleRuleStats(w http.ResponseWriter, r *http.Request) {
 		}
 		return false
 	}, func(*flow.Flow) bool { return false })
-	writeJSON(w, http.StatusOK, ruleStats{Counts: counts})
+	st := ruleStats{Counts: counts}
+	if s.deps.Live != nil {
+		st.BreakpointHits = s.deps.Live.BreakpointHits()
+	}
+	writeJSON(w, http.StatusOK, st)
 }

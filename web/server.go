@@ -7,7 +7,8 @@
 // for it. It must never leak capture data to another site: every /api route
 // wants the token, cross-site Origins are refused, and so are Host names that
 // are not the dashboard's own (DNS rebinding). It never imports the proxy
-// core: replay and compose go through the Replayer and Composer interfaces.
+// core: replay and compose go through the Replayer and Composer interfaces,
+// breakpoints and kill through Live.
 package web
 
 import (
@@ -191,8 +192,8 @@ func (c *Config) setDefaults() {
 }
 
 // Deps are the services the dashboard serves. Store is required; a nil
-// Rules, Replayer or CA makes the matching endpoints answer 501 (or omit
-// the data).
+// Rules, Replayer, Live or CA makes the matching endpoints answer 501 (or
+// omit the data).
 type Deps struct {
 	Store    FlowStore
 	Rules    RuleStore
@@ -200,7 +201,10 @@ type Deps struct {
 	// Composer sends requests written in the dashboard (POST
 	// /api/compose). Nil: 501.
 	Composer Composer
-	CA       CA
+	// Live reaches the exchanges in flight: breakpoints (/api/held) and
+	// kill. Nil: 501.
+	Live Live
+	CA   CA
 	// Conns reports the proxy's client connections for the state. Nil:
 	// not reported.
 	Conns func() connlimit.Stats
@@ -296,8 +300,14 @@ func (s *Server) routes() chi.Router {
 			r.Delete("/", s.handleDeleteFlow)
 			r.Get("/{facet}/body", s.handleBody)
 			r.Post("/replay", s.handleReplay)
+			r.Post("/kill", s.handleKill)
 		})
 
+		r.Get("/held", s.handleHeld)
+		r.Get("/held/{id}", s.handleHeldOne)
+		r.Post("/held/continue-all", s.handleReleaseAll(flow.ReleaseContinue))
+		r.Post("/held/abort-all", s.handleReleaseAll(flow.ReleaseAbort))
+		r.Post("/held/{id}/{action}", s.handleRelease)
 		r.Post("/compose", s.handleCompose)
 
 		r.Get("/rules", s.handleListRules)

@@ -207,6 +207,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Int64Var(&p.BodyMinRate, "body-min-rate", proxy.DefaultBodyMinRate, "slowest average rate of a request body in bytes/s, checked once -body-idle-timeout has passed (then 408); -1: no floor")
 	fs.BoolVar(&headScan, "head-scan", headScan, "scan raw HTTP/1 request heads; false leaves framing to the standard library alone, which weakens the request smuggling guard (Content-Length with Transfer-Encoding is then accepted)")
 	fs.StringVar(&p.OriginClient, "origin-client", proxy.OriginClientLoupe, "which `client` sends requests to origins: loupe (Loupe's pooled HTTP/1.1 client for requests without a body to HTTP/1.1 origins, net/http's Transport for the rest) or stdlib (net/http's Transport for everything)")
+	fs.IntVar(&p.MaxHeld, "max-held", proxy.DefaultMaxHeld, "exchanges held at breakpoints at once; past it matching flows pass, flagged \"breakpoint skipped\"")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGINT/SIGTERM, how long in-flight exchanges may finish")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&allowedHosts, "ui-allowed-hosts", "", "comma-separated extra host `names` the dashboard answers to (besides localhost and loopback IPs)")

@@ -77,7 +77,7 @@ func wireDashboard(m *Main) error {
 		// token (as a Bearer header only).
 		wc.Debug = pprofMux()
 	}
-	srv, err := web.New(wc, web.Deps{Store: st, Rules: rs, Replayer: m, Composer: m, CA: m.CA, Conns: m.ConnStats,
+	srv, err := web.New(wc, web.Deps{Store: st, Rules: rs, Replayer: m, Composer: m, Live: coreLive{m}, CA: m.CA, Conns: m.ConnStats,
 		Browsers: m.Browsers, HostMap: m.HostMap})
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)

@@ -1,7 +1,8 @@
 // Package codec undoes what HTTP does to a body on the wire: content codings
 // (gzip, deflate, br, zstd, and lists of them) and text charsets. Loupe keeps
 // bodies as received; the store decodes them for display and the HAR codec
-// for export, both through this one package.
+// for export, both through this one package. It also redoes the codings,
+// for a body a person edited decoded at a breakpoint (Encode).
 //
 // It depends on the standard library and the compression and text libraries
 // only, never on the rest of Loupe, and it never panics on corrupt input:
@@ -71,6 +72,44 @@ func DecodeBytes(wire []byte, encoding string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w (over %d bytes)", encoding, ErrTooLarge, limit)
 	}
 	return out, err
+}
+
+// Encode applies the content codings of encoding (a comma-separated
+// list, applied first to last; "" or "identity" for none) to body, so that
+// bytes edited decoded go out as the message's Content-Encoding says.
+func Encode(body []byte, encoding string) ([]byte, error) {
+	out := body
+	for _, c := range strings.Split(encoding, ",") {
+		c = strings.ToLower(strings.TrimSpace(c))
+		var buf bytes.Buffer
+		var w io.WriteCloser
+		switch c {
+		case "", "identity":
+			continue
+		case "gzip", "x-gzip":
+			w = gzip.NewWriter(&buf)
+		case "deflate":
+			w = zlib.NewWriter(&buf)
+		case "br":
+			w = brotli.NewWriter(&buf)
+		case "zstd":
+			zw, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
+			if err != nil {
+				return nil, fmt.Errorf("encode zstd: %w", err)
+			}
+			w = zw
+		default:
+			return nil, fmt.Errorf("%q: %w", c, ErrUnsupportedEncoding)
+		}
+		if _, err := w.Write(out); err != nil {
+			return nil, fmt.Errorf("encode %s: %w", c, err)
+		}
+		if err := w.Close(); err != nil {
+			return nil, fmt.Errorf("encode %s: %w", c, err)
+		}
+		out = buf.Bytes()
+	}
+	return out, nil
 }
 
 // stack is a decoder over an inner ReadCloser: Close closes both.

@@ -180,3 +180,21 @@ func TestToAndFromUTF8(t *testing.T) {
 		t.Error("unknown charset accepted")
 	}
 }
+
+// Encode is Decode's inverse for every coding, and for lists of them.
+func TestEncodeRoundTrip(t *testing.T) {
+	body := bytes.Repeat([]byte("edited at a breakpoint, "), 100)
+	for _, enc := range []string{"", "identity", "gzip", "x-gzip", "deflate", "br", "zstd", "gzip, br", "deflate,zstd"} {
+		wire, err := Encode(body, enc)
+		if err != nil {
+			t.Fatalf("Encode(%q): %v", enc, err)
+		}
+		got, err := DecodeBytes(wire, enc, 1<<20)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("%q: decoded %d bytes, %v", enc, len(got), err)
+		}
+	}
+	if _, err := Encode(body, "compress"); !errors.Is(err, ErrUnsupportedEncoding) {
+		t.Errorf("Encode(compress) = %v, want ErrUnsupportedEncoding", err)
+	}
+}

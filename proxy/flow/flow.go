@@ -308,17 +308,24 @@ type Flow struct {
 	Overridden string `json:"overridden,omitempty"` // "override", "mock", "block" or ""
 	// ReplayOf is the ID of the flow this one replays, 0 if none.
 	ReplayOf ID `json:"replayOf,omitempty"`
-	// Composed marks a request written in the dashboard's editor (edit and
-	// send, or a pasted cURL command) rather than sent by a client.
-	Composed bool `json:"composed,omitempty"`
 	// ComposedFrom is the ID of the flow the editor started from; 0 for a
 	// request written from scratch.
 	ComposedFrom ID `json:"composedFrom,omitempty"`
-	// Imported marks a flow loaded from a HAR file rather than captured.
-	Imported bool `json:"imported,omitempty"`
 	// Session is the session the store keeps the flow in; the store sets
 	// it, 0 before.
 	Session SessionID `json:"session,omitempty"`
+	// Breakpoint records what a breakpoint rule did to the flow; nil when
+	// none matched (nearly always: a pointer, so the common case costs 8
+	// bytes).
+	Breakpoint *Breakpoint `json:"breakpoint,omitempty"`
+	// Composed marks a request written in the dashboard's editor (edit and
+	// send, or a pasted cURL command) rather than sent by a client.
+	Composed bool `json:"composed,omitempty"`
+	// Imported marks a flow loaded from a HAR file rather than captured.
+	// (The bools come last, together: padding between fields would cost a
+	// word per flow, and the store's entry sits at the edge of its size
+	// class; see TestEntrySizeClass in proxy/store.)
+	Imported bool `json:"imported,omitempty"`
 }
 
 // Summary is what one row of the flow list needs. Its TypeScript twin lives in
@@ -345,6 +352,9 @@ type Summary struct {
 	ReplayOf    ID        `json:"replayOf,omitempty"`
 	Imported    bool      `json:"imported,omitempty"`
 	Kind        Kind      `json:"kind,omitempty"`
+	// Breakpoint is Flow.Breakpoint.State(): "held", "skipped" or the
+	// action that released it.
+	Breakpoint string `json:"breakpoint,omitempty"`
 	// GRPCStatus is the status code of a gRPC response (see GRPCStatus),
 	// nil for other flows and for gRPC calls not finished yet.
 	GRPCStatus  *int   `json:"grpcStatus,omitempty"`
@@ -376,6 +386,7 @@ func (f *Flow) Summary() Summary {
 		Imported:   f.Imported,
 		Kind:       f.Kind,
 		Session:    f.Session,
+		Breakpoint: f.Breakpoint.State(),
 	}
 	if s.Rules == nil {
 		s.Rules = []string{}
@@ -437,6 +448,7 @@ func (f *Flow) Clone() *Flow {
 		b := *f.UpstreamBody
 		c.UpstreamBody = &b
 	}
+	c.Breakpoint = f.Breakpoint.Clone()
 	// Tunnel is never changed once recorded: shared.
 	if f.WebSocket != nil {
 		// Message payloads are never mutated after recording, so sharing Data is safe.

@@ -73,6 +73,10 @@ type Handle interface {
 	// was not kept, or not whole (Flow.UpstreamNotKept). Only the first
 	// reason is kept.
 	UpstreamNotKept(reason string)
+	// Breakpoint records what a breakpoint did to the flow (Flow.Breakpoint),
+	// each time it changes (held, released, skipped): the whole record,
+	// which belongs to the recorder, as heads do.
+	Breakpoint(b Breakpoint)
 	// Timings records the phase durations.
 	Timings(t Timings)
 	// Finish ends the flow at time end: done when err is nil, else error with

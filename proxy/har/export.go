@@ -263,6 +263,7 @@ func (x *exporter) entry(f *flow.Flow) entry {
 	}
 	e.Kind = string(f.Kind)
 	e.UpstreamNotKept = f.UpstreamNotKept
+	e.Breakpoint = f.Breakpoint
 	e.Composed, e.ComposedFrom = f.Composed, f.ComposedFrom
 	if f.State != flow.StateDone && f.State != "" {
 		e.State = string(f.State)

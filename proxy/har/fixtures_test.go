@@ -178,9 +178,15 @@ func sampleFlows(t testing.TB) *memStore {
 		ResponseBody:     wireBody(served, "", "application/json"),
 		UpstreamBody:     &flow.Body{Size: int64(len(obr)), Captured: int64(len(obr)), Complete: true, Encoding: "br", ContentType: "text/html"},
 		UpstreamNotKept:  "original cut short: past -drain-timeout (30s)",
-		Rules:            []string{"map-staging", "mock-profile"},
-		Overridden:       "override",
-		Timings:          timing,
+		Breakpoint: &flow.Breakpoint{Rule: "bp-profile",
+			Request: &flow.BreakpointStop{Held: base.Add(3*time.Second + time.Millisecond), Released: base.Add(3*time.Second + 9*time.Millisecond),
+				Action: flow.ReleaseExecute, By: flow.ByDashboard, Changed: []string{"Content-Length"},
+				Edit: &flow.Message{URL: "https://staging.example.test/profile", Headers: flow.Fields{{Name: "X-Debug", Value: "1"}}}},
+			Response: &flow.BreakpointStop{Held: base.Add(3*time.Second + 30*time.Millisecond), Released: base.Add(3*time.Second + 39*time.Millisecond),
+				Action: flow.ReleaseContinue, By: flow.ByTimeout, Streamed: true}},
+		Rules:      []string{"map-staging", "mock-profile"},
+		Overridden: "override",
+		Timings:    timing,
 	}, map[flow.Facet][]byte{flow.FacetResponse: served, flow.FacetUpstream: obr})
 
 	// 5. A WebSocket with text, binary and close frames.

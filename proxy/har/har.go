@@ -212,6 +212,9 @@ type entry struct {
 	// UpstreamNotKept says why the original body of an overridden
 	// response is missing or cut (flow.Flow.UpstreamNotKept).
 	UpstreamNotKept string `json:"_upstreamNotKept,omitempty"`
+	// Breakpoint records what a breakpoint did to the flow
+	// (flow.Flow.Breakpoint), in its JSON form.
+	Breakpoint *flow.Breakpoint `json:"_breakpoint,omitempty"`
 	// Composed marks a request written in Loupe's dashboard rather than
 	// sent by a client (flow.Flow.Composed); ComposedFrom is the ID of the
 	// flow it was edited from in the capture it was exported from. IDs are

@@ -242,8 +242,9 @@ type inEntry struct {
 		SNI     str `json:"sni"`
 		Failure str `json:"failure"`
 	} `json:"_tunnel"`
-	UpstreamNotKept str     `json:"_upstreamNotKept"`
-	Composed        boolish `json:"_composed"`
+	UpstreamNotKept str              `json:"_upstreamNotKept"`
+	Breakpoint      *flow.Breakpoint `json:"_breakpoint"`
+	Composed        boolish          `json:"_composed"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -368,6 +369,7 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 		return rec, err
 	}
 	f.UpstreamNotKept = string(in.UpstreamNotKept)
+	f.Breakpoint = in.Breakpoint
 	f.Error = string(in.Error)
 	if f.Error == "" && in.Response != nil {
 		f.Error = string(in.Response.Error)

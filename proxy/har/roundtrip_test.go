@@ -2,6 +2,7 @@ package har
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if (f.Tunnel == nil) != (o.Tunnel == nil) || (o.Tunnel != nil && *f.Tunnel != *o.Tunnel) {
 				t.Errorf("flow %d tunnel %+v, want %+v", i, f.Tunnel, o.Tunnel)
+			}
+			if got, want := mustJSON(t, f.Breakpoint), mustJSON(t, o.Breakpoint); got != want {
+				t.Errorf("flow %d breakpoint %s, want %s", i, got, want)
 			}
 			if f.Kind != o.Kind || f.UpstreamNotKept != o.UpstreamNotKept {
 				t.Errorf("flow %d kind %q notKept %q, want %q %q", i, f.Kind, f.UpstreamNotKept, o.Kind, o.UpstreamNotKept)
@@ -167,4 +171,13 @@ func FuzzImport(f *testing.F) {
 			t.Fatalf("re-import gave %d flows, want %d", len(again), len(rs))
 		}
 	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

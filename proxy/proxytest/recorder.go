@@ -222,6 +222,8 @@ func (h *handle) UpstreamNotKept(reason string) {
 	})
 }
 
+func (h *handle) Breakpoint(b flow.Breakpoint) { h.update(func(f *flow.Flow) { f.Breakpoint = &b }) }
+
 func (h *handle) Timings(t flow.Timings) { h.update(func(f *flow.Flow) { f.Timings = t }) }
 
 func (h *handle) Finish(end time.Time, err error) {

@@ -15,7 +15,7 @@ type handle struct {
 
 var _ flow.Handle = (*handle)(nil)
 
-func (h *handle) ID() flow.ID { return h.e.id }
+func (h *handle) ID() flow.ID { return h.e.flow.ID }
 
 // update runs fn on the flow under the store lock unless the flow is
 // finished or gone, then publishes the change.
@@ -30,7 +30,7 @@ func (h *handle) update(fn func(f *flow.Flow)) {
 	}
 	fn(&h.e.flow)
 	h.s.mu.Unlock()
-	h.s.feed.PublishUpdated(h.e.id)
+	h.s.feed.PublishUpdated(h.e.flow.ID)
 }
 
 func (h *handle) UpstreamRequest(req flow.Request) {
@@ -118,19 +118,19 @@ func (h *handle) Body(facet flow.Facet, p []byte) {
 		return
 	}
 	room := int64(-1)
-	if h.s.overBudget() && !h.s.enforce(h.e.id) {
+	if h.s.overBudget() && !h.s.enforce(h.e.flow.ID) {
 		room = 0
 	}
 	h.s.account(b.write(h.s, p, room))
 	if room != 0 && h.s.overBudget() {
-		h.s.enforce(h.e.id) // make room now rather than on the next write
+		h.s.enforce(h.e.flow.ID) // make room now rather than on the next write
 	}
 	// Body progress is published at most every bodyPublishEvery per flow
 	// (the dashboard batches at 50 ms anyway); heads, body ends and Finish
 	// always publish, so the final figures are never held back.
 	now := time.Now().UnixNano()
 	if last := h.e.bodyPub.Load(); now-last >= int64(bodyPublishEvery) && h.e.bodyPub.CompareAndSwap(last, now) {
-		h.s.feed.PublishUpdated(h.e.id)
+		h.s.feed.PublishUpdated(h.e.flow.ID)
 	}
 }
 
@@ -146,7 +146,7 @@ func (h *handle) BodyEnd(facet flow.Facet) {
 		return
 	}
 	h.s.account(b.end(h.s))
-	h.s.feed.PublishUpdated(h.e.id)
+	h.s.feed.PublishUpdated(h.e.flow.ID)
 }
 
 func (h *handle) Trailers(facet flow.Facet, t flow.Fields) {
@@ -184,7 +184,7 @@ func (h *handle) WebSocket(msg flow.WSMessage) {
 		return
 	}
 	keep := min(int64(len(msg.Data)), h.s.cfg.BodyCap)
-	if h.s.overBudget() && !h.s.enforce(h.e.id) {
+	if h.s.overBudget() && !h.s.enforce(h.e.flow.ID) {
 		h.s.dropped.Add(1)
 		return
 	}
@@ -250,7 +250,7 @@ func (h *handle) Relayed(facet flow.Facet, n int) {
 	b.count(int64(n))
 	now := time.Now().UnixNano()
 	if last := h.e.bodyPub.Load(); now-last >= int64(bodyPublishEvery) && h.e.bodyPub.CompareAndSwap(last, now) {
-		h.s.feed.PublishUpdated(h.e.id)
+		h.s.feed.PublishUpdated(h.e.flow.ID)
 	}
 }
 
@@ -266,6 +266,17 @@ func (h *handle) UpstreamNotKept(reason string) {
 	if first {
 		h.s.notKept.Add(1)
 	}
+}
+
+func (h *handle) Breakpoint(b flow.Breakpoint) {
+	h.update(func(f *flow.Flow) {
+		old := int64(0)
+		if f.Breakpoint != nil {
+			old = breakpointSize(f.Breakpoint)
+		}
+		f.Breakpoint = &b
+		h.addHead(breakpointSize(&b) - old)
+	})
 }
 
 func (h *handle) Timings(t flow.Timings) {
@@ -304,7 +315,7 @@ func (h *handle) Finish(end time.Time, err error) {
 		}
 	}
 	h.s.account(u)
-	h.s.feed.PublishUpdated(h.e.id)
+	h.s.feed.PublishUpdated(h.e.flow.ID)
 }
 
 // noop is the handle of a flow that is not recorded (store paused or closed).
@@ -325,5 +336,6 @@ func (noop) Target(string, string)            {}
 func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
 func (noop) Relayed(flow.Facet, int)          {}
 func (noop) UpstreamNotKept(string)           {}
+func (noop) Breakpoint(flow.Breakpoint)       {}
 func (noop) Timings(flow.Timings)             {}
 func (noop) Finish(time.Time, error)          {}

@@ -252,12 +252,11 @@ func (im *memImport) Commit() (Session, []flow.ID, error) {
 	var m IDMap
 	for i, e := range im.entries {
 		s.nextID++
-		e.id = s.nextID
-		e.flow.ID = e.id
+		e.flow.ID = s.nextID
 		e.flow.Session = target
-		ids[i] = e.id
+		ids[i] = e.flow.ID
 		if im.t.Verbatim {
-			m.Add(im.olds[i], e.id)
+			m.Add(im.olds[i], e.flow.ID)
 			e.flow.ReplayOf = m.Lookup(e.flow.ReplayOf)
 		}
 		s.insertLocked(e)

@@ -1,6 +1,9 @@
 package store
 
-import "testing"
+import (
+	"testing"
+	"unsafe"
+)
 
 func TestParseSize(t *testing.T) {
 	tests := []struct {
@@ -32,5 +35,18 @@ func TestParseSize(t *testing.T) {
 		if got, err := ParseSize(FormatSize(n)); err != nil || got != n {
 			t.Errorf("ParseSize(FormatSize(%d)) = %d, %v", n, got, err)
 		}
+	}
+}
+
+// An entry (a flow and what is allocated with it) is one allocation per
+// recorded flow and stays in memory as long as the flow: it must stay in its
+// 1280-byte size class, which, with the 8-byte header the runtime puts on
+// objects holding pointers, leaves 1272 bytes. A field added to flow.Flow
+// that pushes it over (or padding between fields: keep bools together) costs
+// every stored flow 128 bytes more.
+func TestEntrySizeClass(t *testing.T) {
+	const class, header = 1280, 8
+	if n := unsafe.Sizeof(entry{}); n+header > class {
+		t.Fatalf("entry is %d bytes: with its allocation header it leaves the %d-byte size class", n, class)
 	}
 }

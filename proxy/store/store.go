@@ -99,9 +99,11 @@ type Stats struct {
 
 // entry is one flow in the store.
 type entry struct {
-	id flow.ID
 	// flow holds everything but the live body counters (see bodies). Guarded
-	// by Store.mu.
+	// by Store.mu, but for flow.ID: set before the entry is published and
+	// never changed after, it is read without the lock (the entry's ID; a
+	// field of its own would cost the word that keeps an entry in its size
+	// class, see TestEntrySizeClass).
 	flow flow.Flow
 	// bodies by facet index (request, response, upstream); nil when absent.
 	bodies   [3]atomic.Pointer[body]
@@ -307,7 +309,7 @@ func (s *Store) enforce(except flow.ID) bool {
 	var victims []*entry
 	for i := s.head; i < len(s.order) && (ramOver > 0 || diskOver > 0); i++ {
 		e := s.order[i]
-		if e.gone.Load() || e.id == except {
+		if e.gone.Load() || e.flow.ID == except {
 			continue
 		}
 		r, d := e.usage()
@@ -378,7 +380,7 @@ func (s *Store) drop(es []*entry, evicted bool) {
 		if evicted {
 			s.evicted.Add(1)
 		}
-		s.feed.PublishRemoved(e.id)
+		s.feed.PublishRemoved(e.flow.ID)
 	}
 }
 
@@ -406,6 +408,30 @@ func headSize(req *flow.Request) int64 {
 
 func respSize(resp *flow.Response) int64 {
 	return int64(len(resp.Proto)+32) + fieldsSize(resp.Header) + fieldsSize(resp.Trailers)
+}
+
+// breakpointSize estimates the memory of a breakpoint record.
+func breakpointSize(b *flow.Breakpoint) int64 {
+	n := int64(len(b.Rule) + len(b.Skipped) + 40)
+	for _, s := range []*flow.BreakpointStop{b.Request, b.Response} {
+		if s != nil {
+			n += int64(len(s.Action)+len(s.By)) + 96
+			for _, c := range s.Changed {
+				n += int64(len(c)) + 16
+			}
+			if e := s.Edit; e != nil {
+				n += int64(len(e.Method)+len(e.URL)+len(ptrStr(e.Body))+len(ptrStr(e.BodyBase64))) + fieldsSize(e.Headers) + 96
+			}
+		}
+	}
+	return n
+}
+
+func ptrStr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // fieldsSize estimates the memory of a header or trailer list.
@@ -454,15 +480,14 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 		victims = append(victims, v)
 	}
 	s.nextID++
-	e.id = s.nextID
-	e.flow.ID = e.id
+	e.flow.ID = s.nextID
 	e.flow.Session = s.recording
 	s.insertLocked(e)
 	s.compactLocked()
 	s.mu.Unlock()
 
 	s.drop(victims, true)
-	s.feed.PublishAdded(e.id)
+	s.feed.PublishAdded(e.flow.ID)
 	e.handle = handle{s: s, e: e}
 	return &e.handle
 }
@@ -479,8 +504,8 @@ func (s *Store) insertLocked(e *entry) {
 // what a map index did, without a map insert and delete per flow.
 func (s *Store) lookupLocked(id flow.ID) (*entry, bool) {
 	live := s.order[s.head:]
-	i := sort.Search(len(live), func(i int) bool { return live[i].id >= id })
-	if i == len(live) || live[i].id != id || live[i].gone.Load() {
+	i := sort.Search(len(live), func(i int) bool { return live[i].flow.ID >= id })
+	if i == len(live) || live[i].flow.ID != id || live[i].gone.Load() {
 		return nil, false
 	}
 	return live[i], true
@@ -579,7 +604,7 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 		live := s.order[s.head:]
 		end := len(live)
 		if before > 0 {
-			end = sort.Search(len(live), func(i int) bool { return live[i].id >= before })
+			end = sort.Search(len(live), func(i int) bool { return live[i].flow.ID >= before })
 		}
 		for i := end - 1; i >= 0 && len(sums) < limit; i-- {
 			if e := live[i]; !e.gone.Load() {
@@ -598,10 +623,10 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 	for done := false; !done; {
 		s.mu.RLock()
 		live := s.order[s.head:]
-		i := sort.Search(len(live), func(i int) bool { return live[i].id >= cursor }) - 1
+		i := sort.Search(len(live), func(i int) bool { return live[i].flow.ID >= cursor }) - 1
 		for n := 0; i >= 0 && n < scanChunk; i, n = i-1, n+1 {
 			e := live[i]
-			cursor = e.id
+			cursor = e.flow.ID
 			if e.gone.Load() {
 				continue
 			}
@@ -610,7 +635,7 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 				continue
 			}
 			total++
-			if (before == 0 || e.id < before) && len(sums) < limit {
+			if (before == 0 || e.flow.ID < before) && len(sums) < limit {
 				sums = append(sums, summary(&f))
 			}
 		}
@@ -658,7 +683,7 @@ func (s *Store) collect(match func(*flow.Flow) bool, after flow.ID) (out []*flow
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	live := s.order[s.head:]
-	i := sort.Search(len(live), func(i int) bool { return live[i].id > after })
+	i := sort.Search(len(live), func(i int) bool { return live[i].flow.ID > after })
 	cursor = after
 	var f flow.Flow // one view reused: match makes it escape
 	for n := 0; i < len(live); i, n = i+1, n+1 {
@@ -666,7 +691,7 @@ func (s *Store) collect(match func(*flow.Flow) bool, after flow.ID) (out []*flow
 			return out, cursor, true
 		}
 		e := live[i]
-		cursor = e.id
+		cursor = e.flow.ID
 		if e.gone.Load() {
 			continue
 		}

@@ -5,7 +5,7 @@
 import { computed, signal } from "@preact/signals";
 import { api, ApiError } from "./api/client";
 import type { FlowID, Held, HeldEdit } from "./api/types";
-import { applyHeld, arrivals, emptyHeld, released, releasedAll, selectHeld, type HeldState } from "./store/held";
+import { applyHeld, arrivals, emptyHeld, omitted, released, releasedAll, selectHeld, withHeld, type HeldState } from "./store/held";
 import { reportError, toast } from "./state";
 
 export const held = signal<HeldState>(emptyHeld());
@@ -26,6 +26,26 @@ export function setHeld(list: Held[] | null | undefined): void {
   }
   if (added.length && !heldOpen.value) heldOpen.value = true;
   held.value = next;
+  fetchOmitted();
+}
+
+/** Exchanges whose whole bodies are being fetched. */
+const fetching = new Set<FlowID>();
+
+/** fetchOmitted gets the bodies a held/update left out, one exchange at a time each. */
+function fetchOmitted(): void {
+  for (const it of held.value.items) {
+    const id = it.held.id;
+    if (!omitted(it.held) || fetching.has(id)) continue;
+    fetching.add(id);
+    api
+      .heldOne(id)
+      .then((h) => {
+        if (h) held.value = withHeld(held.value, h);
+      })
+      .catch(() => {}) // released meanwhile: the next list says so
+      .finally(() => fetching.delete(id));
+  }
 }
 
 export async function refreshHeld(): Promise<void> {

@@ -296,6 +296,10 @@ func (h *handle) UpstreamNotKept(reason string) {
 	}
 }
 
+func (h *handle) Breakpoint(b flow.Breakpoint) {
+	h.update(func(f *flow.Flow) { f.Breakpoint = &b })
+}
+
 func (h *handle) ReplayOf(id flow.ID) {
 	h.update(func(f *flow.Flow) { f.ReplayOf = id })
 }
@@ -391,5 +395,6 @@ func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
 func (noop) Trailers(flow.Facet, flow.Fields) {}
 func (noop) Relayed(flow.Facet, int)          {}
 func (noop) UpstreamNotKept(string)           {}
+func (noop) Breakpoint(flow.Breakpoint)       {}
 func (noop) Timings(flow.Timings)             {}
 func (noop) Finish(time.Time, error)          {}

@@ -27,7 +27,11 @@ import (
 //
 // Format 1: a version byte, then the fields in the order of encodeHead;
 // strings and counts as uvarints (strings length-prefixed), signed numbers
-// as varints, timings as IEEE-754 bits.
+// as varints, timings as IEEE-754 bits. Parts added later are optional
+// sections at the end, each opened by its marker byte, so heads written
+// before they existed still decode.
+//
+// Sections: hasBreakpoint (flow.Breakpoint).
 const headFormat = 1
 
 // A header list that is the same as the one it derives from (the request
@@ -48,6 +52,26 @@ const (
 	isImported
 	hasTunnel
 	isComposed // the head ends with ComposedFrom
+)
+
+// Markers of the optional sections at the end of a head.
+const hasBreakpoint = 1
+
+// Presence flags of a breakpoint's stops.
+const (
+	bpRequest = 1 << iota
+	bpResponse
+	bpStreamed // inside a stop: Streamed
+	bpEdit     // inside a stop: an Edit follows
+)
+
+// Flags of a stop's Edit.
+const (
+	editBody = 1 << iota
+	editBodyBase64
+	editTruncated
+	editHeaders // Headers is set (maybe empty: every header removed)
+	editOmitted // BodyOmitted
 )
 
 // Body flags.
@@ -129,7 +153,92 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	if f.Composed {
 		b = binary.AppendUvarint(b, uint64(f.ComposedFrom))
 	}
+	if bp := f.Breakpoint; bp != nil {
+		b = append(b, hasBreakpoint)
+		b = appendBreakpoint(b, bp)
+	}
 	return b, shared, nil
+}
+
+func appendBreakpoint(b []byte, bp *flow.Breakpoint) []byte {
+	b = appendString(b, bp.Rule)
+	b = appendString(b, bp.Skipped)
+	var flags byte
+	if bp.Request != nil {
+		flags |= bpRequest
+	}
+	if bp.Response != nil {
+		flags |= bpResponse
+	}
+	b = append(b, flags)
+	for _, st := range []*flow.BreakpointStop{bp.Request, bp.Response} {
+		if st == nil {
+			continue
+		}
+		b = binary.AppendVarint(b, unixNano(st.Held))
+		b = binary.AppendVarint(b, unixNano(st.Released))
+		b = appendString(b, st.Action)
+		b = appendString(b, st.By)
+		b = binary.AppendVarint(b, int64(st.Status))
+		b = binary.AppendUvarint(b, uint64(len(st.Changed)))
+		for _, c := range st.Changed {
+			b = appendString(b, c)
+		}
+		var sf byte
+		if st.Streamed {
+			sf |= bpStreamed
+		}
+		if st.Edit != nil {
+			sf |= bpEdit
+		}
+		b = append(b, sf)
+		if e := st.Edit; e != nil {
+			b = appendString(b, e.Method)
+			b = appendString(b, e.URL)
+			b = binary.AppendVarint(b, int64(e.Status))
+			b = appendFields(b, e.Headers)
+			var ef byte
+			if e.Body != nil {
+				ef |= editBody
+			}
+			if e.BodyBase64 != nil {
+				ef |= editBodyBase64
+			}
+			if e.Truncated {
+				ef |= editTruncated
+			}
+			if e.Headers != nil {
+				ef |= editHeaders
+			}
+			if e.BodyOmitted {
+				ef |= editOmitted
+			}
+			b = append(b, ef)
+			if e.Body != nil {
+				b = appendString(b, *e.Body)
+			}
+			if e.BodyBase64 != nil {
+				b = appendString(b, *e.BodyBase64)
+			}
+		}
+	}
+	return b
+}
+
+// unixNano is t in nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano is unixNano's inverse.
+func fromUnixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -307,6 +416,51 @@ func (r *headReader) body(into *flow.Body) {
 	into.ContentType = r.string()
 }
 
+func (r *headReader) breakpoint() *flow.Breakpoint {
+	bp := &flow.Breakpoint{Rule: r.string(), Skipped: r.string()}
+	flags := r.byte()
+	for _, p := range []struct {
+		bit  byte
+		stop **flow.BreakpointStop
+	}{{bpRequest, &bp.Request}, {bpResponse, &bp.Response}} {
+		if flags&p.bit == 0 {
+			continue
+		}
+		st := &flow.BreakpointStop{Held: fromUnixNano(r.varint()), Released: fromUnixNano(r.varint())}
+		st.Action = r.string()
+		st.By = r.string()
+		st.Status = int(r.varint())
+		if n := r.count(1); n > 0 {
+			st.Changed = make([]string, n)
+			for i := range st.Changed {
+				st.Changed[i] = r.string()
+			}
+		}
+		sf := r.byte()
+		st.Streamed = sf&bpStreamed != 0
+		if sf&bpEdit != 0 {
+			e := &flow.Message{Method: r.string(), URL: r.string(), Status: int(r.varint()), Headers: r.fields()}
+			ef := r.byte()
+			if ef&editBody != 0 {
+				s := r.string()
+				e.Body = &s
+			}
+			if ef&editBodyBase64 != 0 {
+				s := r.string()
+				e.BodyBase64 = &s
+			}
+			e.Truncated = ef&editTruncated != 0
+			e.BodyOmitted = ef&editOmitted != 0
+			if ef&editHeaders != 0 && e.Headers == nil {
+				e.Headers = flow.Fields{}
+			}
+			st.Edit = e
+		}
+		*p.stop = st
+	}
+	return bp
+}
+
 // decodeHead rebuilds a flow from its stored head and its authoritative
 // columns. It never panics on a corrupt head: it returns an error.
 func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
@@ -366,6 +520,18 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 	if flags&isComposed != 0 {
 		f.Composed = true
 		f.ComposedFrom = flow.ID(r.uvarint())
+	}
+	for r.err == nil && r.off < len(r.s) {
+		switch r.byte() {
+		case hasBreakpoint:
+			if f.Breakpoint != nil {
+				r.fail()
+				break
+			}
+			f.Breakpoint = r.breakpoint()
+		default:
+			r.fail()
+		}
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -134,6 +134,8 @@ export const api = {
   compose: (r: ComposeRequest) => request<ComposeAnswer>("POST", "/api/compose", r),
   kill: (id: FlowID) => request<unknown>("POST", `/api/flows/${id}/kill`),
   held: () => request<Held[] | null>("GET", "/api/held"),
+  /** One held exchange with its bodies whole (held/update may leave large ones out). */
+  heldOne: (id: FlowID) => request<Held | null>("GET", `/api/held/${id}`),
   /** Releases a held exchange: continue (as it was), execute or respond (with edit), abort (optional status). */
   release: (id: FlowID, action: "continue" | "execute" | "respond" | "abort", body?: HeldEdit | { status: number }) =>
     request<unknown>("POST", `/api/held/${id}/${action}`, body ?? {}),

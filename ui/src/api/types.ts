@@ -99,6 +99,43 @@ export interface Flow {
   imported?: boolean;
   /** The session the store keeps the flow in. */
   session?: SessionID;
+  /** What a breakpoint did to the flow (flow.Breakpoint); absent when none matched. */
+  breakpoint?: Breakpoint;
+}
+
+/** flow.Breakpoint (proxy/flow/breakpoint.go). The messages stay where they always are:
+ * the request as received in `request`, as sent (an edit included) in `upstreamRequest`,
+ * the origin's response in `upstreamResponse` (its body as the upstream facet when an edit
+ * replaced it), the response as served in `response`. */
+export interface Breakpoint {
+  /** ID of the rule whose breakpoint matched. */
+  rule: string;
+  /** Why it did not hold the flow ("no dashboard connected", "breakpoint skipped: 32 exchanges already held (-max-held)"). */
+  skipped?: string;
+  request?: BreakpointStop;
+  response?: BreakpointStop;
+}
+
+export type ReleaseAction = "continue" | "execute" | "respond" | "abort";
+
+/** flow.BreakpointStop: one phase held. */
+export interface BreakpointStop {
+  held: string;
+  /** Absent while held. */
+  released?: string;
+  /** Absent while held. */
+  action?: ReleaseAction;
+  /** "dashboard", "timeout", "no dashboard", "shutdown", "kill", "client gone". */
+  by?: string;
+  /** Status answered by a respond, or by an abort that answered instead of closing. */
+  status?: number;
+  /** Header names Loupe set or removed itself when sending the edit (framing, dropped hop-by-hop fields). */
+  changed?: string[];
+  /** The body was past the breakpoint body cap (or still arriving): it went through unedited. */
+  streamed?: boolean;
+  /** The message as edited (execute, respond), its body cut at 64 KiB (truncated then set):
+   * for a request, the one place that keeps the edited body. */
+  edit?: HeldEdit & { truncated?: boolean };
 }
 
 /** flow.Tunnel */
@@ -147,6 +184,8 @@ export interface Summary {
   composedFrom?: FlowID;
   /** The session the store keeps the flow in. */
   session?: SessionID;
+  /** Breakpoint.state: "held", "skipped", or the action that released it. */
+  breakpoint?: "held" | "skipped" | ReleaseAction;
 }
 
 /** GET /api/flows (web.flowList, web/flows.go) */
@@ -313,6 +352,8 @@ export interface HeldRequest {
   bodyBase64?: string;
   /** The body was longer than Loupe holds: it passes through unedited. */
   truncated?: boolean;
+  /** held/update left the body out to stay small (over 1 MiB of bodies in one message): GET /api/held/{id} has it. */
+  bodyOmitted?: boolean;
 }
 
 export interface HeldResponse {
@@ -321,15 +362,22 @@ export interface HeldResponse {
   body?: string;
   bodyBase64?: string;
   truncated?: boolean;
+  bodyOmitted?: boolean;
 }
 
 /** One entry of GET /api/held and held/update. */
 export interface Held {
   id: FlowID;
   phase: "request" | "response";
-  /** RFC 3339. */
+  /** The breakpoint's rule. */
+  rule?: string;
+  /** RFC 3339 with milliseconds, UTC. */
+  heldAt?: string;
+  /** RFC 3339 with milliseconds, UTC. */
   deadline: string;
   remainingMs: number;
+  /** What happens at the deadline. */
+  onTimeout?: "continue" | "abort";
   request?: HeldRequest;
   response?: HeldResponse;
 }

@@ -28,7 +28,8 @@ export function draftOfHeld(h: Held): MessageDraft {
     status: h.response?.status ?? 200,
     headers: (m?.headers ?? []).map((f) => ({ name: f.name, value: f.value })),
     body: m?.body ?? "",
-    truncated: !!m?.truncated,
+    // A body the list left out (bodyOmitted) cannot be edited until it has come.
+    truncated: !!m?.truncated || !!m?.bodyOmitted,
   };
   if (m?.bodyBase64 !== undefined && m.body === undefined) d.bodyBase64 = m.bodyBase64;
   return d;

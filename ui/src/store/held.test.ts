@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Held } from "../api/types";
 import { BODY_KEPT, draftOfHeld, editOf, fromRaw, respondOf, toRaw, withURL } from "../lib/heldedit";
-import { applyHeld, arrivals, countdown, emptyHeld, itemOf, released, releasedAll, remaining, selectHeld, urgent } from "./held";
+import { applyHeld, arrivals, countdown, emptyHeld, itemOf, omitted, released, releasedAll, remaining, selectHeld, urgent, withHeld } from "./held";
 
 const req = (id: number, remainingMs = 60_000): Held => ({
   id,
@@ -12,6 +12,21 @@ const req = (id: number, remainingMs = 60_000): Held => ({
 });
 
 describe("held queue", () => {
+  it("keeps a body that a later list left out, and takes the whole exchange when it comes", () => {
+    let s = applyHeld(emptyHeld(), [req(1)], 0);
+    const cut: Held = { ...req(1), request: { ...req(1).request!, body: undefined, bodyOmitted: true } };
+    s = applyHeld(s, [cut], 10);
+    expect(s.items[0].held.request?.body).toBe(`{"n":1}`);
+    expect(omitted(s.items[0].held)).toBe(false);
+    // First seen without its body: not editable until GET /api/held/{id} answers.
+    let t = applyHeld(emptyHeld(), [{ ...cut, id: 2 }], 0);
+    expect(omitted(t.items[0].held)).toBe(true);
+    expect(draftOfHeld(t.items[0].held).truncated).toBe(true);
+    t = withHeld(t, { ...req(2) });
+    expect(t.items[0].held.request?.body).toBe(`{"n":2}`);
+    expect(draftOfHeld(t.items[0].held).truncated).toBe(false);
+  });
+
   it("keeps the order things arrived in, and new hits go last", () => {
     let s = applyHeld(emptyHeld(), [req(1), req(2)], 1000);
     s = applyHeld(s, [req(3), req(2), req(1)], 2000);

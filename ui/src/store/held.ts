@@ -34,6 +34,28 @@ function untilOf(h: Held, now: number): number {
 }
 
 /**
+ * keepBodies fills the bodies a held/update message left out (bodyOmitted:
+ * it carries 1 MiB of bodies at most) from what was known of the same
+ * exchange before.
+ */
+function keepBodies(h: Held, before: Held): Held {
+  const keep = <M extends { body?: string; bodyBase64?: string; bodyOmitted?: boolean }>(m: M | undefined, old: M | undefined): M | undefined =>
+    m?.bodyOmitted && old && !old.bodyOmitted ? { ...m, body: old.body, bodyBase64: old.bodyBase64, bodyOmitted: false } : m;
+  if (!h.request?.bodyOmitted && !h.response?.bodyOmitted) return h;
+  return { ...h, request: keep(h.request, before.request), response: keep(h.response, before.response) };
+}
+
+/** omitted says whether an exchange's bodies were left out of the list it came in. */
+export function omitted(h: Held): boolean {
+  return !!(h.request?.bodyOmitted || h.response?.bodyOmitted);
+}
+
+/** withHeld puts h (GET /api/held/{id}, bodies whole) in place of the entry of the same id. */
+export function withHeld(s: HeldState, h: Held): HeldState {
+  return { ...s, items: s.items.map((it) => (it.held.id === h.id ? { ...it, held: h } : it)) };
+}
+
+/**
  * applyHeld replaces the queue with the server's list received at now.
  * Entries already shown keep their place; new ones go to the end in the
  * server's order. The selection never changes here.
@@ -43,8 +65,9 @@ export function applyHeld(prev: HeldState, list: Held[] | null | undefined, now:
   for (const h of list ?? []) if (h && typeof h.id === "number") incoming.set(h.id, h);
   const items: HeldItem[] = [];
   for (const it of prev.items) {
-    const h = incoming.get(it.held.id);
-    if (!h) continue;
+    const got = incoming.get(it.held.id);
+    if (!got) continue;
+    const h = keepBodies(got, it.held);
     items.push({ held: h, until: untilOf(h, now) });
     incoming.delete(h.id);
   }
