@@ -28,7 +28,7 @@ const scanChunk = 256
 // sumCols are the columns a flow.Summary is made of, in scanSummary's order.
 const sumCols = `id, start_ns, state, method, url, scheme, host, port, path, status, content_type,
 	resp_size, duration, rules, error, overridden, websocket, replay_of, imported, session,
-	kind, target, composed, composed_from, grpc_status, grpc_message`
+	kind, target, composed, composed_from, grpc_status, grpc_message, breakpoint`
 
 // headCols are the columns a flow.Flow is made of, in scanHead's order.
 const headCols = `id, shared, start_ns, end_ns, state, error, session, head`
@@ -92,6 +92,7 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 		id, startNs, port, replay    int64
 		session, composedFrom        int64
 		kind, target, grpcMessage    string
+		breakpoint                   string
 		composed                     bool
 		grpcStatus                   sql.NullInt64
 		state                        string
@@ -102,7 +103,7 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 	)
 	if err := sc.Scan(&id, &startNs, &state, &method, &url, &scheme, &host, &port, &path, &sum.Status, &ctype,
 		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported, &session,
-		&kind, &target, &composed, &composedFrom, &grpcStatus, &grpcMessage); err != nil {
+		&kind, &target, &composed, &composedFrom, &grpcStatus, &grpcMessage, &breakpoint); err != nil {
 		return sum, err
 	}
 	sum.ID, sum.Start, sum.State = flow.ID(id), time.Unix(0, startNs), flow.State(state)
@@ -111,6 +112,7 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 	sum.WebSocket, sum.ReplayOf, sum.Imported = websocket, flow.ID(replay), imported
 	sum.Session = flow.SessionID(session)
 	sum.Kind, sum.Target, sum.Composed, sum.ComposedFrom = flow.Kind(kind), target, composed, flow.ID(composedFrom)
+	sum.Breakpoint = breakpoint
 	if grpcStatus.Valid {
 		code := int(grpcStatus.Int64)
 		sum.GRPCStatus, sum.GRPCMessage = &code, grpcMessage

@@ -138,7 +138,7 @@ CREATE INDEX rule_hits_rule ON rule_hits(rule);
 		// hidden (and is dropped after a crash) until it is complete. And
 		// the rest of a list row, so that a summary read from the columns
 		// equals the flow's: kind and target (tunnels), composition,
-		// gRPC status.
+		// gRPC status, what a breakpoint did.
 		{3, "sessions and the whole summary", `
 ALTER TABLE sessions ADD COLUMN importing INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX flows_session ON flows(session, id);
@@ -148,6 +148,7 @@ ALTER TABLE flows ADD COLUMN composed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE flows ADD COLUMN composed_from INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE flows ADD COLUMN grpc_status INTEGER;
 ALTER TABLE flows ADD COLUMN grpc_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN breakpoint TEXT NOT NULL DEFAULT '';
 `},
 	}
 }

@@ -247,8 +247,11 @@ func TestSummaryMatchesGet(t *testing.T) {
 	grpc.Response(flow.Response{Status: 200, Header: flow.Fields{{Name: "Content-Type", Value: "application/grpc"}}})
 	grpc.Trailers(flow.FacetResponse, flow.Fields{{Name: "Grpc-Status", Value: "5"}, {Name: "Grpc-Message", Value: "not%20found"}})
 	grpc.Finish(time.Now(), nil)
+	bp := s.Begin("127.0.0.1:5", flow.Request{Method: "GET", URL: "https://h.test/"}, start)
+	bp.Breakpoint(flow.Breakpoint{Rule: "b1", Skipped: "no dashboard connected"})
+	bp.Finish(time.Now(), nil)
 	flush(t, s)
-	for _, id := range []flow.ID{h.ID(), id2, tun.ID(), comp.ID(), grpc.ID()} {
+	for _, id := range []flow.ID{h.ID(), id2, tun.ID(), comp.ID(), grpc.ID(), bp.ID()} {
 		f, ok := s.Get(id)
 		if !ok {
 			t.Fatal("flow not found")
@@ -271,7 +274,10 @@ func TestSummaryMatchesGet(t *testing.T) {
 	if sum, _ := s.Summary(grpc.ID()); sum.GRPCStatus == nil || *sum.GRPCStatus != 5 || sum.GRPCMessage != "not found" {
 		t.Errorf("gRPC summary %+v", sum)
 	}
-	if _, ok := s.Summary(grpc.ID() + 1); ok {
+	if sum, _ := s.Summary(bp.ID()); sum.Breakpoint != "skipped" {
+		t.Errorf("breakpoint summary %+v", sum)
+	}
+	if _, ok := s.Summary(bp.ID() + 1); ok {
 		t.Error("summary of a flow that does not exist")
 	}
 }

@@ -29,8 +29,8 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 		{&st.upsertFlow, `INSERT INTO flows (id, session, state, start_ns, end_ns, duration, method, url, scheme,
 			host, port, path, status, content_type, req_size, resp_size, error, overridden, websocket,
 			replay_of, imported, rules, shared, stored, head, kind, target, composed, composed_from,
-			grpc_status, grpc_message)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			grpc_status, grpc_message, breakpoint)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET state = excluded.state, start_ns = excluded.start_ns,
 				end_ns = excluded.end_ns, duration = excluded.duration, method = excluded.method,
 				url = excluded.url, scheme = excluded.scheme, host = excluded.host, port = excluded.port,
@@ -40,7 +40,8 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 				imported = excluded.imported, rules = excluded.rules, shared = excluded.shared,
 				stored = excluded.stored, head = excluded.head, kind = excluded.kind, target = excluded.target,
 				composed = excluded.composed, composed_from = excluded.composed_from,
-				grpc_status = excluded.grpc_status, grpc_message = excluded.grpc_message`},
+				grpc_status = excluded.grpc_status, grpc_message = excluded.grpc_message,
+				breakpoint = excluded.breakpoint`},
 		{&st.insertPart, `INSERT INTO bodies (flow, facet, seq, data, segment, off, len) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&st.growPart, `UPDATE bodies SET len = len + ?4 WHERE flow = ?1 AND facet = ?2 AND seq = ?3`},
 		{&st.insertWS, `INSERT INTO ws_messages (flow, seq, direction, time_ns, opcode, size, truncated, data,
@@ -683,7 +684,7 @@ func (w *writer) upsert(ctx context.Context, session int64, f *flow.Flow, sum *f
 		sum.Duration, sum.Method, sum.URL, sum.Scheme, sum.Host, portNumber(sum.Port), sum.Path, sum.Status,
 		sum.ContentType, f.RequestBody.Size, f.ResponseBody.Size, f.Error, f.Overridden, sum.WebSocket,
 		int64(f.ReplayOf), f.Imported, rules, shared, stored, head, string(sum.Kind), sum.Target, sum.Composed,
-		int64(sum.ComposedFrom), grpcStatus, sum.GRPCMessage); err != nil {
+		int64(sum.ComposedFrom), grpcStatus, sum.GRPCMessage, sum.Breakpoint); err != nil {
 		return fmt.Errorf("flow %d: %w", f.ID, err)
 	}
 	return nil
