@@ -24,22 +24,6 @@ import (
 	"time"
 )
 
-// buildLoupe compiles this command once per test binary.
-var buildLoupe = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "loupe-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "loupe")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // loupeProcess is the real binary, running.
 type loupeProcess struct {
 	cmd        *exec.Cmd

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -26,7 +27,15 @@ func TestMain(m *testing.M) {
 	if kind := os.Getenv(childEnv); kind != "" {
 		os.Exit(startupChildMain(kind, os.Getenv(childDirEnv)))
 	}
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	removeBuilt()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func TestParseFlags(t *testing.T) {
