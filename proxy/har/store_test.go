@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
 	"loupe/proxy/har"
 	"loupe/proxy/store"
 )
@@ -77,7 +78,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 	imported := func(f *flow.Flow) bool { return f.Imported }
 	var second bytes.Buffer
-	if err := har.Export(&second, s.All(imported), s.Body, har.Options{CreatorVersion: "t"}); err != nil {
+	if err := har.Export(&second, s.All(query.MatchFunc(imported)), s.Body, har.Options{CreatorVersion: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(first.Bytes(), second.Bytes()) {

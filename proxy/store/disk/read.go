@@ -18,6 +18,7 @@ import (
 	"loupe/proxy/codec"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 )
 
 // scanChunk is how many rows one query of a scan reads: the rows are
@@ -242,7 +243,7 @@ func (s *Store) segDir() string { return filepath.Join(s.cfg.Dir, segDirName) }
 // flows (decoded, without WebSocket messages), total counts the matches
 // among them, and a page below before looks at most ScanLimit flows further.
 // This is the seam where the filter language will compile to SQL.
-func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
+func (s *Store) listScan(match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
 	if limit <= 0 {
 		limit = math.MaxInt
 	}
@@ -347,7 +348,7 @@ func (s *Store) scan(stmt *sql.Stmt, cursor int64, n int) ([]*flow.Flow, error) 
 // Each calls fn with every matching flow (WebSocket messages included) in
 // ascending ID order until fn returns false. No query is open while match
 // or fn runs, so fn may be slow (an export) and the writer goes on.
-func (s *Store) Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
+func (s *Store) eachScan(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
 	ctx := context.Background()
 	cursor := int64(0)
 	for {
@@ -392,8 +393,8 @@ func (s *Store) withWS(ctx context.Context, f *flow.Flow) error {
 }
 
 // All returns Each as an iterator (the shape har.Export takes).
-func (s *Store) All(match func(*flow.Flow) bool) func(yield func(*flow.Flow) bool) {
-	return func(yield func(*flow.Flow) bool) { s.Each(match, yield) }
+func (s *Store) All(q *query.Query) func(yield func(*flow.Flow) bool) {
+	return func(yield func(*flow.Flow) bool) { s.Each(q, yield) }
 }
 
 // Body returns the stored bytes of one facet as received on the wire, and
@@ -502,4 +503,10 @@ func (s *Store) DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.B
 		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
 	}
 	return d, facts, nil
+}
+
+// decodedBodies is DecodedBody in the shape body terms take.
+func (s *Store) decodedBodies(id flow.ID, facet flow.Facet) (io.ReadCloser, error) {
+	rc, _, err := s.DecodedBody(id, facet)
+	return rc, err
 }
