@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"loupe/proxy/flow"
-	"loupe/proxy/store/query"
 	"loupe/proxy/har"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 )
 
 // TestStoreRoundTrip runs the path the dashboard uses: flows recorded by the

@@ -17,8 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"loupe/proxy/flow"
-	"loupe/proxy/store/query"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 )
 
 func TestMain(m *testing.M) {
