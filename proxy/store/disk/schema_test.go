@@ -87,7 +87,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if version != schemaVersion() {
 		t.Errorf("version %d after migration, want %d", version, schemaVersion())
 	}
-	for _, index := range []string{"flows_method", "flows_status", "flows_host", "flows_port", "flows_start", "rule_hits_rule"} {
+	for _, index := range []string{"flows_method", "flows_status", "flows_q_host", "flows_q_host_rev", "flows_q_port", "flows_start", "rule_hits_rule", "flows_unindexed"} {
 		var n int
 		s.rdb.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?", index).Scan(&n)
 		if n != 1 {
