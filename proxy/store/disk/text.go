@@ -1,11 +1,153 @@
 package disk
 
-import "strings"
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"loupe/proxy/flow"
+)
+
+// The full-text index (flow_text, FTS5 with the trigram tokenizer) holds,
+// per flow, its URL (from the flow's first write), and once the flow ended
+// its headers and the first Config.TextMax bytes of its decoded request and
+// response bodies. flows.text_state says how much of that is there:
+const (
+	textURL     = 0 // the URL only: not indexed yet
+	textFull    = 1 // headers and every body whole
+	textPartial = 2 // headers, and bodies only in part (longer than TextMax)
+)
+
+// textBatch is how many flows one indexing step reads and indexes, in one
+// transaction after a batch of the recording.
+const textBatch = 256
 
 // indexable is text as the full-text index takes it: valid UTF-8, each
-// invalid byte replaced. A substring of valid UTF-8 in the original is
-// still a substring of the result (UTF-8 resynchronises at every character
-// boundary), so the index finds everything the exact test accepts.
+// run of invalid bytes replaced. A substring of valid UTF-8 in the original
+// is still a substring of the result (UTF-8 resynchronises at every
+// character boundary), so the index finds everything the exact test
+// accepts.
 func indexable(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// indexText indexes the headers and body text of up to textBatch ended
+// flows whose text is not indexed yet, newest first, and reports whether
+// more are waiting. It runs on the writer after a batch, reading committed
+// rows through the read pool; only the writer deletes flows, so none
+// disappears in between. A failure leaves the flows unindexed (searched
+// by scanning), never wrong.
+func (w *writer) indexText() (more bool) {
+	s := w.s
+	ctx := context.Background()
+	rows, err := w.conn.QueryContext(ctx, `SELECT id FROM flows
+		WHERE text_state != 1 AND text_state = 0 AND state != 'pending' ORDER BY id DESC LIMIT ?`, textBatch)
+	if err != nil {
+		w.warn("capture: text index", "err", err)
+		return false
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			w.warn("capture: text index", "err", err)
+			return false
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil || len(ids) == 0 {
+		return false
+	}
+	type doc struct {
+		id                 int64
+		url, headers, body string
+		state              int
+	}
+	docs := make([]doc, 0, len(ids))
+	for _, id := range ids {
+		f, err := s.get(ctx, flow.ID(id))
+		if err != nil {
+			continue
+		}
+		d := doc{id: id, url: indexable(f.Request.URL), headers: headerText(f), state: textFull}
+		var body strings.Builder
+		for _, facet := range []flow.Facet{flow.FacetRequest, flow.FacetResponse} {
+			whole := s.bodyText(f, facet, &body)
+			if !whole {
+				d.state = textPartial
+			}
+		}
+		d.body = body.String()
+		docs = append(docs, d)
+	}
+	err = w.tx(func(ctx context.Context) error {
+		for _, d := range docs {
+			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.url, d.headers, d.body); err != nil {
+				return fmt.Errorf("flow %d: %w", d.id, err)
+			}
+			if _, err := w.conn.ExecContext(ctx, "UPDATE flows SET text_state = ? WHERE id = ?", d.state, d.id); err != nil {
+				return fmt.Errorf("flow %d: %w", d.id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.warn("capture: text index", "err", err)
+		return false
+	}
+	return len(ids) == textBatch
+}
+
+// headerText is the request's and the response's header lines.
+func headerText(f *flow.Flow) string {
+	var b strings.Builder
+	for _, fs := range []flow.Fields{f.Request.Header, responseHeader(f)} {
+		for _, h := range fs {
+			b.WriteString(h.Name)
+			b.WriteString(": ")
+			b.WriteString(h.Value)
+			b.WriteByte('\n')
+		}
+	}
+	return indexable(b.String())
+}
+
+func responseHeader(f *flow.Flow) flow.Fields {
+	if f.Response == nil {
+		return nil
+	}
+	return f.Response.Header
+}
+
+// bodyText appends the first TextMax decoded bytes of one body to b and
+// reports whether that is the whole of what a body: term would search
+// (nothing captured, or a body that cannot be decoded, counts as whole: the
+// term does not match it either).
+func (s *Store) bodyText(f *flow.Flow, facet flow.Facet, b *strings.Builder) bool {
+	facts := f.RequestBody
+	if facet == flow.FacetResponse {
+		facts = f.ResponseBody
+	}
+	if facts.Captured == 0 {
+		return true
+	}
+	rc, _, err := s.DecodedBody(f.ID, facet)
+	if err != nil {
+		return true
+	}
+	defer rc.Close()
+	max := s.cfg.TextMax
+	data, err := io.ReadAll(io.LimitReader(rc, max+1))
+	whole := int64(len(data)) <= max
+	if !whole {
+		data = data[:max]
+	}
+	_ = err // bytes before a decoding error are what the term would search, too
+	if b.Len() > 0 {
+		b.WriteByte('\n')
+	}
+	b.WriteString(indexable(string(data)))
+	return whole
 }

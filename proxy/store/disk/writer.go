@@ -217,9 +217,17 @@ func (w *writer) run() {
 	defer close(w.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	textMore := true // flows of an earlier run may wait for the text index
 	for {
 		var cmd *command
+		// While ended flows wait for the text index, an idle writer wakes
+		// to index the next ones.
+		var idle <-chan time.Time
+		if textMore {
+			idle = time.After(w.s.cfg.BatchDelay)
+		}
 		select {
+		case <-idle:
 		case <-w.s.q.kick:
 			timer.Reset(w.s.cfg.BatchDelay)
 			select {
@@ -237,6 +245,11 @@ func (w *writer) run() {
 		case <-w.stop:
 		}
 		w.flush(cmd != nil)
+		select {
+		case <-w.stop:
+		default:
+			textMore = w.indexText()
+		}
 		if cmd != nil {
 			cmd.reply <- cmd.fn()
 		}
