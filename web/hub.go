@@ -234,6 +234,7 @@ func (h *hub) run(ctx context.Context) error {
 		}
 	}
 	var lastState []byte
+	stateSent := time.Now() // when the last state/update was broadcast
 	dirty := false
 	var lastSeq uint64 // the seq of the last batch sent
 	// Rule counts are pushed when they changed: counted off the hub's
@@ -332,17 +333,24 @@ func (h *hub) run(ctx context.Context) error {
 		case <-stateTick.C:
 			countRules()
 			st := h.s.state()
-			if key := stateKey(st); string(key) != string(lastState) {
-				lastState = key
+			// Sent when the capture's figures changed, and now and then
+			// anyway so that the process figures stay fresh: browsers do
+			// not poll.
+			if key := stateKey(st); string(key) != string(lastState) || time.Since(stateSent) >= stateRefresh {
+				lastState, stateSent = key, time.Now()
 				broadcast(mustJSON(stateMsg{Type: "state/update", State: st}))
 			}
 		case <-h.stateNow:
 			st := h.s.state()
-			lastState = stateKey(st)
+			lastState, stateSent = stateKey(st), time.Now()
 			broadcast(mustJSON(stateMsg{Type: "state/update", State: st}))
 		}
 	}
 }
+
+// stateRefresh is how long the state may go unsent though it did not
+// change (its process figures move all the time).
+const stateRefresh = 10 * time.Second
 
 // enqueue queues msg for c unless c is over its bounds (in messages, or in
 // bytes once something is queued), in which case it reports false.

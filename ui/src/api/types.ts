@@ -140,10 +140,17 @@ export interface Summary {
 }
 
 /** GET /api/flows */
+/** GET /api/flows (web.flowList, web/flows.go). */
 export interface FlowPage {
   seq: number;
   flows: Summary[] | null;
   total: number;
+  /** Cursor of the next (older) page; absent on the last one. */
+  next?: FlowID;
+  /** False when part of the filter ran as a bounded scan that stopped before the oldest flow. */
+  complete?: boolean;
+  /** How many flows that scan examined. */
+  scanned?: number;
 }
 
 // ---- rules (rules/rule.go) ----
@@ -229,7 +236,42 @@ export interface StateMessage {
   state?: AppState;
 }
 
-export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage;
+/** The server took a subscription (web/hub.go subscribedMsg): batches after it are filtered by q. */
+export interface SubscribedMessage {
+  type: "subscribed";
+  q: string;
+  seq: number;
+}
+
+/** The server refused a subscription's filter; the previous one stays. */
+export interface SubscribeErrorMessage {
+  type: "subscribe/error";
+  q: string;
+  error: string;
+  term?: string;
+}
+
+/** Some changes could not be matched in time: refetch the first page. */
+export interface StaleMessage {
+  type: "flows/stale";
+  seq?: number;
+}
+
+/** Rule counts, pushed when they change (GET /api/rules/stats). */
+export interface RuleStatsMessage {
+  type: "rules/stats";
+  counts?: Record<string, number>;
+}
+
+export type FeedMessage =
+  | BatchMessage
+  | ResetMessage
+  | RulesMessage
+  | StateMessage
+  | SubscribedMessage
+  | SubscribeErrorMessage
+  | StaleMessage
+  | RuleStatsMessage;
 
 /** Capture statistics (store.Stats, proxy/store/store.go). Optional: the UI shows what is there. */
 export interface Stats {

@@ -1,6 +1,9 @@
 // The flow list: fixed-height rows, virtualized (only the rows in view plus
-// a few are in the DOM), so 100,000 flows scroll smoothly. It sticks to the
-// newest flow until the user scrolls away, and it takes the keyboard.
+// a few are in the DOM). It holds a window of the newest matching flows
+// that the server pages to it: a "loading" row stands at the old end, and
+// when it scrolls into view the next page is fetched by cursor, so a
+// million flows never reach the browser at once. It sticks to the newest
+// flow until the user scrolls away, and it takes the keyboard.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Summary } from "../api/types";
@@ -91,8 +94,15 @@ export function FlowList() {
   const stick = useRef(true);
   const version = flowsVersion.value;
   const { key, dir } = sort.value;
-  const store = getFeed().store;
+  const feed = getFeed();
+  const store = feed.store;
   const rows = store.rows(key, dir);
+  const more = feed.hasMore;
+  // The loading row sits at the old end: the top when newest is at the
+  // bottom (# ascending), else the bottom.
+  const oldAtTop = !(key === "id" && dir === "desc");
+  const lead = more && oldAtTop ? 1 : 0;
+  const count = rows.length + (more ? 1 : 0);
   const sel = selectedId.value;
   // Newest flows are at the bottom when sorted by # ascending, at the top when descending.
   const newestAtBottom = key === "id" && dir === "asc";
@@ -104,6 +114,24 @@ export function FlowList() {
     setHeight(el.clientHeight);
     return () => ro.disconnect();
   }, []);
+
+  // Older rows loaded above the view push it down: keep the rows the user
+  // was looking at in place.
+  const firstId = useRef<number | null>(null);
+  const prevLen = useRef(0);
+  useLayoutEffect(() => {
+    const el = ref.current!;
+    const first = rows.length ? rows[0].id : null;
+    if (!stick.current && key === "id" && dir === "asc" && firstId.current !== null && first !== null && first < firstId.current) {
+      const added = rows.length - prevLen.current;
+      if (added > 0) {
+        el.scrollTop += added * ROW_H;
+        setScrollTop(el.scrollTop);
+      }
+    }
+    firstId.current = first;
+    prevLen.current = rows.length;
+  }, [version]);
 
   // Follow the newest flow while stuck; otherwise pick up the scroll position
   // the browser clamped when the list got shorter.
@@ -128,9 +156,9 @@ export function FlowList() {
 
   const scrollToIndex = (i: number) => {
     const el = ref.current!;
-    const top = i * ROW_H;
-    if (top < el.scrollTop) el.scrollTop = top;
-    else if (top + ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = top + ROW_H - el.clientHeight;
+    const y = (i + lead) * ROW_H;
+    if (y < el.scrollTop) el.scrollTop = y;
+    else if (y + ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = y + ROW_H - el.clientHeight;
   };
 
   // Keep the selection in view when it moves by keyboard.
@@ -188,14 +216,30 @@ export function FlowList() {
   }, []);
 
   // The state may still hold a position past the end of a list that just shrank.
-  const top = Math.max(0, Math.min(scrollTop, rows.length * ROW_H - height));
+  const top = Math.max(0, Math.min(scrollTop, count * ROW_H - height));
   const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((top + height) / ROW_H) + OVERSCAN);
+  const last = Math.min(count, Math.ceil((top + height) / ROW_H) + OVERSCAN);
   const visible = [];
+  let loadingInView = false;
   for (let i = first; i < last; i++) {
-    const s = rows[i];
+    const r = i - lead;
+    if (r < 0 || r >= rows.length) {
+      loadingInView = true;
+      visible.push(
+        <div key="more" class="row loading" style={{ transform: `translateY(${i * ROW_H}px)` }} data-testid="flow-loading">
+          <span class="muted">Loading older flows…</span>
+        </div>,
+      );
+      continue;
+    }
+    const s = rows[r];
     visible.push(<Row key={s.id} s={s} top={i * ROW_H} selected={s.id === sel} />);
   }
+  // The loading row in view (or close to it) fetches the next page.
+  useEffect(() => {
+    if (loadingInView) void feed.loadMore();
+  }, [loadingInView, version]);
+  const windowSorted = key !== "id" && (more || store.size < store.total);
 
   return (
     <div class="flowlist">
@@ -217,7 +261,7 @@ export function FlowList() {
         ))}
       </div>
       <div class="scroller" ref={ref} tabIndex={0} onScroll={onScroll} onKeyDown={onKey} data-testid="flow-list" aria-label="Flows">
-        <div class="spacer" style={{ height: rows.length * ROW_H + "px" }}>
+        <div class="spacer" style={{ height: count * ROW_H + "px" }}>
           {visible}
         </div>
         {rows.length === 0 && <Empty />}
@@ -225,8 +269,18 @@ export function FlowList() {
       <div class="listfoot">
         <span data-testid="flow-count">
           {rows.length.toLocaleString()} {rows.length === 1 ? "flow" : "flows"}
-          {store.total > rows.length ? ` of ${store.total.toLocaleString()}` : ""}
+          {store.total > rows.length ? ` of ${store.total.toLocaleString()}${store.complete ? "" : "+"}` : ""}
         </span>
+        {!store.complete && (
+          <span class="muted" data-testid="scan-note" title="Part of this filter (a body search) is checked flow by flow; scrolling searches further">
+            searched the newest {store.scanned.toLocaleString()} candidate flows
+          </span>
+        )}
+        {windowSorted && (
+          <span class="muted" data-testid="sort-note" title="The server pages by flow number; other columns sort the flows loaded so far">
+            sorted within the {rows.length.toLocaleString()} loaded
+          </span>
+        )}
         {isPaused(appState.value) && <span class="pausednote">Recording is paused: traffic still flows but is not captured</span>}
         {!stick.current && rows.length > 0 && (
           <button
