@@ -1,9 +1,11 @@
 // The flow list: fixed-height rows, virtualized (only the rows in view plus
-// a few are in the DOM). It holds a window of the newest matching flows
-// that the server pages to it: a "loading" row stands at the old end, and
-// when it scrolls into view the next page is fetched by cursor, so a
-// million flows never reach the browser at once. It sticks to the newest
-// flow until the user scrolls away, and it takes the keyboard.
+// a few are in the DOM). The scroll range covers the server's total (up to
+// MAX_HELD rows); the browser holds the newest matching flows the server
+// paged to it, and the rows not loaded yet show as placeholders: when one
+// scrolls into view, the next older page is fetched by cursor, so a million
+// flows never reach the browser at once. Rows keep their place as pages
+// arrive. It sticks to the newest flow until the user scrolls away, and it
+// takes the keyboard.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Summary } from "../api/types";
@@ -13,6 +15,7 @@ import { kindBadge, kindPath } from "../lib/tunnel";
 import { grpcCodeName } from "../lib/grpc";
 import { shortType, type SortKey } from "../store/flowstore";
 import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
+import { MAX_HELD } from "../store/feed";
 
 export const ROW_H = 24;
 const OVERSCAN = 12;
@@ -98,11 +101,11 @@ export function FlowList() {
   const store = feed.store;
   const rows = store.rows(key, dir);
   const more = feed.hasMore;
-  // The loading row sits at the old end: the top when newest is at the
-  // bottom (# ascending), else the bottom.
+  // Placeholders for the flows not loaded yet sit at the old end: the top
+  // when newest is at the bottom (# ascending), else the bottom.
   const oldAtTop = !(key === "id" && dir === "desc");
-  const lead = more && oldAtTop ? 1 : 0;
-  const count = rows.length + (more ? 1 : 0);
+  const count = more ? Math.max(rows.length + 1, Math.min(store.total, MAX_HELD)) : rows.length;
+  const lead = oldAtTop ? count - rows.length : 0;
   const sel = selectedId.value;
   // Newest flows are at the bottom when sorted by # ascending, at the top when descending.
   const newestAtBottom = key === "id" && dir === "asc";
@@ -114,24 +117,6 @@ export function FlowList() {
     setHeight(el.clientHeight);
     return () => ro.disconnect();
   }, []);
-
-  // Older rows loaded above the view push it down: keep the rows the user
-  // was looking at in place.
-  const firstId = useRef<number | null>(null);
-  const prevLen = useRef(0);
-  useLayoutEffect(() => {
-    const el = ref.current!;
-    const first = rows.length ? rows[0].id : null;
-    if (!stick.current && key === "id" && dir === "asc" && firstId.current !== null && first !== null && first < firstId.current) {
-      const added = rows.length - prevLen.current;
-      if (added > 0) {
-        el.scrollTop += added * ROW_H;
-        setScrollTop(el.scrollTop);
-      }
-    }
-    firstId.current = first;
-    prevLen.current = rows.length;
-  }, [version]);
 
   // Follow the newest flow while stuck; otherwise pick up the scroll position
   // the browser clamped when the list got shorter.
@@ -226,8 +211,8 @@ export function FlowList() {
     if (r < 0 || r >= rows.length) {
       loadingInView = true;
       visible.push(
-        <div key="more" class="row loading" style={{ transform: `translateY(${i * ROW_H}px)` }} data-testid="flow-loading">
-          <span class="muted">Loading older flows…</span>
+        <div key={"ph" + i} class="row loading" style={{ transform: `translateY(${i * ROW_H}px)` }} data-testid="flow-loading">
+          <span class="muted">loading…</span>
         </div>,
       );
       continue;
@@ -240,6 +225,7 @@ export function FlowList() {
     if (loadingInView) void feed.loadMore();
   }, [loadingInView, version]);
   const windowSorted = key !== "id" && (more || store.size < store.total);
+  const total = Math.max(store.total, rows.length);
 
   return (
     <div class="flowlist">
@@ -268,8 +254,9 @@ export function FlowList() {
       </div>
       <div class="listfoot">
         <span data-testid="flow-count">
-          {rows.length.toLocaleString()} {rows.length === 1 ? "flow" : "flows"}
-          {store.total > rows.length ? ` of ${store.total.toLocaleString()}${store.complete ? "" : "+"}` : ""}
+          {total.toLocaleString()}
+          {store.complete ? "" : "+"} {total === 1 ? "flow" : "flows"}
+          {total > rows.length ? ` · ${rows.length.toLocaleString()} loaded` : ""}
         </span>
         {!store.complete && (
           <span class="muted" data-testid="scan-note" title="Part of this filter (a body search) is checked flow by flow; scrolling searches further">
