@@ -23,6 +23,13 @@ type compiled struct {
 	where    string // "" matches every flow
 	args     []any
 	residual bool
+	// split is set when the residual is only body terms whose needles the
+	// text index answers exactly: exact (with exactArgs) then decides every
+	// flow whose text is wholly indexed (text_state = 1), and only the
+	// others need Go.
+	split     bool
+	exact     string
+	exactArgs []any
 }
 
 // cond renders "WHERE where" with extra conditions appended.
@@ -43,12 +50,24 @@ func compile(q *query.Query) compiled {
 	if q == nil {
 		return c
 	}
-	var parts []string
+	var parts, exactParts []string
+	c.split = q.Func == nil
 	for i := range q.Terms {
 		t := &q.Terms[i]
 		expr, args, exact := termSQL(t)
 		if !exact {
 			c.residual = true
+			// For wholly indexed flows a body term may be exact.
+			if m, ok := exactPhrase("body", t.Low); ok {
+				e := "id IN (SELECT rowid FROM flow_text WHERE flow_text MATCH ?)"
+				if t.Negate {
+					e = "NOT (" + e + ")"
+				}
+				exactParts = append(exactParts, e)
+				c.exactArgs = append(c.exactArgs, m)
+			} else {
+				c.split = false
+			}
 		}
 		if t.Negate {
 			if !exact {
@@ -61,11 +80,17 @@ func compile(q *query.Query) compiled {
 		}
 		parts = append(parts, expr)
 		c.args = append(c.args, args...)
+		if exact {
+			exactParts = append(exactParts, expr)
+			c.exactArgs = append(c.exactArgs, args...)
+		}
 	}
 	if q.Func != nil {
 		c.residual = true
 	}
+	c.split = c.split && c.residual
 	c.where = strings.Join(parts, " AND ")
+	c.exact = strings.Join(exactParts, " AND ")
 	return c
 }
 
@@ -77,9 +102,9 @@ func termSQL(t *query.Term) (expr string, args []any, exact bool) {
 		e := "instr(lower(url), ?) > 0"
 		args = []any{t.Low}
 		if m, ok := ftsPhrase("url", t.Low); ok {
-			// The URL of every flow is in the full-text index from its first
-			// write: the index narrows, instr decides.
-			e = "id IN (SELECT rowid FROM flow_text WHERE flow_text MATCH ?) AND " + e
+			// The URL of every flow is in flow_url from its first write: the
+			// index narrows, instr decides.
+			e = "id IN (SELECT rowid FROM flow_url WHERE flow_url MATCH ?) AND " + e
 			args = append([]any{m}, args...)
 		}
 		return e, args, true
@@ -142,15 +167,25 @@ func termSQL(t *query.Term) (expr string, args []any, exact bool) {
 	return "", nil, false
 }
 
-// ftsPhrase is the full-text query for a substring of one column, when the
-// trigram index can answer it: at least three characters of valid UTF-8.
-// The trigram tokenizer folds case (more than ASCII), so it finds a superset
-// of what the exact comparison accepts.
+// ftsPhrase is the full-text query for a substring (lower-cased) of one
+// column, when the trigram index can answer it: at least three characters
+// of valid UTF-8. The index holds the text lower-cased the same way, so it
+// finds every flow the exact comparison accepts.
 func ftsPhrase(col, s string) (string, bool) {
 	if !utf8.ValidString(s) || utf8.RuneCountInString(s) < 3 {
 		return "", false
 	}
 	return "{" + col + "} : \"" + strings.ReplaceAll(s, `"`, `""`) + "\"", true
+}
+
+// exactPhrase is ftsPhrase for a needle the index answers exactly for a
+// wholly indexed flow: one that cannot meet the line feed joining the two
+// bodies, nor the U+FFFD standing for invalid bytes.
+func exactPhrase(col, s string) (string, bool) {
+	if strings.ContainsAny(s, "\n\uFFFD") {
+		return "", false
+	}
+	return ftsPhrase(col, s)
 }
 
 // hostSQL compiles a host glob (lower-cased). A pattern with a literal

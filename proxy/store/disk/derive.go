@@ -66,8 +66,8 @@ func (d *derived) args() []any {
 		d.pathQ, d.grpcError}
 }
 
-// backfillQueryColumns fills the derived columns of the flows written
-// before schema version 3, from their heads, in chunks.
+// backfillQueryColumns fills the derived columns and the URL index of the
+// flows written before schema version 3, from their heads, in chunks.
 func backfillQueryColumns(ctx context.Context, conn querier) error {
 	const chunk = 1000
 	upd := `UPDATE flows SET kind = ?, target = ?, grpc_status = ?, grpc_message = ?, is_grpc = ?, q_host = ?,
@@ -101,6 +101,9 @@ func backfillQueryColumns(ctx context.Context, conn querier) error {
 			}
 			d := derive(f)
 			if _, err := conn.ExecContext(ctx, upd, append(d.args(), cursor)...); err != nil {
+				return fmt.Errorf("backfill flow %d: %w", cursor, err)
+			}
+			if _, err := conn.ExecContext(ctx, "INSERT INTO flow_url (rowid, url) VALUES (?, ?)", cursor, urlText(f.Request.URL)); err != nil {
 				return fmt.Errorf("backfill flow %d: %w", cursor, err)
 			}
 		}

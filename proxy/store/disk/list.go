@@ -32,6 +32,9 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 		cursor = int64(page.Cursor)
 	}
 	c := compile(q)
+	if c.split {
+		return s.listSplit(q, &c, cursor, limit)
+	}
 	if c.residual {
 		return s.listResidual(q, &c, cursor, limit)
 	}
@@ -129,6 +132,89 @@ func (s *Store) listResidual(q *query.Query, c *compiled, cursor int64, limit in
 	}
 	slices.Reverse(page)
 	res.Flows = page
+	return res
+}
+
+// listSplit is List for a query whose only residual terms are body
+// searches the text index answers exactly: flows whose text is wholly
+// indexed (nearly all) are decided by SQL, exactly and counted; the others
+// (in progress, not indexed yet, or with bodies longer than TextMax) by a
+// bounded scan in Go. The page merges both, newest first.
+func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) query.Result {
+	ctx := context.Background()
+	var res query.Result
+	indexed := compiled{where: "text_state = 1", args: c.exactArgs}
+	if c.exact != "" {
+		indexed.where += " AND (" + c.exact + ")"
+	}
+	rest := compiled{where: "text_state != 1", args: c.args}
+	if c.where != "" {
+		rest.where += " AND (" + c.where + ")"
+	}
+	idsA, err := s.ids(ctx, &indexed, cursor, limit+1)
+	if err != nil {
+		s.log.Warn("capture: list", "err", err)
+		return res
+	}
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM flows"+indexed.cond(), indexed.args...).Scan(&res.Total); err != nil {
+		s.log.Warn("capture: count", "err", err)
+	}
+	top := cursor == math.MaxInt64
+	bound := s.cfg.ScanLimit
+	var pageB []flow.Summary
+	scanned, last, more := s.scanCandidates(q, &rest, math.MaxInt64, bound, func(f *flow.Flow) bool {
+		res.Total++
+		if top && len(pageB) <= limit {
+			pageB = append(pageB, f.Summary())
+		}
+		return true
+	})
+	res.Scanned, res.Complete = scanned, !more
+	if !top {
+		_, last, more = s.scanCandidates(q, &rest, cursor, bound, func(f *flow.Flow) bool {
+			pageB = append(pageB, f.Summary())
+			return len(pageB) <= limit
+		})
+	}
+	if !more {
+		last = 0
+	}
+	// Merge, newest first; B's scan may have stopped at last: nothing older
+	// than last is known from it.
+	byID := map[flow.ID]flow.Summary{}
+	var merged []int64
+	for _, sum := range pageB {
+		byID[sum.ID] = sum
+		merged = append(merged, int64(sum.ID))
+	}
+	for _, id := range idsA {
+		if last == 0 || id > last {
+			merged = append(merged, id)
+		}
+	}
+	slices.SortFunc(merged, func(a, b int64) int { return int(b - a) })
+	switch {
+	case len(merged) > limit:
+		merged = merged[:limit]
+		res.Next = flow.ID(merged[limit-1])
+	case last != 0:
+		res.Next = flow.ID(last)
+	}
+	var fromA []int64
+	for _, id := range merged {
+		if _, ok := byID[flow.ID(id)]; !ok {
+			fromA = append(fromA, id)
+		}
+	}
+	for _, sum := range s.summaries(ctx, fromA) {
+		byID[sum.ID] = sum
+	}
+	for i := len(merged) - 1; i >= 0; i-- {
+		if sum, ok := byID[flow.ID(merged[i])]; ok {
+			sum.Rules = slices.Clone(sum.Rules)
+			res.Flows = append(res.Flows, sum)
+		}
+	}
 	return res
 }
 

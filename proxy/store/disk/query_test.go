@@ -286,7 +286,7 @@ func TestQueryPlanUsesIndexes(t *testing.T) {
 		{"method:POST", "flows_method"},
 		{"port:8443", "flows_q_port"},
 		{"rule:mock-1", "rule_hits_flow_rule"},
-		{"needle", "flow_text"},
+		{"needle", "flow_url"},
 	}
 	for _, tt := range tests {
 		q, err := filter.Parse(tt.q)

@@ -134,9 +134,10 @@ CREATE INDEX rule_hits_rule ON rule_hits(rule);
 `, nil},
 		// The columns the query compiler compares, each computed in Go by
 		// the same function that evaluates the term (see derive), their
-		// indexes, and the full-text index of URLs, headers and body text.
-		// Flows written by version 2 get their columns from their heads;
-		// their text is indexed later by the writer (text_state 0).
+		// indexes, and the full-text indexes of URLs (flow_url) and of
+		// headers and body text (flow_text; see text.go). Flows written by
+		// version 2 get their columns and URLs from their heads; their text
+		// is indexed later by the writer (text_state 0).
 		{3, "query columns and full-text index", `
 ALTER TABLE flows ADD COLUMN kind TEXT NOT NULL DEFAULT '';
 ALTER TABLE flows ADD COLUMN target TEXT NOT NULL DEFAULT '';
@@ -163,9 +164,10 @@ CREATE INDEX flows_grpc ON flows(grpc_status) WHERE is_grpc;
 CREATE INDEX flows_error ON flows(id) WHERE state = 'error' OR error != '' OR grpc_status > 0;
 CREATE INDEX flows_unindexed ON flows(id) WHERE text_state != 1;
 CREATE INDEX rule_hits_flow_rule ON rule_hits(rule, flow);
-CREATE VIRTUAL TABLE flow_text USING fts5(url, headers, body, content='', contentless_delete=1,
-	tokenize='trigram');
-INSERT INTO flow_text (rowid, url) SELECT id, url FROM flows;
+CREATE VIRTUAL TABLE flow_url USING fts5(url, content='', contentless_delete=1,
+	tokenize='trigram case_sensitive 1');
+CREATE VIRTUAL TABLE flow_text USING fts5(headers, body, content='', contentless_delete=1,
+	tokenize='trigram case_sensitive 1');
 `, backfillQueryColumns},
 	}
 }

@@ -7,14 +7,20 @@ import (
 	"strings"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
 )
 
-// The full-text index (flow_text, FTS5 with the trigram tokenizer) holds,
-// per flow, its URL (from the flow's first write), and once the flow ended
-// its headers and the first Config.TextMax bytes of its decoded request and
-// response bodies. flows.text_state says how much of that is there:
+// Two full-text indexes (FTS5, trigram tokenizer, case-sensitive over text
+// lower-cased as query.Lower does) hold, per flow: flow_url its URL, from
+// the flow's first write; flow_text, once the flow ended, its headers and
+// the first Config.TextMax bytes of its decoded request and response bodies
+// (each row is written once: replacing rows in FTS5 leaves tombstones that
+// cost more than the insert). Because the text is lower-cased the way the
+// filter lower-cases it, and the trigram tokenizer keeps every character, a
+// phrase of three characters or more matches exactly where the filter's
+// substring test does. flows.text_state says how much of a flow is there:
 const (
-	textURL     = 0 // the URL only: not indexed yet
+	textNone    = 0 // not indexed yet (the URL only)
 	textFull    = 1 // headers and every body whole
 	textPartial = 2 // headers, and bodies only in part (longer than TextMax)
 )
@@ -23,14 +29,18 @@ const (
 // transaction after a batch of the recording.
 const textBatch = 256
 
-// indexable is text as the full-text index takes it: valid UTF-8, each
-// run of invalid bytes replaced. A substring of valid UTF-8 in the original
-// is still a substring of the result (UTF-8 resynchronises at every
-// character boundary), so the index finds everything the exact test
-// accepts.
+// indexable is text as the full-text indexes take it: lower-cased as
+// query.Lower does, valid UTF-8, each run of invalid bytes replaced by
+// U+FFFD. A substring of valid UTF-8 in the original is still a substring of
+// the result (UTF-8 resynchronises at every character boundary), so the
+// index finds everything the exact test accepts; a needle holding U+FFFD is
+// never answered from the index alone.
 func indexable(s string) string {
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ToValidUTF8(query.Lower(s), "\uFFFD")
 }
+
+// urlText is a URL as flow_url holds it.
+func urlText(u string) string { return indexable(u) }
 
 // indexText indexes the headers and body text of up to textBatch ended
 // flows whose text is not indexed yet, newest first, and reports whether
@@ -61,9 +71,9 @@ func (w *writer) indexText() (more bool) {
 		return false
 	}
 	type doc struct {
-		id                 int64
-		url, headers, body string
-		state              int
+		id            int64
+		headers, body string
+		state         int
 	}
 	docs := make([]doc, 0, len(ids))
 	for _, id := range ids {
@@ -71,7 +81,7 @@ func (w *writer) indexText() (more bool) {
 		if err != nil {
 			continue
 		}
-		d := doc{id: id, url: indexable(f.Request.URL), headers: headerText(f), state: textFull}
+		d := doc{id: id, headers: headerText(f), state: textFull}
 		var body strings.Builder
 		for _, facet := range []flow.Facet{flow.FacetRequest, flow.FacetResponse} {
 			whole := s.bodyText(f, facet, &body)
@@ -84,7 +94,7 @@ func (w *writer) indexText() (more bool) {
 	}
 	err = w.tx(func(ctx context.Context) error {
 		for _, d := range docs {
-			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.url, d.headers, d.body); err != nil {
+			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.headers, d.body); err != nil {
 				return fmt.Errorf("flow %d: %w", d.id, err)
 			}
 			if _, err := w.conn.ExecContext(ctx, "UPDATE flows SET text_state = ? WHERE id = ?", d.state, d.id); err != nil {

@@ -16,7 +16,7 @@ import (
 // connection.
 type writeStmts struct {
 	upsertFlow, insertPart, growPart, insertWS, insertRule *sql.Stmt
-	insertURL, indexText, delText                          *sql.Stmt
+	insertURL, indexText, delURL, delText                  *sql.Stmt
 	updSession, setLastID                                  *sql.Stmt
 	flowSegs, delBodies, delWS, delRules, delFlow, segUsed *sql.Stmt
 	victimsOldest, victimsAge, victimsSession              *sql.Stmt
@@ -50,8 +50,9 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 		{&st.insertRule, `INSERT INTO rule_hits (flow, seq, rule, kind) VALUES (?, ?, ?, ?)`},
 		// The full-text index: a flow's URL from its first write, its
 		// headers and body text once it ended (text.go).
-		{&st.insertURL, `INSERT OR REPLACE INTO flow_text (rowid, url) VALUES (?, ?)`},
-		{&st.indexText, `INSERT OR REPLACE INTO flow_text (rowid, url, headers, body) VALUES (?, ?, ?, ?)`},
+		{&st.insertURL, `INSERT INTO flow_url (rowid, url) VALUES (?, ?)`},
+		{&st.indexText, `INSERT INTO flow_text (rowid, headers, body) VALUES (?, ?, ?)`},
+		{&st.delURL, `DELETE FROM flow_url WHERE rowid IN (SELECT value FROM json_each(?1))`},
 		{&st.delText, `DELETE FROM flow_text WHERE rowid IN (SELECT value FROM json_each(?1))`},
 		{&st.updSession, `UPDATE sessions SET flows = flows + ?2, bytes = bytes + ?3 WHERE id = ?1`},
 		{&st.setLastID, `INSERT INTO meta (key, value) VALUES ('last_id', ?1)
@@ -89,7 +90,7 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 func (st *writeStmts) close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{st.upsertFlow, st.insertPart, st.growPart, st.insertWS, st.insertRule,
-		st.insertURL, st.indexText, st.delText,
+		st.insertURL, st.indexText, st.delURL, st.delText,
 		st.updSession, st.setLastID, st.flowSegs, st.delBodies, st.delWS, st.delRules, st.delFlow, st.segUsed,
 		st.victimsOldest, st.victimsAge, st.victimsSession} {
 		if s != nil {
@@ -220,11 +221,12 @@ func (w *writer) run() {
 	textMore := true // flows of an earlier run may wait for the text index
 	for {
 		var cmd *command
-		// While ended flows wait for the text index, an idle writer wakes
-		// to index the next ones.
+		// While ended flows wait for the text index, an idle writer goes
+		// on indexing them (recording comes first: it is checked between
+		// steps).
 		var idle <-chan time.Time
 		if textMore {
-			idle = time.After(w.s.cfg.BatchDelay)
+			idle = time.After(time.Millisecond)
 		}
 		select {
 		case <-idle:
@@ -625,7 +627,7 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 	h.w.rules = len(f.Rules)
 	added := !h.w.written
 	if added {
-		if _, err := w.st.insertURL.ExecContext(ctx, int64(h.id), indexable(f.Request.URL)); err != nil {
+		if _, err := w.st.insertURL.ExecContext(ctx, int64(h.id), urlText(f.Request.URL)); err != nil {
 			return 0, 0, fmt.Errorf("flow %d text: %w", h.id, err)
 		}
 	}
