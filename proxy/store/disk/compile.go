@@ -30,6 +30,13 @@ type compiled struct {
 	split     bool
 	exact     string
 	exactArgs []any
+	// drive, when set, is the full-text query of the first positive body
+	// term, and driveRest (with driveArgs) the exact condition without it:
+	// a page of indexed flows then streams from the index newest first,
+	// instead of collecting every match before ordering them.
+	drive     string
+	driveRest string
+	driveArgs []any
 }
 
 // cond renders "WHERE where" with extra conditions appended.
@@ -50,7 +57,7 @@ func compile(q *query.Query) compiled {
 	if q == nil {
 		return c
 	}
-	var parts, exactParts []string
+	var parts, exactParts, restParts []string
 	c.split = q.Func == nil
 	for i := range q.Terms {
 		t := &q.Terms[i]
@@ -65,6 +72,12 @@ func compile(q *query.Query) compiled {
 				}
 				exactParts = append(exactParts, e)
 				c.exactArgs = append(c.exactArgs, m)
+				if !t.Negate && c.drive == "" {
+					c.drive = m
+				} else {
+					restParts = append(restParts, e)
+					c.driveArgs = append(c.driveArgs, m)
+				}
 			} else {
 				c.split = false
 			}
@@ -83,6 +96,8 @@ func compile(q *query.Query) compiled {
 		if exact {
 			exactParts = append(exactParts, expr)
 			c.exactArgs = append(c.exactArgs, args...)
+			restParts = append(restParts, expr)
+			c.driveArgs = append(c.driveArgs, args...)
 		}
 	}
 	if q.Func != nil {
@@ -91,6 +106,7 @@ func compile(q *query.Query) compiled {
 	c.split = c.split && c.residual
 	c.where = strings.Join(parts, " AND ")
 	c.exact = strings.Join(exactParts, " AND ")
+	c.driveRest = strings.Join(restParts, " AND ")
 	return c
 }
 

@@ -151,13 +151,20 @@ func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) 
 	if c.where != "" {
 		rest.where += " AND (" + c.where + ")"
 	}
-	idsA, err := s.ids(ctx, &indexed, cursor, limit+1)
+	var idsA []int64
+	var err error
+	capped := false
+	if c.drive != "" {
+		idsA, capped, err = s.driveIDs(ctx, c, cursor, limit+1, &res.Total)
+	} else {
+		idsA, err = s.ids(ctx, &indexed, cursor, limit+1)
+		if err == nil {
+			err = s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM flows"+indexed.cond(), indexed.args...).Scan(&res.Total)
+		}
+	}
 	if err != nil {
 		s.log.Warn("capture: list", "err", err)
 		return res
-	}
-	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM flows"+indexed.cond(), indexed.args...).Scan(&res.Total); err != nil {
-		s.log.Warn("capture: count", "err", err)
 	}
 	top := cursor == math.MaxInt64
 	bound := s.cfg.ScanLimit
@@ -169,7 +176,7 @@ func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) 
 		}
 		return true
 	})
-	res.Scanned, res.Complete = scanned, !more
+	res.Scanned, res.Complete = scanned, !more && !capped
 	if !top {
 		_, last, more = s.scanCandidates(q, &rest, cursor, bound, func(f *flow.Flow) bool {
 			pageB = append(pageB, f.Summary())
@@ -216,6 +223,45 @@ func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) 
 		}
 	}
 	return res
+}
+
+// countCap bounds how many matches of a body search are counted: the
+// count walks the index's matches, so a word found in every flow would
+// cost a walk over the whole capture. Past it the total says "at least".
+const countCap = 100_000
+
+// driveIDs pages the indexed flows of a body search from the full-text
+// index itself, newest first (the index yields its matches in rowid order
+// and the page stops at n), and counts them up to countCap (capped says
+// the count stopped there).
+func (s *Store) driveIDs(ctx context.Context, c *compiled, cursor int64, n int, total *int) (ids []int64, capped bool, err error) {
+	from := ` FROM flow_text JOIN flows ON flows.id = flow_text.rowid
+		WHERE flow_text MATCH ? AND flows.text_state = 1`
+	if c.driveRest != "" {
+		from += " AND (" + c.driveRest + ")"
+	}
+	args := append([]any{c.drive}, c.driveArgs...)
+	rows, err := s.rdb.QueryContext(ctx, "SELECT flow_text.rowid"+from+" AND flow_text.rowid < ? ORDER BY flow_text.rowid DESC LIMIT ?",
+		append(slices.Clone(args), cursor, n)...)
+	if err != nil {
+		return nil, false, err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, false, err
+	}
+	err = s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1"+from+" LIMIT ?)", append(args, countCap+1)...).Scan(total)
+	if *total > countCap {
+		*total, capped = countCap, true
+	}
+	return ids, capped, err
 }
 
 // scanCandidates visits the candidates of c with IDs below cursor, newest

@@ -168,6 +168,8 @@ CREATE VIRTUAL TABLE flow_url USING fts5(url, content='', contentless_delete=1,
 	tokenize='trigram case_sensitive 1');
 CREATE VIRTUAL TABLE flow_text USING fts5(headers, body, content='', contentless_delete=1,
 	tokenize='trigram case_sensitive 1');
+INSERT INTO flow_text (flow_text, rank) VALUES ('automerge', 16);
+INSERT INTO flow_url (flow_url, rank) VALUES ('automerge', 16);
 `, backfillQueryColumns},
 	}
 }
