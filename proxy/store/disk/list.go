@@ -42,7 +42,7 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 	res := query.Result{Complete: true}
 	// The page's IDs first (an index can answer them without touching
 	// rows), then the rows of just those.
-	ids, err := s.ids(ctx, &c, cursor, limit+1)
+	ids, err := s.ids(ctx, s.rdb, &c, cursor, limit+1)
 	if err != nil {
 		s.log.Warn("capture: list", "err", err)
 		return res
@@ -51,7 +51,7 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 		ids = ids[:limit]
 		res.Next = flow.ID(ids[limit-1])
 	}
-	res.Flows = s.summaries(ctx, ids)
+	res.Flows = s.summaries(ctx, s.rdb, ids)
 	if c.where == "" {
 		res.Total = int(s.c.flows.Load())
 	} else if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM flows"+c.cond(), c.args...).Scan(&res.Total); err != nil {
@@ -60,9 +60,16 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 	return res
 }
 
+// reader is what a list reads through: the read pool, or one read
+// transaction when its parts must see one snapshot.
+type reader interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // ids returns up to n IDs of flows matching c below cursor, newest first.
-func (s *Store) ids(ctx context.Context, c *compiled, cursor int64, n int) ([]int64, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT id FROM flows"+c.cond("id < ?")+" ORDER BY id DESC LIMIT ?",
+func (s *Store) ids(ctx context.Context, db reader, c *compiled, cursor int64, n int) ([]int64, error) {
+	rows, err := db.QueryContext(ctx, "SELECT id FROM flows"+c.cond("id < ?")+" ORDER BY id DESC LIMIT ?",
 		append(slices.Clone(c.args), cursor, n)...)
 	if err != nil {
 		return nil, err
@@ -81,10 +88,10 @@ func (s *Store) ids(ctx context.Context, c *compiled, cursor int64, n int) ([]in
 
 // summaries reads the rows of ids (newest first) and returns them oldest
 // first; flows removed meanwhile are left out.
-func (s *Store) summaries(ctx context.Context, ids []int64) []flow.Summary {
+func (s *Store) summaries(ctx context.Context, db reader, ids []int64) []flow.Summary {
 	out := make([]flow.Summary, 0, len(ids))
 	for i := len(ids) - 1; i >= 0; i-- {
-		sum, err := scanSummary(s.rd.summary.QueryRowContext(ctx, ids[i]))
+		sum, err := scanSummary(db.QueryRowContext(ctx, "SELECT "+sumCols+" FROM flows WHERE id = ?", ids[i]))
 		if err != nil {
 			if !errors.Is(err, sql.ErrNoRows) {
 				s.log.Warn("capture: list", "flow", ids[i], "err", err)
@@ -106,7 +113,7 @@ func (s *Store) listResidual(q *query.Query, c *compiled, cursor int64, limit in
 	// page starts at the newest flow it comes from the same scan.
 	top := cursor == math.MaxInt64
 	var page []flow.Summary
-	scanned, last, more := s.scanCandidates(q, c, math.MaxInt64, bound, func(f *flow.Flow) bool {
+	scanned, last, more := s.scanCandidates(s.rdb, q, c, math.MaxInt64, bound, func(f *flow.Flow) bool {
 		res.Total++
 		if top && len(page) <= limit {
 			page = append(page, f.Summary())
@@ -115,7 +122,7 @@ func (s *Store) listResidual(q *query.Query, c *compiled, cursor int64, limit in
 	})
 	res.Scanned, res.Complete = scanned, !more
 	if !top {
-		_, last, more = s.scanCandidates(q, c, cursor, bound, func(f *flow.Flow) bool {
+		_, last, more = s.scanCandidates(s.rdb, q, c, cursor, bound, func(f *flow.Flow) bool {
 			page = append(page, f.Summary())
 			return len(page) <= limit
 		})
@@ -143,6 +150,14 @@ func (s *Store) listResidual(q *query.Query, c *compiled, cursor int64, limit in
 func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) query.Result {
 	ctx := context.Background()
 	var res query.Result
+	// One snapshot for both parts: the writer moves flows from the scanned
+	// part to the indexed one as it indexes them.
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		s.log.Warn("capture: list", "err", err)
+		return res
+	}
+	defer tx.Rollback()
 	indexed := compiled{where: "text_state = 1", args: c.exactArgs}
 	if c.exact != "" {
 		indexed.where += " AND (" + c.exact + ")"
@@ -152,14 +167,13 @@ func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) 
 		rest.where += " AND (" + c.where + ")"
 	}
 	var idsA []int64
-	var err error
 	capped := false
 	if c.drive != "" {
-		idsA, capped, err = s.driveIDs(ctx, c, cursor, limit+1, &res.Total)
+		idsA, capped, err = s.driveIDs(ctx, tx, c, cursor, limit+1, &res.Total)
 	} else {
-		idsA, err = s.ids(ctx, &indexed, cursor, limit+1)
+		idsA, err = s.ids(ctx, tx, &indexed, cursor, limit+1)
 		if err == nil {
-			err = s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM flows"+indexed.cond(), indexed.args...).Scan(&res.Total)
+			err = tx.QueryRowContext(ctx, "SELECT count(*) FROM flows"+indexed.cond(), indexed.args...).Scan(&res.Total)
 		}
 	}
 	if err != nil {
@@ -169,7 +183,7 @@ func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) 
 	top := cursor == math.MaxInt64
 	bound := s.cfg.ScanLimit
 	var pageB []flow.Summary
-	scanned, last, more := s.scanCandidates(q, &rest, math.MaxInt64, bound, func(f *flow.Flow) bool {
+	scanned, last, more := s.scanCandidates(tx, q, &rest, math.MaxInt64, bound, func(f *flow.Flow) bool {
 		res.Total++
 		if top && len(pageB) <= limit {
 			pageB = append(pageB, f.Summary())
@@ -178,7 +192,7 @@ func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) 
 	})
 	res.Scanned, res.Complete = scanned, !more && !capped
 	if !top {
-		_, last, more = s.scanCandidates(q, &rest, cursor, bound, func(f *flow.Flow) bool {
+		_, last, more = s.scanCandidates(tx, q, &rest, cursor, bound, func(f *flow.Flow) bool {
 			pageB = append(pageB, f.Summary())
 			return len(pageB) <= limit
 		})
@@ -213,7 +227,7 @@ func (s *Store) listSplit(q *query.Query, c *compiled, cursor int64, limit int) 
 			fromA = append(fromA, id)
 		}
 	}
-	for _, sum := range s.summaries(ctx, fromA) {
+	for _, sum := range s.summaries(ctx, tx, fromA) {
 		byID[sum.ID] = sum
 	}
 	for i := len(merged) - 1; i >= 0; i-- {
@@ -234,14 +248,14 @@ const countCap = 100_000
 // index itself, newest first (the index yields its matches in rowid order
 // and the page stops at n), and counts them up to countCap (capped says
 // the count stopped there).
-func (s *Store) driveIDs(ctx context.Context, c *compiled, cursor int64, n int, total *int) (ids []int64, capped bool, err error) {
+func (s *Store) driveIDs(ctx context.Context, db reader, c *compiled, cursor int64, n int, total *int) (ids []int64, capped bool, err error) {
 	from := ` FROM flow_text JOIN flows ON flows.id = flow_text.rowid
 		WHERE flow_text MATCH ? AND flows.text_state = 1`
 	if c.driveRest != "" {
 		from += " AND (" + c.driveRest + ")"
 	}
 	args := append([]any{c.drive}, c.driveArgs...)
-	rows, err := s.rdb.QueryContext(ctx, "SELECT flow_text.rowid"+from+" AND flow_text.rowid < ? ORDER BY flow_text.rowid DESC LIMIT ?",
+	rows, err := db.QueryContext(ctx, "SELECT flow_text.rowid"+from+" AND flow_text.rowid < ? ORDER BY flow_text.rowid DESC LIMIT ?",
 		append(slices.Clone(args), cursor, n)...)
 	if err != nil {
 		return nil, false, err
@@ -257,7 +271,7 @@ func (s *Store) driveIDs(ctx context.Context, c *compiled, cursor int64, n int, 
 	if err := rows.Close(); err != nil {
 		return nil, false, err
 	}
-	err = s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1"+from+" LIMIT ?)", append(args, countCap+1)...).Scan(total)
+	err = db.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1"+from+" LIMIT ?)", append(args, countCap+1)...).Scan(total)
 	if *total > countCap {
 		*total, capped = countCap, true
 	}
@@ -269,12 +283,12 @@ func (s *Store) driveIDs(ctx context.Context, c *compiled, cursor int64, n int, 
 // until fn returns false. No query is open while q or fn runs. It returns
 // how many candidates it examined, the last one's ID, and whether it
 // stopped before the oldest candidate.
-func (s *Store) scanCandidates(q *query.Query, c *compiled, cursor int64, bound int, fn func(*flow.Flow) bool) (scanned int, last int64, more bool) {
+func (s *Store) scanCandidates(db reader, q *query.Query, c *compiled, cursor int64, bound int, fn func(*flow.Flow) bool) (scanned int, last int64, more bool) {
 	ctx := context.Background()
 	stmt := "SELECT " + headCols + " FROM flows" + c.cond("id < ?") + " ORDER BY id DESC LIMIT ?"
 	for scanned < bound {
 		n := min(scanChunk, bound-scanned)
-		batch, err := s.scanQuery(ctx, stmt, append(slices.Clone(c.args), cursor, n)...)
+		batch, err := s.scanQuery(ctx, db, stmt, append(slices.Clone(c.args), cursor, n)...)
 		if err != nil {
 			s.log.Warn("capture: scan", "err", err)
 			return scanned, last, false
@@ -295,8 +309,8 @@ func (s *Store) scanCandidates(q *query.Query, c *compiled, cursor int64, bound 
 
 // scanQuery runs a query of headCols and decodes its rows after closing
 // it.
-func (s *Store) scanQuery(ctx context.Context, stmt string, args ...any) ([]*flow.Flow, error) {
-	rows, err := s.rdb.QueryContext(ctx, stmt, args...)
+func (s *Store) scanQuery(ctx context.Context, db reader, stmt string, args ...any) ([]*flow.Flow, error) {
+	rows, err := db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +347,7 @@ func (s *Store) Each(q *query.Query, fn func(*flow.Flow) bool) {
 	stmt := "SELECT " + headCols + " FROM flows" + c.cond("id > ?") + " ORDER BY id LIMIT ?"
 	cursor := int64(0)
 	for {
-		batch, err := s.scanQuery(ctx, stmt, append(slices.Clone(c.args), cursor, scanChunk)...)
+		batch, err := s.scanQuery(ctx, s.rdb, stmt, append(slices.Clone(c.args), cursor, scanChunk)...)
 		if err != nil {
 			s.log.Warn("capture: each", "err", err)
 			return

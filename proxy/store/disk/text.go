@@ -27,7 +27,7 @@ const (
 
 // textBatch is how many flows one indexing step reads and indexes, in one
 // transaction after a batch of the recording.
-const textBatch = 1024
+const textBatch = 256
 
 // indexable is text as the full-text indexes take it: lower-cased as
 // query.Lower does, valid UTF-8, each run of invalid bytes replaced by

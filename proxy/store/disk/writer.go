@@ -247,13 +247,18 @@ func (w *writer) run() {
 		case <-w.stop:
 		}
 		w.flush(cmd != nil)
+		if cmd != nil {
+			cmd.reply <- cmd.fn()
+		}
+		// Then the text index, one step, unless recording has more for
+		// the writer: the capture always comes first.
 		select {
 		case <-w.stop:
 		default:
-			textMore = w.indexText()
-		}
-		if cmd != nil {
-			cmd.reply <- cmd.fn()
+			textMore = true
+			if w.s.q.len() == 0 {
+				textMore = w.indexText()
+			}
 		}
 		select {
 		case <-w.stop:
