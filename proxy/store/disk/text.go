@@ -26,8 +26,13 @@ const (
 )
 
 // textBatch is how many flows one indexing step reads and indexes, in one
-// transaction after a batch of the recording.
-const textBatch = 256
+// transaction after a batch of the recording; textStepBytes bounds the text
+// of one step, so that a step keeps the writer from its recording and its
+// commands (Flush, Delete) for a short time only.
+const (
+	textBatch     = 256
+	textStepBytes = 256 << 10
+)
 
 // indexable is text as the full-text indexes take it: lower-cased as
 // query.Lower does, valid UTF-8, each run of invalid bytes replaced by
@@ -76,7 +81,12 @@ func (w *writer) indexText() (more bool) {
 		state         int
 	}
 	docs := make([]doc, 0, len(ids))
+	size := 0
 	for _, id := range ids {
+		if size >= textStepBytes || s.q.len() > 0 {
+			more = true // recording is waiting, or the step is full: go on later
+			break
+		}
 		f, err := s.get(ctx, flow.ID(id))
 		if err != nil {
 			continue
@@ -90,6 +100,7 @@ func (w *writer) indexText() (more bool) {
 			}
 		}
 		d.body = body.String()
+		size += len(d.headers) + len(d.body)
 		docs = append(docs, d)
 	}
 	err = w.tx(func(ctx context.Context) error {
@@ -107,7 +118,7 @@ func (w *writer) indexText() (more bool) {
 		w.warn("capture: text index", "err", err)
 		return false
 	}
-	return len(ids) == textBatch
+	return more || len(ids) == textBatch
 }
 
 // headerText is the request's and the response's header lines.
