@@ -213,7 +213,7 @@ func (e *env) add(fs flowSpec) flow.ID {
 	return addFlow(e.store, fs)
 }
 
-func addFlow(st *store.Store, fs flowSpec) flow.ID {
+func addFlow(st flow.Recorder, fs flowSpec) flow.ID {
 	if fs.method == "" {
 		fs.method = "GET"
 	}

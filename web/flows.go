@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
 	"loupe/web/filter"
 )
 
@@ -24,11 +25,17 @@ const (
 
 // flowList is the answer of GET /api/flows. Seq is the store's sequence
 // number read before the list was taken: the UI drops feed batches with a seq
-// at or below it.
+// at or below it. Next is the cursor of the following (older) page, absent
+// on the last one. Complete is false when part of the filter ran as a
+// bounded scan that stopped before the oldest flow: Total then counts the
+// matches among the Scanned newest flows.
 type flowList struct {
-	Seq   uint64         `json:"seq"`
-	Flows []flow.Summary `json:"flows"`
-	Total int            `json:"total"`
+	Seq      uint64         `json:"seq"`
+	Flows    []flow.Summary `json:"flows"`
+	Total    int            `json:"total"`
+	Next     flow.ID        `json:"next,omitempty"`
+	Complete bool           `json:"complete"`
+	Scanned  int            `json:"scanned,omitempty"`
 }
 
 func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
@@ -47,81 +54,31 @@ func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, maxLimit)
 	}
-	var before flow.ID
-	if v := q.Get("before"); v != "" {
+	// cursor (the previous answer's next) and before are the same bound:
+	// flows with a smaller ID.
+	var cursor flow.ID
+	for _, name := range []string{"cursor", "before"} {
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			s.fail(w, r, httpError(http.StatusBadRequest, "before must be a flow ID"))
+			s.fail(w, r, httpError(http.StatusBadRequest, name+" must be a flow ID"))
 			return
 		}
-		before = flow.ID(n)
+		cursor = flow.ID(n)
+		break
 	}
 	// Seq first: a change between here and the list is then in a later
 	// batch, never lost.
 	seq := s.deps.Store.Seq()
-	sums, total := s.listFlows(r.Context(), f, before, limit)
-	if sums == nil {
-		sums = []flow.Summary{}
+	res := s.deps.Store.List(f, query.Page{Cursor: cursor, Limit: limit})
+	if res.Flows == nil {
+		res.Flows = []flow.Summary{}
 	}
-	writeJSON(w, http.StatusOK, flowList{Seq: seq, Flows: sums, Total: total})
-}
-
-// listFlows pages through the flows matching f: the newest limit below
-// before, and how many match in all (before ignored). Filters without body terms
-// run inside the store; body terms read bodies, which must not happen inside
-// the store's iteration, so those filters collect candidate IDs first.
-func (s *Server) listFlows(ctx context.Context, f *filter.Filter, before flow.ID, limit int) ([]flow.Summary, int) {
-	if !f.NeedsBodies() {
-		var match func(*flow.Flow) bool
-		if !f.Empty() {
-			match = func(fl *flow.Flow) bool { return f.Match(fl, nil) }
-		}
-		return s.deps.Store.List(match, before, limit)
-	}
-	ids := s.matchingIDs(ctx, f, 0)
-	total := len(ids) // as the store counts it: before ignored
-	if before != 0 {
-		n, _ := slices.BinarySearch(ids, before)
-		ids = ids[:n]
-	}
-	if len(ids) > limit {
-		ids = ids[len(ids)-limit:]
-	}
-	sums := make([]flow.Summary, 0, len(ids))
-	for _, id := range ids {
-		if fl, ok := s.deps.Store.Get(id); ok {
-			sums = append(sums, fl.Summary())
-		}
-	}
-	return sums, total
-}
-
-// matchingIDs returns, in ascending order, the IDs below before (0: no bound)
-// of the flows matching f, bodies included. Bodies are read in Each's fn,
-// which the store runs without holding its lock; the cheap terms run first,
-// inside the store's match.
-func (s *Server) matchingIDs(ctx context.Context, f *filter.Filter, before flow.ID) []flow.ID {
-	var bodies filter.Bodies
-	if f.NeedsBodies() {
-		bodies = s.filterBodies()
-	}
-	var ids []flow.ID
-	s.deps.Store.Each(func(fl *flow.Flow) bool {
-		return (before == 0 || fl.ID < before) && f.Match(fl, nil)
-	}, func(fl *flow.Flow) bool {
-		if bodies == nil || f.Match(fl, bodies) {
-			ids = append(ids, fl.ID)
-		}
-		return ctx.Err() == nil
-	})
-	return ids
-}
-
-func (s *Server) filterBodies() filter.Bodies {
-	return func(id flow.ID, facet flow.Facet) (io.ReadCloser, error) {
-		rc, _, err := s.deps.Store.DecodedBody(id, facet)
-		return rc, err
-	}
+	writeJSON(w, http.StatusOK, flowList{Seq: seq, Flows: res.Flows, Total: res.Total, Next: res.Next,
+		Complete: res.Complete, Scanned: res.Scanned})
 }
 
 type flowKey struct{}

@@ -25,21 +25,14 @@ func (s *Server) handleExportHAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secrets := q.Get("secrets") == "1" || q.Get("secrets") == "true"
-	var bodies filter.Bodies
-	if f.NeedsBodies() {
-		bodies = s.filterBodies()
-	}
 
 	name := fmt.Sprintf("loupe-%s.har", time.Now().UTC().Format("20060102-150405"))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	flows := func(yield func(*flow.Flow) bool) {
-		s.deps.Store.Each(func(fl *flow.Flow) bool { return f.Match(fl, nil) }, func(fl *flow.Flow) bool {
+		s.deps.Store.Each(f, func(fl *flow.Flow) bool {
 			if r.Context().Err() != nil {
 				return false
-			}
-			if bodies != nil && !f.Match(fl, bodies) {
-				return true
 			}
 			return yield(fl)
 		})

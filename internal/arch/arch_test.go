@@ -51,14 +51,18 @@ func TestDependencyDirection(t *testing.T) {
 		// and text libraries only.
 		{"loupe/proxy/codec", func(d string) bool { return !strings.HasPrefix(d, "loupe/") }},
 		{"loupe/proxy/store", func(d string) bool {
-			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
+			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || d == "loupe/proxy/store/query" ||
+				!strings.HasPrefix(d, "loupe/")
 		}},
+		// The query both stores execute: the flow model and nothing else of
+		// Loupe's (never web, SQL or a store).
+		{"loupe/proxy/store/query", func(d string) bool { return d == "loupe/proxy/flow" }},
 		// The durable capture: the flow model, the store's Backend and Feed,
 		// the codec and the SQLite driver (with the modules it pulls in),
 		// never the proxy, the dashboard or the rules.
 		{"loupe/proxy/store/disk", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/codec" ||
-				!strings.HasPrefix(d, "loupe/")
+				d == "loupe/proxy/store/query" || !strings.HasPrefix(d, "loupe/")
 		}},
 		{"loupe/proxy/har", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")

@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
 )
 
 // Backend is everything callers (the proxy, the web API, the HAR export)
@@ -14,8 +15,13 @@ type Backend interface {
 	flow.Recorder
 	Get(id flow.ID) (*flow.Flow, bool)
 	Summary(id flow.ID) (flow.Summary, bool)
-	List(match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
-	Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
+	// List answers one page of the flows matching q, newest first by key.
+	List(q *query.Query, page query.Page) query.Result
+	// Each calls fn with every flow matching q, oldest first, until fn
+	// returns false; no lock or query is held while fn runs.
+	Each(q *query.Query, fn func(*flow.Flow) bool)
+	// RuleCounts returns how many stored flows each rule touched.
+	RuleCounts() map[string]int
 	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	Delete(id flow.ID) bool

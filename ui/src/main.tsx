@@ -8,11 +8,9 @@ import { App } from "./components/App";
 import "./styles.css";
 import { refreshHeld, setHeld } from "./held-state";
 import { Feed } from "./store/feed";
-import { appState, detail, feedStatus, flowsVersion, loadDetail, refreshRuleCounts, refreshRules, refreshState, reportError, rules, selectedId, setFeed, unauthorized } from "./state";
+import { appState, detail, feedStatus, flowsVersion, loadDetail, refreshRules, refreshState, reportError, ruleCounts, rules, selectedId, setFeed, unauthorized } from "./state";
 
 const wsURL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/ws";
-
-let countsTimer: ReturnType<typeof setTimeout> | null = null;
 
 const feed = new Feed(
   {
@@ -30,7 +28,7 @@ const feed = new Feed(
       };
       return ws;
     },
-    fetchPage: (q, limit, before) => api.flows(q, limit, before),
+    fetchPage: (q, limit, cursor) => api.flows(q, limit, cursor),
     // Hidden tabs get no animation frames: fall back to a timer there.
     frame: (fn) => (document.hidden ? setTimeout(fn, 250) : requestAnimationFrame(fn)),
     after: (ms, fn) => {
@@ -47,13 +45,6 @@ const feed = new Feed(
       if (id !== null && d && d.id === id) {
         const s = feed.store.get(id);
         if (s && (s.state !== d.state || s.size !== d.responseBody.size || (s.status || 0) !== (d.response?.status ?? 0))) void loadDetail();
-      }
-      // Rule counts change as flows arrive; refresh them now and then.
-      if (!countsTimer && rules.value.length) {
-        countsTimer = setTimeout(() => {
-          countsTimer = null;
-          void refreshRuleCounts();
-        }, 1500);
       }
     },
     status(s) {
@@ -72,7 +63,9 @@ const feed = new Feed(
       if (m.type === "rules/update") {
         if (m.rules) rules.value = m.rules;
         else void refreshRules();
-        void refreshRuleCounts();
+      } else if (m.type === "rules/stats") {
+        // Pushed by the server when the counts change.
+        if (m.counts) ruleCounts.value = m.counts;
       } else if (m.type === "state/update") {
         if (m.state) appState.value = m.state;
       } else if (m.type === "held/update") {
@@ -83,9 +76,5 @@ const feed = new Feed(
 );
 setFeed(feed);
 feed.start();
-// Capture statistics change without messages for every byte: poll them gently.
-setInterval(() => {
-  if (!document.hidden && feedStatus.value === "live") void refreshState();
-}, 3000);
 
 render(<App />, document.getElementById("app")!);

@@ -147,6 +147,9 @@ func (w *writer) importFlow(ctx context.Context, id flow.ID, r *flow.Recorded) (
 	if err := w.upsert(ctx, w.s.session, f, &sum, shared, stored, head); err != nil {
 		return 0, flow.Summary{}, err
 	}
+	if _, err := w.st.insertURL.ExecContext(ctx, int64(id), urlText(f.Request.URL)); err != nil {
+		return 0, flow.Summary{}, fmt.Errorf("text: %w", err)
+	}
 	return stored, sum, nil
 }
 

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
+	"loupe/web/filter"
 )
 
 // schemaV1 is version 1 of the schema exactly as released, frozen here so
@@ -87,7 +90,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if version != schemaVersion() {
 		t.Errorf("version %d after migration, want %d", version, schemaVersion())
 	}
-	for _, index := range []string{"flows_method", "flows_status", "flows_host", "flows_port", "flows_start", "rule_hits_rule"} {
+	for _, index := range []string{"flows_method", "flows_status", "flows_q_host", "flows_q_host_rev", "flows_q_port", "flows_start", "rule_hits_rule", "flows_unindexed"} {
 		var n int
 		s.rdb.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?", index).Scan(&n)
 		if n != 1 {
@@ -251,4 +254,91 @@ func TestMigrationsAreOrdered(t *testing.T) {
 			t.Errorf("step %d: %+v", i, m)
 		}
 	}
+}
+
+// schemaV2 is what version 2 added to version 1, frozen as released.
+const schemaV2 = `
+CREATE INDEX flows_method ON flows(method);
+CREATE INDEX flows_status ON flows(status);
+CREATE INDEX flows_host ON flows(host);
+CREATE INDEX flows_port ON flows(port);
+CREATE INDEX flows_start ON flows(start_ns);
+CREATE INDEX rule_hits_rule ON rule_hits(rule);
+PRAGMA user_version = 2;
+`
+
+// TestMigrateFromVersion2 builds a version 2 capture by hand and opens it:
+// step 3 computes the query columns of the old flows from their heads, so
+// every filter finds them, and their text is indexed afterwards.
+func TestMigrateFromVersion2(t *testing.T) {
+	dir := t.TempDir()
+	db := rawDB(t, filepath.Join(dir, dbName))
+	mustExec(t, db, schemaV1)
+	mustExec(t, db, schemaV2)
+	mustExec(t, db, "INSERT INTO sessions (id, name, created, flows, bytes) VALUES (1, 'old', 0, 3, 100)")
+	grpcCall := &flow.Flow{ID: 1, State: flow.StateDone, Request: flow.Request{Method: "POST",
+		URL: "https://API.Example.com:8443/pkg.Svc/Get", Header: flow.Fields{{Name: "Content-Type", Value: "application/grpc"}}},
+		Response: &flow.Response{Status: 200, Header: flow.Fields{{Name: "Content-Type", Value: "application/grpc"}},
+			Trailers: flow.Fields{{Name: "Grpc-Status", Value: "5"}, {Name: "Grpc-Message", Value: "no such key"}}}}
+	tunnel := &flow.Flow{ID: 2, State: flow.StateDone, Kind: flow.KindTunnel, Tunnel: &flow.Tunnel{Target: "t.example:443"},
+		Request: flow.Request{Method: "CONNECT", URL: "https://t.example:443"}}
+	page := &flow.Flow{ID: 3, State: flow.StateDone, Request: req("/find/me"), Response: &textResp,
+		ResponseBody: flow.Body{Size: 12, Captured: 12, Complete: true}}
+	for _, f := range []*flow.Flow{grpcCall, tunnel, page} {
+		head, shared, err := encodeHead(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := f.Summary()
+		mustExec(t, db, `INSERT INTO flows VALUES (?, 1, ?, ?, 0, -1, ?, ?, ?, ?, 0, ?, ?, '', 0, ?, '', '', 0, 0, 0,
+			NULL, ?, 50, ?)`, int64(f.ID), string(f.State), t0.UnixNano(), sum.Method, sum.URL, sum.Scheme,
+			sum.Host, sum.Path, sum.Status, f.ResponseBody.Size, shared, head)
+	}
+	mustExec(t, db, "INSERT INTO bodies VALUES (3, 1, 0, CAST('hidden words' AS BLOB), NULL, 0, 12)")
+	db.Close()
+
+	s := openStore(t, Config{Dir: dir})
+	var version int
+	s.rdb.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != 3 {
+		t.Fatalf("version %d after migration, want 3", version)
+	}
+	tests := []struct {
+		q    string
+		want []flow.ID
+	}{
+		{"host:*.example.com", []flow.ID{1}},
+		{"port:8443", []flow.ID{1}},
+		{"grpc:NOT_FOUND", []flow.ID{1}},
+		{"error:key", []flow.ID{1}},
+		{"kind:tunnel", []flow.ID{2}},
+		{"find/me", []flow.ID{3}},
+		{"body:hidden", []flow.ID{3}},
+	}
+	check := func() {
+		t.Helper()
+		for _, tt := range tests {
+			q, err := filter.Parse(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pageIDs(s.List(q, query.Page{})); !slices.Equal(got, tt.want) {
+				t.Errorf("%q after migration: %v, want %v", tt.q, got, tt.want)
+			}
+		}
+	}
+	check()
+	if sum, _ := s.Summary(2); sum.Kind != flow.KindTunnel || sum.Target != "t.example:443" {
+		t.Errorf("tunnel summary after migration: %+v", sum)
+	}
+	if sum, _ := s.Summary(1); sum.GRPCStatus == nil || *sum.GRPCStatus != 5 {
+		t.Errorf("gRPC summary after migration: %+v", sum)
+	}
+	waitIndexed(t, s)
+	var state int
+	s.rdb.QueryRow("SELECT text_state FROM flows WHERE id = 3").Scan(&state)
+	if state != textFull {
+		t.Errorf("old flow's text state %d after indexing, want %d", state, textFull)
+	}
+	check()
 }

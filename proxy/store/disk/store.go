@@ -174,6 +174,9 @@ func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
 		return nil, fmt.Errorf("capture %s: %w", s.dbPath, err)
 	}
 	ctx := context.Background()
+	if err := registerFuncs(); err != nil {
+		return nil, fmt.Errorf("capture %s: SQL functions: %w", s.dbPath, err)
+	}
 	s.wdb, err = sql.Open("sqlite", dsn(s.dbPath, false))
 	if err != nil {
 		return nil, fmt.Errorf("capture %s: %w", s.dbPath, err)

@@ -60,17 +60,17 @@ async function request<T>(method: string, path: string, body?: BodyInit | object
   return data as T;
 }
 
-export function flowsQuery(q: string, limit?: number, before?: FlowID): string {
+export function flowsQuery(q: string, limit?: number, cursor?: FlowID): string {
   const p = new URLSearchParams();
   if (q) p.set("q", q);
   if (limit) p.set("limit", String(limit));
-  if (before) p.set("before", String(before));
+  if (cursor) p.set("cursor", String(cursor));
   const s = p.toString();
   return "/api/flows" + (s ? "?" + s : "");
 }
 
 export const api = {
-  flows: (q: string, limit?: number, before?: FlowID) => request<FlowPage>("GET", flowsQuery(q, limit, before)),
+  flows: (q: string, limit?: number, cursor?: FlowID) => request<FlowPage>("GET", flowsQuery(q, limit, cursor)),
   flow: (id: FlowID) => request<Flow>("GET", `/api/flows/${id}`),
   deleteFlow: (id: FlowID) => request<unknown>("DELETE", `/api/flows/${id}`),
   clear: () => request<unknown>("DELETE", "/api/flows"),

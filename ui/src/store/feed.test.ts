@@ -4,11 +4,12 @@ import { Feed, PAGE, type FeedDeps } from "./feed";
 import { sum } from "./testdata";
 
 /** A scripted world: a fake socket, a fake server, manual frames and timers. */
-function world(pages: (q: string, limit: number, before?: number) => FlowPage | Promise<FlowPage>) {
+function world(pages: (q: string, limit: number, before?: number) => FlowPage | Promise<FlowPage>, opts: { subscribe?: boolean } = {}) {
   let handlers: Parameters<FeedDeps["connect"]>[0] | null = null;
   const frames: (() => void)[] = [];
   const timers: { ms: number; fn: () => void }[] = [];
   const calls: { q: string; before?: number }[] = [];
+  const sent: { type: string; q: string }[] = [];
   let connects = 0;
   let changes = 0;
   const statuses: string[] = [];
@@ -17,7 +18,17 @@ function world(pages: (q: string, limit: number, before?: number) => FlowPage | 
     connect(h) {
       connects++;
       handlers = h;
-      return { close: () => h.close() };
+      const sock: { close(): void; send?(d: string): void } = { close: () => h.close() };
+      if (opts.subscribe) {
+        // The server acknowledges subscriptions at once, and refuses bad filters.
+        sock.send = (d) => {
+          const m = JSON.parse(d) as { type: string; q: string };
+          sent.push(m);
+          if (m.q.startsWith("bad:")) h.message({ type: "subscribe/error", q: m.q, error: "unknown key", term: m.q });
+          else h.message({ type: "subscribed", q: m.q, seq: 0 });
+        };
+      }
+      return sock;
     },
     fetchPage: async (q, limit, before) => {
       calls.push({ q, before });
@@ -46,6 +57,7 @@ function world(pages: (q: string, limit: number, before?: number) => FlowPage | 
     frames,
     timers,
     calls,
+    sent,
     get connects() {
       return connects;
     },
@@ -126,21 +138,94 @@ describe("Feed", () => {
     expect(w.calls.length).toBe(2);
   });
 
-  it("pages backwards with before= until it holds the total", async () => {
+  it("fetches only the newest page, and older pages by cursor when asked", async () => {
     const all: Summary[] = [];
     for (let i = 1; i <= PAGE * 2 + 5; i++) all.push(sum(i));
     const w = world((_q, limit, before) => {
       const upto = before ? all.filter((f) => f.id < before) : all;
-      return { seq: 1, flows: upto.slice(-limit), total: upto.length };
+      const flows = upto.slice(-limit);
+      return { seq: 1, flows, total: all.length, next: upto.length > limit ? flows[0].id : undefined };
     });
     w.feed.start();
     w.open();
-    for (let i = 0; i < 5; i++) await tick();
+    await tick();
+    expect(w.feed.store.size).toBe(PAGE);
+    expect(w.feed.store.total).toBe(all.length);
+    expect(w.feed.hasMore).toBe(true);
+    // Two calls at once load one page.
+    await Promise.all([w.feed.loadMore(), w.feed.loadMore()]);
+    expect(w.feed.store.size).toBe(PAGE * 2);
+    await w.feed.loadMore();
     expect(w.feed.store.size).toBe(all.length);
+    expect(w.feed.hasMore).toBe(false);
+    await w.feed.loadMore();
     expect(w.calls.map((c) => c.before)).toEqual([undefined, PAGE + 6, 6]);
   });
 
-  it("with a filter, refetches (throttled) instead of trusting adds, and keeps the old filter on a bad one", async () => {
+  it("subscribes with its filter, fetches after the server's acknowledgement, and applies the filtered stream", async () => {
+    const w = world(
+      (q) => ({ seq: 1, flows: q ? [sum(2)] : [sum(1), sum(2)], total: q ? 1 : 2 }),
+      { subscribe: true },
+    );
+    w.feed.start();
+    w.open();
+    await tick();
+    expect(w.sent).toEqual([{ type: "subscribe", q: "" }]);
+    await w.feed.setFilter("status:200");
+    expect(w.sent.at(-1)).toEqual({ type: "subscribe", q: "status:200" });
+    expect(w.feed.store.size).toBe(1);
+    // The server sends only what matches: adds are taken, removals drop held rows; no refetch.
+    const calls = w.calls.length;
+    w.send({ type: "flows/batch", seq: 2, add: [sum(3)] });
+    w.send({ type: "flows/batch", seq: 3, add: [sum(4)], remove: [2] });
+    w.runFrames();
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([3, 4]);
+    expect(w.timers.length).toBe(0);
+    expect(w.calls.length).toBe(calls);
+    // A bad filter is refused by the server, naming its term; the old one stays.
+    await expect(w.feed.setFilter("bad: x")).rejects.toMatchObject({ status: 400, data: { term: "bad: x" } });
+    expect(w.feed.filter).toBe("status:200");
+    w.send({ type: "flows/batch", seq: 4, add: [sum(5)] });
+    w.runFrames();
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([3, 4, 5]);
+  });
+
+  it("drops batches of the previous filter until the new one is acknowledged", async () => {
+    let ack: (() => void) | null = null;
+    const w = world((q) => ({ seq: 5, flows: q ? [] : [sum(1)], total: q ? 0 : 1 }), { subscribe: true });
+    w.feed.start();
+    w.open();
+    await tick();
+    // Hold the next acknowledgement back.
+    const sock = (w.feed as unknown as { sock: { send(d: string): void } }).sock;
+    const send = sock.send;
+    sock.send = (d) => (ack = () => send(d));
+    const done = w.feed.setFilter("method:POST");
+    w.send({ type: "flows/batch", seq: 6, add: [sum(7)] }); // filtered by the old (empty) filter
+    w.runFrames();
+    expect(w.feed.store.get(7)).toBeUndefined();
+    ack!();
+    await done;
+    w.send({ type: "flows/batch", seq: 7, add: [sum(8)] });
+    w.runFrames();
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([8]);
+  });
+
+  it("refetches the first page (throttled) when the server says the stream is stale", async () => {
+    const w = world(() => ({ seq: 1, flows: [sum(1)], total: 1 }), { subscribe: true });
+    w.feed.start();
+    w.open();
+    await tick();
+    const calls = w.calls.length;
+    w.send({ type: "flows/stale", seq: 2 });
+    w.send({ type: "flows/stale", seq: 3 });
+    expect(w.timers.length).toBe(1);
+    w.runTimers();
+    await tick();
+    expect(w.calls.length).toBe(calls + 1);
+  });
+
+  it("without a socket that can subscribe, a filtered list refetches (throttled) instead of trusting adds", async () => {
     const w = world((q) => {
       if (q === "bad:") throw Object.assign(new Error("unknown key"), { status: 400 });
       return { seq: 1, flows: q ? [sum(2)] : [sum(1), sum(2)], total: q ? 1 : 2 };

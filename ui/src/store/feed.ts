@@ -1,21 +1,27 @@
 // Feed keeps a FlowStore in step with the server: it opens the websocket
-// first, then fetches the snapshot, drops batches the snapshot already holds,
-// applies the rest once per animation frame, and reconnects with backoff
-// (resyncing) after a disconnect or a flows/reset.
+// first, subscribes with the filter, and once the server acknowledged the
+// subscription fetches the newest page; it drops batches the page already
+// holds, applies the rest once per animation frame, loads older pages by
+// cursor when the list asks, and reconnects with backoff (resyncing) after
+// a disconnect or a flows/reset. The server filters the live feed, so a
+// filtered list never refetches on changes.
 
+import { ApiError } from "../api/client";
 import type { BatchMessage, FeedMessage, FlowPage } from "../api/types";
 import { FlowStore } from "./flowstore";
 
 /** Socket is the part of a WebSocket the feed uses. */
 export interface Socket {
   close(): void;
+  /** Sends a message to the server (a subscription). Absent: the feed cannot subscribe and fetches without one. */
+  send?(data: string): void;
 }
 
 export interface FeedDeps {
   /** Opens the websocket; the callbacks fire as the browser's would. */
   connect(h: { open(): void; message(m: FeedMessage): void; close(): void }): Socket;
-  /** One page of GET /api/flows. */
-  fetchPage(q: string, limit: number, before?: number): Promise<FlowPage>;
+  /** One page of GET /api/flows: the newest limit matching flows below cursor. */
+  fetchPage(q: string, limit: number, cursor?: number): Promise<FlowPage>;
   /** Runs fn on the next animation frame. */
   frame(fn: () => void): void;
   /** setTimeout; returns a cancel function. */
@@ -25,17 +31,17 @@ export interface FeedDeps {
 export type FeedStatus = "connecting" | "live" | "offline";
 
 export interface FeedEvents {
-  /** The store changed (after a snapshot or a frame's batches). */
+  /** The store changed (after a snapshot, a page or a frame's batches). */
   changed(): void;
   status(s: FeedStatus): void;
   /** A snapshot fetch failed (e.g. a bad filter: ApiError with a term). */
   error(err: unknown): void;
-  /** Non-flow messages (rules/update, state/update). */
+  /** Non-flow messages (rules/update, rules/stats, state/update). */
   other(m: FeedMessage): void;
 }
 
-/** PAGE is the snapshot page size; MAX_HELD bounds how many summaries the page keeps. */
-export const PAGE = 10000;
+/** PAGE is how many flows one page holds; MAX_HELD bounds how many the list keeps loaded. */
+export const PAGE = 500;
 export const MAX_HELD = 200000;
 
 export class Feed {
@@ -50,6 +56,10 @@ export class Feed {
   private cancelRefresh: (() => void) | null = null;
   private stopped = false;
   private query = "";
+  /** The filter the stream's batches are filtered by (null until the server acknowledged one). */
+  private streamQ: string | null = null;
+  private pending: { q: string; resolve: () => void; reject: (e: unknown) => void } | null = null;
+  private loading: Promise<void> | null = null;
 
   constructor(
     private deps: FeedDeps,
@@ -73,14 +83,25 @@ export class Feed {
     this.sock = null;
   }
 
-  /** Changes the server-side filter and resyncs. Rejects with the server's error for a bad filter. */
+  /** Changes the filter: subscribes with it and fetches its first page. Rejects with the server's error for a bad filter. */
   setFilter(q: string): Promise<void> {
     const prev = this.query;
     this.query = q.trim();
-    return this.resync().catch((err) => {
-      // Keep showing (and refreshing) what the last good filter selected.
+    return this.subscribe().catch((err) => {
+      // Keep showing (and following) what the last good filter selected.
       if (this.query === q.trim()) this.query = prev;
       throw err;
+    });
+  }
+
+  /** Subscribes the stream to the current filter, then resyncs; without a socket, only resyncs. */
+  private subscribe(): Promise<void> {
+    const q = this.query;
+    if (!this.sock?.send) return this.resync();
+    this.pending?.reject(new Error("superseded"));
+    return new Promise<void>((resolve, reject) => {
+      this.pending = { q, resolve, reject };
+      this.sock!.send!(JSON.stringify({ type: "subscribe", q }));
     });
   }
 
@@ -88,17 +109,21 @@ export class Feed {
     if (this.stopped) return;
     this.ev.status("connecting");
     let closed = false;
+    this.streamQ = null;
     this.sock = this.deps.connect({
       open: () => {
         this.attempt = 0;
         this.ev.status("live");
-        void this.resync().catch(() => {});
+        void this.subscribe().catch(() => {});
       },
       message: (m) => this.onMessage(m),
       close: () => {
         if (closed) return;
         closed = true;
         this.sock = null;
+        this.streamQ = null;
+        this.pending?.reject(new Error("disconnected"));
+        this.pending = null;
         if (this.stopped) return;
         this.ev.status("offline");
         // Backoff: 250 ms doubling to 8 s, with a little jitter.
@@ -112,12 +137,34 @@ export class Feed {
   private onMessage(m: FeedMessage): void {
     switch (m.type) {
       case "flows/batch":
+        // Batches for a filter other than the one shown are dropped: a
+        // resync follows the acknowledgement of the new one.
+        if (this.sock?.send && this.streamQ !== this.query) return;
         this.queue.push(m);
         if (!this.syncing) this.scheduleFrame();
         return;
       case "flows/reset":
         this.queue = [];
         void this.resync().catch(() => {});
+        return;
+      case "subscribed": {
+        const p = this.pending;
+        if (!p || p.q !== m.q) return;
+        this.pending = null;
+        this.streamQ = m.q;
+        this.queue = [];
+        this.resync().then(p.resolve, p.reject);
+        return;
+      }
+      case "subscribe/error": {
+        const p = this.pending;
+        if (!p || p.q !== m.q) return;
+        this.pending = null;
+        p.reject(new ApiError(400, m.error, { error: m.error, term: m.term }));
+        return;
+      }
+      case "flows/stale":
+        this.scheduleRefresh();
         return;
       default:
         this.ev.other(m);
@@ -137,21 +184,14 @@ export class Feed {
     if (this.syncing || this.queue.length === 0) return;
     const batches = this.queue;
     this.queue = [];
-    const filtered = this.query !== "";
-    let missed = false;
-    // With a filter, only the server knows whether a new flow matches: keep
-    // updating the rows we hold and refetch (throttled) when flows were added.
-    const changed = this.store.applyBatches(
-      batches,
-      filtered
-        ? () => {
-            missed = true;
-            return false;
-          }
-        : undefined,
-    );
-    if (missed) this.scheduleRefresh();
-    if (changed) this.ev.changed();
+    // A subscribed stream is filtered by the server; without a socket that
+    // can subscribe, batches are unfiltered and only fit an unfiltered list.
+    const filtered = this.streamQ !== null && this.streamQ !== "";
+    if (!filtered && this.query !== "") {
+      this.scheduleRefresh();
+      return;
+    }
+    if (this.store.applyBatches(batches, filtered)) this.ev.changed();
   }
 
   private scheduleRefresh(): void {
@@ -162,10 +202,11 @@ export class Feed {
     });
   }
 
-  /** Fetches the snapshot (newest page first, then older pages) and applies queued batches newer than it. */
+  /** Fetches the newest page and applies queued batches newer than it. */
   resync(): Promise<void> {
     const gen = ++this.syncGen;
     this.syncing = true;
+    this.loading = null;
     const q = this.query;
     const done = () => {
       if (gen !== this.syncGen) return;
@@ -173,28 +214,12 @@ export class Feed {
       this.flush();
     };
     return this.deps.fetchPage(q, PAGE).then(
-      async (page) => {
+      (page) => {
         if (gen !== this.syncGen) return;
-        const flows = page.flows ?? [];
-        this.store.reset(page.seq, flows, page.total);
+        this.store.reset(page.seq, page.flows ?? [], page.total, page);
         // Batches already queued at or below page.seq are dropped by applyBatches.
         done();
         this.ev.changed();
-        let oldest = flows.length ? flows[0].id : 0;
-        let held = flows.length;
-        let more = flows.length > 0 && flows.length < page.total;
-        while (more && held < MAX_HELD) {
-          const older = await this.deps.fetchPage(q, PAGE, oldest);
-          if (gen !== this.syncGen) return;
-          const fs = older.flows ?? [];
-          if (fs.length === 0) break;
-          this.store.prepend(fs);
-          this.ev.changed();
-          oldest = fs[0].id;
-          held += fs.length;
-          more = fs.length === PAGE || held < older.total;
-          if (fs.length < PAGE) break;
-        }
       },
       (err) => {
         done();
@@ -202,5 +227,36 @@ export class Feed {
         throw err;
       },
     );
+  }
+
+  /** Whether older flows can be loaded (the list shows a loading row for them). */
+  get hasMore(): boolean {
+    return this.store.next !== 0 && this.store.size < MAX_HELD;
+  }
+
+  /** Loads the next older page by cursor; one at a time, and none while a resync runs. */
+  loadMore(): Promise<void> {
+    if (this.loading) return this.loading;
+    if (!this.hasMore || this.syncing) return Promise.resolve();
+    const gen = this.syncGen;
+    const q = this.query;
+    const cursor = this.store.next;
+    this.loading = this.deps.fetchPage(q, PAGE, cursor).then(
+      (page) => {
+        this.loading = null;
+        if (gen !== this.syncGen || this.store.next !== cursor) return;
+        this.store.prepend(page.flows ?? [], page.next ?? 0);
+        if (page.complete === false) {
+          this.store.complete = false;
+          this.store.scanned = Math.max(this.store.scanned, page.scanned ?? 0);
+        }
+        this.ev.changed();
+      },
+      (err) => {
+        this.loading = null;
+        this.ev.error(err);
+      },
+    );
+    return this.loading;
   }
 }
