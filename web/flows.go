@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
 	"loupe/web/filter"
 )
 
@@ -24,15 +25,19 @@ const (
 
 // flowList is the answer of GET /api/flows. Seq is the store's sequence
 // number read before the list was taken: the UI drops feed batches with a seq
-// at or below it. Session is the session listed (0: every session); Next,
-// when set, is the cursor of the page of older flows. Its TypeScript twin
-// lives in ui/src/api/types.ts.
+// at or below it. Next is the cursor of the following (older) page, absent
+// on the last one. Complete is false when part of the filter ran as a
+// bounded scan that stopped before the oldest flow: Total then counts the
+// matches among the Scanned newest flows. Session is the session listed (0:
+// every session). Its TypeScript twin lives in ui/src/api/types.ts.
 type flowList struct {
-	Seq     uint64         `json:"seq"`
-	Flows   []flow.Summary `json:"flows"`
-	Total   int            `json:"total"`
-	Session flow.SessionID `json:"session"`
-	Next    string         `json:"next,omitempty"`
+	Seq      uint64         `json:"seq"`
+	Flows    []flow.Summary `json:"flows"`
+	Total    int            `json:"total"`
+	Next     flow.ID        `json:"next,omitempty"`
+	Complete bool           `json:"complete"`
+	Scanned  int            `json:"scanned,omitempty"`
+	Session  flow.SessionID `json:"session"`
 }
 
 // sessionParam reads the session a request is about: session=ID, or
@@ -77,101 +82,31 @@ func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, maxLimit)
 	}
-	var before flow.ID
-	if v := q.Get("before"); v != "" {
+	// cursor (the previous answer's next) and before are the same bound:
+	// flows with a smaller ID.
+	var cursor flow.ID
+	for _, name := range []string{"cursor", "before"} {
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			s.fail(w, r, httpError(http.StatusBadRequest, "before must be a flow ID"))
+			s.fail(w, r, httpError(http.StatusBadRequest, name+" must be a flow ID"))
 			return
 		}
-		before = flow.ID(n)
-	}
-	// A cursor is opaque to clients (today the ID the next page starts
-	// below); it is the next of an earlier answer.
-	if v := q.Get("cursor"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n == 0 {
-			s.fail(w, r, httpError(http.StatusBadRequest, "cursor must be the next of an earlier page"))
-			return
-		}
-		if before != 0 {
-			s.fail(w, r, httpError(http.StatusBadRequest, "cursor and before both given: use one"))
-			return
-		}
-		before = flow.ID(n)
+		cursor = flow.ID(n)
+		break
 	}
 	// Seq first: a change between here and the list is then in a later
 	// batch, never lost.
 	seq := s.deps.Store.Seq()
-	// One more than the page, to know whether there is a next one.
-	sums, total := s.listFlows(r.Context(), f, session, before, limit+1)
-	ans := flowList{Seq: seq, Flows: sums, Total: total, Session: session}
-	if len(sums) > limit {
-		ans.Flows = sums[len(sums)-limit:]
-		ans.Next = strconv.FormatUint(uint64(ans.Flows[0].ID), 10)
+	res := s.deps.Store.List(query.InSession(f, session), query.Page{Cursor: cursor, Limit: limit})
+	if res.Flows == nil {
+		res.Flows = []flow.Summary{}
 	}
-	if ans.Flows == nil {
-		ans.Flows = []flow.Summary{}
-	}
-	writeJSON(w, http.StatusOK, ans)
-}
-
-// listFlows pages through the flows matching f: the newest limit below
-// before, and how many match in all (before ignored). Filters without body terms
-// run inside the store; body terms read bodies, which must not happen inside
-// the store's iteration, so those filters collect candidate IDs first.
-func (s *Server) listFlows(ctx context.Context, f *filter.Filter, session flow.SessionID, before flow.ID, limit int) ([]flow.Summary, int) {
-	if !f.NeedsBodies() {
-		var match func(*flow.Flow) bool
-		if !f.Empty() {
-			match = func(fl *flow.Flow) bool { return f.Match(fl, nil) }
-		}
-		return s.deps.Store.ListSession(session, match, before, limit)
-	}
-	ids := s.matchingIDs(ctx, f, session, 0)
-	total := len(ids) // as the store counts it: before ignored
-	if before != 0 {
-		n, _ := slices.BinarySearch(ids, before)
-		ids = ids[:n]
-	}
-	if len(ids) > limit {
-		ids = ids[len(ids)-limit:]
-	}
-	sums := make([]flow.Summary, 0, len(ids))
-	for _, id := range ids {
-		if fl, ok := s.deps.Store.Get(id); ok {
-			sums = append(sums, fl.Summary())
-		}
-	}
-	return sums, total
-}
-
-// matchingIDs returns, in ascending order, the IDs below before (0: no bound)
-// of the flows matching f, bodies included. Bodies are read in Each's fn,
-// which the store runs without holding its lock; the cheap terms run first,
-// inside the store's match.
-func (s *Server) matchingIDs(ctx context.Context, f *filter.Filter, session flow.SessionID, before flow.ID) []flow.ID {
-	var bodies filter.Bodies
-	if f.NeedsBodies() {
-		bodies = s.filterBodies()
-	}
-	var ids []flow.ID
-	s.deps.Store.EachSession(session, func(fl *flow.Flow) bool {
-		return (before == 0 || fl.ID < before) && f.Match(fl, nil)
-	}, func(fl *flow.Flow) bool {
-		if bodies == nil || f.Match(fl, bodies) {
-			ids = append(ids, fl.ID)
-		}
-		return ctx.Err() == nil
-	})
-	return ids
-}
-
-func (s *Server) filterBodies() filter.Bodies {
-	return func(id flow.ID, facet flow.Facet) (io.ReadCloser, error) {
-		rc, _, err := s.deps.Store.DecodedBody(id, facet)
-		return rc, err
-	}
+	writeJSON(w, http.StatusOK, flowList{Seq: seq, Flows: res.Flows, Total: res.Total, Next: res.Next,
+		Complete: res.Complete, Scanned: res.Scanned, Session: session})
 }
 
 type flowKey struct{}

@@ -10,6 +10,7 @@ import (
 	"loupe/proxy/flow"
 	"loupe/proxy/har"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 	"loupe/web/filter"
 )
 
@@ -34,21 +35,14 @@ func (s *Server) handleExportHAR(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	secrets := q.Get("secrets") == "1" || q.Get("secrets") == "true"
-	var bodies filter.Bodies
-	if f.NeedsBodies() {
-		bodies = s.filterBodies()
-	}
 
 	name := fmt.Sprintf("loupe-%s.har", time.Now().UTC().Format("20060102-150405"))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	flows := func(yield func(*flow.Flow) bool) {
-		s.deps.Store.EachSession(session, func(fl *flow.Flow) bool { return f.Match(fl, nil) }, func(fl *flow.Flow) bool {
+		s.deps.Store.Each(query.InSession(f, session), func(fl *flow.Flow) bool {
 			if r.Context().Err() != nil {
 				return false
-			}
-			if bodies != nil && !f.Match(fl, bodies) {
-				return true
 			}
 			return yield(fl)
 		})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -13,7 +15,9 @@ import (
 
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 	"loupe/rules"
+	"loupe/web/filter"
 )
 
 // Feed messages. Their TypeScript twins live in ui/src/api/types.ts.
@@ -32,6 +36,50 @@ type batchMsg struct {
 type resetMsg struct {
 	Type string `json:"type"` // "flows/reset"
 	Seq  uint64 `json:"seq"`
+}
+
+// subscribedMsg acknowledges a subscription: from the next message on, the
+// batches this browser receives are filtered by Q. Seq is that of the last
+// batch sent before the filter changed; a snapshot fetched now has a seq at
+// or above it.
+type subscribedMsg struct {
+	Type    string          `json:"type"` // "subscribed"
+	Q       string          `json:"q"`
+	Session json.RawMessage `json:"session,omitempty"` // as subscribed
+	Seq     uint64          `json:"seq"`
+}
+
+// subscribeErrorMsg refuses a subscription's filter; the previous filter
+// stays in force. Term is the offending term, as in a 400 answer.
+type subscribeErrorMsg struct {
+	Type  string `json:"type"` // "subscribe/error"
+	Q     string `json:"q"`
+	Error string `json:"error"`
+	Term  string `json:"term,omitempty"`
+}
+
+// staleMsg tells a filtered browser that the feed could not decide some
+// changes in time (a body filter under load): refetch the first page.
+type staleMsg struct {
+	Type string `json:"type"` // "flows/stale"
+	Seq  uint64 `json:"seq"`
+}
+
+// ruleStatsMsg carries how many stored flows each rule touched, when the
+// counts changed (the answer of GET /api/rules/stats, pushed).
+type ruleStatsMsg struct {
+	Type   string         `json:"type"` // "rules/stats"
+	Counts map[string]int `json:"counts"`
+}
+
+// clientMsg is what a browser sends: a subscription to a filter.
+type clientMsg struct {
+	Type string `json:"type"` // "subscribe"
+	Q    string `json:"q"`
+	// Session narrows the feed to one session: its ID, or "recording"
+	// (whichever session records, following a new one); absent or "all":
+	// every session.
+	Session json.RawMessage `json:"session,omitempty"`
 }
 
 // rulesMsg carries the whole rule list after a change (and on connect).
@@ -55,6 +103,9 @@ type hub struct {
 	s          *Server
 	register   chan *client
 	unregister chan *client
+	subscribe  chan subscription
+	resolved   chan resolvedBatch
+	counted    chan map[string]int
 	stateNow   chan struct{} // cap 1: send state/update now
 	done       chan struct{} // closed when run returns
 	started    atomic.Bool
@@ -72,6 +123,9 @@ func newHub(s *Server) *hub {
 		s:          s,
 		register:   make(chan *client),
 		unregister: make(chan *client),
+		subscribe:  make(chan subscription),
+		resolved:   make(chan resolvedBatch),
+		counted:    make(chan map[string]int),
 		stateNow:   make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
@@ -86,6 +140,53 @@ type client struct {
 	mu     sync.Mutex
 	conn   *websocket.Conn // set after the upgrade
 	closed bool
+
+	// q is the browser's filter (owned by the hub goroutine), its session
+	// included. nil: the browser did not subscribe, or subscribed to
+	// everything; it gets every change.
+	q *query.Query
+	// base is the filter without the session; recording is set when the
+	// browser follows the recording session, whose ID q holds now.
+	base      *query.Query
+	recording bool
+}
+
+// subscription is a browser's request to filter its feed.
+type subscription struct {
+	c       *client
+	q       string
+	session json.RawMessage
+}
+
+// sessionOf reads a subscription's session: an ID, "recording", or
+// (absent, "all") every session.
+func sessionOf(raw json.RawMessage) (id flow.SessionID, recording bool, err error) {
+	if len(raw) == 0 {
+		return 0, false, nil
+	}
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		switch name {
+		case "", "all":
+			return 0, false, nil
+		case "recording":
+			return 0, true, nil
+		}
+		return 0, false, fmt.Errorf("session %q: want an ID, all or recording", name)
+	}
+	if err := json.Unmarshal(raw, &id); err != nil || id < 0 {
+		return 0, false, fmt.Errorf("session %s: want an ID, all or recording", raw)
+	}
+	return id, false, nil
+}
+
+// narrow sets a client's filter from its base and session.
+func (c *client) narrow(session flow.SessionID) {
+	q := query.InSession(c.base, session)
+	if q.Empty() {
+		q = nil
+	}
+	c.q = q
 }
 
 // attach sets the connection once upgraded; if the hub dropped the client
@@ -152,6 +253,9 @@ func (h *hub) run(ctx context.Context) error {
 		defer cancel()
 	}
 
+	match := newMatcher(h)
+	defer match.stop()
+
 	flush := time.NewTicker(cfg.FlushInterval)
 	defer flush.Stop()
 	stateTick := time.NewTicker(cfg.StateInterval)
@@ -184,7 +288,28 @@ func (h *hub) run(ctx context.Context) error {
 		}
 	}
 	var lastState []byte
-	dirty, heldDirty := false, false
+	heldDirty := false
+	stateSent := time.Now() // when the last state/update was broadcast
+	dirty := false
+	var lastSeq uint64 // the seq of the last batch sent
+	// Rule counts are pushed when they changed: counted off the hub's
+	// goroutine (a query over every rule hit), at most one count at a time,
+	// at most once per StateInterval.
+	var counts map[string]int
+	countsDirty, counting := true, false
+	countRules := func() {
+		if counting || !countsDirty || len(clients) == 0 {
+			return
+		}
+		counting, countsDirty = true, false
+		go func() {
+			c := h.s.deps.Store.RuleCounts()
+			select {
+			case h.counted <- c:
+			case <-ctx.Done():
+			}
+		}()
+	}
 	for {
 		// Once something changed, the next flush takes it all: the hub
 		// does not wake for every change in between.
@@ -209,6 +334,44 @@ func (h *hub) run(ctx context.Context) error {
 			if m := h.heldMessage(); m != nil {
 				enqueue(c, m)
 			}
+			if counts != nil {
+				enqueue(c, mustJSON(ruleStatsMsg{Type: "rules/stats", Counts: counts}))
+			}
+			countRules()
+		case sub := <-h.subscribe:
+			if _, ok := clients[sub.c]; !ok {
+				continue
+			}
+			f, err := filter.Parse(sub.q)
+			session, recording, serr := sessionOf(sub.session)
+			if err == nil && serr != nil {
+				err = serr
+			}
+			if err != nil {
+				m := subscribeErrorMsg{Type: "subscribe/error", Q: sub.q, Error: err.Error()}
+				var fe *filter.Error
+				if errors.As(err, &fe) {
+					m.Term = fe.Term
+				}
+				enqueue(sub.c, mustJSON(m))
+				continue
+			}
+			sub.c.base, sub.c.recording = f, recording
+			if recording {
+				session = h.s.deps.Store.RecordingSession()
+			}
+			sub.c.narrow(session)
+			enqueue(sub.c, mustJSON(subscribedMsg{Type: "subscribed", Q: sub.q, Session: sub.session, Seq: lastSeq}))
+		case r := <-h.resolved:
+			if _, ok := clients[r.c]; ok && r.c.q == r.q {
+				enqueue(r.c, r.msg)
+			}
+		case c := <-h.counted:
+			counting = false
+			if !maps.Equal(c, counts) {
+				counts = c
+				broadcast(mustJSON(ruleStatsMsg{Type: "rules/stats", Counts: counts}))
+			}
 		case c := <-h.unregister:
 			remove(c)
 		case <-changed:
@@ -227,8 +390,13 @@ func (h *hub) run(ctx context.Context) error {
 			}
 			dirty = false
 			ch := w.Take() // taken even without browsers: a browser that connects later starts from a snapshot
-			if len(clients) > 0 && !ch.Empty() {
-				broadcast(h.changeMessages(ch)...)
+			if ch.Empty() {
+				continue
+			}
+			lastSeq = ch.Seq
+			countsDirty = true
+			if len(clients) > 0 {
+				h.fanOut(ch, clients, enqueue, match)
 			}
 		case <-heldChanged:
 			heldDirty = true
@@ -237,18 +405,26 @@ func (h *hub) run(ctx context.Context) error {
 				broadcast(m)
 			}
 		case <-stateTick.C:
+			countRules()
 			st := h.s.state()
-			if key := stateKey(st); string(key) != string(lastState) {
-				lastState = key
+			// Sent when the capture's figures changed, and now and then
+			// anyway so that the process figures stay fresh: browsers do
+			// not poll.
+			if key := stateKey(st); string(key) != string(lastState) || time.Since(stateSent) >= stateRefresh {
+				lastState, stateSent = key, time.Now()
 				broadcast(mustJSON(stateMsg{Type: "state/update", State: st}))
 			}
 		case <-h.stateNow:
 			st := h.s.state()
-			lastState = stateKey(st)
+			lastState, stateSent = stateKey(st), time.Now()
 			broadcast(mustJSON(stateMsg{Type: "state/update", State: st}))
 		}
 	}
 }
+
+// stateRefresh is how long the state may go unsent though it did not
+// change (its process figures move all the time).
+const stateRefresh = 10 * time.Second
 
 // enqueue queues msg for c unless c is over its bounds (in messages, or in
 // bytes once something is queued), in which case it reports false.
@@ -274,32 +450,83 @@ func (h *hub) enqueue(c *client, msg []byte) bool {
 	return true
 }
 
-// changeMessages turns one Take of the store's dirty set into the feed
-// messages of one flush: a reset first if the store was cleared, then one
-// flows/batch with everything else. Both carry the Take's seq, so the
-// seqs of successive batches increase, and a batch never claims a seq below
-// that of a change it carries (the rule the browser's snapshot logic needs).
-func (h *hub) changeMessages(ch store.Changes) [][]byte {
-	var out [][]byte
+// fanOut turns one Take of the store's dirty set into the feed messages
+// of one flush: a reset first if the store was cleared, then one
+// flows/batch. Both carry the Take's seq, so the seqs of successive batches
+// increase, and a batch never claims a seq below that of a change it
+// carries (the rule the browser's snapshot logic needs).
+//
+// A browser without a filter gets every change. A filtered one gets the
+// summaries that match its filter in add (new to it or not: it upserts)
+// and the IDs of every other change in remove (a flow that stopped
+// matching, or that it fetched in a page before it changed), so it never
+// refetches its list. A summary decides every term but body: (and grpc:
+// before a response); those flows go to the matcher, which asks the store
+// off the hub's goroutine and answers with a batch of its own.
+func (h *hub) fanOut(ch store.Changes, clients map[*client]struct{}, enqueue func(*client, []byte), m *matcher) {
+	var reset []byte
 	if ch.Reset {
-		out = append(out, mustJSON(resetMsg{Type: "flows/reset", Seq: ch.Seq}))
+		reset = mustJSON(resetMsg{Type: "flows/reset", Seq: ch.Seq})
 	}
-	b := newBatch(ch.Seq)
+	var added, updated []flow.Summary
 	for _, id := range ch.Added {
 		if sum, ok := h.s.deps.Store.Summary(id); ok { // else removed meanwhile: a later Take says so
-			b.Add = append(b.Add, sum)
+			added = append(added, sum)
 		}
 	}
 	for _, id := range ch.Updated {
 		if sum, ok := h.s.deps.Store.Summary(id); ok {
-			b.Update = append(b.Update, sum)
+			updated = append(updated, sum)
 		}
 	}
-	b.Remove = append(b.Remove, ch.Removed...)
-	if len(b.Add)+len(b.Update)+len(b.Remove) > 0 {
-		out = append(out, mustJSON(b))
+	// Browsers that follow the recording session follow a new one.
+	rec := h.s.deps.Store.RecordingSession()
+	for c := range clients {
+		if c.recording && (c.q == nil || c.q.Session != rec) {
+			c.narrow(rec)
+		}
 	}
-	return out
+	var all []byte // the unfiltered batch, made once
+	for c := range clients {
+		if reset != nil {
+			enqueue(c, reset)
+		}
+		if c.q == nil {
+			if all == nil {
+				b := newBatch(ch.Seq)
+				b.Add = append(b.Add, added...)
+				b.Update = append(b.Update, updated...)
+				b.Remove = append(b.Remove, ch.Removed...)
+				all = mustJSON(b)
+			}
+			if len(added)+len(updated)+len(ch.Removed) > 0 {
+				enqueue(c, all)
+			}
+			continue
+		}
+		b := newBatch(ch.Seq)
+		var unsure []flow.ID
+		for _, list := range [][]flow.Summary{added, updated} {
+			for i := range list {
+				match, sure := c.q.MatchSummary(&list[i])
+				switch {
+				case !sure:
+					unsure = append(unsure, list[i].ID)
+				case match:
+					b.Add = append(b.Add, list[i])
+				default:
+					b.Remove = append(b.Remove, list[i].ID)
+				}
+			}
+		}
+		b.Remove = append(b.Remove, ch.Removed...)
+		if len(b.Add)+len(b.Remove) > 0 {
+			enqueue(c, mustJSON(b))
+		}
+		if len(unsure) > 0 && !m.submit(matchJob{c: c, q: c.q, seq: ch.Seq, ids: unsure}) {
+			enqueue(c, mustJSON(staleMsg{Type: "flows/stale", Seq: ch.Seq}))
+		}
+	}
 }
 
 func newBatch(seq uint64) batchMsg {
@@ -348,9 +575,9 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// maxClientMessage bounds what a browser may send (it sends nothing that
-// matters; the read loop only keeps the connection's liveness).
-const maxClientMessage = 4096
+// maxClientMessage bounds what a browser may send: a subscription, whose
+// filter is at most filter.MaxQueryLen bytes.
+const maxClientMessage = filter.MaxQueryLen + 1024
 
 // handleWS upgrades to the live feed. The client is registered with the hub
 // before the upgrade completes, so every change after the browser sees the
@@ -398,10 +625,20 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
 	for {
-		if _, _, err := conn.ReadMessage(); err != nil {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
 			break
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+		var m clientMsg
+		if json.Unmarshal(data, &m) != nil || m.Type != "subscribe" {
+			continue // nothing else is asked of the server
+		}
+		select {
+		case h.subscribe <- subscription{c: c, q: m.Q, session: m.Session}:
+		case <-h.done:
+		case <-c.gone:
+		}
 	}
 	c.shutdown()
 	unregister()

@@ -2,11 +2,9 @@ package web
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/go-chi/chi/v5"
 
-	"loupe/proxy/flow"
 	"loupe/rules"
 )
 
@@ -122,18 +120,13 @@ type ruleStats struct {
 	BreakpointHits map[string]int `json:"breakpointHits,omitempty"`
 }
 
-// handleRuleStats counts inside the store's match function, which sees every
-// flow without cloning any (it returns false, so fn is never called).
+// handleRuleStats asks the store, which counts without decoding flows
+// (the durable capture answers from its index of rule hits).
 func (s *Server) handleRuleStats(w http.ResponseWriter, r *http.Request) {
-	counts := map[string]int{}
-	s.deps.Store.Each(func(fl *flow.Flow) bool {
-		for i, id := range fl.Rules {
-			if !slices.Contains(fl.Rules[:i], id) { // once per flow
-				counts[id]++
-			}
-		}
-		return false
-	}, func(*flow.Flow) bool { return false })
+	counts := s.deps.Store.RuleCounts()
+	if counts == nil {
+		counts = map[string]int{}
+	}
 	st := ruleStats{Counts: counts}
 	if s.deps.Live != nil {
 		st.BreakpointHits = s.deps.Live.BreakpointHits()

@@ -29,6 +29,7 @@ import (
 	"loupe/proxy/connlimit"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 	"loupe/rules"
 )
 
@@ -39,8 +40,9 @@ import (
 type FlowStore interface {
 	Get(id flow.ID) (*flow.Flow, bool)
 	Summary(id flow.ID) (flow.Summary, bool)
-	List(match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
-	Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
+	List(q *query.Query, page query.Page) query.Result
+	Each(q *query.Query, fn func(*flow.Flow) bool)
+	RuleCounts() map[string]int
 	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	Delete(id flow.ID) bool
@@ -58,8 +60,6 @@ type FlowStore interface {
 	UpdateSession(id flow.SessionID, p store.SessionPatch) (store.Session, error)
 	DeleteSession(id flow.SessionID) error
 	ClearSession(id flow.SessionID) error
-	ListSession(session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
-	EachSession(session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
 	Capacity() (flows int, bytes int64)
 	NewImport(t store.ImportTarget) (store.Importer, error)
 }

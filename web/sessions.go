@@ -21,6 +21,7 @@ import (
 	"loupe/proxy/flow"
 	"loupe/proxy/har"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 )
 
 // The session endpoints: the capture as a list of named sessions, one of
@@ -160,7 +161,7 @@ func (s *Server) handleExportSession(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", archive.ContentType)
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	flows := func(yield func(*flow.Flow) bool) {
-		s.deps.Store.EachSession(ss.ID, nil, func(f *flow.Flow) bool {
+		s.deps.Store.Each(query.InSession(nil, ss.ID), func(f *flow.Flow) bool {
 			return r.Context().Err() == nil && yield(f)
 		})
 	}

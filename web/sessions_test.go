@@ -19,21 +19,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
 	"loupe/proxy/store/disk"
 )
 
-// backend is a store the session tests run against: both stores must
+// sessionBackend is a store the session tests run against: both stores must
 // answer the dashboard alike.
-type backend struct {
+type sessionBackend struct {
 	name string
 	open func(t *testing.T, maxFlows int) (FlowStore, flow.Recorder)
 	// sync returns once what was recorded is readable.
 	sync func(t *testing.T, st FlowStore)
 }
 
-var backends = []backend{
+var sessionBackends = []sessionBackend{
 	{"memory", func(t *testing.T, maxFlows int) (FlowStore, flow.Recorder) {
 		st, err := store.New(store.Config{Dir: t.TempDir(), MaxFlows: maxFlows, RAMBudget: 4 << 20, DiskBudget: 4 << 20, SpillThreshold: 64 << 10}, nil)
 		if err != nil {
@@ -56,15 +58,15 @@ var backends = []backend{
 	}},
 }
 
-// senv is a dashboard over one backend.
+// senv is a dashboard over one sessionBackend.
 type senv struct {
 	*env
 	st  FlowStore
 	rec flow.Recorder
-	b   backend
+	b   sessionBackend
 }
 
-func newSessionEnv(t *testing.T, b backend, maxFlows int, tweak func(*Config)) *senv {
+func newSessionEnv(t *testing.T, b sessionBackend, maxFlows int, tweak func(*Config)) *senv {
 	t.Helper()
 	st, rec := b.open(t, maxFlows)
 	cfg := Config{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -104,7 +106,7 @@ func (e *senv) sessions(t *testing.T) []store.Session {
 func listIDs(l flowList) []flow.ID { return ids(l.Flows) }
 
 func TestSessionsAPI(t *testing.T) {
-	for _, b := range backends {
+	for _, b := range sessionBackends {
 		t.Run(b.name, func(t *testing.T) {
 			e := newSessionEnv(t, b, 0, nil)
 			ss := e.sessions(t)
@@ -117,7 +119,7 @@ func TestSessionsAPI(t *testing.T) {
 				a = append(a, e.add(flowSpec{url: fmt.Sprint("http://a.test/", i), status: 200, respBody: "x"}))
 			}
 			e.sync()
-			if l := e.list(t, ""); l.Session != first || l.Total != 3 || !slices.Equal(listIDs(l), a) || l.Next != "" {
+			if l := e.list(t, ""); l.Session != first || l.Total != 3 || !slices.Equal(listIDs(l), a) || l.Next != 0 {
 				t.Fatalf("default list: %+v", l)
 			}
 
@@ -159,17 +161,17 @@ func TestSessionsAPI(t *testing.T) {
 			// Pages by cursor: next until there is none.
 			q := "?session=" + strconv.Itoa(int(first)) + "&limit=2"
 			p1 := e.list(t, q)
-			if !slices.Equal(listIDs(p1), a[1:]) || p1.Next == "" || p1.Total != 3 {
+			if !slices.Equal(listIDs(p1), a[1:]) || p1.Next == 0 || p1.Total != 3 {
 				t.Fatalf("first page %+v", p1)
 			}
-			p2 := e.list(t, q+"&cursor="+p1.Next)
-			if !slices.Equal(listIDs(p2), a[:1]) || p2.Next != "" {
+			p2 := e.list(t, q+"&cursor="+strconv.FormatUint(uint64(p1.Next), 10))
+			if !slices.Equal(listIDs(p2), a[:1]) || p2.Next != 0 {
 				t.Errorf("second page %+v", p2)
 			}
 			if l := e.list(t, "?session=all&limit=2&before="+strconv.Itoa(int(a[2]))); !slices.Equal(listIDs(l), a[:2]) {
 				t.Errorf("before still pages: %+v", l)
 			}
-			for _, bad := range []string{"?cursor=x", "?cursor=5&before=5", "?session=x", "?session=-1"} {
+			for _, bad := range []string{"?cursor=x", "?session=x", "?session=-1"} {
 				if resp := e.do("GET", "/api/flows"+bad, nil); resp.StatusCode != 400 {
 					t.Errorf("%s: %d, want 400", bad, resp.StatusCode)
 				}
@@ -264,8 +266,8 @@ func comparable(t *testing.T, f flow.Flow) string {
 // same flows, byte for byte: heads, bodies of every facet, messages,
 // tunnel, rules, errors.
 func TestSessionFileRoundTrip(t *testing.T) {
-	for _, from := range backends {
-		for _, to := range backends {
+	for _, from := range sessionBackends {
+		for _, to := range sessionBackends {
 			t.Run(from.name+" to "+to.name, func(t *testing.T) {
 				src := newSessionEnv(t, from, 0, nil)
 				richFlows(src.rec)
@@ -322,7 +324,7 @@ func harEntries(n int) []string {
 }
 
 func TestImportIntoNewSession(t *testing.T) {
-	for _, b := range backends {
+	for _, b := range sessionBackends {
 		t.Run(b.name, func(t *testing.T) {
 			e := newSessionEnv(t, b, 0, nil)
 			doc := `{"log":{"version":"1.2","entries":[` + strings.Join(harEntries(25), ",") + `]}}`
@@ -385,7 +387,7 @@ func rawPost(t *testing.T, srvURL, path string, length int64, prefix string) (in
 // Content-Length before its body is read, by its entry count at the first
 // entry too many, never after reading the whole file.
 func TestImportRefusedEarly(t *testing.T) {
-	for _, b := range backends {
+	for _, b := range sessionBackends {
 		t.Run(b.name, func(t *testing.T) {
 			e := newSessionEnv(t, b, 10, func(c *Config) { c.MaxImportBytes = 1 << 40 })
 			// Over either store's byte bound here.
@@ -413,7 +415,7 @@ func TestImportRefusedEarly(t *testing.T) {
 
 // While an import runs, the state says how far it got.
 func TestImportProgressInState(t *testing.T) {
-	e := newSessionEnv(t, backends[0], 0, nil)
+	e := newSessionEnv(t, sessionBackends[0], 0, nil)
 	pr, pw := io.Pipe()
 	head := `{"log":{"entries":[` + strings.Join(harEntries(5), ",") + ","
 	total := len(head) + 1000
@@ -454,5 +456,63 @@ func TestImportProgressInState(t *testing.T) {
 	}
 	if st := decode[State](t, e.do("GET", "/api/state", nil), http.StatusOK); len(st.Imports) != 0 {
 		t.Errorf("finished import still in the state: %+v", st.Imports)
+	}
+}
+
+// subscribeSession subscribes to a filter within a session and waits for
+// the answer.
+func subscribeSession(t *testing.T, c *websocket.Conn, q string, session any) feedMsg {
+	t.Helper()
+	if err := c.WriteJSON(map[string]any{"type": "subscribe", "q": q, "session": session}); err != nil {
+		t.Fatal(err)
+	}
+	return waitFor(t, c, "subscription answer", func(m feedMsg) bool {
+		return m.Type == "subscribed" || m.Type == "subscribe/error"
+	})
+}
+
+// A browser subscribed to one session gets that session's flows only; one
+// that follows the recording session follows a new one; a bad session is
+// refused.
+func TestFeedOfOneSession(t *testing.T) {
+	for _, b := range sessionBackends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newSessionEnv(t, b, 0, nil)
+			first := e.st.RecordingSession()
+			c := mustDial(t, e.env)
+			if m := subscribeSession(t, c, "", "recording"); m.Type != "subscribed" {
+				t.Fatalf("answer %+v", m)
+			}
+			inFirst := e.add(flowSpec{url: "http://a.test/1", status: 200})
+			e.sync()
+			waitFor(t, c, "the recording session's flow", func(m feedMsg) bool { _, ok := hasSummary(m.Add, inFirst); return ok })
+
+			second, err := e.st.NewSession("second")
+			if err != nil {
+				t.Fatal(err)
+			}
+			inSecond := e.add(flowSpec{url: "http://a.test/2", status: 200})
+			e.sync()
+			waitFor(t, c, "the new recording session's flow", func(m feedMsg) bool { _, ok := hasSummary(m.Add, inSecond); return ok })
+
+			// Pinned to the first session: new flows of the second are not sent.
+			if m := subscribeSession(t, c, "", first); m.Type != "subscribed" {
+				t.Fatalf("answer %+v", m)
+			}
+			other := e.add(flowSpec{url: "http://a.test/3", status: 200})
+			e.sync()
+			if err := e.st.ClearSession(first); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, c, "the first session's flow removed", func(m feedMsg) bool {
+				if _, ok := hasSummary(append(m.Add, m.Update...), other); ok {
+					t.Errorf("a flow of session %d sent to a browser of session %d", second.ID, first)
+				}
+				return slices.Contains(m.Remove, inFirst)
+			})
+			if m := subscribeSession(t, c, "", "yesterday"); m.Type != "subscribe/error" {
+				t.Errorf("a bad session: %+v", m)
+			}
+		})
 	}
 }

@@ -167,19 +167,19 @@ type crashSummary struct {
 func allFlows(t *testing.T, p *loupeProcess) []crashSummary {
 	t.Helper()
 	var out []crashSummary
-	cursor := ""
+	var cursor uint64
 	for {
 		var page struct {
 			Flows []crashSummary `json:"flows"`
-			Next  string         `json:"next"`
+			Next  uint64         `json:"next"`
 		}
 		q := "/api/flows?session=all&limit=1000"
-		if cursor != "" {
-			q += "&cursor=" + cursor
+		if cursor != 0 {
+			q += "&cursor=" + strconv.FormatUint(cursor, 10)
 		}
 		p.get(t, q, &page)
 		out = append(out, page.Flows...)
-		if page.Next == "" {
+		if page.Next == 0 {
 			return out
 		}
 		cursor = page.Next

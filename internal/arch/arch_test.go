@@ -51,19 +51,23 @@ func TestDependencyDirection(t *testing.T) {
 		// and text libraries only.
 		{"loupe/proxy/codec", func(d string) bool { return !strings.HasPrefix(d, "loupe/") }},
 		{"loupe/proxy/store", func(d string) bool {
-			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
+			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || d == "loupe/proxy/store/query" ||
+				!strings.HasPrefix(d, "loupe/")
 		}},
+		// The query both stores execute: the flow model and nothing else of
+		// Loupe's (never web, SQL or a store).
+		{"loupe/proxy/store/query", func(d string) bool { return d == "loupe/proxy/flow" }},
 		// The durable capture: the flow model, the store's Backend and Feed,
 		// the codec and the SQLite driver (with the modules it pulls in),
 		// never the proxy, the dashboard or the rules.
 		{"loupe/proxy/store/disk", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/codec" ||
-				!strings.HasPrefix(d, "loupe/")
+				d == "loupe/proxy/store/query" || !strings.HasPrefix(d, "loupe/")
 		}},
 		// The stores' shared contract tests: the model and the store only.
 		{"loupe/proxy/store/storetest", func(d string) bool {
-			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/codec" ||
-				!strings.HasPrefix(d, "loupe/")
+			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/store/query" ||
+				d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
 		}},
 		// Loupe's session file: the flow model and the standard library.
 		{"loupe/proxy/archive", func(d string) bool { return d == "loupe/proxy/flow" || !strings.HasPrefix(d, "loupe/") }},

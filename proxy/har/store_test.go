@@ -9,6 +9,7 @@ import (
 	"loupe/proxy/flow"
 	"loupe/proxy/har"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 )
 
 // TestStoreRoundTrip runs the path the dashboard uses: flows recorded by the
@@ -77,7 +78,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 	imported := func(f *flow.Flow) bool { return f.Imported }
 	var second bytes.Buffer
-	if err := har.Export(&second, s.All(imported), s.Body, har.Options{CreatorVersion: "t"}); err != nil {
+	if err := har.Export(&second, s.All(query.MatchFunc(imported)), s.Body, har.Options{CreatorVersion: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(first.Bytes(), second.Bytes()) {

@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
 )
 
 // Backend is everything callers (the proxy, the web API, the HAR export)
@@ -11,15 +12,20 @@ import (
 // capture (proxy/store/disk) is the persistent one, reusing Feed for Watch.
 //
 // A capture is a list of sessions (see Session), one of them recording:
-// Begin records into it. List, Each, Delete, Clear and Import without a
-// session work as before sessions existed: over every session (Import into
-// the recording one).
+// Begin records into it. A query's Session narrows List and Each to one
+// session; without it they, Delete and Clear work over every session, and
+// Import adds to the recording one.
 type Backend interface {
 	flow.Recorder
 	Get(id flow.ID) (*flow.Flow, bool)
 	Summary(id flow.ID) (flow.Summary, bool)
-	List(match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
-	Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
+	// List answers one page of the flows matching q, newest first by key.
+	List(q *query.Query, page query.Page) query.Result
+	// Each calls fn with every flow matching q, oldest first, until fn
+	// returns false; no lock or query is held while fn runs.
+	Each(q *query.Query, fn func(*flow.Flow) bool)
+	// RuleCounts returns how many stored flows each rule touched.
+	RuleCounts() map[string]int
 	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	Delete(id flow.ID) bool
@@ -41,10 +47,6 @@ type Backend interface {
 	DeleteSession(id flow.SessionID) error
 	// ClearSession removes the flows of one session and keeps the session.
 	ClearSession(id flow.SessionID) error
-	// ListSession is List within one session (0: every session).
-	ListSession(session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) (sums []flow.Summary, total int)
-	// EachSession is Each within one session (0: every session).
-	EachSession(session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool)
 	// Capacity is the most the capture holds: flows, and bytes of bodies,
 	// messages and heads. An import past either cannot succeed.
 	Capacity() (flows int, bytes int64)

@@ -30,7 +30,7 @@ func benchRecord(b *testing.B, reader bool) {
 			case <-stop:
 				return
 			case <-time.After(5 * time.Millisecond): // a dashboard refreshing its filter
-				s.List(func(f *flow.Flow) bool { return f.Response != nil }, 0, 100)
+				listOf(s, func(f *flow.Flow) bool { return f.Response != nil }, 0, 100)
 			}
 		}
 		<-stop
@@ -64,7 +64,7 @@ func BenchmarkList(b *testing.B) {
 	match := func(f *flow.Flow) bool { return f.ID%10 == 0 }
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, total := s.List(match, 0, 100); total != 5000 {
+		if _, total := listOf(s, match, 0, 100); total != 5000 {
 			b.Fatalf("total %d", total)
 		}
 	}

@@ -178,22 +178,3 @@ func (s *Store) removeSession(id flow.SessionID, andSession bool) error {
 	s.drop(victims, false)
 	return nil
 }
-
-// inSession narrows match to one session (0: every session).
-func inSession(session flow.SessionID, match func(*flow.Flow) bool) func(*flow.Flow) bool {
-	if session == 0 {
-		return match
-	}
-	return func(f *flow.Flow) bool { return f.Session == session && (match == nil || match(f)) }
-}
-
-// ListSession is List within one session (0: every session). The memory
-// store scans: it holds few enough flows.
-func (s *Store) ListSession(session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
-	return s.List(inSession(session, match), before, limit)
-}
-
-// EachSession is Each within one session (0: every session).
-func (s *Store) EachSession(session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
-	s.Each(inSession(session, match), fn)
-}

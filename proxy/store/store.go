@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
 )
 
 // ErrNotFound is returned for a flow or body facet the store does not hold
@@ -586,38 +587,49 @@ func (s *Store) Get(id flow.ID) (*flow.Flow, bool) {
 	return e.clone(), true
 }
 
-// List returns the summaries of the newest limit flows that match and have
-// an ID below before (0: no bound), in ascending ID order, and how many flows
-// match in all (before ignored). A nil match matches everything; limit <= 0
-// means no limit. match sees a read-only view that it must not keep.
+// List answers one page of the flows matching q (nil: every flow): the
+// newest page.Limit with an ID below page.Cursor, in ascending ID order, and
+// how many flows match in all (the cursor ignored). The memory store scans
+// every flow it holds, so the answer is always Complete.
 //
-// A filtered List scans every flow, so it takes the read lock in chunks of
-// scanChunk flows: the proxy's writers get in between, and the answer may
-// mix states from during the scan.
-func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
+// A filtered List takes the read lock in chunks of scanChunk flows: the
+// proxy's writers get in between, and the answer may mix states from during
+// the scan. Body terms are evaluated after the scan, without the lock, on
+// the flows that passed every other term.
+func (s *Store) List(q *query.Query, page query.Page) query.Result {
+	limit := page.Limit
 	if limit <= 0 {
 		limit = math.MaxInt
 	}
-	var sums []flow.Summary
-	if match == nil {
+	before := page.Cursor
+	res := query.Result{Complete: true}
+	if q.Empty() {
 		s.mu.RLock()
 		live := s.order[s.head:]
 		end := len(live)
 		if before > 0 {
 			end = sort.Search(len(live), func(i int) bool { return live[i].flow.ID >= before })
 		}
-		for i := end - 1; i >= 0 && len(sums) < limit; i-- {
+		i := end - 1
+		for ; i >= 0 && len(res.Flows) < limit; i-- {
 			if e := live[i]; !e.gone.Load() {
 				f := e.view()
-				sums = append(sums, summary(&f))
+				res.Flows = append(res.Flows, summary(&f))
 			}
 		}
-		total := s.live
+		for ; i >= 0 && res.Next == 0; i-- {
+			if !live[i].gone.Load() {
+				res.Next = res.Flows[len(res.Flows)-1].ID
+			}
+		}
+		res.Total = s.live
 		s.mu.RUnlock()
-		slices.Reverse(sums)
-		return sums, total
+		slices.Reverse(res.Flows)
+		return res
 	}
-	total := 0
+	if q.NeedsBodies() {
+		return s.listWithBodies(q, before, limit)
+	}
 	cursor := flow.ID(math.MaxUint64) // scan IDs below it, newest first
 	var f flow.Flow                   // one view reused: match makes it escape
 	for done := false; !done; {
@@ -631,19 +643,50 @@ func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]
 				continue
 			}
 			f = e.view()
-			if !match(&f) {
+			if !q.Match(&f, nil) {
 				continue
 			}
-			total++
-			if (before == 0 || e.flow.ID < before) && len(sums) < limit {
-				sums = append(sums, summary(&f))
+			res.Total++
+			if before == 0 || e.flow.ID < before {
+				if len(res.Flows) < limit {
+					res.Flows = append(res.Flows, summary(&f))
+				} else if res.Next == 0 {
+					res.Next = res.Flows[len(res.Flows)-1].ID
+				}
 			}
 		}
 		done = i < 0
 		s.mu.RUnlock()
 	}
-	slices.Reverse(sums)
-	return sums, total
+	slices.Reverse(res.Flows)
+	return res
+}
+
+// listWithBodies is List for a query with body terms: the other terms pick
+// the candidates under the lock; bodies are read without it.
+func (s *Store) listWithBodies(q *query.Query, before flow.ID, limit int) query.Result {
+	res := query.Result{Complete: true}
+	var ids []flow.ID
+	s.Each(q, func(f *flow.Flow) bool {
+		ids = append(ids, f.ID)
+		return true
+	})
+	res.Total = len(ids)
+	for i := len(ids) - 1; i >= 0; i-- {
+		id := ids[i]
+		if before != 0 && id >= before {
+			continue
+		}
+		if len(res.Flows) == limit {
+			res.Next = res.Flows[len(res.Flows)-1].ID
+			break
+		}
+		if sum, ok := s.Summary(id); ok {
+			res.Flows = append(res.Flows, sum)
+		}
+	}
+	slices.Reverse(res.Flows)
+	return res
 }
 
 func summary(f *flow.Flow) flow.Summary {
@@ -652,14 +695,26 @@ func summary(f *flow.Flow) flow.Summary {
 	return sum
 }
 
-// Each calls fn with a copy of every matching flow in ascending ID order
-// until fn returns false. It holds no lock while fn runs, so fn may be slow
-// (write an export) and flows may come and go meanwhile.
-func (s *Store) Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
+// Each calls fn with a copy of every flow matching q (nil: every flow) in
+// ascending ID order until fn returns false. It holds no lock while fn
+// runs, or while bodies are read for body terms, so fn may be slow (write
+// an export) and flows may come and go meanwhile.
+func (s *Store) Each(q *query.Query, fn func(*flow.Flow) bool) {
+	var match func(*flow.Flow) bool
+	if !q.Empty() {
+		match = func(f *flow.Flow) bool { return q.Match(f, nil) }
+	}
+	var bodies query.Bodies
+	if q.NeedsBodies() {
+		bodies = s.decodedBodies
+	}
 	var after flow.ID
 	for {
 		batch, cursor, more := s.collect(match, after)
 		for _, f := range batch {
+			if bodies != nil && !q.Match(f, bodies) {
+				continue
+			}
 			if !fn(f) {
 				return
 			}
@@ -671,9 +726,47 @@ func (s *Store) Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
 	}
 }
 
+// decodedBodies is DecodedBody in the shape body terms take.
+func (s *Store) decodedBodies(id flow.ID, facet flow.Facet) (io.ReadCloser, error) {
+	rc, _, err := s.DecodedBody(id, facet)
+	return rc, err
+}
+
 // All returns Each as an iterator (the shape har.Export takes).
-func (s *Store) All(match func(*flow.Flow) bool) func(yield func(*flow.Flow) bool) {
-	return func(yield func(*flow.Flow) bool) { s.Each(match, yield) }
+func (s *Store) All(q *query.Query) func(yield func(*flow.Flow) bool) {
+	return func(yield func(*flow.Flow) bool) { s.Each(q, yield) }
+}
+
+// RuleCounts returns how many stored flows each rule touched (a flow counts
+// once per rule). It reads every flow's rule list under the read lock, in
+// chunks.
+func (s *Store) RuleCounts() map[string]int {
+	counts := map[string]int{}
+	var after flow.ID
+	for {
+		s.mu.RLock()
+		live := s.order[s.head:]
+		i := sort.Search(len(live), func(i int) bool { return live[i].flow.ID > after })
+		n := 0
+		for ; i < len(live) && n < scanChunk; i, n = i+1, n+1 {
+			e := live[i]
+			after = e.flow.ID
+			if e.gone.Load() {
+				continue
+			}
+			rules := e.flow.Rules
+			for k, id := range rules {
+				if !slices.Contains(rules[:k], id) {
+					counts[id]++
+				}
+			}
+		}
+		more := i < len(live)
+		s.mu.RUnlock()
+		if !more {
+			return counts
+		}
+	}
 }
 
 // collect clones up to eachBatch matching flows with IDs above after,

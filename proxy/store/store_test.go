@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -171,7 +172,7 @@ func TestListPaging(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sums, total := s.List(tt.match, tt.before, tt.limit)
+			sums, total := listOf(s, tt.match, tt.before, tt.limit)
 			var got []flow.ID
 			for _, sm := range sums {
 				got = append(got, sm.ID)
@@ -182,7 +183,7 @@ func TestListPaging(t *testing.T) {
 		})
 	}
 	var seen []flow.ID
-	s.Each(even, func(f *flow.Flow) bool {
+	s.Each(query.MatchFunc(even), func(f *flow.Flow) bool {
 		seen = append(seen, f.ID)
 		return len(seen) < 3
 	})
@@ -515,7 +516,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 				return
 			default:
 			}
-			sums, _ := s.List(func(f *flow.Flow) bool { return f.ResponseBody.Size >= 0 }, 0, 20)
+			sums, _ := listOf(s, func(f *flow.Flow) bool { return f.ResponseBody.Size >= 0 }, 0, 20)
 			for _, sm := range sums {
 				if rc, _, err := s.DecodedBody(sm.ID, flow.FacetResponse); err == nil {
 					io.Copy(io.Discard, rc)

@@ -17,11 +17,11 @@ import {
   listedSession,
   loadDetail,
   page,
-  refreshRuleCounts,
   refreshRules,
   refreshSessions,
   refreshState,
   reportError,
+  ruleCounts,
   rules,
   selectedId,
   sessions,
@@ -31,8 +31,6 @@ import {
 } from "./state";
 
 const wsURL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/ws";
-
-let countsTimer: ReturnType<typeof setTimeout> | null = null;
 
 const feed = new Feed(
   {
@@ -50,7 +48,7 @@ const feed = new Feed(
       };
       return ws;
     },
-    fetchPage: (q, limit, before, session) => api.flows(q, limit, before, session ?? null),
+    fetchPage: (q, limit, cursor, session) => api.flows(q, limit, cursor, session ?? null),
     // Hidden tabs get no animation frames: fall back to a timer there.
     frame: (fn) => (document.hidden ? setTimeout(fn, 250) : requestAnimationFrame(fn)),
     after: (ms, fn) => {
@@ -74,21 +72,14 @@ const feed = new Feed(
         const s = feed.store.get(id);
         if (s && (s.state !== d.state || s.size !== d.responseBody.size || (s.status || 0) !== (d.response?.status ?? 0))) void loadDetail();
       }
-      // Rule counts change as flows arrive; refresh them now and then.
-      if (!countsTimer && rules.value.length) {
-        countsTimer = setTimeout(() => {
-          countsTimer = null;
-          void refreshRuleCounts();
-        }, 1500);
-      }
     },
     status(s) {
       feedStatus.value = s;
       if (s === "live") {
         void refreshState();
         void refreshRules();
-        void refreshSessions();
         void refreshHeld();
+        void refreshSessions();
       }
     },
     error(err) {
@@ -105,7 +96,9 @@ const feed = new Feed(
       if (m.type === "rules/update") {
         if (m.rules) rules.value = m.rules;
         else void refreshRules();
-        void refreshRuleCounts();
+      } else if (m.type === "rules/stats") {
+        // Pushed by the server when the counts change.
+        if (m.counts) ruleCounts.value = m.counts;
       } else if (m.type === "state/update") {
         if (m.state) {
           const prev = appState.value;
@@ -124,9 +117,5 @@ const feed = new Feed(
 );
 setFeed(feed);
 feed.start();
-// Capture statistics change without messages for every byte: poll them gently.
-setInterval(() => {
-  if (!document.hidden && feedStatus.value === "live") void refreshState();
-}, 3000);
 
 render(<App />, document.getElementById("app")!);

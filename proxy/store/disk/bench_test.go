@@ -164,7 +164,7 @@ func BenchmarkList(b *testing.B) {
 	b.Run("newest", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if sums, _ := s.List(nil, 0, 100); len(sums) != 100 {
+			if sums, _ := listOf(s, nil, 0, 100); len(sums) != 100 {
 				b.Fatal(len(sums))
 			}
 		}
@@ -173,7 +173,7 @@ func BenchmarkList(b *testing.B) {
 		match := func(f *flow.Flow) bool { return f.ID%10 == 0 }
 		b.ReportAllocs()
 		for b.Loop() {
-			s.List(match, 0, 100)
+			listOf(s, match, 0, 100)
 		}
 	})
 }

@@ -25,6 +25,7 @@ const (
 	DefaultBatchEvents = 1000
 	DefaultReadConns   = 4
 	DefaultScanLimit   = 20_000
+	DefaultTextMax     = 64 << 10 // decoded body text per facet in the full-text index
 )
 
 // Config says where the capture lives and how much of it is kept. Every
@@ -83,6 +84,10 @@ type Config struct {
 	// ScanLimit bounds how many flows a filtered List visits (the newest
 	// ones). Default DefaultScanLimit (20,000).
 	ScanLimit int
+	// TextMax is how many bytes of each decoded body the full-text index
+	// holds (the first ones); a longer body is searched by scanning it.
+	// Default DefaultTextMax (64 KiB).
+	TextMax int64
 	// SessionName names the session this run records into. Default: the
 	// start time, "2006-01-02 15:04:05".
 	SessionName string
@@ -120,6 +125,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.BatchEvents, DefaultBatchEvents)
 	defInt(&c.ReadConns, DefaultReadConns)
 	defInt(&c.ScanLimit, DefaultScanLimit)
+	def(&c.TextMax, DefaultTextMax)
 	return c
 }
 
@@ -139,6 +145,7 @@ func (c Config) Validate() error {
 		{"queue events", int64(c.QueueEvents)}, {"queue flows", int64(c.QueueFlows)},
 		{"batch delay", int64(c.BatchDelay)}, {"batch events", int64(c.BatchEvents)},
 		{"read connections", int64(c.ReadConns)}, {"scan limit", int64(c.ScanLimit)},
+		{"text max", c.TextMax},
 	} {
 		if v.n < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: must be positive", v.name, v.n))

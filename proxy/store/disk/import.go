@@ -81,6 +81,9 @@ func (s *Store) NewImport(t store.ImportTarget) (store.Importer, error) {
 		return nil, err
 	}
 	im := &importer{s: s, t: t}
+	// Lists hide the import's flows from before its first chunk is written
+	// until its session is shown or dropped.
+	s.importsOpen.Add(1)
 	err = s.w.do(func() error {
 		w := s.w
 		if t.Session != 0 {
@@ -101,6 +104,7 @@ func (s *Store) NewImport(t store.ImportTarget) (store.Importer, error) {
 		return nil
 	})
 	if err != nil {
+		s.importsOpen.Add(-1)
 		return nil, err
 	}
 	return im, nil
@@ -136,6 +140,7 @@ func (im *importer) fail(err error) error {
 		if derr := im.s.w.do(func() error { return im.s.w.dropSession(im.staging, removeQuiet) }); derr != nil && !errors.Is(derr, ErrClosed) {
 			im.s.log.Warn("capture: drop a failed import", "session", im.staging, "err", derr)
 		}
+		im.s.importsOpen.Add(-1)
 	}
 	return im.err
 }
@@ -218,6 +223,7 @@ func (im *importer) Commit() (store.Session, []flow.ID, error) {
 		return store.Session{}, nil, im.fail(err)
 	}
 	im.done = true
+	s.importsOpen.Add(-1)
 	s.feed.PublishMany(im.ids)
 	sess, err := s.session(flow.SessionID(target))
 	return sess, im.ids, err
@@ -379,6 +385,9 @@ func (w *writer) importFlow(ctx context.Context, id flow.ID, session int64, im *
 	sum.Rules = slices.Clone(sum.Rules)
 	if err := w.upsert(ctx, session, f, &sum, shared, stored, head); err != nil {
 		return 0, err
+	}
+	if _, err := w.st.insertURL.ExecContext(ctx, int64(id), urlText(f.Request.URL)); err != nil {
+		return 0, fmt.Errorf("text: %w", err)
 	}
 	return stored, nil
 }

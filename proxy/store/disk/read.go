@@ -8,16 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
 	"loupe/proxy/codec"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 )
 
 // scanChunk is how many rows one query of a scan reads: the rows are
@@ -27,21 +26,15 @@ const scanChunk = 256
 
 // sumCols are the columns a flow.Summary is made of, in scanSummary's order.
 const sumCols = `id, start_ns, state, method, url, scheme, host, port, path, status, content_type,
-	resp_size, duration, rules, error, overridden, websocket, replay_of, imported, session,
-	kind, target, composed, composed_from, grpc_status, grpc_message, breakpoint`
+	resp_size, duration, rules, error, overridden, websocket, replay_of, imported, kind, target, grpc_status,
+	grpc_message, session, composed, composed_from, breakpoint`
 
 // headCols are the columns a flow.Flow is made of, in scanHead's order.
 const headCols = `id, shared, start_ns, end_ns, state, error, session, head`
 
-// listed is the condition for a flow that lists show: not one of an import
-// in progress.
-const listed = `session NOT IN (SELECT id FROM sessions WHERE importing != 0)`
-
 // readStmts are the statements readers share, prepared on the read pool.
 type readStmts struct {
-	summary, head, newest, scanDown, scanUp, ws, parts, sessions *sql.Stmt
-	// The same within one session (?1), through the (session, id) index.
-	newestIn, scanDownIn, scanUpIn, session, sessionFlows *sql.Stmt
+	summary, head, ws, parts, sessions, session *sql.Stmt
 }
 
 func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -51,19 +44,11 @@ func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	}{
 		{&rs.summary, `SELECT ` + sumCols + ` FROM flows WHERE id = ?`},
 		{&rs.head, `SELECT ` + headCols + ` FROM flows WHERE id = ?`},
-		// Every session's flows, but those of imports in progress.
-		{&rs.newest, `SELECT ` + sumCols + ` FROM flows WHERE id < ? AND ` + listed + ` ORDER BY id DESC LIMIT ?`},
-		{&rs.scanDown, `SELECT ` + headCols + ` FROM flows WHERE id < ? AND ` + listed + ` ORDER BY id DESC LIMIT ?`},
-		{&rs.scanUp, `SELECT ` + headCols + ` FROM flows WHERE id > ? AND ` + listed + ` ORDER BY id LIMIT ?`},
 		{&rs.ws, `SELECT direction, time_ns, opcode, size, truncated, data, segment, off, len
 			FROM ws_messages WHERE flow = ? ORDER BY seq`},
 		{&rs.parts, `SELECT data, segment, off, len FROM bodies WHERE flow = ? AND facet = ? ORDER BY seq`},
 		{&rs.sessions, `SELECT ` + sessionCols + ` FROM sessions WHERE importing = 0 ORDER BY id`},
 		{&rs.session, `SELECT ` + sessionCols + ` FROM sessions WHERE id = ? AND importing = 0`},
-		{&rs.sessionFlows, `SELECT flows FROM sessions WHERE id = ?`},
-		{&rs.newestIn, `SELECT ` + sumCols + ` FROM flows WHERE session = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3`},
-		{&rs.scanDownIn, `SELECT ` + headCols + ` FROM flows WHERE session = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3`},
-		{&rs.scanUpIn, `SELECT ` + headCols + ` FROM flows WHERE session = ?1 AND id > ?2 ORDER BY id LIMIT ?3`},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -75,8 +60,7 @@ func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (rs *readStmts) close() {
-	for _, s := range []*sql.Stmt{rs.summary, rs.head, rs.newest, rs.scanDown, rs.scanUp, rs.ws, rs.parts, rs.sessions,
-		rs.newestIn, rs.scanDownIn, rs.scanUpIn, rs.session, rs.sessionFlows} {
+	for _, s := range []*sql.Stmt{rs.summary, rs.head, rs.ws, rs.parts, rs.sessions, rs.session} {
 		if s != nil {
 			s.Close()
 		}
@@ -90,33 +74,31 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 	var (
 		sum                          flow.Summary
 		id, startNs, port, replay    int64
-		session, composedFrom        int64
-		kind, target, grpcMessage    string
-		breakpoint                   string
-		composed                     bool
-		grpcStatus                   sql.NullInt64
 		state                        string
 		rules                        sql.NullString
 		websocket, imported          bool
 		method, url, scheme, host    string
 		path, ctype, errMsg, overrid string
+		kind, target, grpcMsg        string
+		grpcStatus                   int
+		session, composedFrom        int64
+		composed                     bool
+		breakpoint                   string
 	)
 	if err := sc.Scan(&id, &startNs, &state, &method, &url, &scheme, &host, &port, &path, &sum.Status, &ctype,
-		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported, &session,
-		&kind, &target, &composed, &composedFrom, &grpcStatus, &grpcMessage, &breakpoint); err != nil {
+		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported, &kind, &target,
+		&grpcStatus, &grpcMsg, &session, &composed, &composedFrom, &breakpoint); err != nil {
 		return sum, err
+	}
+	sum.Kind, sum.Target = flow.Kind(kind), target
+	sum.Session, sum.Composed, sum.ComposedFrom, sum.Breakpoint = flow.SessionID(session), composed, flow.ID(composedFrom), breakpoint
+	if grpcStatus >= 0 {
+		sum.GRPCStatus, sum.GRPCMessage = &grpcStatus, grpcMsg
 	}
 	sum.ID, sum.Start, sum.State = flow.ID(id), time.Unix(0, startNs), flow.State(state)
 	sum.Method, sum.URL, sum.Scheme, sum.Host, sum.Path = method, url, scheme, host, path
 	sum.ContentType, sum.Error, sum.Overridden = ctype, errMsg, overrid
 	sum.WebSocket, sum.ReplayOf, sum.Imported = websocket, flow.ID(replay), imported
-	sum.Session = flow.SessionID(session)
-	sum.Kind, sum.Target, sum.Composed, sum.ComposedFrom = flow.Kind(kind), target, composed, flow.ID(composedFrom)
-	sum.Breakpoint = breakpoint
-	if grpcStatus.Valid {
-		code := int(grpcStatus.Int64)
-		sum.GRPCStatus, sum.GRPCMessage = &code, grpcMessage
-	}
 	if port != 0 {
 		sum.Port = strconv.FormatInt(port, 10)
 	}
@@ -259,190 +241,6 @@ func (s *Store) loadWS(ctx context.Context, tx *sql.Tx, f *flow.Flow) error {
 
 func (s *Store) segDir() string { return filepath.Join(s.cfg.Dir, segDirName) }
 
-// List returns the summaries of the newest limit flows that match and have
-// an ID below before (0: no bound), in ascending ID order, and how many
-// flows match in all (before ignored). A nil match matches everything;
-// limit <= 0 means no limit.
-//
-// Without match, List reads the rows it returns by primary key (keyset
-// paging, never OFFSET) and total is the capture's flow count. With match,
-// it is a bounded scan: match sees each of the newest Config.ScanLimit
-// flows (decoded, without WebSocket messages), total counts the matches
-// among them, and a page below before looks at most ScanLimit flows further.
-// This is the seam where the filter language will compile to SQL.
-func (s *Store) List(match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
-	return s.ListSession(0, match, before, limit)
-}
-
-// ListSession is List within one session (0: every session): it pages by
-// the (session, id) index, and its total is the session's flow count, or
-// the matches among the session's newest Config.ScanLimit flows.
-func (s *Store) ListSession(session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
-	if limit <= 0 {
-		limit = math.MaxInt
-	}
-	cursor := int64(math.MaxInt64)
-	if before > 0 {
-		cursor = int64(before)
-	}
-	if match == nil {
-		n := int64(min(limit, math.MaxInt64))
-		total := int(s.c.flows.Load() - s.c.staged.Load())
-		var rows *sql.Rows
-		var err error
-		if session == 0 {
-			rows, err = s.rd.newest.Query(cursor, n)
-		} else {
-			var count int64
-			if err := s.rd.sessionFlows.QueryRow(int64(session)).Scan(&count); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				s.log.Warn("capture: list", "session", session, "err", err)
-			}
-			total = int(count)
-			rows, err = s.rd.newestIn.Query(int64(session), cursor, n)
-		}
-		if err != nil {
-			s.log.Warn("capture: list", "err", err)
-			return nil, total
-		}
-		defer rows.Close()
-		var sums []flow.Summary
-		for rows.Next() {
-			sum, err := scanSummary(rows)
-			if err != nil {
-				s.log.Warn("capture: list", "err", err)
-				break
-			}
-			sums = append(sums, sum)
-		}
-		slices.Reverse(sums)
-		return sums, total
-	}
-	var sums []flow.Summary
-	total := 0
-	window := s.cfg.ScanLimit // the newest flows, for total
-	below := s.cfg.ScanLimit  // flows under before, for the page
-	cursor = math.MaxInt64
-	for window > 0 || (below > 0 && len(sums) < limit) {
-		if window <= 0 && before > 0 {
-			// Only the page is left to fill: skip straight to before.
-			cursor = min(cursor, int64(before))
-		}
-		batch, err := s.scanIn(session, false, cursor, scanChunk)
-		if err != nil {
-			s.log.Warn("capture: list", "err", err)
-			break
-		}
-		if len(batch) == 0 {
-			break
-		}
-		for _, f := range batch {
-			cursor = int64(f.ID)
-			inWindow := window > 0
-			window--
-			isBelow := before == 0 || f.ID < before
-			if !inWindow && (!isBelow || below <= 0 || len(sums) >= limit) {
-				continue
-			}
-			if isBelow {
-				below--
-			}
-			if !match(f) {
-				continue
-			}
-			if inWindow {
-				total++
-			}
-			if isBelow && len(sums) < limit {
-				sums = append(sums, f.Summary())
-			}
-		}
-	}
-	slices.Reverse(sums)
-	return sums, total
-}
-
-// scanIn reads and decodes up to n flows of a session (0: every session)
-// from cursor: IDs above it, oldest first, when up; else IDs below it,
-// newest first.
-func (s *Store) scanIn(session flow.SessionID, up bool, cursor int64, n int) ([]*flow.Flow, error) {
-	var rows *sql.Rows
-	var err error
-	switch {
-	case session == 0 && up:
-		rows, err = s.rd.scanUp.Query(cursor, n)
-	case session == 0:
-		rows, err = s.rd.scanDown.Query(cursor, n)
-	case up:
-		rows, err = s.rd.scanUpIn.Query(int64(session), cursor, n)
-	default:
-		rows, err = s.rd.scanDownIn.Query(int64(session), cursor, n)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var raw []storedHead
-	for rows.Next() {
-		r, err := scanHead(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		raw = append(raw, r)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	out := make([]*flow.Flow, 0, len(raw))
-	for i := range raw {
-		f, err := raw[i].decode()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
-// Each calls fn with every matching flow (WebSocket messages included) in
-// ascending ID order until fn returns false. No query is open while match
-// or fn runs, so fn may be slow (an export) and the writer goes on.
-func (s *Store) Each(match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
-	s.EachSession(0, match, fn)
-}
-
-// EachSession is Each within one session (0: every session), through the
-// (session, id) index.
-func (s *Store) EachSession(session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
-	ctx := context.Background()
-	cursor := int64(0)
-	for {
-		batch, err := s.scanIn(session, true, cursor, scanChunk)
-		if err != nil {
-			s.log.Warn("capture: each", "err", err)
-			return
-		}
-		if len(batch) == 0 {
-			return
-		}
-		for _, f := range batch {
-			cursor = int64(f.ID)
-			if match != nil && !match(f) {
-				continue
-			}
-			if err := s.withWS(ctx, f); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				}
-				s.log.Warn("capture: each", "flow", f.ID, "err", err)
-				continue
-			}
-			if !fn(f) {
-				return
-			}
-		}
-	}
-}
-
 // withWS loads f's messages when it is a WebSocket flow.
 func (s *Store) withWS(ctx context.Context, f *flow.Flow) error {
 	if !f.IsWebSocket() {
@@ -457,8 +255,8 @@ func (s *Store) withWS(ctx context.Context, f *flow.Flow) error {
 }
 
 // All returns Each as an iterator (the shape har.Export takes).
-func (s *Store) All(match func(*flow.Flow) bool) func(yield func(*flow.Flow) bool) {
-	return func(yield func(*flow.Flow) bool) { s.Each(match, yield) }
+func (s *Store) All(q *query.Query) func(yield func(*flow.Flow) bool) {
+	return func(yield func(*flow.Flow) bool) { s.Each(q, yield) }
 }
 
 // Body returns the stored bytes of one facet as received on the wire, and
@@ -567,4 +365,10 @@ func (s *Store) DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.B
 		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
 	}
 	return d, facts, nil
+}
+
+// decodedBodies is DecodedBody in the shape body terms take.
+func (s *Store) decodedBodies(id flow.ID, facet flow.Facet) (io.ReadCloser, error) {
+	rc, _, err := s.DecodedBody(id, facet)
+	return rc, err
 }

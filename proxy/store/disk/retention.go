@@ -137,7 +137,7 @@ func (w *writer) remove(victims []victim, mode removeMode) (int, error) {
 		if err := w.flowSegments(ctx, list, cands); err != nil {
 			return err
 		}
-		for _, st := range []*sql.Stmt{w.st.delBodies, w.st.delWS, w.st.delRules} {
+		for _, st := range []*sql.Stmt{w.st.delBodies, w.st.delWS, w.st.delRules, w.st.delURL, w.st.delText} {
 			if _, err := st.ExecContext(ctx, list); err != nil {
 				return fmt.Errorf("remove flows: %w", err)
 			}
@@ -276,7 +276,9 @@ func (s *Store) Clear() {
 		}
 		err := w.tx(func(ctx context.Context) error {
 			for _, q := range []string{"DELETE FROM bodies", "DELETE FROM ws_messages", "DELETE FROM rule_hits",
-				"DELETE FROM flows", "UPDATE sessions SET flows = 0, bytes = 0"} {
+				"DELETE FROM flows", "UPDATE sessions SET flows = 0, bytes = 0",
+				"INSERT INTO flow_url (flow_url) VALUES ('delete-all')",
+				"INSERT INTO flow_text (flow_text) VALUES ('delete-all')"} {
 				if _, err := w.conn.ExecContext(ctx, q); err != nil {
 					return fmt.Errorf("clear: %w", err)
 				}

@@ -38,6 +38,9 @@ type migration struct {
 	Version int
 	Name    string
 	SQL     string
+	// Go, when set, runs after SQL in the same transaction: for a step
+	// whose new columns are computed by Go code (from the flow heads).
+	Go func(ctx context.Context, conn querier) error
 }
 
 // migrations returns the schema's steps, oldest first.
@@ -122,7 +125,7 @@ CREATE TABLE rule_hits (
 	kind TEXT NOT NULL,
 	PRIMARY KEY (flow, seq)
 ) STRICT;
-`},
+`, nil},
 		// The columns the filter language will push down to, indexed over
 		// whatever version 1 recorded.
 		{2, "filter indexes", `
@@ -132,24 +135,59 @@ CREATE INDEX flows_host ON flows(host);
 CREATE INDEX flows_port ON flows(port);
 CREATE INDEX flows_start ON flows(start_ns);
 CREATE INDEX rule_hits_rule ON rule_hits(rule);
-`},
+`, nil},
+		// The columns the query compiler compares, each computed in Go by
+		// the same function that evaluates the term (see derive), their
+		// indexes, and the full-text indexes of URLs (flow_url) and of
+		// headers and body text (flow_text; see text.go). Flows written by
+		// version 2 get their columns and URLs from their heads; their text
+		// is indexed later by the writer (text_state 0).
+		{3, "query columns and full-text index", `
+ALTER TABLE flows ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN target TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN grpc_status INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE flows ADD COLUMN grpc_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN is_grpc INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN q_host TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN q_host_rev TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN q_port INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN q_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN q_pathq TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN q_grpc_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN text_state INTEGER NOT NULL DEFAULT 0;
+DROP INDEX flows_method;
+DROP INDEX flows_host;
+DROP INDEX flows_port;
+CREATE INDEX flows_method ON flows(method COLLATE NOCASE);
+CREATE INDEX flows_q_host ON flows(q_host);
+CREATE INDEX flows_q_host_rev ON flows(q_host_rev);
+CREATE INDEX flows_status_host_rev ON flows(status, q_host_rev);
+CREATE INDEX flows_q_port ON flows(q_port);
+CREATE INDEX flows_kind ON flows(kind) WHERE kind != '';
+CREATE INDEX flows_grpc ON flows(grpc_status) WHERE is_grpc;
+CREATE INDEX flows_error ON flows(id) WHERE state = 'error' OR error != '' OR grpc_status > 0;
+CREATE INDEX flows_unindexed ON flows(id) WHERE text_state != 1;
+CREATE INDEX rule_hits_flow_rule ON rule_hits(rule, flow);
+CREATE VIRTUAL TABLE flow_url USING fts5(url, content='', contentless_delete=1,
+	tokenize='trigram case_sensitive 1');
+CREATE VIRTUAL TABLE flow_text USING fts5(headers, body, content='', contentless_delete=1,
+	tokenize='trigram case_sensitive 1');
+INSERT INTO flow_text (flow_text, rank) VALUES ('automerge', 16);
+INSERT INTO flow_url (flow_url, rank) VALUES ('automerge', 16);
+`, backfillQueryColumns},
 		// Sessions as a user sees them: a session's flows are listed and
 		// paged on their own, and an import fills a session that stays
 		// hidden (and is dropped after a crash) until it is complete. And
 		// the rest of a list row, so that a summary read from the columns
-		// equals the flow's: kind and target (tunnels), composition,
-		// gRPC status, what a breakpoint did.
-		{3, "sessions and the whole summary", `
+		// equals the flow's: composition and what a breakpoint did (flows
+		// written by version 3 get them from their heads).
+		{4, "sessions and the rest of the summary", `
 ALTER TABLE sessions ADD COLUMN importing INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX flows_session ON flows(session, id);
-ALTER TABLE flows ADD COLUMN kind TEXT NOT NULL DEFAULT '';
-ALTER TABLE flows ADD COLUMN target TEXT NOT NULL DEFAULT '';
 ALTER TABLE flows ADD COLUMN composed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE flows ADD COLUMN composed_from INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE flows ADD COLUMN grpc_status INTEGER;
-ALTER TABLE flows ADD COLUMN grpc_message TEXT NOT NULL DEFAULT '';
 ALTER TABLE flows ADD COLUMN breakpoint TEXT NOT NULL DEFAULT '';
-`},
+`, backfillSummaryColumns},
 	}
 }
 
@@ -206,10 +244,10 @@ func refuse(path string, kind error, detail string) error {
 	return fmt.Errorf("capture %s: %w (%s); Loupe left it untouched: %s", path, kind, detail, what)
 }
 
-// explain adds what to do to an error of Open that is not a refusal: a
+// withAdvice adds what to do to an error of Open that is not a refusal: a
 // full disk, or a directory Loupe may not write. Either way Open changed
 // nothing it had not created itself (a failed transaction rolls back).
-func explain(err error) error {
+func withAdvice(err error) error {
 	if err == nil || errors.Is(err, ErrNotCapture) || errors.Is(err, ErrTooNew) || errors.Is(err, ErrLocked) {
 		return err
 	}
@@ -251,6 +289,7 @@ func unreadable(path string, err error) error {
 // querier is what migrate needs of a connection.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
@@ -306,6 +345,11 @@ func migrate(ctx context.Context, conn querier, path string, steps []migration) 
 		}
 		if _, err := conn.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("capture %s: migrate to version %d (%s): %w", path, m.Version, m.Name, err)
+		}
+		if m.Go != nil && !fresh {
+			if err := m.Go(ctx, conn); err != nil {
+				return fmt.Errorf("capture %s: migrate to version %d (%s): %w", path, m.Version, m.Name, err)
+			}
 		}
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.Version)); err != nil {
 			return fmt.Errorf("capture %s: set version %d: %w", path, m.Version, err)

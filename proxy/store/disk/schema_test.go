@@ -8,10 +8,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
+	"loupe/web/filter"
 )
 
 // schemaV1 is version 1 of the schema exactly as released, frozen here so
@@ -87,7 +90,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if version != schemaVersion() {
 		t.Errorf("version %d after migration, want %d", version, schemaVersion())
 	}
-	for _, index := range []string{"flows_method", "flows_status", "flows_host", "flows_port", "flows_start", "rule_hits_rule", "flows_session"} {
+	for _, index := range []string{"flows_method", "flows_status", "flows_q_host", "flows_q_host_rev", "flows_q_port", "flows_start", "rule_hits_rule", "flows_unindexed", "flows_session"} {
 		var n int
 		s.rdb.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?", index).Scan(&n)
 		if n != 1 {
@@ -114,7 +117,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if ss, err := s.Sessions(); err != nil || len(ss) != 2 || ss[0].ID != 1 || ss[0].Name != "old" || ss[0].Recording {
 		t.Errorf("sessions after migration: %+v, %v", ss, err)
 	}
-	if sums, total := s.ListSession(1, nil, 0, 0); total != 2 || len(sums) != 2 || sums[0].ID != 41 || sums[0].Session != 1 {
+	if sums, total := sessionList(s, 1, 0, 0); total != 2 || len(sums) != 2 || sums[0].ID != 41 || sums[0].Session != 1 {
 		t.Errorf("version 1 session lists %+v (total %d)", sums, total)
 	}
 	s.rdb.QueryRow("EXPLAIN QUERY PLAN SELECT id FROM flows WHERE session = 1 AND id < 99 ORDER BY id DESC").Scan(&id, &parent, &notused, &plan)
@@ -262,4 +265,98 @@ func TestMigrationsAreOrdered(t *testing.T) {
 			t.Errorf("step %d: %+v", i, m)
 		}
 	}
+}
+
+// schemaV2 is what version 2 added to version 1, frozen as released.
+const schemaV2 = `
+CREATE INDEX flows_method ON flows(method);
+CREATE INDEX flows_status ON flows(status);
+CREATE INDEX flows_host ON flows(host);
+CREATE INDEX flows_port ON flows(port);
+CREATE INDEX flows_start ON flows(start_ns);
+CREATE INDEX rule_hits_rule ON rule_hits(rule);
+PRAGMA user_version = 2;
+`
+
+// TestMigrateFromVersion2 builds a version 2 capture by hand and opens it:
+// step 3 computes the query columns of the old flows from their heads, so
+// every filter finds them, and their text is indexed afterwards; step 4
+// the rest of their list rows.
+func TestMigrateFromVersion2(t *testing.T) {
+	dir := t.TempDir()
+	db := rawDB(t, filepath.Join(dir, dbName))
+	mustExec(t, db, schemaV1)
+	mustExec(t, db, schemaV2)
+	mustExec(t, db, "INSERT INTO sessions (id, name, created, flows, bytes) VALUES (1, 'old', 0, 3, 100)")
+	grpcCall := &flow.Flow{ID: 1, State: flow.StateDone, Request: flow.Request{Method: "POST",
+		URL: "https://API.Example.com:8443/pkg.Svc/Get", Header: flow.Fields{{Name: "Content-Type", Value: "application/grpc"}}},
+		Response: &flow.Response{Status: 200, Header: flow.Fields{{Name: "Content-Type", Value: "application/grpc"}},
+			Trailers: flow.Fields{{Name: "Grpc-Status", Value: "5"}, {Name: "Grpc-Message", Value: "no such key"}}}}
+	tunnel := &flow.Flow{ID: 2, State: flow.StateDone, Kind: flow.KindTunnel, Tunnel: &flow.Tunnel{Target: "t.example:443"},
+		Request: flow.Request{Method: "CONNECT", URL: "https://t.example:443"}}
+	page := &flow.Flow{ID: 3, State: flow.StateDone, Request: req("/find/me"), Response: &textResp,
+		ResponseBody: flow.Body{Size: 12, Captured: 12, Complete: true}}
+	composed := &flow.Flow{ID: 4, State: flow.StateDone, Request: req("/composed"), Composed: true, ComposedFrom: 3,
+		Breakpoint: &flow.Breakpoint{Rule: "b", Skipped: "no dashboard connected"}}
+	for _, f := range []*flow.Flow{grpcCall, tunnel, page, composed} {
+		head, shared, err := encodeHead(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := f.Summary()
+		mustExec(t, db, `INSERT INTO flows VALUES (?, 1, ?, ?, 0, -1, ?, ?, ?, ?, 0, ?, ?, '', 0, ?, '', '', 0, 0, 0,
+			NULL, ?, 50, ?)`, int64(f.ID), string(f.State), t0.UnixNano(), sum.Method, sum.URL, sum.Scheme,
+			sum.Host, sum.Path, sum.Status, f.ResponseBody.Size, shared, head)
+	}
+	mustExec(t, db, "INSERT INTO bodies VALUES (3, 1, 0, CAST('hidden words' AS BLOB), NULL, 0, 12)")
+	db.Close()
+
+	s := openStore(t, Config{Dir: dir})
+	var version int
+	s.rdb.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != schemaVersion() {
+		t.Fatalf("version %d after migration, want %d", version, schemaVersion())
+	}
+	tests := []struct {
+		q    string
+		want []flow.ID
+	}{
+		{"host:*.example.com", []flow.ID{1}},
+		{"port:8443", []flow.ID{1}},
+		{"grpc:NOT_FOUND", []flow.ID{1}},
+		{"error:key", []flow.ID{1}},
+		{"kind:tunnel", []flow.ID{2}},
+		{"find/me", []flow.ID{3}},
+		{"body:hidden", []flow.ID{3}},
+	}
+	check := func() {
+		t.Helper()
+		for _, tt := range tests {
+			q, err := filter.Parse(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pageIDs(s.List(q, query.Page{})); !slices.Equal(got, tt.want) {
+				t.Errorf("%q after migration: %v, want %v", tt.q, got, tt.want)
+			}
+		}
+	}
+	check()
+	if sum, _ := s.Summary(2); sum.Kind != flow.KindTunnel || sum.Target != "t.example:443" {
+		t.Errorf("tunnel summary after migration: %+v", sum)
+	}
+	if sum, _ := s.Summary(1); sum.GRPCStatus == nil || *sum.GRPCStatus != 5 {
+		t.Errorf("gRPC summary after migration: %+v", sum)
+	}
+	// Version 4 fills the rest of the row from the heads too.
+	if sum, _ := s.Summary(4); !sum.Composed || sum.ComposedFrom != 3 || sum.Breakpoint != "skipped" || sum.Session != 1 {
+		t.Errorf("composed summary after migration: %+v", sum)
+	}
+	waitIndexed(t, s)
+	var state int
+	s.rdb.QueryRow("SELECT text_state FROM flows WHERE id = 3").Scan(&state)
+	if state != textFull {
+		t.Errorf("old flow's text state %d after indexing, want %d", state, textFull)
+	}
+	check()
 }

@@ -124,7 +124,7 @@ func TestUnfinishedImportIsDroppedAtOpen(t *testing.T) {
 	}
 
 	s2 := openStore(t, Config{Dir: dir, InlineMax: 10, SegmentSize: 4096})
-	sums, total := s2.ListSession(0, nil, 0, 0)
+	sums, total := sessionList(s2, 0, 0, 0)
 	if total != 1 || len(sums) != 1 || sums[0].ID != kept {
 		t.Errorf("after reopening: %d flows listed (total %d)", len(sums), total)
 	}
@@ -182,7 +182,7 @@ func TestClearKeepsImportInProgress(t *testing.T) {
 	if got := readBody(t, s, ids[3], flow.FacetResponse); string(got) != string(pattern(3, 100)) {
 		t.Error("a body of the import was cleared")
 	}
-	if _, total := s.List(nil, 0, 0); total != importChunkFlows+5 {
+	if _, total := listOf(s, nil, 0, 0); total != importChunkFlows+5 {
 		t.Errorf("%d flows after the Clear and the import", total)
 	}
 	sessionTotalsMatch(t, s)

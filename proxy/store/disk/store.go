@@ -94,6 +94,7 @@ type Store struct {
 	nextID      atomic.Uint64
 	unwritten   atomic.Int64 // flows begun and not yet written
 	recording   atomic.Int64 // the session new flows are written into
+	importsOpen atomic.Int64 // imports begun and not yet committed or dropped
 	interrupted int64
 
 	rdb *sql.DB // read-only connections
@@ -125,7 +126,7 @@ type options struct {
 // started for this run.
 func Open(cfg Config, log *slog.Logger) (*Store, error) {
 	s, err := open(cfg, log, options{})
-	return s, explain(err)
+	return s, withAdvice(err)
 }
 
 func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
@@ -181,6 +182,9 @@ func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
 		return nil, fmt.Errorf("capture %s: %w", s.dbPath, err)
 	}
 	ctx := context.Background()
+	if err := registerFuncs(); err != nil {
+		return nil, fmt.Errorf("capture %s: SQL functions: %w", s.dbPath, err)
+	}
 	s.wdb, err = sql.Open("sqlite", dsn(s.dbPath, false))
 	if err != nil {
 		return nil, fmt.Errorf("capture %s: %w", s.dbPath, err)
@@ -248,11 +252,13 @@ func open(cfg Config, log *slog.Logger, opt options) (_ *Store, err error) {
 	}
 	// Imports that a stop cut short never completed: they go, as a failed
 	// import does.
+	s.importsOpen.Store(int64(len(st.importing)))
 	for _, id := range st.importing {
 		if err := w.do(func() error { return w.dropSession(id, removeQuiet) }); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("capture %s: drop an unfinished import: %w", s.dbPath, err)
 		}
+		s.importsOpen.Add(-1)
 		log.Info("capture: dropped an import that the last stop cut short", "session", id, "path", s.dbPath)
 	}
 	return s, nil

@@ -18,6 +18,7 @@ import (
 
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 )
 
 func TestMain(m *testing.M) {
@@ -266,7 +267,7 @@ func TestSummaryMatchesGet(t *testing.T) {
 		if !ok || !reflect.DeepEqual(got, want) {
 			t.Errorf("Summary (columns) = %+v\nGet().Summary() = %+v", got, want)
 		}
-		list, _ := s.List(nil, id+1, 1)
+		list, _ := listOf(s, nil, id+1, 1)
 		if len(list) != 1 || !reflect.DeepEqual(list[0], want) {
 			t.Errorf("List row = %+v\nwant %+v", list, want)
 		}
@@ -289,14 +290,14 @@ func TestListPaging(t *testing.T) {
 		ids = append(ids, record(s, fmt.Sprint("/", i), nil))
 	}
 	flush(t, s)
-	sums, total := s.List(nil, 0, 10)
+	sums, total := listOf(s, nil, 0, 10)
 	if total != 600 || len(sums) != 10 || sums[9].ID != ids[599] || sums[0].ID != ids[590] {
 		t.Fatalf("first page: total %d, %d rows, %v..%v", total, len(sums), sums[0].ID, sums[len(sums)-1].ID)
 	}
 	// Walk every page backwards by keyset.
 	var got []flow.ID
 	for before := flow.ID(0); ; {
-		page, _ := s.List(nil, before, 64)
+		page, _ := listOf(s, nil, before, 64)
 		if len(page) == 0 {
 			break
 		}
@@ -311,7 +312,7 @@ func TestListPaging(t *testing.T) {
 	}
 
 	even := func(f *flow.Flow) bool { return f.ID%2 == 0 }
-	sums, total = s.List(even, 0, 5)
+	sums, total = listOf(s, even, 0, 5)
 	if total != 300 || len(sums) != 5 {
 		t.Fatalf("filtered: total %d rows %d", total, len(sums))
 	}
@@ -321,7 +322,7 @@ func TestListPaging(t *testing.T) {
 		}
 	}
 	// A filtered page below a cursor, deep in the capture.
-	sums, total = s.List(even, ids[10], 3)
+	sums, total = listOf(s, even, ids[10], 3)
 	if total != 300 || len(sums) != 3 || sums[2].ID >= ids[10] {
 		t.Errorf("filtered page below %d: total %d, %v", ids[10], total, sums)
 	}
@@ -338,12 +339,12 @@ func TestFilteredListIsBounded(t *testing.T) {
 	flush(t, s)
 	visited := 0
 	all := func(*flow.Flow) bool { visited++; return true }
-	sums, total := s.List(all, 0, 10)
+	sums, total := listOf(s, all, 0, 10)
 	if total != 100 || len(sums) != 10 || visited != 100 {
 		t.Errorf("total %d rows %d visited %d, want 100 10 100", total, len(sums), visited)
 	}
 	visited = 0
-	sums, total = s.List(all, ids[50], 10)
+	sums, total = listOf(s, all, ids[50], 10)
 	if total != 100 || len(sums) != 10 || sums[9].ID != ids[49] {
 		t.Errorf("page below %d: total %d rows %v", ids[50], total, sums)
 	}
@@ -359,7 +360,7 @@ func TestEach(t *testing.T) {
 	}
 	flush(t, s)
 	var got []flow.ID
-	s.Each(func(f *flow.Flow) bool { return strings.HasSuffix(f.Request.URL, "7") }, func(f *flow.Flow) bool {
+	s.Each(query.MatchFunc(func(f *flow.Flow) bool { return strings.HasSuffix(f.Request.URL, "7") }), func(f *flow.Flow) bool {
 		got = append(got, f.ID)
 		return true
 	})
@@ -707,10 +708,10 @@ func TestUseAfterClose(t *testing.T) {
 	if _, ok := s.Summary(id + 1); ok {
 		t.Error("Summary after Close")
 	}
-	if sums, _ := s.List(nil, 0, 10); len(sums) != 0 {
+	if sums, _ := listOf(s, nil, 0, 10); len(sums) != 0 {
 		t.Error("List after Close")
 	}
-	s.List(func(*flow.Flow) bool { return true }, 0, 10)
+	listOf(s, func(*flow.Flow) bool { return true }, 0, 10)
 	s.Each(nil, func(*flow.Flow) bool { t.Error("Each after Close"); return false })
 	if _, _, err := s.Body(id, flow.FacetResponse); err == nil {
 		t.Error("Body after Close")
@@ -760,7 +761,7 @@ func TestConcurrentRecordersAndReaders(t *testing.T) {
 				return
 			default:
 			}
-			sums, _ := s.List(func(f *flow.Flow) bool { return f.Response != nil }, 0, 20)
+			sums, _ := listOf(s, func(f *flow.Flow) bool { return f.Response != nil }, 0, 20)
 			for _, sum := range sums {
 				if rc, _, err := s.Body(sum.ID, flow.FacetResponse); err == nil {
 					io.Copy(io.Discard, rc)

@@ -16,6 +16,7 @@ import (
 // connection.
 type writeStmts struct {
 	upsertFlow, insertPart, growPart, insertWS, insertRule *sql.Stmt
+	insertURL, indexText, delURL, delText                  *sql.Stmt
 	updSession, setLastID                                  *sql.Stmt
 	flowSegs, delBodies, delWS, delRules, delFlow, segUsed *sql.Stmt
 	victimsOldest, victimsAge, victimsSession, victimsOf   *sql.Stmt
@@ -28,9 +29,9 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 	}{
 		{&st.upsertFlow, `INSERT INTO flows (id, session, state, start_ns, end_ns, duration, method, url, scheme,
 			host, port, path, status, content_type, req_size, resp_size, error, overridden, websocket,
-			replay_of, imported, rules, shared, stored, head, kind, target, composed, composed_from,
-			grpc_status, grpc_message, breakpoint)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			replay_of, imported, rules, shared, stored, head, ` + derivedCols + `, composed, composed_from, breakpoint)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+				?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET state = excluded.state, start_ns = excluded.start_ns,
 				end_ns = excluded.end_ns, duration = excluded.duration, method = excluded.method,
 				url = excluded.url, scheme = excluded.scheme, host = excluded.host, port = excluded.port,
@@ -39,14 +40,22 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 				overridden = excluded.overridden, websocket = excluded.websocket, replay_of = excluded.replay_of,
 				imported = excluded.imported, rules = excluded.rules, shared = excluded.shared,
 				stored = excluded.stored, head = excluded.head, kind = excluded.kind, target = excluded.target,
-				composed = excluded.composed, composed_from = excluded.composed_from,
 				grpc_status = excluded.grpc_status, grpc_message = excluded.grpc_message,
-				breakpoint = excluded.breakpoint`},
+				is_grpc = excluded.is_grpc, q_host = excluded.q_host, q_host_rev = excluded.q_host_rev,
+				q_port = excluded.q_port, q_path = excluded.q_path, q_pathq = excluded.q_pathq,
+				q_grpc_error = excluded.q_grpc_error, composed = excluded.composed,
+				composed_from = excluded.composed_from, breakpoint = excluded.breakpoint`},
 		{&st.insertPart, `INSERT INTO bodies (flow, facet, seq, data, segment, off, len) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&st.growPart, `UPDATE bodies SET len = len + ?4 WHERE flow = ?1 AND facet = ?2 AND seq = ?3`},
 		{&st.insertWS, `INSERT INTO ws_messages (flow, seq, direction, time_ns, opcode, size, truncated, data,
 			segment, off, len) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.insertRule, `INSERT INTO rule_hits (flow, seq, rule, kind) VALUES (?, ?, ?, ?)`},
+		// The full-text index: a flow's URL from its first write, its
+		// headers and body text once it ended (text.go).
+		{&st.insertURL, `INSERT INTO flow_url (rowid, url) VALUES (?, ?)`},
+		{&st.indexText, `INSERT INTO flow_text (rowid, headers, body) VALUES (?, ?, ?)`},
+		{&st.delURL, `DELETE FROM flow_url WHERE rowid IN (SELECT value FROM json_each(?1))`},
+		{&st.delText, `DELETE FROM flow_text WHERE rowid IN (SELECT value FROM json_each(?1))`},
 		{&st.updSession, `UPDATE sessions SET flows = flows + ?2, bytes = bytes + ?3 WHERE id = ?1`},
 		{&st.setLastID, `INSERT INTO meta (key, value) VALUES ('last_id', ?1)
 			ON CONFLICT (key) DO UPDATE SET value = max(value, ?1)`},
@@ -89,6 +98,7 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 func (st *writeStmts) close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{st.upsertFlow, st.insertPart, st.growPart, st.insertWS, st.insertRule,
+		st.insertURL, st.indexText, st.delURL, st.delText,
 		st.updSession, st.setLastID, st.flowSegs, st.delBodies, st.delWS, st.delRules, st.delFlow, st.segUsed,
 		st.victimsOldest, st.victimsAge, st.victimsSession, st.victimsOf} {
 		if s != nil {
@@ -245,9 +255,18 @@ func (w *writer) run() {
 	defer close(w.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	textMore := true // flows of an earlier run may wait for the text index
 	for {
 		var cmd *command
+		// While ended flows wait for the text index, an idle writer goes
+		// on indexing them (recording comes first: it is checked between
+		// steps).
+		var idle <-chan time.Time
+		if textMore {
+			idle = time.After(time.Millisecond)
+		}
 		select {
+		case <-idle:
 		case <-w.s.q.kick:
 			timer.Reset(w.s.cfg.BatchDelay)
 			select {
@@ -267,6 +286,16 @@ func (w *writer) run() {
 		w.flush(cmd != nil)
 		if cmd != nil {
 			cmd.reply <- cmd.fn()
+		}
+		// Then the text index, one step, unless recording has more for
+		// the writer: the capture always comes first.
+		select {
+		case <-w.stop:
+		default:
+			textMore = true
+			if w.s.q.len() == 0 {
+				textMore = w.indexText()
+			}
 		}
 		select {
 		case <-w.stop:
@@ -653,6 +682,11 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 	h.w.rules = len(f.Rules)
 	added := !h.w.written
 	if added {
+		if _, err := w.st.insertURL.ExecContext(ctx, int64(h.id), urlText(f.Request.URL)); err != nil {
+			return 0, 0, fmt.Errorf("flow %d text: %w", h.id, err)
+		}
+	}
+	if added {
 		dFlows = 1
 	}
 	dBytes = stored - h.w.stored
@@ -676,15 +710,13 @@ func (w *writer) upsert(ctx context.Context, session int64, f *flow.Flow, sum *f
 		}
 		rules = string(b)
 	}
-	var grpcStatus any
-	if sum.GRPCStatus != nil {
-		grpcStatus = *sum.GRPCStatus
-	}
-	if _, err := w.st.upsertFlow.ExecContext(ctx, int64(f.ID), session, string(f.State), f.Start.UnixNano(), endNs,
+	d := derive(f)
+	args := append([]any{int64(f.ID), session, string(f.State), f.Start.UnixNano(), endNs,
 		sum.Duration, sum.Method, sum.URL, sum.Scheme, sum.Host, portNumber(sum.Port), sum.Path, sum.Status,
 		sum.ContentType, f.RequestBody.Size, f.ResponseBody.Size, f.Error, f.Overridden, sum.WebSocket,
-		int64(f.ReplayOf), f.Imported, rules, shared, stored, head, string(sum.Kind), sum.Target, sum.Composed,
-		int64(sum.ComposedFrom), grpcStatus, sum.GRPCMessage, sum.Breakpoint); err != nil {
+		int64(f.ReplayOf), f.Imported, rules, shared, stored, head}, d.args()...)
+	args = append(args, sum.Composed, int64(sum.ComposedFrom), sum.Breakpoint)
+	if _, err := w.st.upsertFlow.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("flow %d: %w", f.ID, err)
 	}
 	return nil

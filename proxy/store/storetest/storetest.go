@@ -17,6 +17,7 @@ import (
 
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 )
 
 // Harness opens stores for the contract tests.
@@ -66,6 +67,18 @@ func record(b store.Backend, path string, body string) flow.ID {
 	h.BodyEnd(flow.FacetResponse)
 	h.Finish(t0.Add(time.Millisecond), nil)
 	return h.ID()
+}
+
+// list is one page of a session's flows (0: every session) matching match
+// (nil: all), below before, at most limit (0: all): its flows and total.
+func list(b store.Backend, session flow.SessionID, match func(*flow.Flow) bool, before flow.ID, limit int) ([]flow.Summary, int) {
+	res := b.List(query.InSession(query.MatchFunc(match), session), query.Page{Cursor: before, Limit: limit})
+	return res.Flows, res.Total
+}
+
+// each visits a session's flows (0: every session) matching match.
+func each(b store.Backend, session flow.SessionID, match func(*flow.Flow) bool, fn func(*flow.Flow) bool) {
+	b.Each(query.InSession(query.MatchFunc(match), session), fn)
 }
 
 func sessionIDs(ss []store.Session) []flow.SessionID {
@@ -159,35 +172,35 @@ func testSessions(t *testing.T, h Harness) {
 		t.Errorf("sessions after the switch: %+v", ss)
 	}
 
-	sums, total := b.ListSession(first, nil, 0, 0)
+	sums, total := list(b, first, nil, 0, 0)
 	if !slices.Equal(sumIDs(sums), a) || total != 3 {
 		t.Errorf("first session lists %v (total %d), want %v", sumIDs(sums), total, a)
 	}
-	sums, total = b.ListSession(second.ID, nil, 0, 0)
+	sums, total = list(b, second.ID, nil, 0, 0)
 	if !slices.Equal(sumIDs(sums), c) || total != 2 {
 		t.Errorf("second session lists %v (total %d), want %v", sumIDs(sums), total, c)
 	}
-	if _, total := b.ListSession(0, nil, 0, 0); total != 5 {
+	if _, total := list(b, 0, nil, 0, 0); total != 5 {
 		t.Errorf("every session: total %d, want 5", total)
 	}
-	if _, total := b.List(nil, 0, 0); total != 5 {
+	if _, total := list(b, 0, nil, 0, 0); total != 5 {
 		t.Errorf("List: total %d, want 5", total)
 	}
 	// Paging within a session, below a cursor.
-	sums, total = b.ListSession(first, nil, a[2], 1)
+	sums, total = list(b, first, nil, a[2], 1)
 	if !slices.Equal(sumIDs(sums), []flow.ID{a[1]}) || total != 3 {
 		t.Errorf("page below %d: %v (total %d)", a[2], sumIDs(sums), total)
 	}
 	// A filter within a session.
 	match := func(f *flow.Flow) bool { return f.Request.URL != "http://example.test/first/1" }
-	sums, total = b.ListSession(first, match, 0, 0)
+	sums, total = list(b, first, match, 0, 0)
 	if !slices.Equal(sumIDs(sums), []flow.ID{a[0], a[2]}) || total != 2 {
 		t.Errorf("filtered: %v (total %d)", sumIDs(sums), total)
 	}
-	var each []flow.ID
-	b.EachSession(first, nil, func(f *flow.Flow) bool { each = append(each, f.ID); return true })
-	if !slices.Equal(each, a) {
-		t.Errorf("EachSession = %v, want %v", each, a)
+	var visited []flow.ID
+	each(b, first, nil, func(f *flow.Flow) bool { visited = append(visited, f.ID); return true })
+	if !slices.Equal(visited, a) {
+		t.Errorf("Each of a session = %v, want %v", visited, a)
 	}
 
 	name, pin := "renamed", true
@@ -314,14 +327,14 @@ func testImportNewSession(t *testing.T, h Harness) {
 	if ss := sessions(t, b); len(ss) != 1 {
 		t.Errorf("an import in progress is listed: %+v", ss)
 	}
-	if sums, total := b.List(nil, 0, 0); total != 1 || len(sums) != 1 {
+	if sums, total := list(b, 0, nil, 0, 0); total != 1 || len(sums) != 1 {
 		t.Errorf("flows of an import in progress are listed: %d, total %d", len(sums), total)
 	}
-	if sums, total := b.List(func(*flow.Flow) bool { return true }, 0, 0); total != 1 || len(sums) != 1 {
+	if sums, total := list(b, 0, func(*flow.Flow) bool { return true }, 0, 0); total != 1 || len(sums) != 1 {
 		t.Errorf("flows of an import in progress are scanned: %d, total %d", len(sums), total)
 	}
 	n := 0
-	b.Each(nil, func(*flow.Flow) bool { n++; return true })
+	each(b, 0, nil, func(*flow.Flow) bool { n++; return true })
 	if n != 1 {
 		t.Errorf("Each visits %d flows during an import, want 1", n)
 	}
@@ -346,11 +359,11 @@ func testImportNewSession(t *testing.T, h Harness) {
 	if got := readBody(t, b, ids[7], flow.FacetResponse); got != "body 7" {
 		t.Errorf("imported body %q", got)
 	}
-	sums, total := b.ListSession(sess.ID, nil, 0, 10)
+	sums, total := list(b, sess.ID, nil, 0, 10)
 	if total != 300 || len(sums) != 10 || sums[9].ID != ids[299] {
 		t.Errorf("the import's session lists %d of %d", len(sums), total)
 	}
-	if _, total := b.ListSession(rec, nil, 0, 0); total != 1 {
+	if _, total := list(b, rec, nil, 0, 0); total != 1 {
 		t.Errorf("the recording session holds %d flows, want 1", total)
 	}
 	ch := w.Take()
@@ -390,7 +403,7 @@ func testImportIntoSession(t *testing.T, h Harness) {
 	if ss := sessions(t, b); len(ss) != 1 {
 		t.Errorf("sessions %+v", ss)
 	}
-	sums, total := b.ListSession(rec, nil, 0, 0)
+	sums, total := list(b, rec, nil, 0, 0)
 	if total != 3 || !slices.Equal(sumIDs(sums), ids) {
 		t.Errorf("recording session lists %v (%d), want %v", sumIDs(sums), total, ids)
 	}

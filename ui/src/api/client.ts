@@ -65,11 +65,11 @@ async function request<T>(method: string, path: string, body?: BodyInit | object
 /** Which session a list shows: one by ID, every one, or (null) the recording one. */
 export type SessionView = SessionID | "all" | null;
 
-export function flowsQuery(q: string, limit?: number, before?: FlowID, session: SessionView = null): string {
+export function flowsQuery(q: string, limit?: number, cursor?: FlowID, session: SessionView = null): string {
   const p = new URLSearchParams();
   if (q) p.set("q", q);
   if (limit) p.set("limit", String(limit));
-  if (before) p.set("before", String(before));
+  if (cursor) p.set("cursor", String(cursor));
   if (session !== null) p.set("session", String(session));
   const s = p.toString();
   return "/api/flows" + (s ? "?" + s : "");
@@ -109,7 +109,7 @@ export function upload<T>(path: string, file: Blob, onProgress: (sent: number, t
 }
 
 export const api = {
-  flows: (q: string, limit?: number, before?: FlowID, session: SessionView = null) => request<FlowPage>("GET", flowsQuery(q, limit, before, session)),
+  flows: (q: string, limit?: number, cursor?: FlowID, session: SessionView = null) => request<FlowPage>("GET", flowsQuery(q, limit, cursor, session)),
   flow: (id: FlowID) => request<Flow>("GET", `/api/flows/${id}`),
   deleteFlow: (id: FlowID) => request<unknown>("DELETE", `/api/flows/${id}`),
   /** Clears one session's flows, or with "all" every flow (those of pinned sessions stay in the durable capture). */

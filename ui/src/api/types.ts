@@ -188,15 +188,19 @@ export interface Summary {
   breakpoint?: "held" | "skipped" | ReleaseAction;
 }
 
-/** GET /api/flows (web.flowList, web/flows.go) */
+/** GET /api/flows (web.flowList, web/flows.go). */
 export interface FlowPage {
   seq: number;
   flows: Summary[] | null;
   total: number;
+  /** Cursor of the next (older) page; absent on the last one. */
+  next?: FlowID;
+  /** False when part of the filter ran as a bounded scan that stopped before the oldest flow. */
+  complete?: boolean;
+  /** How many flows that scan examined. */
+  scanned?: number;
   /** The session listed; 0 for every session. */
   session?: SessionID;
-  /** The cursor of the page of older flows, when there is one. */
-  next?: string;
 }
 
 /** A session identifier (flow.SessionID): a JSON number. */
@@ -320,7 +324,6 @@ export interface HeldMessage {
   held?: Held[] | null;
 }
 
-export type FeedMessage = BatchMessage | ResetMessage | RulesMessage | StateMessage | HeldMessage;
 
 // ---- compose (web/compose.go) ----
 
@@ -394,6 +397,45 @@ export interface HeldEdit {
   body?: string;
   bodyBase64?: string;
 }
+/** The server took a subscription (web/hub.go subscribedMsg): batches after it are filtered by q. */
+export interface SubscribedMessage {
+  type: "subscribed";
+  q: string;
+  /** The session subscribed to, as asked: an ID, "recording" or "all" (absent: every session). */
+  session?: number | string;
+  seq: number;
+}
+
+/** The server refused a subscription's filter; the previous one stays. */
+export interface SubscribeErrorMessage {
+  type: "subscribe/error";
+  q: string;
+  error: string;
+  term?: string;
+}
+
+/** Some changes could not be matched in time: refetch the first page. */
+export interface StaleMessage {
+  type: "flows/stale";
+  seq?: number;
+}
+
+/** Rule counts, pushed when they change (GET /api/rules/stats). */
+export interface RuleStatsMessage {
+  type: "rules/stats";
+  counts?: Record<string, number>;
+}
+
+export type FeedMessage =
+  | BatchMessage
+  | ResetMessage
+  | RulesMessage
+  | StateMessage
+  | SubscribedMessage
+  | SubscribeErrorMessage
+  | StaleMessage
+  | RuleStatsMessage
+  | HeldMessage;
 
 /** Capture statistics (store.Stats, proxy/store/store.go). Optional: the UI shows what is there. */
 export interface Stats {

@@ -1,6 +1,11 @@
 // The flow list: fixed-height rows, virtualized (only the rows in view plus
-// a few are in the DOM), so 100,000 flows scroll smoothly. It sticks to the
-// newest flow until the user scrolls away, and it takes the keyboard.
+// a few are in the DOM). The scroll range covers the server's total (up to
+// MAX_HELD rows); the browser holds the newest matching flows the server
+// paged to it, and the rows not loaded yet show as placeholders: when one
+// scrolls into view, the next older page is fetched by cursor, so a million
+// flows never reach the browser at once. Rows keep their place as pages
+// arrive. It sticks to the newest flow until the user scrolls away, and it
+// takes the keyboard.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Summary } from "../api/types";
@@ -11,6 +16,7 @@ import { grpcCodeName } from "../lib/grpc";
 import { shortType, type SortKey } from "../store/flowstore";
 import { heldIds } from "../held-state";
 import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
+import { MAX_HELD } from "../store/feed";
 
 export const ROW_H = 24;
 const OVERSCAN = 12;
@@ -94,8 +100,15 @@ export function FlowList() {
   const stick = useRef(true);
   const version = flowsVersion.value;
   const { key, dir } = sort.value;
-  const store = getFeed().store;
+  const feed = getFeed();
+  const store = feed.store;
   const rows = store.rows(key, dir);
+  const more = feed.hasMore;
+  // Placeholders for the flows not loaded yet sit at the old end: the top
+  // when newest is at the bottom (# ascending), else the bottom.
+  const oldAtTop = !(key === "id" && dir === "desc");
+  const count = more ? Math.max(rows.length + 1, Math.min(store.total, MAX_HELD)) : rows.length;
+  const lead = oldAtTop ? count - rows.length : 0;
   const sel = selectedId.value;
   // Newest flows are at the bottom when sorted by # ascending, at the top when descending.
   const newestAtBottom = key === "id" && dir === "asc";
@@ -131,9 +144,9 @@ export function FlowList() {
 
   const scrollToIndex = (i: number) => {
     const el = ref.current!;
-    const top = i * ROW_H;
-    if (top < el.scrollTop) el.scrollTop = top;
-    else if (top + ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = top + ROW_H - el.clientHeight;
+    const y = (i + lead) * ROW_H;
+    if (y < el.scrollTop) el.scrollTop = y;
+    else if (y + ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = y + ROW_H - el.clientHeight;
   };
 
   // Keep the selection in view when it moves by keyboard.
@@ -191,14 +204,31 @@ export function FlowList() {
   }, []);
 
   // The state may still hold a position past the end of a list that just shrank.
-  const top = Math.max(0, Math.min(scrollTop, rows.length * ROW_H - height));
+  const top = Math.max(0, Math.min(scrollTop, count * ROW_H - height));
   const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((top + height) / ROW_H) + OVERSCAN);
+  const last = Math.min(count, Math.ceil((top + height) / ROW_H) + OVERSCAN);
   const visible = [];
+  let loadingInView = false;
   for (let i = first; i < last; i++) {
-    const s = rows[i];
+    const r = i - lead;
+    if (r < 0 || r >= rows.length) {
+      loadingInView = true;
+      visible.push(
+        <div key={"ph" + i} class="row loading" style={{ transform: `translateY(${i * ROW_H}px)` }} data-testid="flow-loading">
+          <span class="muted">loading…</span>
+        </div>,
+      );
+      continue;
+    }
+    const s = rows[r];
     visible.push(<Row key={s.id} s={s} top={i * ROW_H} selected={s.id === sel} />);
   }
+  // The loading row in view (or close to it) fetches the next page.
+  useEffect(() => {
+    if (loadingInView) void feed.loadMore();
+  }, [loadingInView, version]);
+  const windowSorted = key !== "id" && (more || store.size < store.total);
+  const total = Math.max(store.total, rows.length);
 
   return (
     <div class="flowlist">
@@ -220,16 +250,27 @@ export function FlowList() {
         ))}
       </div>
       <div class="scroller" ref={ref} tabIndex={0} onScroll={onScroll} onKeyDown={onKey} data-testid="flow-list" aria-label="Flows">
-        <div class="spacer" style={{ height: rows.length * ROW_H + "px" }}>
+        <div class="spacer" style={{ height: count * ROW_H + "px" }}>
           {visible}
         </div>
         {rows.length === 0 && <Empty />}
       </div>
       <div class="listfoot">
         <span data-testid="flow-count">
-          {rows.length.toLocaleString()} {rows.length === 1 ? "flow" : "flows"}
-          {store.total > rows.length ? ` of ${store.total.toLocaleString()}` : ""}
+          {total.toLocaleString()}
+          {store.complete ? "" : "+"} {total === 1 ? "flow" : "flows"}
+          {total > rows.length ? ` · ${rows.length.toLocaleString()} loaded` : ""}
         </span>
+        {!store.complete && (
+          <span class="muted" data-testid="scan-note" title="Part of this filter (a body search) is checked flow by flow; scrolling searches further">
+            searched the newest {store.scanned.toLocaleString()} candidate flows
+          </span>
+        )}
+        {windowSorted && (
+          <span class="muted" data-testid="sort-note" title="The server pages by flow number; other columns sort the flows loaded so far">
+            sorted within the {rows.length.toLocaleString()} loaded
+          </span>
+        )}
         {isPaused(appState.value) && <span class="pausednote">Recording is paused: traffic still flows but is not captured</span>}
         {!stick.current && rows.length > 0 && (
           <button

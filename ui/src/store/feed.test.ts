@@ -5,11 +5,12 @@ import { Feed, PAGE, type FeedDeps } from "./feed";
 import { sum } from "./testdata";
 
 /** A scripted world: a fake socket, a fake server, manual frames and timers. */
-function world(pages: (q: string, limit: number, before?: number, session?: SessionView) => FlowPage | Promise<FlowPage>) {
+function world(pages: (q: string, limit: number, before?: number, session?: SessionView) => FlowPage | Promise<FlowPage>, opts: { subscribe?: boolean } = {}) {
   let handlers: Parameters<FeedDeps["connect"]>[0] | null = null;
   const frames: (() => void)[] = [];
   const timers: { ms: number; fn: () => void }[] = [];
   const calls: { q: string; before?: number; session?: SessionView }[] = [];
+  const sent: { type: string; q: string; session?: number | string }[] = [];
   let connects = 0;
   let changes = 0;
   const statuses: string[] = [];
@@ -18,7 +19,17 @@ function world(pages: (q: string, limit: number, before?: number, session?: Sess
     connect(h) {
       connects++;
       handlers = h;
-      return { close: () => h.close() };
+      const sock: { close(): void; send?(d: string): void } = { close: () => h.close() };
+      if (opts.subscribe) {
+        // The server acknowledges subscriptions at once, and refuses bad filters.
+        sock.send = (d) => {
+          const m = JSON.parse(d) as { type: string; q: string; session?: number | string };
+          sent.push(m);
+          if (m.q.startsWith("bad:")) h.message({ type: "subscribe/error", q: m.q, error: "unknown key", term: m.q });
+          else h.message({ type: "subscribed", q: m.q, session: m.session, seq: 0 });
+        };
+      }
+      return sock;
     },
     fetchPage: async (q, limit, before, session) => {
       calls.push({ q, before, session });
@@ -47,6 +58,7 @@ function world(pages: (q: string, limit: number, before?: number, session?: Sess
     frames,
     timers,
     calls,
+    sent,
     get connects() {
       return connects;
     },
@@ -127,21 +139,94 @@ describe("Feed", () => {
     expect(w.calls.length).toBe(2);
   });
 
-  it("pages backwards with before= until it holds the total", async () => {
+  it("fetches only the newest page, and older pages by cursor when asked", async () => {
     const all: Summary[] = [];
     for (let i = 1; i <= PAGE * 2 + 5; i++) all.push(sum(i));
     const w = world((_q, limit, before) => {
       const upto = before ? all.filter((f) => f.id < before) : all;
-      return { seq: 1, flows: upto.slice(-limit), total: upto.length };
+      const flows = upto.slice(-limit);
+      return { seq: 1, flows, total: all.length, next: upto.length > limit ? flows[0].id : undefined };
     });
     w.feed.start();
     w.open();
-    for (let i = 0; i < 5; i++) await tick();
+    await tick();
+    expect(w.feed.store.size).toBe(PAGE);
+    expect(w.feed.store.total).toBe(all.length);
+    expect(w.feed.hasMore).toBe(true);
+    // Two calls at once load one page.
+    await Promise.all([w.feed.loadMore(), w.feed.loadMore()]);
+    expect(w.feed.store.size).toBe(PAGE * 2);
+    await w.feed.loadMore();
     expect(w.feed.store.size).toBe(all.length);
+    expect(w.feed.hasMore).toBe(false);
+    await w.feed.loadMore();
     expect(w.calls.map((c) => c.before)).toEqual([undefined, PAGE + 6, 6]);
   });
 
-  it("with a filter, refetches (throttled) instead of trusting adds, and keeps the old filter on a bad one", async () => {
+  it("subscribes with its filter, fetches after the server's acknowledgement, and applies the filtered stream", async () => {
+    const w = world(
+      (q) => ({ seq: 1, flows: q ? [sum(2)] : [sum(1), sum(2)], total: q ? 1 : 2 }),
+      { subscribe: true },
+    );
+    w.feed.start();
+    w.open();
+    await tick();
+    expect(w.sent).toEqual([{ type: "subscribe", q: "", session: "recording" }]);
+    await w.feed.setFilter("status:200");
+    expect(w.sent.at(-1)).toEqual({ type: "subscribe", q: "status:200", session: "recording" });
+    expect(w.feed.store.size).toBe(1);
+    // The server sends only what matches: adds are taken, removals drop held rows; no refetch.
+    const calls = w.calls.length;
+    w.send({ type: "flows/batch", seq: 2, add: [sum(3)] });
+    w.send({ type: "flows/batch", seq: 3, add: [sum(4)], remove: [2] });
+    w.runFrames();
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([3, 4]);
+    expect(w.timers.length).toBe(0);
+    expect(w.calls.length).toBe(calls);
+    // A bad filter is refused by the server, naming its term; the old one stays.
+    await expect(w.feed.setFilter("bad: x")).rejects.toMatchObject({ status: 400, data: { term: "bad: x" } });
+    expect(w.feed.filter).toBe("status:200");
+    w.send({ type: "flows/batch", seq: 4, add: [sum(5)] });
+    w.runFrames();
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([3, 4, 5]);
+  });
+
+  it("drops batches of the previous filter until the new one is acknowledged", async () => {
+    let ack: (() => void) | null = null;
+    const w = world((q) => ({ seq: 5, flows: q ? [] : [sum(1)], total: q ? 0 : 1 }), { subscribe: true });
+    w.feed.start();
+    w.open();
+    await tick();
+    // Hold the next acknowledgement back.
+    const sock = (w.feed as unknown as { sock: { send(d: string): void } }).sock;
+    const send = sock.send;
+    sock.send = (d) => (ack = () => send(d));
+    const done = w.feed.setFilter("method:POST");
+    w.send({ type: "flows/batch", seq: 6, add: [sum(7)] }); // filtered by the old (empty) filter
+    w.runFrames();
+    expect(w.feed.store.get(7)).toBeUndefined();
+    ack!();
+    await done;
+    w.send({ type: "flows/batch", seq: 7, add: [sum(8)] });
+    w.runFrames();
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([8]);
+  });
+
+  it("refetches the first page (throttled) when the server says the stream is stale", async () => {
+    const w = world(() => ({ seq: 1, flows: [sum(1)], total: 1 }), { subscribe: true });
+    w.feed.start();
+    w.open();
+    await tick();
+    const calls = w.calls.length;
+    w.send({ type: "flows/stale", seq: 2 });
+    w.send({ type: "flows/stale", seq: 3 });
+    expect(w.timers.length).toBe(1);
+    w.runTimers();
+    await tick();
+    expect(w.calls.length).toBe(calls + 1);
+  });
+
+  it("without a socket that can subscribe, a filtered list refetches (throttled) instead of trusting adds", async () => {
     const w = world((q) => {
       if (q === "bad:") throw Object.assign(new Error("unknown key"), { status: 400 });
       return { seq: 1, flows: q ? [sum(2)] : [sum(1), sum(2)], total: q ? 1 : 2 };
@@ -165,39 +250,27 @@ describe("Feed", () => {
     expect(w.feed.filter).toBe("status:200");
   });
 
-  it("lists one session: asks for it, keeps only its new flows, pages within it", async () => {
-    const w = world((_q, _limit, before, session) => {
-      const id = session === null || session === undefined ? 3 : (session as number);
-      const flows = before ? [sum(1, { session: id })] : [sum(2, { session: id })];
-      return { seq: 1, flows, total: 2, session: id };
-    });
-    w.feed.start();
-    w.open();
-    await tick();
-    await tick();
-    expect(w.feed.listedSession).toBe(3);
-    expect(w.calls[0].session).toBe(null);
-    // Older pages come from the session the first page was of.
-    expect(w.calls[1]).toEqual({ q: "", before: 2, session: 3 });
-    w.send({ type: "flows/batch", seq: 2, add: [sum(10, { session: 3 }), sum(11, { session: 4 })] });
-    w.runFrames();
-    expect(w.feed.store.rows().map((r) => r.id)).toEqual([1, 2, 10]);
-
-    await w.feed.setSession(7);
-    expect(w.calls.at(-1)!.session).toBe(7);
-    expect(w.feed.listedSession).toBe(7);
-    expect(w.feed.session).toBe(7);
-  });
-
-  it("follows the recording session: another one taking over resyncs the list, an explicit one stays", async () => {
+  it("lists one session: subscribes to it, fetches its pages, and follows the recording one", async () => {
     let recording = 3;
-    const w = world((_q, _limit, _before, session) => {
-      const id = session === null || session === undefined ? recording : (session as number);
-      return { seq: 1, flows: [], total: 0, session: id };
-    });
+    const w = world(
+      (_q, _limit, before, session) => {
+        const id = session === null || session === undefined ? recording : (session as number);
+        return { seq: 1, flows: before ? [sum(1, { session: id })] : [sum(2, { session: id })], total: 2, next: before ? 0 : 2, session: id };
+      },
+      { subscribe: true },
+    );
     w.feed.start();
     w.open();
     await tick();
+    expect(w.sent[0]).toEqual({ type: "subscribe", q: "", session: "recording" });
+    expect(w.calls[0].session).toBe(null);
+    expect(w.feed.listedSession).toBe(3);
+    // Older pages come from the session the first page was of.
+    await w.feed.loadMore();
+    expect(w.calls.at(-1)).toEqual({ q: "", before: 2, session: 3 });
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([1, 2]);
+
+    // Another session takes over the recording: the list follows it.
     const calls = w.calls.length;
     w.feed.recordingIs(3);
     expect(w.calls.length).toBe(calls);
@@ -206,23 +279,27 @@ describe("Feed", () => {
     await tick();
     expect(w.calls.length).toBe(calls + 1);
     expect(w.feed.listedSession).toBe(4);
-    await w.feed.setSession(2);
+
+    // One session by its ID: subscribed to it, not following the recording one.
+    await w.feed.setSession(7);
+    expect(w.sent.at(-1)).toEqual({ type: "subscribe", q: "", session: 7 });
+    expect(w.calls.at(-1)!.session).toBe(7);
+    expect(w.feed.listedSession).toBe(7);
     const after = w.calls.length;
     w.feed.recordingIs(5);
     await tick();
     expect(w.calls.length).toBe(after);
-    expect(w.feed.listedSession).toBe(2);
+    await w.feed.setSession("all");
+    expect(w.sent.at(-1)).toEqual({ type: "subscribe", q: "", session: "all" });
   });
 
-  it("with every session listed, keeps every new flow", async () => {
-    const w = world(() => ({ seq: 1, flows: [], total: 0, session: 0 }));
+  it("without a socket that subscribes, keeps only the new flows of the session listed", async () => {
+    const w = world(() => ({ seq: 1, flows: [], total: 0, session: 3 }));
     w.feed.start();
     w.open();
     await tick();
-    await w.feed.setSession("all");
-    expect(w.calls.at(-1)!.session).toBe("all");
-    w.send({ type: "flows/batch", seq: 2, add: [sum(1, { session: 1 }), sum(2, { session: 2 })] });
+    w.send({ type: "flows/batch", seq: 2, add: [sum(10, { session: 3 }), sum(11, { session: 4 })] });
     w.runFrames();
-    expect(w.feed.store.size).toBe(2);
+    expect(w.feed.store.rows().map((r) => r.id)).toEqual([10]);
   });
 });

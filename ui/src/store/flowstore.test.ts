@@ -66,12 +66,36 @@ describe("FlowStore", () => {
     expect(s.rows("size", "asc")).not.toBe(before);
   });
 
-  it("accept() can refuse adds (filtered view) while updates still apply", () => {
+  it("filtered batches upsert matching flows and drop the others it holds", () => {
     const s = new FlowStore();
-    s.reset(0, [sum(1)]);
-    s.applyBatches([batch(1, { add: [sum(2)], update: [sum(1, { status: 201 })] })], () => false);
-    expect(s.rows().map((r) => r.id)).toEqual([1]);
-    expect(s.get(1)!.status).toBe(201);
+    s.reset(0, [sum(1), sum(2)], 2);
+    // 3 is new and matches; 1 changed and matches; 2 stopped matching; 9 never held.
+    s.applyBatches([batch(1, { add: [sum(3), sum(1, { status: 503 })], remove: [2, 9] })], true);
+    expect(s.rows().map((r) => r.id)).toEqual([1, 3]);
+    expect(s.get(1)!.status).toBe(503);
+    expect(s.total).toBe(2);
+    // An update for a flow not held, from a filtered stream, is a flow that started matching.
+    s.applyBatches([batch(2, { update: [sum(4)] })], true);
+    expect(s.rows().map((r) => r.id)).toEqual([1, 3, 4]);
+    expect(s.total).toBe(3);
+  });
+
+  it("pages backwards by cursor and keeps flows beyond the window out", () => {
+    const s = new FlowStore();
+    s.reset(5, [sum(8), sum(9), sum(10)], 10, { next: 8 });
+    expect(s.oldest).toBe(8);
+    // A filtered add older than the window is not inserted: its page is not loaded.
+    s.applyBatches([batch(6, { add: [sum(2)] })], true);
+    expect(s.size).toBe(3);
+    s.prepend([sum(5), sum(6), sum(7)], 5);
+    expect(s.rows().map((r) => r.id)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(s.next).toBe(5);
+    // Unfiltered, a removal beyond the window still counts down the total.
+    s.applyBatches([batch(7, { remove: [1] })]);
+    expect(s.total).toBe(9);
+    s.prepend([sum(1), sum(3)], 0);
+    expect(s.next).toBe(0);
+    expect(s.size).toBe(8);
   });
 
   it("handles 100,000 flows in batches quickly", () => {

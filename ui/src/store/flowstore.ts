@@ -1,9 +1,10 @@
-// FlowStore holds the flow list the dashboard shows: a snapshot from
-// GET /api/flows plus the websocket batches that follow it. It is plain data
-// and logic (no DOM, no network), so the rules about sequence numbers and
-// ordering are unit-tested on their own.
+// FlowStore holds the window of the flow list the dashboard has loaded: the
+// newest page from GET /api/flows, older pages fetched by cursor as the user
+// scrolls, and the websocket batches that follow. It is plain data and logic
+// (no DOM, no network), so the rules about sequence numbers, ordering and
+// paging are unit-tested on their own.
 
-import type { BatchMessage, FlowID, Summary } from "../api/types";
+import type { BatchMessage, FlowID, FlowPage, Summary } from "../api/types";
 
 export type SortKey = "id" | "method" | "host" | "path" | "status" | "type" | "size" | "duration";
 export type SortDir = "asc" | "desc";
@@ -15,8 +16,14 @@ export class FlowStore {
   private sorted: { key: string; version: number; rows: Summary[] } | null = null;
   /** The seq of the snapshot: batches at or below it are already in it. */
   snapshotSeq = -1;
-  /** Total matching flows on the server (may exceed what is held). */
+  /** Total matching flows on the server (the loaded window holds the newest of them). */
   total = 0;
+  /** Cursor of the next older page; 0 when the window reaches the oldest match. */
+  next: FlowID = 0;
+  /** False when the server's count comes from a bounded scan (see scanned). */
+  complete = true;
+  /** How many flows the server's bounded scan examined. */
+  scanned = 0;
   /** Bumped on every change; views memoise on it. */
   version = 0;
 
@@ -24,22 +31,30 @@ export class FlowStore {
     return this.ids.length;
   }
 
+  /** The oldest loaded ID (0 when empty). */
+  get oldest(): FlowID {
+    return this.ids.length ? this.ids[0] : 0;
+  }
+
   get(id: FlowID): Summary | undefined {
     return this.byId.get(id);
   }
 
-  /** Replaces everything with a snapshot taken at seq. */
-  reset(seq: number, flows: Summary[], total = flows.length): void {
+  /** Replaces everything with a snapshot (the newest page) taken at seq. */
+  reset(seq: number, flows: Summary[], total = flows.length, page: Partial<FlowPage> = {}): void {
     this.byId.clear();
     for (const f of flows) this.byId.set(f.id, f);
     this.ids = [...this.byId.keys()].sort((a, b) => a - b);
     this.snapshotSeq = seq;
     this.total = Math.max(total, this.ids.length);
+    this.next = page.next ?? 0;
+    this.complete = page.complete ?? true;
+    this.scanned = page.scanned ?? 0;
     this.version++;
   }
 
-  /** Adds older flows (paging backwards) without touching newer ones. */
-  prepend(flows: Summary[]): void {
+  /** Adds an older page (paging backwards) and takes its cursor. */
+  prepend(flows: Summary[], next: FlowID = 0): void {
     let added = false;
     for (const f of flows) {
       if (!this.byId.has(f.id)) {
@@ -47,48 +62,62 @@ export class FlowStore {
         added = true;
       }
     }
-    if (added) {
-      this.ids = [...this.byId.keys()].sort((a, b) => a - b);
-      this.version++;
-    }
+    this.next = next;
+    if (added) this.ids = [...this.byId.keys()].sort((a, b) => a - b);
+    this.version++;
   }
 
   clear(): void {
     this.reset(this.snapshotSeq, [], 0);
   }
 
+  /** Whether id falls inside the loaded window (newer than the oldest loaded flow, or no older pages). */
+  private inWindow(id: FlowID): boolean {
+    return this.next === 0 || this.ids.length === 0 || id > this.ids[0];
+  }
+
   /**
    * Applies batches in order. A batch whose seq is at or below the snapshot's
    * is dropped (the snapshot already holds it). Returns true if anything changed.
+   *
+   * Unfiltered, batches carry every change: add inserts, update replaces a
+   * held flow, remove deletes (and counts down a flow beyond the window).
+   * Filtered (the server matched the batch against the subscribed filter),
+   * add and update carry flows that match now: held ones are replaced, new
+   * ones in the window inserted; remove names flows that do not match (or
+   * are gone) and drops those held.
    */
-  applyBatches(batches: BatchMessage[], accept: (s: Summary) => boolean = () => true): boolean {
+  applyBatches(batches: BatchMessage[], filtered = false): boolean {
     let changed = false;
     let needSort = false;
     let removed: Set<FlowID> | null = null;
-    for (const b of batches) {
-      if (b.seq <= this.snapshotSeq) continue;
-      for (const s of b.add ?? []) {
-        if (!accept(s)) continue;
-        if (!this.byId.has(s.id)) {
-          const last = this.ids.length ? this.ids[this.ids.length - 1] : -Infinity;
-          if (s.id < last) needSort = true;
-          this.ids.push(s.id);
-          this.total++;
-        }
+    const upsert = (s: Summary, insert: boolean) => {
+      if (this.byId.has(s.id)) {
         this.byId.set(s.id, s);
         changed = true;
+        return;
       }
-      for (const s of b.update ?? []) {
-        // An update for a flow we don't hold (filtered out, or evicted) is ignored.
-        if (this.byId.has(s.id)) {
-          this.byId.set(s.id, s);
-          changed = true;
-        }
-      }
+      if (!insert || !this.inWindow(s.id)) return;
+      const last = this.ids.length ? this.ids[this.ids.length - 1] : -Infinity;
+      if (s.id < last) needSort = true;
+      this.ids.push(s.id);
+      this.byId.set(s.id, s);
+      this.total++;
+      changed = true;
+    };
+    for (const b of batches) {
+      if (b.seq <= this.snapshotSeq) continue;
+      for (const s of b.add ?? []) upsert(s, true);
+      // An update for a flow we don't hold is ignored, unless the server
+      // filtered it: then the flow just started to match.
+      for (const s of b.update ?? []) upsert(s, filtered);
       for (const id of b.remove ?? []) {
         if (this.byId.delete(id)) {
           (removed ??= new Set()).add(id);
           this.total = Math.max(0, this.total - 1);
+          changed = true;
+        } else if (!filtered && !this.inWindow(id)) {
+          this.total = Math.max(0, this.total - 1); // an older flow, counted but not loaded
           changed = true;
         }
       }
@@ -110,7 +139,10 @@ export class FlowStore {
     }
   }
 
-  /** The rows in display order, memoised per version and sort. */
+  /**
+   * The loaded rows in display order, memoised per version and sort. The
+   * server pages by ID; another key sorts only the loaded window.
+   */
   rows(key: SortKey = "id", dir: SortDir = "asc"): Summary[] {
     const k = key + ":" + dir;
     if (this.sorted && this.sorted.key === k && this.sorted.version === this.version) {

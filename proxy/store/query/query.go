@@ -1,0 +1,614 @@
+package query
+
+import (
+	"bytes"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	"loupe/proxy/flow"
+)
+
+// Key is what a term looks at.
+type Key int
+
+// The keys of the filter language. Text (no key) matches the URL.
+const (
+	Text Key = iota
+	Method
+	Status
+	Host
+	Path
+	Type
+	Body
+	Rule
+	Error
+	WS
+	Port
+	Kind
+	GRPC
+)
+
+// names maps a key's name in the filter language to the key.
+var names = map[string]Key{
+	"method": Method,
+	"status": Status,
+	"host":   Host,
+	"path":   Path,
+	"type":   Type,
+	"body":   Body,
+	"rule":   Rule,
+	"error":  Error,
+	"ws":     WS,
+	"port":   Port,
+	"kind":   Kind,
+	"grpc":   GRPC,
+}
+
+// KeyNamed is the key of a name in the filter language (lower-case).
+func KeyNamed(name string) (Key, bool) {
+	k, ok := names[name]
+	return k, ok
+}
+
+// String is the key's name in the filter language ("" for Text).
+func (k Key) String() string {
+	for n, v := range names {
+		if v == k {
+			return n
+		}
+	}
+	return ""
+}
+
+// The GRPC values of a term that are not a single status code.
+const (
+	GRPCAny   = -1 // grpc: any gRPC call
+	GRPCError = -2 // grpc:error a status other than OK
+)
+
+// Term is one condition. The fields beyond Key, Negate, Value and Low are
+// the parsed forms of Value that the key needs.
+type Term struct {
+	Key    Key
+	Negate bool
+	Value  string // as written (unquoted)
+	Low    string // Value with ASCII letters lower-cased
+
+	Methods []string    // Method: upper-cased alternatives
+	Kinds   []flow.Kind // Kind: alternatives
+	Status  int         // Status: the code, or class*100 when Class
+	Class   bool        // Status: "4xx"
+	Port    int         // Port: 1..65535
+	GRPC    int         // GRPC: a status code, GRPCAny or GRPCError
+}
+
+// Bodies opens the decoded bytes of one body facet of a flow, for Body
+// terms. A facet that cannot be opened simply doesn't match.
+type Bodies func(id flow.ID, facet flow.Facet) (io.ReadCloser, error)
+
+// Query is a conjunction of terms, and optionally a Go predicate (Func) for
+// callers inside Loupe that select flows by something the language cannot
+// say. The zero value and nil match every flow.
+type Query struct {
+	Terms []Term
+	// Func, when set, must also hold. Stores cannot compile it: it always
+	// runs as a (bounded) scan.
+	Func func(*flow.Flow) bool
+	// Session, when not 0, keeps the flows of that session only (a list
+	// of one session of the capture); the filter language does not say it,
+	// the caller sets it.
+	Session flow.SessionID
+}
+
+// InSession returns a copy of q restricted to one session (0: every
+// session); q may be nil.
+func InSession(q *Query, session flow.SessionID) *Query {
+	if session == 0 {
+		return q
+	}
+	var out Query
+	if q != nil {
+		out = *q
+	}
+	out.Session = session
+	return &out
+}
+
+// MatchFunc is a query of a Go predicate alone (nil: every flow).
+func MatchFunc(fn func(*flow.Flow) bool) *Query {
+	if fn == nil {
+		return nil
+	}
+	return &Query{Func: fn}
+}
+
+// Empty reports whether the query matches every flow.
+func (q *Query) Empty() bool { return q == nil || len(q.Terms) == 0 && q.Func == nil && q.Session == 0 }
+
+// NeedsBodies reports whether evaluating the query reads bodies (a body:
+// term), which is far more costly than the other terms.
+func (q *Query) NeedsBodies() bool {
+	if q == nil {
+		return false
+	}
+	for _, t := range q.Terms {
+		if t.Key == Body {
+			return true
+		}
+	}
+	return false
+}
+
+// Match reports whether fl satisfies every term and Func. With bodies ==
+// nil, body terms are skipped (treated as satisfied): callers use that as a
+// cheap pre-filter and evaluate the full query on the survivors.
+func (q *Query) Match(fl *flow.Flow, bodies Bodies) bool {
+	if q == nil {
+		return true
+	}
+	if q.Session != 0 && fl.Session != q.Session {
+		return false
+	}
+	// Cheap terms first, so a body is read only when everything else matched.
+	for i := range q.Terms {
+		t := &q.Terms[i]
+		if t.Key != Body && t.Match(fl, nil) == t.Negate {
+			return false
+		}
+	}
+	if q.Func != nil && !q.Func(fl) {
+		return false
+	}
+	if bodies == nil {
+		return true
+	}
+	for i := range q.Terms {
+		t := &q.Terms[i]
+		if t.Key == Body && t.Match(fl, bodies) == t.Negate {
+			return false
+		}
+	}
+	return true
+}
+
+// Match reports whether fl satisfies the term, negation aside.
+func (t *Term) Match(fl *flow.Flow, bodies Bodies) bool {
+	switch t.Key {
+	case Text:
+		return strings.Contains(Lower(fl.Request.URL), t.Low)
+	case Method:
+		return t.matchMethod(fl.Request.Method)
+	case Status:
+		st := 0
+		if fl.Response != nil {
+			st = fl.Response.Status
+		}
+		return t.matchStatus(st)
+	case Host:
+		return Glob(t.Low, Lower(HostOf(fl.Request.URL)))
+	case Path:
+		return t.matchPath(fl.Request.URL)
+	case Type:
+		ct := ""
+		if fl.Response != nil {
+			ct = fl.Response.Header.Get("Content-Type")
+		}
+		return strings.Contains(Lower(ct), t.Low)
+	case Body:
+		return bodyContains(fl, bodies, flow.FacetRequest, t.Low) ||
+			bodyContains(fl, bodies, flow.FacetResponse, t.Low)
+	case Rule:
+		return t.matchRules(fl.Rules)
+	case Error:
+		code, msg, ok := fl.GRPCStatus()
+		return t.matchError(fl.State, fl.Error, code, msg, ok)
+	case WS:
+		return fl.IsWebSocket()
+	case Port:
+		return PortOf(fl.Request.URL) == t.Port
+	case Kind:
+		return slices.Contains(t.Kinds, fl.Kind)
+	case GRPC:
+		if t.GRPC == GRPCAny {
+			return IsGRPC(fl)
+		}
+		code, _, ok := fl.GRPCStatus()
+		return t.matchGRPCCode(code, ok)
+	}
+	return false
+}
+
+func (t *Term) matchMethod(m string) bool {
+	for _, want := range t.Methods {
+		if strings.EqualFold(m, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Term) matchStatus(st int) bool {
+	if t.Class {
+		return st >= t.Status && st < t.Status+100
+	}
+	return st == t.Status
+}
+
+func (t *Term) matchPath(url string) bool {
+	p, q := PathOf(url)
+	lp := Lower(p)
+	if Glob(t.Low, lp) {
+		return true
+	}
+	return q != "" && Glob(t.Low, lp+"?"+Lower(q))
+}
+
+func (t *Term) matchRules(rules []string) bool {
+	if t.Value == "" {
+		return len(rules) > 0
+	}
+	return slices.Contains(rules, t.Value)
+}
+
+// matchError: a flow that failed, or a gRPC call whose status is not OK
+// (though HTTP said 200), whose message contains the value.
+func (t *Term) matchError(state flow.State, errMsg string, code int, msg string, grpcOK bool) bool {
+	if state == flow.StateError || errMsg != "" {
+		if strings.Contains(Lower(errMsg), t.Low) {
+			return true
+		}
+	}
+	if grpcOK && code != 0 {
+		return t.Low == "" || strings.Contains(Lower(GRPCErrorText(code, msg)), t.Low)
+	}
+	return false
+}
+
+func (t *Term) matchGRPCCode(code int, ok bool) bool {
+	if !ok {
+		return false
+	}
+	if t.GRPC == GRPCError {
+		return code != 0
+	}
+	return code == t.GRPC
+}
+
+// GRPCErrorText is what an error: term searches in a failed gRPC call:
+// "NOT_FOUND: the message".
+func GRPCErrorText(code int, msg string) string {
+	return flow.GRPCCodeName(code) + ": " + msg
+}
+
+// IsGRPC reports whether fl is a gRPC or gRPC-Web call: its request or its
+// response says so.
+func IsGRPC(fl *flow.Flow) bool {
+	if fl.Response != nil && flow.IsGRPC(fl.Response.Header.Get("Content-Type")) {
+		return true
+	}
+	return flow.IsGRPC(fl.Request.Header.Get("Content-Type"))
+}
+
+// MatchSummary evaluates the query on a list row, for the live feed: sure
+// is false when a term needs more than a summary holds (a body, Func, or
+// grpc: on a flow whose response does not say gRPC, since the summary lacks
+// the request's headers); match is then meaningless and the caller must
+// evaluate the flow itself.
+func (q *Query) MatchSummary(s *flow.Summary) (match, sure bool) {
+	if q == nil {
+		return true, true
+	}
+	if q.Session != 0 && s.Session != q.Session {
+		return false, true
+	}
+	sure = true
+	for i := range q.Terms {
+		t := &q.Terms[i]
+		m, ok := t.matchSummary(s)
+		if !ok {
+			sure = false
+			continue
+		}
+		if m == t.Negate {
+			return false, true // one certain failure decides
+		}
+	}
+	if q.Func != nil {
+		return false, false
+	}
+	return sure, sure
+}
+
+func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
+	switch t.Key {
+	case Text:
+		return strings.Contains(Lower(s.URL), t.Low), true
+	case Method:
+		return t.matchMethod(s.Method), true
+	case Status:
+		return t.matchStatus(s.Status), true
+	case Host:
+		return Glob(t.Low, Lower(HostOf(s.URL))), true
+	case Path:
+		return t.matchPath(s.URL), true
+	case Type:
+		return strings.Contains(Lower(s.ContentType), t.Low), true
+	case Rule:
+		return t.matchRules(s.Rules), true
+	case Error:
+		code, ok := 0, s.GRPCStatus != nil
+		if ok {
+			code = *s.GRPCStatus
+		}
+		return t.matchError(s.State, s.Error, code, s.GRPCMessage, ok), true
+	case WS:
+		return s.WebSocket, true
+	case Port:
+		return PortOf(s.URL) == t.Port, true
+	case Kind:
+		return slices.Contains(t.Kinds, s.Kind), true
+	case GRPC:
+		if t.GRPC == GRPCAny {
+			if s.GRPCStatus != nil || flow.IsGRPC(s.ContentType) {
+				return true, true
+			}
+			return false, false // the request may say gRPC
+		}
+		code, ok := 0, s.GRPCStatus != nil
+		if ok {
+			code = *s.GRPCStatus
+		}
+		return t.matchGRPCCode(code, ok), true
+	}
+	return false, false // Body
+}
+
+// Lower lower-cases ASCII letters only, so byte offsets are preserved and
+// matching is the same on the query and on the data (SQLite's lower() does
+// the same).
+func Lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// HostOf returns the host of an absolute URL without port, or "".
+func HostOf(u string) string {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		if i := strings.IndexByte(rest, ']'); i >= 0 {
+			return rest[1:i]
+		}
+		return rest
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// PathOf splits an absolute URL into its path ("/" if empty) and query.
+func PathOf(u string) (path, query string) {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		rest = u
+	} else if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[i:]
+	} else {
+		rest = ""
+	}
+	rest, _, _ = strings.Cut(rest, "#")
+	path, query, _ = strings.Cut(rest, "?")
+	if path == "" {
+		path = "/"
+	}
+	return path, query
+}
+
+// ParsePort reads a port:value: 1..65535 in decimal digits, else 0.
+func ParsePort(v string) int {
+	if v == "" || len(v) > 5 {
+		return 0
+	}
+	n := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > 65535 {
+		return 0
+	}
+	return n
+}
+
+// PortOf is the port an absolute URL addresses, as rules compare it: its
+// explicit port, else 80 for http and ws, 443 for https and wss; 0 when
+// neither is known (an imported flow with an odd URL matches no port).
+func PortOf(u string) int {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return 0
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		i := strings.IndexByte(rest, ']')
+		if i < 0 {
+			return 0
+		}
+		rest = rest[i+1:]
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		if p := rest[i+1:]; p != "" {
+			return ParsePort(p)
+		}
+	}
+	switch Lower(scheme) {
+	case "http", "ws":
+		return 80
+	case "https", "wss":
+		return 443
+	}
+	return 0
+}
+
+// Glob matches s against pattern, where "*" matches any run (including "/")
+// and "?" one byte. Both are expected in the same case.
+func Glob(pattern, s string) bool {
+	// Iterative matcher with single backtrack point: linear for practical
+	// patterns, never exponential.
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// BodyScanLimit bounds how much of one body a body: term reads.
+const BodyScanLimit = 64 << 20
+
+// scanBufs recycles the scan windows: a body: query over a large capture
+// scans thousands of bodies. A pool of buffers is not state: any buffer
+// serves any caller.
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// bodyContains streams the body through a window, so a needle that spans two
+// reads is still found and the body is never held whole in memory. Facets
+// known to be empty are not opened.
+func bodyContains(fl *flow.Flow, bodies Bodies, facet flow.Facet, needle string) bool {
+	if bodies == nil {
+		return true
+	}
+	switch facet {
+	case flow.FacetRequest:
+		if fl.RequestBody.Captured == 0 {
+			return false
+		}
+	case flow.FacetResponse:
+		if fl.ResponseBody.Captured == 0 {
+			return false
+		}
+	}
+	rc, err := bodies(fl.ID, facet)
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	return Contains(rc, needle, BodyScanLimit)
+}
+
+// Contains reports whether the first limit bytes of r contain needle
+// (lower-case), ignoring ASCII case.
+func Contains(r io.Reader, needle string, limit int64) bool {
+	n := []byte(needle)
+	bp := scanBufs.Get().(*[]byte)
+	defer scanBufs.Put(bp)
+	if len(*bp) < 2*len(n)+1024 {
+		*bp = make([]byte, 2*len(n)+32<<10)
+	}
+	buf := *bp
+	keep := 0
+	r = io.LimitReader(r, limit)
+	for {
+		m, err := r.Read(buf[keep:])
+		if m > 0 {
+			chunk := buf[:keep+m]
+			lowerBytes(chunk[keep:])
+			if bytes.Contains(chunk, n) {
+				return true
+			}
+			keep = min(len(n)-1, len(chunk))
+			copy(buf, chunk[len(chunk)-keep:])
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+func lowerBytes(b []byte) {
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+}
+
+// String renders the terms in canonical form (Func has none); parsing it
+// again yields an equivalent query.
+func (q *Query) String() string {
+	if q == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(q.Terms))
+	for _, t := range q.Terms {
+		var b strings.Builder
+		if t.Negate {
+			b.WriteByte('-')
+		}
+		if t.Key != Text {
+			b.WriteString(t.Key.String())
+			b.WriteByte(':')
+		}
+		if t.Key == WS || t.Key == GRPC && t.Value == "" {
+			parts = append(parts, b.String())
+			continue
+		}
+		b.WriteString(quote(t.Value))
+		parts = append(parts, b.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// quote quotes v when it is empty or holds characters with a meaning.
+func quote(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\r\n\":\\") && !strings.HasPrefix(v, "-") {
+		return v
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(v) + `"`
+}
