@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"loupe/internal/atomicfile"
 )
 
 // ErrNotFound is returned (wrapped) by Update and Delete for an unknown rule ID.
@@ -233,44 +235,13 @@ func (s *Store) commitLocked(rs []Rule) error {
 }
 
 // writeFileAtomic replaces name with data so that a reader (or a crash) sees
-// either the old or the new content, never a mix.
-func writeFileAtomic(name string, data []byte) (err error) {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// either the old or the new content, never a mix. Its temporary file is named
+// by tempPattern, which removeStaleTemps recognises.
+func writeFileAtomic(name string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, tempPattern(filepath.Base(name)))
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	// Persist the rename itself; not every file system supports this.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(name, data, atomicfile.Options{Pattern: tempPattern(filepath.Base(name))})
 }
 
 // newID returns a random rule ID not in taken.

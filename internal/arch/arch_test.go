@@ -40,10 +40,15 @@ func TestDependencyDirection(t *testing.T) {
 		// h1, the pooled HTTP/1.1 origin client, stands alone behind
 		// http.RoundTripper: the standard library only, nothing of Loupe.
 		{"loupe/proxy/h1", func(string) bool { return false }},
-		{"loupe/rules", func(string) bool { return false }},
+		// rules: the atomic file writer and the standard library only.
+		{"loupe/rules", func(d string) bool { return d == "loupe/internal/atomicfile" }},
 		// hostmap is consulted on every new origin connection: the rules
-		// package's host globs and the standard library only.
-		{"loupe/hostmap", func(d string) bool { return d == "loupe/rules" }},
+		// package's host globs, the atomic file writer and the standard
+		// library only.
+		{"loupe/hostmap", func(d string) bool { return d == "loupe/rules" || d == "loupe/internal/atomicfile" }},
+		// atomicfile replaces files for rules, hostmap and the CA: the
+		// standard library only.
+		{"loupe/internal/atomicfile", func(string) bool { return false }},
 		// browser starts processes: the standard library only, nothing of
 		// the proxy or the dashboard.
 		{"loupe/browser", func(string) bool { return false }},

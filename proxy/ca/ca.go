@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"loupe/internal/atomicfile"
 )
 
 // File names inside the data directory.
@@ -249,31 +251,11 @@ func create(dir string) (certPEM, keyPEM []byte, err error) {
 // reader never sees a half-written file. It refuses to replace an existing
 // file: another process may have created the CA in the meantime.
 func writeNew(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // no-op after a successful rename
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := os.Lstat(path); err == nil {
+	err := atomicfile.Write(path, data, atomicfile.Options{Pattern: "." + filepath.Base(path) + ".tmp*", Perm: perm, NoReplace: true})
+	if errors.Is(err, atomicfile.ErrExist) {
 		return fmt.Errorf("write %s: file appeared while creating the CA; start again to load it", path)
 	}
-	if err := os.Rename(tmpName, path); err != nil {
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -7,65 +7,17 @@
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import http from "node:http";
 import path from "node:path";
-import { after, before, describe, test as nodeTest } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, tmpDir, viaProxy } from "./harness.mjs";
+import { after, before, describe } from "node:test";
+import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startRecordingOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, ctx, page, hasCore;
 const T = { timeout: 60_000 };
+const { test, shot, eventually } = pageKit({ page: () => page, prefix: "breakpoints" });
 
 /** seen holds what the origin received, in order. */
 const seen = [];
-
-function startRecordingOrigin() {
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      seen.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
-      const body = `origin answer for ${req.url}`;
-      res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": Buffer.byteLength(body) });
-      res.end(body);
-    });
-  });
-  server.keepAliveTimeout = 2000;
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () =>
-      resolve({
-        port: server.address().port,
-        close: () =>
-          new Promise((r) => {
-            server.closeAllConnections?.();
-            server.close(() => r());
-          }),
-      }),
-    ),
-  );
-}
-
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-breakpoints-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `breakpoints-${name}.png`) });
-}
-
-async function eventually(cond, what, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not true after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function heldCount() {
   return Number(await page.locator("[data-testid=held-count]").textContent());
@@ -92,7 +44,7 @@ before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   work = tmpDir("loupe-e2e-bp-");
   const bin = process.env.LOUPE_BIN || (await buildLoupe(work));
-  origin = await startRecordingOrigin();
+  origin = await startRecordingOrigin({ seen, answer: (req) => ({ type: "text/plain; charset=utf-8", body: `origin answer for ${req.url}` }) });
   loupe = await startLoupe(bin, path.join(work, "data"));
   hasCore = (await loupe.api("/api/held")).status !== 404;
   browser = await launchBrowser();

@@ -5,72 +5,17 @@
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import http from "node:http";
 import path from "node:path";
-import { after, before, test as nodeTest } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, tmpDir, viaProxy } from "./harness.mjs";
+import { after, before } from "node:test";
+import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startRecordingOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
 const T = { timeout: 60_000 };
+const { test, shot, eventually, setFilter } = pageKit({ page: () => page, prefix: "compose" });
 
 /** seen holds what the origin received, in order. */
 const seen = [];
-
-function startRecordingOrigin() {
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      seen.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
-      const body = JSON.stringify({ ok: true, path: req.url });
-      res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
-      res.end(body);
-    });
-  });
-  server.keepAliveTimeout = 2000;
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () =>
-      resolve({
-        port: server.address().port,
-        close: () =>
-          new Promise((r) => {
-            server.closeAllConnections?.();
-            server.close(() => r());
-          }),
-      }),
-    ),
-  );
-}
-
-/** test wraps node:test so that a failing test leaves a screenshot of the page. */
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-compose-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `compose-${name}.png`) });
-}
-
-/** eventually polls cond (async) until it holds, for at most ms. */
-async function eventually(cond, what, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not true after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function setFilter(q) {
-  await page.fill("[data-testid=filter]", q);
-  await page.press("[data-testid=filter]", "Enter");
-}
 
 /** headerRow finds the editor's header row named name (case-insensitive); -1 when absent. */
 async function headerRow(name) {
@@ -82,7 +27,7 @@ before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   work = tmpDir("loupe-e2e-compose-");
   const bin = process.env.LOUPE_BIN || (await buildLoupe(work));
-  origin = await startRecordingOrigin();
+  origin = await startRecordingOrigin({ seen, answer: (req) => ({ type: "application/json", body: JSON.stringify({ ok: true, path: req.url }) }) });
   loupe = await startLoupe(bin, path.join(work, "data"));
   browser = await launchBrowser();
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });

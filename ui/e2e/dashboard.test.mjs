@@ -5,58 +5,13 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, test as nodeTest } from "node:test";
+import { after, before } from "node:test";
 import { ARTIFACTS, buildLoupe, harOf, launchBrowser, pool, startLoupe, startOrigin, tmpDir, viaProxy, withTimeout, wsExchange } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
 const T = { timeout: 60_000 };
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
-}
-
-/** test wraps node:test so that a failing test leaves a screenshot of the page. */
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-async function flowCount() {
-  const t = await page.locator("[data-testid=flow-count]").textContent({ timeout: 5000 });
-  return Number(t.split(" ")[0].replace(/[,.\u202f\u00a0]/g, ""));
-}
-
-/** waitCount waits until the list shows exactly n flows. */
-async function waitCount(n, timeout = 20_000) {
-  await page.waitForFunction(
-    (n) => {
-      const el = document.querySelector("[data-testid=flow-count]");
-      return el && Number(el.textContent.split(" ")[0].replace(/[,.\u202f\u00a0]/g, "")) === n;
-    },
-    n,
-    { timeout },
-  );
-}
-
-/** eventually polls cond (async) until it holds, for at most ms. */
-async function eventually(cond, what, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not true after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function setFilter(q) {
-  await page.fill("[data-testid=filter]", q);
-  await page.press("[data-testid=filter]", "Enter");
-}
+const { test, shot, eventually, setFilter, flowCount, waitCount } = pageKit({ page: () => page, prefix: "", eventuallyMs: 5000 });
 
 before(async () => {
   // Several test files share the folder: each writes its own names.

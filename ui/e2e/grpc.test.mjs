@@ -9,45 +9,14 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, test as nodeTest } from "node:test";
+import { after, before } from "node:test";
 import { ARTIFACTS, ROOT, buildLoupe, launchBrowser, startLoupe, tmpDir } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 let work, loupe, browser, page;
 const T = { timeout: 60_000 };
+const { test, shot, setFilter, waitCount } = pageKit({ page: () => page, prefix: "grpc" });
 const HAR = fs.readFileSync(path.join(ROOT, "ui", "e2e", "testdata", "grpc.har"), "utf8");
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `grpc-${name}.png`) });
-}
-
-/** test wraps node:test so that a failing test leaves a screenshot of the page. */
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-grpc-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-/** waitCount waits until the list shows exactly n flows. */
-async function waitCount(n, timeout = 20_000) {
-  await page.waitForFunction(
-    (n) => {
-      const el = document.querySelector("[data-testid=flow-count]");
-      return el && Number(el.textContent.split(" ")[0].replace(/[,.\u202f\u00a0]/g, "")) === n;
-    },
-    n,
-    { timeout },
-  );
-}
-
-async function setFilter(q) {
-  await page.fill("[data-testid=filter]", q);
-  await page.press("[data-testid=filter]", "Enter");
-}
 
 /** openRow opens the flow whose row holds text (a badge, a path). */
 async function openRow(text) {

@@ -167,6 +167,37 @@ export async function startOrigin() {
   };
 }
 
+/**
+ * startRecordingOrigin serves on 127.0.0.1 and appends every request it gets
+ * (method, url, headers, body text) to seen, in order; answer(req) gives the
+ * reply's { type, body }, status 200.
+ */
+export function startRecordingOrigin({ seen, answer }) {
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
+      const { type, body } = answer(req);
+      res.writeHead(200, { "Content-Type": type, "Content-Length": Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 2000;
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        port: server.address().port,
+        close: () =>
+          new Promise((r) => {
+            server.closeAllConnections?.();
+            server.close(() => r());
+          }),
+      }),
+    ),
+  );
+}
+
 const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /** viaProxy sends one request through the proxy (absolute-URI form), bounded in time. */

@@ -7,22 +7,13 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, test as nodeTest } from "node:test";
+import { after, before } from "node:test";
 import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
 const T = { timeout: 60_000 };
-
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-modes-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
+const { test } = pageKit({ page: () => page, prefix: "modes" });
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });

@@ -6,39 +6,13 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, test as nodeTest } from "node:test";
+import { after, before } from "node:test";
 import { ARTIFACTS, buildLoupe, harOf, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 let work, loupe, originA, originB, browser, page;
 const T = { timeout: 60_000 };
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `ports-${name}.png`) });
-}
-
-/** test wraps node:test so that a failing test leaves a screenshot of the page. */
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-ports-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-/** waitCount waits until the list shows exactly n flows. */
-async function waitCount(n, timeout = 20_000) {
-  await page.waitForFunction(
-    (n) => {
-      const el = document.querySelector("[data-testid=flow-count]");
-      return el && Number(el.textContent.split(" ")[0].replace(/[,.\u202f\u00a0]/g, "")) === n;
-    },
-    n,
-    { timeout },
-  );
-}
+const { test, shot, setFilter, waitCount } = pageKit({ page: () => page, prefix: "ports" });
 
 /** waitURLs waits until the list shows exactly the flows of these URLs. */
 async function waitURLs(want, timeout = 10_000) {
@@ -50,11 +24,6 @@ async function waitURLs(want, timeout = 10_000) {
     want,
     { timeout },
   );
-}
-
-async function setFilter(q) {
-  await page.fill("[data-testid=filter]", q);
-  await page.press("[data-testid=filter]", "Enter");
 }
 
 /** hosts is the text of the host column, sorted. */

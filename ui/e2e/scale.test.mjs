@@ -5,24 +5,15 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, test as nodeTest } from "node:test";
+import { after, before } from "node:test";
 import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 const N = 200_000;
 let work, loupe, origin, browser, page;
 let flowRequests = 0; // GET /api/flows made by the page
 const T = { timeout: 120_000 };
-
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-scale-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
+const { test, setFilter } = pageKit({ page: () => page, prefix: "scale" });
 
 /** The imported flows: hosts and statuses vary so that a filter selects a known share. */
 function hostOf(i) {
@@ -64,11 +55,6 @@ async function waitCounts(ok, what, timeout = 30_000) {
     if (Date.now() > end) throw new Error(`${what}: the list shows ${JSON.stringify(c)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function setFilter(q) {
-  await page.fill("[data-testid=filter]", q);
-  await page.press("[data-testid=filter]", "Enter");
 }
 
 before(async () => {

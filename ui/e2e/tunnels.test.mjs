@@ -10,42 +10,13 @@ import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
-import { after, before, test as nodeTest } from "node:test";
+import { after, before } from "node:test";
 import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy, withTimeout } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, hold, browser, page;
 const T = { timeout: 60_000 };
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `tunnels-${name}.png`) });
-}
-
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-tunnels-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-async function waitCount(n, timeout = 20_000) {
-  await page.waitForFunction(
-    (n) => {
-      const el = document.querySelector("[data-testid=flow-count]");
-      return el && Number(el.textContent.split(" ")[0].replace(/[,.\u202f\u00a0]/g, "")) === n;
-    },
-    n,
-    { timeout },
-  );
-}
-
-async function setFilter(q) {
-  await page.fill("[data-testid=filter]", q);
-  await page.press("[data-testid=filter]", "Enter");
-}
+const { test, shot, setFilter, waitCount } = pageKit({ page: () => page, prefix: "tunnels" });
 
 /** curl runs curl through the proxy without Loupe's CA; it resolves with its exit code and stderr. */
 function curl(args) {
