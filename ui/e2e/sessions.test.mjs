@@ -7,39 +7,13 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
-import { after, before, test as nodeTest } from "node:test";
+import { after, before } from "node:test";
 import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { pageKit } from "./page.mjs";
 
 let work, bin, dataDir, loupe, origin, browser, ctx, page;
 const T = { timeout: 90_000 };
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `sessions-${name}.png`) });
-}
-
-/** test wraps node:test so that a failing test leaves a screenshot of the page. */
-function test(name, opts, fn) {
-  nodeTest(name, opts, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-sessions-${name.split(".")[0]}.png`) }).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-/** waitCount waits until the list shows exactly n flows. */
-async function waitCount(n, timeout = 20_000) {
-  await page.waitForFunction(
-    (n) => {
-      const el = document.querySelector("[data-testid=flow-count]");
-      return el && Number(el.textContent.split(" ")[0].replace(/[,.\u202f\u00a0]/g, "")) === n;
-    },
-    n,
-    { timeout },
-  );
-}
+const { test, shot, waitCount } = pageKit({ page: () => page, prefix: "sessions" });
 
 /** login opens the dashboard of the running Loupe with its token. */
 async function login() {
