@@ -102,6 +102,7 @@ func (s *Server) handleCompose(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, httpError(http.StatusBadGateway, err.Error()))
 		return
 	}
+	s.awaitReadable(r.Context(), id)
 	writeJSON(w, http.StatusCreated, composeAnswer{ID: id, Dropped: dropped})
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -295,5 +296,28 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, httpError(http.StatusBadGateway, fmt.Sprintf("replay flow %d: %v", fl.ID, err)))
 		return
 	}
+	s.awaitReadable(r.Context(), id)
 	writeJSON(w, http.StatusCreated, replayAnswer{ID: id})
+}
+
+// awaitReadable waits, briefly, until the store can read flow id. The
+// durable capture writes new flows in batches (every ~50 ms), so a flow the
+// proxy just began may not be readable yet; an answer that names a new flow
+// (replay, compose) waits for it, so that the dashboard can open it at once.
+// Bounded (2 s, or the request's end): a capture that is paused or falls
+// behind still gets its answer.
+func (s *Server) awaitReadable(ctx context.Context, id flow.ID) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if _, ok := s.deps.Store.Summary(id); ok || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
