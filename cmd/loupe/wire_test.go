@@ -103,12 +103,12 @@ func testWiredCapture(t *testing.T, ephemeral bool) {
 		if err := json.Unmarshal(b, &list); err != nil {
 			t.Fatal(err)
 		}
-		if list.Total == 1 && list.Flows[0].State == "done" || time.Now().After(deadline) {
+		if list.Total == 1 && len(list.Flows) == 1 && list.Flows[0].State == "done" || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if list.Total != 1 || list.Flows[0].Overridden != "override" || strings.Join(list.Flows[0].Rules, ",") != "ov" {
+	if list.Total != 1 || len(list.Flows) != 1 || list.Flows[0].Overridden != "override" || strings.Join(list.Flows[0].Rules, ",") != "ov" {
 		t.Fatalf("flows touched by the rule: %+v", list)
 	}
 	id := list.Flows[0].ID

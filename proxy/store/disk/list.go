@@ -41,9 +41,18 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 	}
 	ctx := context.Background()
 	res := query.Result{Complete: true}
+	// One snapshot for the page and its count: a flow the writer commits
+	// in between would otherwise be counted but not listed (or listed but
+	// not counted).
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		s.log.Warn("capture: list", "err", err)
+		return res
+	}
+	defer tx.Rollback()
 	// The page's IDs first (an index can answer them without touching
 	// rows), then the rows of just those.
-	ids, err := s.ids(ctx, s.rdb, &c, cursor, limit+1)
+	ids, err := s.ids(ctx, tx, &c, cursor, limit+1)
 	if err != nil {
 		s.log.Warn("capture: list", "err", err)
 		return res
@@ -52,7 +61,7 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 		ids = ids[:limit]
 		res.Next = flow.ID(ids[limit-1])
 	}
-	res.Flows = s.summaries(ctx, s.rdb, ids)
+	res.Flows = s.summaries(ctx, tx, ids)
 	switch {
 	case c.where == "":
 		res.Total = int(s.c.flows.Load())
@@ -61,14 +70,18 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 	case c.sessionOnly != 0:
 		// The writer keeps each session's count with its rows.
 		var n int64
-		if err := s.rdb.QueryRowContext(ctx, "SELECT flows FROM sessions WHERE id = ?", c.sessionOnly).Scan(&n); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err := tx.QueryRowContext(ctx, "SELECT flows FROM sessions WHERE id = ?", c.sessionOnly).Scan(&n); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			s.log.Warn("capture: count", "err", err)
 		}
 		res.Total = int(n)
 	default:
-		if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM flows"+c.cond(), c.args...).Scan(&res.Total); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM flows"+c.cond(), c.args...).Scan(&res.Total); err != nil {
 			s.log.Warn("capture: count", "err", err)
 		}
+	}
+	// The counters move just after a commit the page may already see.
+	if cursor == math.MaxInt64 && res.Next == 0 {
+		res.Total = max(res.Total, len(res.Flows))
 	}
 	return res
 }
