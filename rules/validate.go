@@ -254,29 +254,52 @@ const (
 	fHits
 )
 
-// fieldsOf lists the fields an action type uses; false for unknown types.
+// fieldsOf lists the fields an action type uses, from ActionSpecs; false
+// for unknown types.
 func fieldsOf(typ string) (int, bool) {
-	switch typ {
-	case TypeOverride:
-		return fStatus | fHeaders | fBody, true
-	case TypeMock:
-		return fStatus | fHeaders | fBody | fDir, true
-	case TypeMapRemote:
-		return fURL, true
-	case TypeSetRequestHeaders, TypeSetResponseHeaders:
-		return fHeaders, true
-	case TypeRemoveRequestHeaders, TypeRemoveResponseHeaders:
-		return fNames, true
-	case TypeDelay:
-		return fMs | fPhase, true
-	case TypeThrottle:
-		return fBPS, true
-	case TypeBlock:
-		return fStatus | fHeaders | fBody | fReset, true
-	case TypeBreakpoint:
-		return fPhase | fTimeout | fOnTimeout | fHits, true
+	spec, ok := specOf(typ)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	mask := 0
+	for _, f := range spec.Fields {
+		mask |= bitOf(f.Name)
+	}
+	return mask, true
+}
+
+// bitOf maps an Action field's JSON name to its bit; the body sources share
+// one.
+func bitOf(name string) int {
+	switch name {
+	case "status":
+		return fStatus
+	case "headers":
+		return fHeaders
+	case "names":
+		return fNames
+	case "body", "bodyBase64", "bodyFile":
+		return fBody
+	case "dir":
+		return fDir
+	case "url":
+		return fURL
+	case "ms":
+		return fMs
+	case "phase":
+		return fPhase
+	case "bytesPerSecond":
+		return fBPS
+	case "reset":
+		return fReset
+	case "timeoutMs":
+		return fTimeout
+	case "onTimeout":
+		return fOnTimeout
+	case "hits":
+		return fHits
+	}
+	return 0
 }
 
 func (v *validator) checkAction(at string, a *Action) {

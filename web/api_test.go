@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -300,6 +301,15 @@ func TestRuleStats(t *testing.T) {
 	got := decode[ruleStats](t, e.do("GET", "/api/rules/stats", nil), 200)
 	if got.Counts["r1"] != 2 || got.Counts["r2"] != 1 || len(got.Counts) != 2 {
 		t.Errorf("counts = %v", got.Counts)
+	}
+}
+
+// The editor's table of action types comes from the rules package as is.
+func TestRuleActions(t *testing.T) {
+	e := newEnv(t, nil)
+	got := decode[[]rules.ActionSpec](t, e.do("GET", "/api/rules/actions", nil), 200)
+	if !reflect.DeepEqual(got, rules.ActionSpecs()) {
+		t.Errorf("actions = %+v", got)
 	}
 }
 

@@ -133,3 +133,9 @@ func (s *Server) handleRuleStats(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, st)
 }
+
+// handleRuleActions serves the rules' table of action types, from which the
+// rule editor builds its forms.
+func (s *Server) handleRuleActions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, rules.ActionSpecs())
+}

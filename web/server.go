@@ -314,6 +314,7 @@ func (s *Server) routes() chi.Router {
 		r.Put("/rules", s.handleReplaceRules)
 		r.Post("/rules", s.handleAddRule)
 		r.Get("/rules/stats", s.handleRuleStats)
+		r.Get("/rules/actions", s.handleRuleActions)
 		r.Put("/rules/{ruleID}", s.handleUpdateRule)
 		r.Delete("/rules/{ruleID}", s.handleDeleteRule)
 
