@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,10 @@ type loadSpec struct {
 	newClient func() *http.Client
 	// done, if set, is called when a response body has been read to its end.
 	done func(worker, i int, at time.Time)
+	// count, if set, is shared by the workers: they stop once limit
+	// requests have been started in all.
+	count *atomic.Int64
+	limit int64
 }
 
 // stats is the outcome of a load run.
@@ -120,6 +125,9 @@ func runLoad(ctx context.Context, spec loadSpec) stats {
 			defer client.CloseIdleConnections()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for i := 0; ctx.Err() == nil; i++ {
+				if spec.count != nil && spec.count.Add(1) > spec.limit {
+					break
+				}
 				t0 := time.Now()
 				n, err := get(ctx, client, spec.url(w, i))
 				if err != nil {

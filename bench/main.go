@@ -66,6 +66,7 @@ type config struct {
 	streamChunks int // per stream in d
 	overrideReqs int
 	overrideSecs int // length of the overridden stream in h
+	millionFlows int // flows scenario m records
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -75,7 +76,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.short, "short", false, "quick check: 2 s per throughput run, smaller sizes")
 	fs.DurationVar(&c.duration, "duration", 0, "length of each throughput run (default 10s, 2s with -short)")
 	fs.DurationVar(&c.timeout, "timeout", 12*time.Minute, "bound on the whole run")
-	fs.StringVar(&c.scenarios, "scenarios", "abcdefghi", "scenarios to run, by letter (j, requests held at a breakpoint, only when asked)")
+	fs.StringVar(&c.scenarios, "scenarios", "abcdefghi", "scenarios to run, by letter (only when asked: j, requests held at a breakpoint; k and l, the cost of the durable capture; m, a million recorded flows and a restart)")
+	fs.IntVar(&c.millionFlows, "flows", 1000000, "how many flows scenario m records")
 	fs.StringVar(&c.loaded, "loaded", "off", "100 non-matching rules + a websocket reader during the runs: off, on or both")
 	fs.BoolVar(&c.pin, "pin", true, "pin the proxy to CPU 0 and this program to CPU 1 with taskset")
 	fs.StringVar(&c.src, "src", "", "module root holding cmd/loupe (default: found from the working directory)")
@@ -106,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-loaded %q: want off, on or both", c.loaded)
 	}
 	for _, r := range c.scenarios {
-		if !strings.ContainsRune("abcdefghij", r) {
+		if !strings.ContainsRune("abcdefghijklm", r) {
 			return c, fmt.Errorf("-scenarios: unknown scenario %q", r)
 		}
 	}
@@ -116,8 +118,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			c.duration = 2 * time.Second
 		}
 	}
-	if c.duration < 200*time.Millisecond || c.timeout <= 0 {
-		return c, errors.New("-duration must be at least 200ms and -timeout positive")
+	if c.duration < 200*time.Millisecond || c.timeout <= 0 || c.millionFlows < 1 {
+		return c, errors.New("-duration must be at least 200ms, -timeout and -flows positive")
 	}
 	c.bigSize, c.conns, c.streamIters, c.streamChunks, c.overrideReqs, c.overrideSecs = 1<<30, 1000, 10, 50, 200, 2
 	if c.short {

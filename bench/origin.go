@@ -92,6 +92,7 @@ func startOrigin(tc *tls.Config) (*origin, error) {
 	o := &origin{ln: ln, addr: ln.Addr().String(), conns: make(map[net.Conn]http.ConnState)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/small", o.small)
+	mux.HandleFunc("/kb", o.kilobyte)
 	mux.HandleFunc("/mb", o.sized(1<<20))
 	mux.HandleFunc("/big", o.big)
 	mux.HandleFunc("/stream", o.stream)
@@ -168,6 +169,20 @@ func (o *origin) small(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(smallBody)))
 	w.Write(smallBody)
+}
+
+// kilobyte answers 1 KB of JSON text that names the request, so that each
+// recorded body differs (as real small API answers do).
+func (o *origin) kilobyte(w http.ResponseWriter, r *http.Request) {
+	var b [1024]byte
+	n := copy(b[:], `{"query":"`+r.URL.RawQuery+`","text":"`)
+	for i := n; i < len(b)-2; i++ {
+		b[i] = "lorem ipsum dolor sit amet "[i%27]
+	}
+	copy(b[len(b)-2:], `"}`)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "1024")
+	w.Write(b[:])
 }
 
 // block is reused for every large body: content does not matter, only size.

@@ -58,6 +58,9 @@ func (b *bench) runAll(ctx context.Context) {
 		{"h", "full-body override of a streaming origin", b.override},
 		{"i", "live feed delay on /api/ws", b.liveFeed},
 		{"j", "requests held at a breakpoint", b.held},
+		{"k", "recording cost of small requests: durable capture against memory store", b.recordSmall},
+		{"l", "recording cost of 1 MB responses, peak RSS", b.recordMegabyte},
+		{"m", "a million small flows recorded, then a restart", b.million},
 	}
 	for _, sc := range all {
 		if !strings.Contains(b.cfg.scenarios, sc.id) {

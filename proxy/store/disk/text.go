@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"loupe/proxy/flow"
@@ -103,6 +104,10 @@ func (w *writer) indexText() (more bool) {
 		size += len(d.headers) + len(d.body)
 		docs = append(docs, d)
 	}
+	// Oldest first: FTS5 keeps a transaction's postings in memory only while
+	// rowids increase, and flushes a segment of its own for each insert
+	// otherwise (then merges them all: several times the whole cost).
+	slices.Reverse(docs)
 	err = w.tx(func(ctx context.Context) error {
 		for _, d := range docs {
 			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.headers, d.body); err != nil {
