@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Loupe test: Go (vet, format, unit and integration tests with the
-# race detector), the dashboard's type check and unit tests, the check that the
-# committed dashboard build is current, and the browser tests.
+# race detector), the check that the TypeScript types generated from the Go
+# types are current, the dashboard's type check and unit tests, the check that
+# the committed dashboard build is current, and the browser tests.
 # Needs Go and Node; installs what else is missing first: the Node packages
 # (`npm ci`) and, as root on Debian, the chromium package for browser tests.
 set -euo pipefail
@@ -35,6 +36,9 @@ go vet ./...
 
 step "go test -race"
 go test -race -timeout 15m ./...
+
+step "dashboard: generated TypeScript types are current"
+sh ui/check-types.sh
 
 step "dashboard: type check and unit tests"
 npm run --silent typecheck

@@ -26,7 +26,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -34,6 +33,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Kind is a family of browsers that take the same flags.
@@ -53,6 +53,21 @@ type Found struct {
 	Name string `json:"name"`
 	Kind Kind   `json:"kind"`
 	Path string `json:"path"`
+}
+
+// Info describes a launched browser for the dashboard. Its TypeScript twin
+// lives in ui/src/api/types.ts.
+type Info struct {
+	ID      int       `json:"id"`
+	Name    string    `json:"name"`
+	Path    string    `json:"path"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	Running bool      `json:"running"`
+	// Note says what did not work as wished.
+	Note string `json:"note,omitempty"`
+	// Exit is how a browser that is no longer running ended.
+	Exit string `json:"exit,omitempty"`
 }
 
 // ErrNoBrowser is the answer when no supported browser is installed.
@@ -181,22 +196,6 @@ func ProxyHostPort(listen string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// Options configure a launch.
-type Options struct {
-	// Proxy is Loupe's proxy listener ("127.0.0.1:8080"). Required.
-	Proxy string
-	// CA is Loupe's root certificate. Required.
-	CA *x509.Certificate
-	// URL is the first page; "" opens a blank page.
-	URL string
-	// Args are extra browser arguments, before the URL.
-	Args []string
-	// Stdout and Stderr receive the browser's output. Nil: discarded.
-	Stdout, Stderr io.Writer
-	// TempDir is where the temporary profile is made. "": os.TempDir().
-	TempDir string
 }
 
 func (o *Options) check() error {

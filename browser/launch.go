@@ -2,6 +2,7 @@ package browser
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -127,19 +128,20 @@ func (b *Browser) Stop() {
 	}
 }
 
-// Info describes a launched browser for the dashboard. Its TypeScript twin
-// lives in ui/src/api/types.ts.
-type Info struct {
-	ID      int       `json:"id"`
-	Name    string    `json:"name"`
-	Path    string    `json:"path"`
-	PID     int       `json:"pid"`
-	Started time.Time `json:"started"`
-	Running bool      `json:"running"`
-	// Note says what did not work as wished.
-	Note string `json:"note,omitempty"`
-	// Exit is how a browser that is no longer running ended.
-	Exit string `json:"exit,omitempty"`
+// Options configure a launch.
+type Options struct {
+	// Proxy is Loupe's proxy listener ("127.0.0.1:8080"). Required.
+	Proxy string
+	// CA is Loupe's root certificate. Required.
+	CA *x509.Certificate
+	// URL is the first page; "" opens a blank page.
+	URL string
+	// Args are extra browser arguments, before the URL.
+	Args []string
+	// Stdout and Stderr receive the browser's output. Nil: discarded.
+	Stdout, Stderr io.Writer
+	// TempDir is where the temporary profile is made. "": os.TempDir().
+	TempDir string
 }
 
 // Launcher starts browsers for a running Loupe (the dashboard's "Open a

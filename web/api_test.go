@@ -58,7 +58,7 @@ func TestListFlows(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			seqBefore := e.store.Seq()
-			got := decode[flowList](t, e.do("GET", "/api/flows"+tt.query, nil), http.StatusOK)
+			got := decode[FlowPage](t, e.do("GET", "/api/flows"+tt.query, nil), http.StatusOK)
 			if !slices.Equal(ids(got.Flows), tt.want) {
 				t.Errorf("flows = %v, want %v", ids(got.Flows), tt.want)
 			}
@@ -88,7 +88,7 @@ func TestListFlows(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run("bad "+tt.query, func(t *testing.T) {
-			got := decode[errorBody](t, e.do("GET", "/api/flows"+tt.query, nil), http.StatusBadRequest)
+			got := decode[ErrorBody](t, e.do("GET", "/api/flows"+tt.query, nil), http.StatusBadRequest)
 			if got.Term != tt.term || got.Error == "" {
 				t.Errorf("got %+v, want term %q", got, tt.term)
 			}
@@ -96,7 +96,7 @@ func TestListFlows(t *testing.T) {
 	}
 	for _, q := range []string{"?limit=0", "?limit=x", "?before=-1"} {
 		t.Run("bad "+q, func(t *testing.T) {
-			got := decode[errorBody](t, e.do("GET", "/api/flows"+q, nil), http.StatusBadRequest)
+			got := decode[ErrorBody](t, e.do("GET", "/api/flows"+q, nil), http.StatusBadRequest)
 			if got.Error == "" {
 				t.Error("no error message")
 			}
@@ -187,14 +187,14 @@ func TestDeleteAndClear(t *testing.T) {
 	if resp := e.do("DELETE", fmt.Sprintf("/api/flows/%d", a), nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("second delete = %d, want 404", resp.StatusCode)
 	}
-	got := decode[flowList](t, e.do("GET", "/api/flows", nil), 200)
+	got := decode[FlowPage](t, e.do("GET", "/api/flows", nil), 200)
 	if !slices.Equal(ids(got.Flows), []flow.ID{b}) {
 		t.Errorf("after delete: %v", ids(got.Flows))
 	}
 	if resp := e.do("DELETE", "/api/flows", nil); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("clear = %d", resp.StatusCode)
 	}
-	got = decode[flowList](t, e.do("GET", "/api/flows", nil), 200)
+	got = decode[FlowPage](t, e.do("GET", "/api/flows", nil), 200)
 	if len(got.Flows) != 0 || got.Total != 0 {
 		t.Errorf("after clear: %+v", got)
 	}
@@ -203,7 +203,7 @@ func TestDeleteAndClear(t *testing.T) {
 func TestReplay(t *testing.T) {
 	e := newEnv(t, nil)
 	orig := e.add(flowSpec{method: "POST", url: "https://a.test/submit", status: 200, reqBody: "a=1&b=2"})
-	got := decode[replayAnswer](t, e.do("POST", fmt.Sprintf("/api/flows/%d/replay", orig), nil), http.StatusCreated)
+	got := decode[ReplayAnswer](t, e.do("POST", fmt.Sprintf("/api/flows/%d/replay", orig), nil), http.StatusCreated)
 	if got.ID == 0 || got.ID == orig {
 		t.Fatalf("replay id = %d", got.ID)
 	}
@@ -266,7 +266,7 @@ func TestRulesAPI(t *testing.T) {
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
-			got := decode[errorBody](t, e.do(tt.method, tt.path, strings.NewReader(tt.body)), tt.status)
+			got := decode[ErrorBody](t, e.do(tt.method, tt.path, strings.NewReader(tt.body)), tt.status)
 			if len(got.Problems) == 0 {
 				t.Fatalf("no problems: %+v", got)
 			}
@@ -298,7 +298,7 @@ func TestRuleStats(t *testing.T) {
 	e.add(flowSpec{url: "https://a.test/1", status: 200, rules: []string{"r1", "r2"}})
 	e.add(flowSpec{url: "https://a.test/2", status: 200, rules: []string{"r1"}})
 	e.add(flowSpec{url: "https://a.test/3", status: 200})
-	got := decode[ruleStats](t, e.do("GET", "/api/rules/stats", nil), 200)
+	got := decode[RuleStats](t, e.do("GET", "/api/rules/stats", nil), 200)
 	if got.Counts["r1"] != 2 || got.Counts["r2"] != 1 || len(got.Counts) != 2 {
 		t.Errorf("counts = %v", got.Counts)
 	}
@@ -551,7 +551,7 @@ func TestOptionalDeps(t *testing.T) {
 func TestUndecodableBody(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.add(flowSpec{url: "https://a.test/x", status: 200, ct: "text/plain", respBody: "opaque", encoding: "x-custom"})
-	got := decode[errorBody](t, e.do("GET", fmt.Sprintf("/api/flows/%d/response/body", id), nil), http.StatusUnprocessableEntity)
+	got := decode[ErrorBody](t, e.do("GET", fmt.Sprintf("/api/flows/%d/response/body", id), nil), http.StatusUnprocessableEntity)
 	if !strings.Contains(got.Error, "raw=1") {
 		t.Errorf("error = %q", got.Error)
 	}

@@ -26,7 +26,7 @@ func BenchmarkListFlows(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var l flowList
+				var l FlowPage
 				err = json.NewDecoder(resp.Body).Decode(&l)
 				resp.Body.Close()
 				if err != nil || resp.StatusCode != 200 {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,37 +16,28 @@ import (
 	"loupe/proxy/flow"
 )
 
-// Composer sends a request written in the dashboard (edit and send, a pasted
-// cURL command) through the proxy core, like a client's, and records it as a
-// new flow marked composed, linked to the flow it was edited from (from; nil
-// for a request written from scratch). cmd/loupe wires the core's Compose,
-// which shares Replay's path into the pipeline.
-type Composer interface {
-	Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow) (flow.ID, error)
-}
-
 // maxComposeBytes bounds the JSON of one composed request: its body, base64
 // included, is held in memory while it is sent.
 const maxComposeBytes = 64 << 20
 
-// composeRequest is the body of POST /api/compose: shaped like a flow's own
+// ComposeRequest is the body of POST /api/compose: shaped like a flow's own
 // request head (method, url, headers as name/value pairs) plus its body as
 // text or base64. Its TypeScript twin is ComposeRequest in
 // ui/src/api/types.ts.
-type composeRequest struct {
+type ComposeRequest struct {
 	Method     string      `json:"method"`
 	URL        string      `json:"url"`
 	Headers    flow.Fields `json:"headers"`
 	Body       *string     `json:"body"`
 	BodyBase64 *string     `json:"bodyBase64"`
 	// From is the flow the request was edited from; 0 for none.
-	From flow.ID `json:"from"`
+	From flow.ID `json:"from,omitempty"`
 }
 
-// composeAnswer is the answer of POST /api/compose: the new flow, and the
+// ComposeAnswer is the answer of POST /api/compose: the new flow, and the
 // header fields Loupe did not send as written because it computes them for
 // each hop (hop-by-hop and framing fields, a Host the URL already names).
-type composeAnswer struct {
+type ComposeAnswer struct {
 	ID      flow.ID  `json:"id"`
 	Dropped []string `json:"dropped,omitempty"`
 }
@@ -65,7 +55,7 @@ func (s *Server) handleCompose(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNotImplemented)
 		return
 	}
-	var in composeRequest
+	var in ComposeRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxComposeBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
@@ -103,13 +93,13 @@ func (s *Server) handleCompose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.awaitReadable(r.Context(), id)
-	writeJSON(w, http.StatusCreated, composeAnswer{ID: id, Dropped: dropped})
+	writeJSON(w, http.StatusCreated, ComposeAnswer{ID: id, Dropped: dropped})
 }
 
 // checkCompose validates a composed request and returns what to send: the
 // request head (the fragment dropped, the method GET when none is given),
 // the body bytes, and the names of the fields left out.
-func checkCompose(in *composeRequest) (flow.Request, []byte, []string, error) {
+func checkCompose(in *ComposeRequest) (flow.Request, []byte, []string, error) {
 	req := flow.Request{Method: in.Method, Proto: "HTTP/1.1"}
 	if req.Method == "" {
 		req.Method = http.MethodGet

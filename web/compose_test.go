@@ -83,7 +83,7 @@ func TestCompose(t *testing.T) {
 	e, fc := newComposeEnv(t)
 	orig := e.add(flowSpec{method: "POST", url: "https://a.test/submit", status: 200, reqBody: "a=1"})
 
-	got := decode[composeAnswer](t, e.do("POST", "/api/compose", strings.NewReader(fmt.Sprintf(`{
+	got := decode[ComposeAnswer](t, e.do("POST", "/api/compose", strings.NewReader(fmt.Sprintf(`{
 		"method": "PUT", "url": "https://a.test/submit?x=1#frag", "from": %d,
 		"headers": [{"name": "X-Edit", "value": "1"}, {"name": "Content-Length", "value": "3"},
 			{"name": "Connection", "value": "keep-alive, X-Per-Hop"}, {"name": "X-Per-Hop", "value": "y"},
@@ -107,13 +107,13 @@ func TestCompose(t *testing.T) {
 	if !fl.Composed || fl.ComposedFrom != orig {
 		t.Errorf("new flow composed %v from %d, want from %d", fl.Composed, fl.ComposedFrom, orig)
 	}
-	list := decode[flowList](t, e.do("GET", "/api/flows", nil), 200)
+	list := decode[FlowPage](t, e.do("GET", "/api/flows", nil), 200)
 	if s := list.Flows[len(list.Flows)-1]; s.ID != got.ID || !s.Composed || s.ComposedFrom != orig {
 		t.Errorf("list row %+v", s)
 	}
 
 	// From scratch, a binary body, the method left to its default.
-	got = decode[composeAnswer](t, e.do("POST", "/api/compose", strings.NewReader(
+	got = decode[ComposeAnswer](t, e.do("POST", "/api/compose", strings.NewReader(
 		`{"url": "http://b.test/up", "bodyBase64": "AAH+/w=="}`)), http.StatusCreated)
 	call = fc.last(t)
 	if call.req.Method != "GET" || call.body != "\x00\x01\xfe\xff" || call.from != nil || len(got.Dropped) != 0 {
@@ -121,7 +121,7 @@ func TestCompose(t *testing.T) {
 	}
 
 	// The original gone meanwhile: the request still goes, linked.
-	decode[composeAnswer](t, e.do("POST", "/api/compose", strings.NewReader(`{"url": "http://b.test/", "from": 9999}`)), http.StatusCreated)
+	decode[ComposeAnswer](t, e.do("POST", "/api/compose", strings.NewReader(`{"url": "http://b.test/", "from": 9999}`)), http.StatusCreated)
 	if call = fc.last(t); call.from == nil || call.from.ID != 9999 || call.from.Request.URL != "" {
 		t.Errorf("gone original: from %+v", call.from)
 	}
@@ -158,7 +158,7 @@ func TestComposeRefusesBadRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := decode[errorBody](t, e.do("POST", "/api/compose", strings.NewReader(tt.body)), http.StatusBadRequest)
+			got := decode[ErrorBody](t, e.do("POST", "/api/compose", strings.NewReader(tt.body)), http.StatusBadRequest)
 			if got.Field != tt.field || !strings.Contains(got.Error, tt.want) {
 				t.Errorf("answer %+v, want field %q and %q in the message", got, tt.field, tt.want)
 			}

@@ -29,11 +29,11 @@ var (
 	errNotImplemented = httpError(http.StatusNotImplemented, "not available in this setup")
 )
 
-// errorBody is the JSON of every error answer. Term is set for a bad filter,
+// ErrorBody is the JSON of every error answer. Term is set for a bad filter,
 // Field for a bad value in a request body (a composed request's "url", a
 // held exchange's edit),
 // Problems for invalid rules.
-type errorBody struct {
+type ErrorBody struct {
 	Error    string          `json:"error"`
 	Term     string          `json:"term,omitempty"`
 	Field    string          `json:"field,omitempty"`
@@ -43,7 +43,7 @@ type errorBody struct {
 // fail is the one place where errors become HTTP statuses.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
-	body := errorBody{Error: err.Error()}
+	body := ErrorBody{Error: err.Error()}
 	var (
 		se *statusError
 		fe *filter.Error

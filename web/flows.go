@@ -24,14 +24,14 @@ const (
 	maxLimit     = 10000
 )
 
-// flowList is the answer of GET /api/flows. Seq is the store's sequence
+// FlowPage is the answer of GET /api/flows. Seq is the store's sequence
 // number read before the list was taken: the UI drops feed batches with a seq
 // at or below it. Next is the cursor of the following (older) page, absent
 // on the last one. Complete is false when part of the filter ran as a
 // bounded scan that stopped before the oldest flow: Total then counts the
 // matches among the Scanned newest flows. Session is the session listed (0:
 // every session). Its TypeScript twin lives in ui/src/api/types.ts.
-type flowList struct {
+type FlowPage struct {
 	Seq      uint64         `json:"seq"`
 	Flows    []flow.Summary `json:"flows"`
 	Total    int            `json:"total"`
@@ -106,7 +106,7 @@ func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
 	if res.Flows == nil {
 		res.Flows = []flow.Summary{}
 	}
-	writeJSON(w, http.StatusOK, flowList{Seq: seq, Flows: res.Flows, Total: res.Total, Next: res.Next,
+	writeJSON(w, http.StatusOK, FlowPage{Seq: seq, Flows: res.Flows, Total: res.Total, Next: res.Next,
 		Complete: res.Complete, Scanned: res.Scanned, Session: session})
 }
 
@@ -258,8 +258,8 @@ func extension(mt string, encoded bool) string {
 	return ".bin"
 }
 
-// replayAnswer is the answer of POST /api/flows/{id}/replay.
-type replayAnswer struct {
+// ReplayAnswer is the answer of POST /api/flows/{id}/replay.
+type ReplayAnswer struct {
 	ID flow.ID `json:"id"`
 }
 
@@ -297,7 +297,7 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.awaitReadable(r.Context(), id)
-	writeJSON(w, http.StatusCreated, replayAnswer{ID: id})
+	writeJSON(w, http.StatusCreated, ReplayAnswer{ID: id})
 }
 
 // awaitReadable waits, briefly, until the store can read flow id. The

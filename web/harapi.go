@@ -61,9 +61,9 @@ func (s *Server) handleExportHAR(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// importAnswer is the answer of POST /api/flows/import: the IDs of the
+// ImportAnswer is the answer of POST /api/flows/import: the IDs of the
 // imported flows and the summaries of the first maxImportSummaries.
-type importAnswer struct {
+type ImportAnswer struct {
 	IDs   []flow.ID      `json:"ids"`
 	Flows []flow.Summary `json:"flows"`
 }
@@ -80,7 +80,7 @@ func (s *Server) handleImportHAR(w http.ResponseWriter, r *http.Request) {
 		s.failImport(w, r, err)
 		return
 	}
-	ans := importAnswer{IDs: ids, Flows: make([]flow.Summary, 0, min(len(ids), maxImportSummaries))}
+	ans := ImportAnswer{IDs: ids, Flows: make([]flow.Summary, 0, min(len(ids), maxImportSummaries))}
 	if ans.IDs == nil {
 		ans.IDs = []flow.ID{}
 	}

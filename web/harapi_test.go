@@ -86,7 +86,7 @@ func TestImportHAR(t *testing.T) {
 	exported := readAll(t, e.do("GET", "/api/flows/export.har?secrets=1", nil))
 	e.do("DELETE", "/api/flows", nil)
 
-	got := decode[importAnswer](t, e.do("POST", "/api/flows/import", strings.NewReader(exported)), http.StatusCreated)
+	got := decode[ImportAnswer](t, e.do("POST", "/api/flows/import", strings.NewReader(exported)), http.StatusCreated)
 	if len(got.IDs) != 1 || len(got.Flows) != 1 {
 		t.Fatalf("imported = %+v", got)
 	}
@@ -99,7 +99,7 @@ func TestImportHAR(t *testing.T) {
 		t.Errorf("imported body = %q", body)
 	}
 
-	bad := decode[errorBody](t, e.do("POST", "/api/flows/import", strings.NewReader(`{"log":{"entries":[{"request":42}]}}`)), 400)
+	bad := decode[ErrorBody](t, e.do("POST", "/api/flows/import", strings.NewReader(`{"log":{"entries":[{"request":42}]}}`)), 400)
 	// One prefix naming the operation, then what is wrong.
 	if want := "import HAR: entry 0: request"; !strings.HasPrefix(bad.Error, want) || strings.Count(bad.Error, "import HAR") != 1 {
 		t.Errorf("bad HAR error = %q, want it to start with %q and name the operation once", bad.Error, want)

@@ -20,78 +20,83 @@ import (
 	"loupe/web/filter"
 )
 
-// Feed messages. Their TypeScript twins live in ui/src/api/types.ts.
+// Feed messages: the server sends these (and HeldMessage), the browser
+// sends SubscribeMessage. Their TypeScript twins are generated into
+// ui/src/api/gen/web.ts (go generate ./web); FeedMessage is their union.
+//
+//tygo:emit
+var _ = `export type FeedMessage = BatchMessage | ResetMessage | SubscribedMessage | SubscribeErrorMessage | StaleMessage | RuleStatsMessage | RulesMessage | StateMessage | HeldMessage;`
 
-// batchMsg carries the flows added, updated and removed since the previous
+// BatchMessage carries the flows added, updated and removed since the previous
 // batch, as of store sequence number Seq. One flush sends at most one.
-type batchMsg struct {
-	Type   string         `json:"type"` // "flows/batch"
+type BatchMessage struct {
+	Type   string         `json:"type" tstype:"\"flows/batch\""`
 	Seq    uint64         `json:"seq"`
 	Add    []flow.Summary `json:"add"`
 	Update []flow.Summary `json:"update"`
 	Remove []flow.ID      `json:"remove"`
 }
 
-// resetMsg says every flow was cleared at Seq: drop everything held.
-type resetMsg struct {
-	Type string `json:"type"` // "flows/reset"
+// ResetMessage says every flow was cleared at Seq: drop everything held.
+type ResetMessage struct {
+	Type string `json:"type" tstype:"\"flows/reset\""`
 	Seq  uint64 `json:"seq"`
 }
 
-// subscribedMsg acknowledges a subscription: from the next message on, the
+// SubscribedMessage acknowledges a subscription: from the next message on, the
 // batches this browser receives are filtered by Q. Seq is that of the last
 // batch sent before the filter changed; a snapshot fetched now has a seq at
 // or above it.
-type subscribedMsg struct {
-	Type    string          `json:"type"` // "subscribed"
+type SubscribedMessage struct {
+	Type    string          `json:"type" tstype:"\"subscribed\""`
 	Q       string          `json:"q"`
-	Session json.RawMessage `json:"session,omitempty"` // as subscribed
+	Session json.RawMessage `json:"session,omitempty" tstype:"number | string"` // as subscribed
 	Seq     uint64          `json:"seq"`
 }
 
-// subscribeErrorMsg refuses a subscription's filter; the previous filter
+// SubscribeErrorMessage refuses a subscription's filter; the previous filter
 // stays in force. Term is the offending term, as in a 400 answer.
-type subscribeErrorMsg struct {
-	Type  string `json:"type"` // "subscribe/error"
+type SubscribeErrorMessage struct {
+	Type  string `json:"type" tstype:"\"subscribe/error\""`
 	Q     string `json:"q"`
 	Error string `json:"error"`
 	Term  string `json:"term,omitempty"`
 }
 
-// staleMsg tells a filtered browser that the feed could not decide some
+// StaleMessage tells a filtered browser that the feed could not decide some
 // changes in time (a body filter under load): refetch the first page.
-type staleMsg struct {
-	Type string `json:"type"` // "flows/stale"
+type StaleMessage struct {
+	Type string `json:"type" tstype:"\"flows/stale\""`
 	Seq  uint64 `json:"seq"`
 }
 
-// ruleStatsMsg carries how many stored flows each rule touched, when the
+// RuleStatsMessage carries how many stored flows each rule touched, when the
 // counts changed (the answer of GET /api/rules/stats, pushed).
-type ruleStatsMsg struct {
-	Type   string         `json:"type"` // "rules/stats"
+type RuleStatsMessage struct {
+	Type   string         `json:"type" tstype:"\"rules/stats\""`
 	Counts map[string]int `json:"counts"`
 }
 
-// clientMsg is what a browser sends: a subscription to a filter.
-type clientMsg struct {
-	Type string `json:"type"` // "subscribe"
+// SubscribeMessage is what a browser sends: a subscription to a filter.
+type SubscribeMessage struct {
+	Type string `json:"type" tstype:"\"subscribe\""`
 	Q    string `json:"q"`
 	// Session narrows the feed to one session: its ID, or "recording"
 	// (whichever session records, following a new one); absent or "all":
 	// every session.
-	Session json.RawMessage `json:"session,omitempty"`
+	Session json.RawMessage `json:"session,omitempty" tstype:"number | string"`
 }
 
-// rulesMsg carries the whole rule list after a change (and on connect).
-type rulesMsg struct {
-	Type  string       `json:"type"` // "rules/update"
+// RulesMessage carries the whole rule list after a change (and on connect).
+type RulesMessage struct {
+	Type  string       `json:"type" tstype:"\"rules/update\""`
 	Rules []rules.Rule `json:"rules"`
 }
 
-// stateMsg carries the state when it changed (checked every StateInterval,
+// StateMessage carries the state when it changed (checked every StateInterval,
 // at once after pause/resume, and on connect).
-type stateMsg struct {
-	Type  string `json:"type"` // "state/update"
+type StateMessage struct {
+	Type  string `json:"type" tstype:"\"state/update\""`
 	State State  `json:"state"`
 }
 
@@ -335,7 +340,7 @@ func (h *hub) run(ctx context.Context) error {
 				enqueue(c, m)
 			}
 			if counts != nil {
-				enqueue(c, mustJSON(ruleStatsMsg{Type: "rules/stats", Counts: counts}))
+				enqueue(c, mustJSON(RuleStatsMessage{Type: "rules/stats", Counts: counts}))
 			}
 			countRules()
 		case sub := <-h.subscribe:
@@ -348,7 +353,7 @@ func (h *hub) run(ctx context.Context) error {
 				err = serr
 			}
 			if err != nil {
-				m := subscribeErrorMsg{Type: "subscribe/error", Q: sub.q, Error: err.Error()}
+				m := SubscribeErrorMessage{Type: "subscribe/error", Q: sub.q, Error: err.Error()}
 				var fe *filter.Error
 				if errors.As(err, &fe) {
 					m.Term = fe.Term
@@ -361,7 +366,7 @@ func (h *hub) run(ctx context.Context) error {
 				session = h.s.deps.Store.RecordingSession()
 			}
 			sub.c.narrow(session)
-			enqueue(sub.c, mustJSON(subscribedMsg{Type: "subscribed", Q: sub.q, Session: sub.session, Seq: lastSeq}))
+			enqueue(sub.c, mustJSON(SubscribedMessage{Type: "subscribed", Q: sub.q, Session: sub.session, Seq: lastSeq}))
 		case r := <-h.resolved:
 			if _, ok := clients[r.c]; ok && r.c.q == r.q {
 				enqueue(r.c, r.msg)
@@ -370,7 +375,7 @@ func (h *hub) run(ctx context.Context) error {
 			counting = false
 			if !maps.Equal(c, counts) {
 				counts = c
-				broadcast(mustJSON(ruleStatsMsg{Type: "rules/stats", Counts: counts}))
+				broadcast(mustJSON(RuleStatsMessage{Type: "rules/stats", Counts: counts}))
 			}
 		case c := <-h.unregister:
 			remove(c)
@@ -412,12 +417,12 @@ func (h *hub) run(ctx context.Context) error {
 			// not poll.
 			if key := stateKey(st); string(key) != string(lastState) || time.Since(stateSent) >= stateRefresh {
 				lastState, stateSent = key, time.Now()
-				broadcast(mustJSON(stateMsg{Type: "state/update", State: st}))
+				broadcast(mustJSON(StateMessage{Type: "state/update", State: st}))
 			}
 		case <-h.stateNow:
 			st := h.s.state()
 			lastState, stateSent = stateKey(st), time.Now()
-			broadcast(mustJSON(stateMsg{Type: "state/update", State: st}))
+			broadcast(mustJSON(StateMessage{Type: "state/update", State: st}))
 		}
 	}
 }
@@ -466,7 +471,7 @@ func (h *hub) enqueue(c *client, msg []byte) bool {
 func (h *hub) fanOut(ch store.Changes, clients map[*client]struct{}, enqueue func(*client, []byte), m *matcher) {
 	var reset []byte
 	if ch.Reset {
-		reset = mustJSON(resetMsg{Type: "flows/reset", Seq: ch.Seq})
+		reset = mustJSON(ResetMessage{Type: "flows/reset", Seq: ch.Seq})
 	}
 	var added, updated []flow.Summary
 	for _, id := range ch.Added {
@@ -524,20 +529,20 @@ func (h *hub) fanOut(ch store.Changes, clients map[*client]struct{}, enqueue fun
 			enqueue(c, mustJSON(b))
 		}
 		if len(unsure) > 0 && !m.submit(matchJob{c: c, q: c.q, seq: ch.Seq, ids: unsure}) {
-			enqueue(c, mustJSON(staleMsg{Type: "flows/stale", Seq: ch.Seq}))
+			enqueue(c, mustJSON(StaleMessage{Type: "flows/stale", Seq: ch.Seq}))
 		}
 	}
 }
 
-func newBatch(seq uint64) batchMsg {
-	return batchMsg{Type: "flows/batch", Seq: seq, Add: []flow.Summary{}, Update: []flow.Summary{}, Remove: []flow.ID{}}
+func newBatch(seq uint64) BatchMessage {
+	return BatchMessage{Type: "flows/batch", Seq: seq, Add: []flow.Summary{}, Update: []flow.Summary{}, Remove: []flow.ID{}}
 }
 
 func (h *hub) rulesMessage() []byte {
 	if h.s.deps.Rules == nil {
 		return nil
 	}
-	return mustJSON(rulesMsg{Type: "rules/update", Rules: nonNilRules(h.s.deps.Rules.Rules())})
+	return mustJSON(RulesMessage{Type: "rules/update", Rules: nonNilRules(h.s.deps.Rules.Rules())})
 }
 
 // heldMessage is the held/update message, nil without Live.
@@ -545,7 +550,7 @@ func (h *hub) heldMessage() []byte {
 	if h.s.deps.Live == nil {
 		return nil
 	}
-	return mustJSON(heldMsg{Type: "held/update", Held: feedBodies(h.s.heldList())})
+	return mustJSON(HeldMessage{Type: "held/update", Held: feedBodies(h.s.heldList())})
 }
 
 // viewers tells the core how many dashboards hold a feed open: a
@@ -557,7 +562,7 @@ func (h *hub) viewers(n int) {
 }
 
 func (h *hub) stateMessage() []byte {
-	return mustJSON(stateMsg{Type: "state/update", State: h.s.state()})
+	return mustJSON(StateMessage{Type: "state/update", State: h.s.state()})
 }
 
 // stateKey is what decides that the state changed: everything but the
@@ -630,7 +635,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
-		var m clientMsg
+		var m SubscribeMessage
 		if json.Unmarshal(data, &m) != nil || m.Type != "subscribe" {
 			continue // nothing else is asked of the server
 		}

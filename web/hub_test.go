@@ -98,7 +98,7 @@ func TestFeedMessages(t *testing.T) {
 	}
 	waitFor(t, c, "rules", func(m feedMsg) bool { return m.Type == "rules/update" })
 
-	snap := decode[flowList](t, e.do("GET", "/api/flows", nil), 200)
+	snap := decode[FlowPage](t, e.do("GET", "/api/flows", nil), 200)
 
 	// Add: a pending flow arrives in add.
 	h := e.store.Begin("127.0.0.1:1", flow.Request{Method: "GET", URL: "https://a.test/slow"}, time.Now())
@@ -247,7 +247,7 @@ func TestFeedResync(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 
 	c := mustDial(t, e)
-	snap := decode[flowList](t, e.do("GET", fmt.Sprintf("/api/flows?limit=%d", maxLimit), nil), 200)
+	snap := decode[FlowPage](t, e.do("GET", fmt.Sprintf("/api/flows?limit=%d", maxLimit), nil), 200)
 	view := map[flow.ID]flow.Summary{}
 	for _, s := range snap.Flows {
 		view[s.ID] = s
@@ -311,7 +311,7 @@ done:
 	c.Close()
 	for range msgs { // let the reader end
 	}
-	want := decode[flowList](t, e.do("GET", fmt.Sprintf("/api/flows?limit=%d", maxLimit), nil), 200)
+	want := decode[FlowPage](t, e.do("GET", fmt.Sprintf("/api/flows?limit=%d", maxLimit), nil), 200)
 	if len(want.Flows) != len(view) {
 		t.Fatalf("view holds %d flows, store %d", len(view), len(want.Flows))
 	}

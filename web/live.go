@@ -15,45 +15,21 @@ import (
 	"loupe/proxy/flow"
 )
 
-// Live reaches the exchanges in flight in the proxy core: those held at
-// breakpoints, and any to kill. cmd/loupe wires the core's methods, as it
-// does Replayer; the types crossing it are proxy/flow's.
-type Live interface {
-	// Held lists the exchanges held at breakpoints, oldest first.
-	Held() []flow.Held
-	// Release decides for one held exchange. Errors: flow.ErrNotHeld,
-	// *flow.EditError (the exchange stays held).
-	Release(id flow.ID, r flow.Release) error
-	// ReleaseAll continues or aborts every held exchange and says how many.
-	ReleaseAll(action string, status int) (int, error)
-	// Kill ends an exchange in flight (flow.ErrNotLive when none is).
-	Kill(id flow.ID) error
-	// SetViewers says how many dashboards are connected: breakpoints hold
-	// exchanges only while one is.
-	SetViewers(n int)
-	// WatchHeld calls fn (which must not block) when the held list
-	// changes, until cancel.
-	WatchHeld(fn func()) (cancel func())
-	// BreakpointHits reports how many exchanges each rule's breakpoint
-	// held since the rule last changed.
-	BreakpointHits() map[string]int
-}
-
-// heldMsg carries the whole held list after every change (and on
+// HeldMessage carries the whole held list after every change (and on
 // connect). Its TypeScript twin lives in ui/src/api/types.ts.
-type heldMsg struct {
-	Type string      `json:"type"` // "held/update"
+type HeldMessage struct {
+	Type string      `json:"type" tstype:"\"held/update\""`
 	Held []flow.Held `json:"held"`
 }
 
-// releasedAnswer is the answer of continue-all and abort-all.
-type releasedAnswer struct {
+// ReleasedAnswer is the answer of continue-all and abort-all.
+type ReleasedAnswer struct {
 	Released int `json:"released"`
 }
 
-// abortBody is the optional body of .../abort and abort-all.
-type abortBody struct {
-	Status int `json:"status"`
+// AbortRequest is the optional body of .../abort and abort-all.
+type AbortRequest struct {
+	Status int `json:"status,omitempty"`
 }
 
 // feedBodyBudget bounds the bodies one held/update message carries: a
@@ -175,7 +151,7 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
 		}
 		rel.Edit = &m
 	case flow.ReleaseAbort:
-		var b abortBody
+		var b AbortRequest
 		if err := decodeStrict(w, r, &b, true); err != nil {
 			s.fail(w, r, err)
 			return
@@ -199,7 +175,7 @@ func (s *Server) handleReleaseAll(action string) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		var b abortBody
+		var b AbortRequest
 		if action == flow.ReleaseAbort {
 			if err := decodeStrict(w, r, &b, true); err != nil {
 				s.fail(w, r, err)
@@ -211,7 +187,7 @@ func (s *Server) handleReleaseAll(action string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, releasedAnswer{Released: n})
+		writeJSON(w, http.StatusOK, ReleasedAnswer{Released: n})
 	}
 }
 
@@ -250,7 +226,7 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any, optional bool) 
 }
 
 // liveStatus maps the errors of Live to statuses (see fail).
-func liveStatus(err error, body *errorBody) (int, bool) {
+func liveStatus(err error, body *ErrorBody) (int, bool) {
 	var ee *flow.EditError
 	switch {
 	case errors.As(err, &ee):

@@ -197,7 +197,7 @@ func TestHeldAPI(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
 			if tt.errField != "" {
-				var eb errorBody
+				var eb ErrorBody
 				if err := json.Unmarshal([]byte(body), &eb); err != nil || eb.Field != tt.errField {
 					t.Errorf("error body %s", body)
 				}
@@ -223,10 +223,10 @@ func TestHeldAPI(t *testing.T) {
 
 	live.hold(heldSample(10))
 	live.hold(heldSample(11))
-	if got := decode[releasedAnswer](t, e.do("POST", "/api/held/abort-all", strings.NewReader(`{"status": 502}`)), 200); got.Released != 2 {
+	if got := decode[ReleasedAnswer](t, e.do("POST", "/api/held/abort-all", strings.NewReader(`{"status": 502}`)), 200); got.Released != 2 {
 		t.Errorf("abort-all released %d", got.Released)
 	}
-	if got := decode[releasedAnswer](t, e.do("POST", "/api/held/continue-all", nil), 200); got.Released != 0 {
+	if got := decode[ReleasedAnswer](t, e.do("POST", "/api/held/continue-all", nil), 200); got.Released != 0 {
 		t.Errorf("continue-all released %d", got.Released)
 	}
 	if strings.Join(live.all, ",") != "abort Bad Gateway,continue " {
@@ -250,7 +250,7 @@ func TestHeldAPI(t *testing.T) {
 		t.Errorf("killed %v", live.killed)
 	}
 
-	st := decode[ruleStats](t, e.do("GET", "/api/rules/stats", nil), 200)
+	st := decode[RuleStats](t, e.do("GET", "/api/rules/stats", nil), 200)
 	if st.BreakpointHits["bp"] != 3 {
 		t.Errorf("stats %+v", st)
 	}

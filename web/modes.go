@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,24 +11,6 @@ import (
 	"loupe/browser"
 	"loupe/hostmap"
 )
-
-// Browsers starts browsers that use Loupe (the dashboard's "Open a
-// browser") and lists them; cmd/loupe wires browser.Launcher.
-type Browsers interface {
-	Available() []browser.Found
-	List() []browser.Info
-	Launch(ctx context.Context, name, url string) (browser.Info, error)
-	Stop(id int) error
-}
-
-// HostMapStore holds the host mappings; *hostmap.Store implements it.
-type HostMapStore interface {
-	Fixed() []hostmap.Entry
-	Entries() []hostmap.Entry
-	Replace(entries []hostmap.Entry) error
-}
-
-var _ HostMapStore = (*hostmap.Store)(nil)
 
 // modeRoutes adds the routes of the browser launcher and the host map to
 // the token-guarded /api router.
@@ -62,9 +43,9 @@ func (s *Server) handleBrowsers(w http.ResponseWriter, r *http.Request) {
 // optional. Its TypeScript twin lives in ui/src/api/types.ts.
 type LaunchRequest struct {
 	// Browser is a name from BrowsersState.Available; "" the first one.
-	Browser string `json:"browser"`
+	Browser string `json:"browser,omitempty"`
 	// URL is the first page to open.
-	URL string `json:"url"`
+	URL string `json:"url,omitempty"`
 }
 
 func (s *Server) handleLaunchBrowser(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +104,12 @@ type HostMapState struct {
 	Entries []hostmap.Entry `json:"entries"`
 }
 
+// HostMapRequest is the body of PUT /api/hostmap: the mappings to keep
+// in hosts.json, replacing the ones there.
+type HostMapRequest struct {
+	Entries []hostmap.Entry `json:"entries"`
+}
+
 func (s *Server) hostMapState() HostMapState {
 	return HostMapState{Fixed: nonNil(s.deps.HostMap.Fixed()), Entries: nonNil(s.deps.HostMap.Entries())}
 }
@@ -140,9 +127,7 @@ func (s *Server) handleReplaceHostMap(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNotImplemented)
 		return
 	}
-	var body struct {
-		Entries []hostmap.Entry `json:"entries"`
-	}
+	var body HostMapRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {

@@ -49,7 +49,7 @@ func TestRulesAPIPort(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			got := decode[errorBody](t, e.do(tt.method, tt.path, strings.NewReader(tt.body)), http.StatusBadRequest)
+			got := decode[ErrorBody](t, e.do(tt.method, tt.path, strings.NewReader(tt.body)), http.StatusBadRequest)
 			if len(got.Problems) != 1 || got.Problems[0].Field != "match.port" || !strings.HasPrefix(got.Problems[0].Message, tt.message) {
 				t.Errorf("problems = %+v, want one for match.port: %s", got.Problems, tt.message)
 			}
@@ -75,12 +75,12 @@ func TestListFlowsPort(t *testing.T) {
 		{"-port:20002", []flow.ID{a, c}},
 		{"port:443", []flow.ID{c}},
 	} {
-		got := decode[flowList](t, e.do("GET", "/api/flows?q="+tt.q, nil), http.StatusOK)
+		got := decode[FlowPage](t, e.do("GET", "/api/flows?q="+tt.q, nil), http.StatusOK)
 		if !slices.Equal(ids(got.Flows), tt.want) {
 			t.Errorf("q=%s: %v, want %v", tt.q, ids(got.Flows), tt.want)
 		}
 	}
-	got := decode[errorBody](t, e.do("GET", "/api/flows?q=method:GET+port:http", nil), http.StatusBadRequest)
+	got := decode[ErrorBody](t, e.do("GET", "/api/flows?q=method:GET+port:http", nil), http.StatusBadRequest)
 	if got.Term != "port:http" || !strings.Contains(got.Error, "1..65535") {
 		t.Errorf("bad port filter = %+v", got)
 	}

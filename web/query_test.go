@@ -92,11 +92,11 @@ func (e *qenv) flush() {
 	}
 }
 
-func (e *qenv) list(q string, extra string) flowList {
+func (e *qenv) list(q string, extra string) FlowPage {
 	e.t.Helper()
 	e.flush()
 	ee := &env{t: e.t, srv: e.srv}
-	return decode[flowList](e.t, ee.do("GET", "/api/flows?q="+url.QueryEscape(q)+extra, nil), 200)
+	return decode[FlowPage](e.t, ee.do("GET", "/api/flows?q="+url.QueryEscape(q)+extra, nil), 200)
 }
 
 func idsOf(fs []flow.Summary) []flow.ID {
@@ -162,7 +162,7 @@ func TestListFlowsBothStores(t *testing.T) {
 			if err := json.Unmarshal([]byte(har), &doc); err != nil || len(doc.Log.Entries) != len(want5xx) {
 				t.Errorf("export: %d entries (%v), want %d", len(doc.Log.Entries), err, len(want5xx))
 			}
-			stats := decode[ruleStats](t, ee.do("GET", "/api/rules/stats", nil), 200)
+			stats := decode[RuleStats](t, ee.do("GET", "/api/rules/stats", nil), 200)
 			if stats.Counts["r0"] != 30 || stats.Counts["r1"] != 30 {
 				t.Errorf("rule counts %v", stats.Counts)
 			}

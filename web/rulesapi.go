@@ -111,9 +111,9 @@ func (s *Server) handleDeleteRule(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ruleStats is the answer of GET /api/rules/stats: how many stored flows
+// RuleStats is the answer of GET /api/rules/stats: how many stored flows
 // each rule touched. Rules that touched none are absent.
-type ruleStats struct {
+type RuleStats struct {
 	Counts map[string]int `json:"counts"`
 	// BreakpointHits counts, per rule, the exchanges its breakpoint held
 	// since the rule last changed; rules that held none are absent.
@@ -127,7 +127,7 @@ func (s *Server) handleRuleStats(w http.ResponseWriter, r *http.Request) {
 	if counts == nil {
 		counts = map[string]int{}
 	}
-	st := ruleStats{Counts: counts}
+	st := RuleStats{Counts: counts}
 	if s.deps.Live != nil {
 		st.BreakpointHits = s.deps.Live.BreakpointHits()
 	}

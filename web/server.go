@@ -26,6 +26,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"loupe/browser"
+	"loupe/hostmap"
 	"loupe/proxy/connlimit"
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
@@ -89,6 +91,57 @@ type ReplayFunc func(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, e
 func (fn ReplayFunc) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, error) {
 	return fn(ctx, f, body)
 }
+
+// Composer sends a request written in the dashboard (edit and send, a pasted
+// cURL command) through the proxy core, like a client's, and records it as a
+// new flow marked composed, linked to the flow it was edited from (from; nil
+// for a request written from scratch). cmd/loupe wires the core's Compose,
+// which shares Replay's path into the pipeline.
+type Composer interface {
+	Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow) (flow.ID, error)
+}
+
+// Live reaches the exchanges in flight in the proxy core: those held at
+// breakpoints, and any to kill. cmd/loupe wires the core's methods, as it
+// does Replayer; the types crossing it are proxy/flow's.
+type Live interface {
+	// Held lists the exchanges held at breakpoints, oldest first.
+	Held() []flow.Held
+	// Release decides for one held exchange. Errors: flow.ErrNotHeld,
+	// *flow.EditError (the exchange stays held).
+	Release(id flow.ID, r flow.Release) error
+	// ReleaseAll continues or aborts every held exchange and says how many.
+	ReleaseAll(action string, status int) (int, error)
+	// Kill ends an exchange in flight (flow.ErrNotLive when none is).
+	Kill(id flow.ID) error
+	// SetViewers says how many dashboards are connected: breakpoints hold
+	// exchanges only while one is.
+	SetViewers(n int)
+	// WatchHeld calls fn (which must not block) when the held list
+	// changes, until cancel.
+	WatchHeld(fn func()) (cancel func())
+	// BreakpointHits reports how many exchanges each rule's breakpoint
+	// held since the rule last changed.
+	BreakpointHits() map[string]int
+}
+
+// Browsers starts browsers that use Loupe (the dashboard's "Open a
+// browser") and lists them; cmd/loupe wires browser.Launcher.
+type Browsers interface {
+	Available() []browser.Found
+	List() []browser.Info
+	Launch(ctx context.Context, name, url string) (browser.Info, error)
+	Stop(id int) error
+}
+
+// HostMapStore holds the host mappings; *hostmap.Store implements it.
+type HostMapStore interface {
+	Fixed() []hostmap.Entry
+	Entries() []hostmap.Entry
+	Replace(entries []hostmap.Entry) error
+}
+
+var _ HostMapStore = (*hostmap.Store)(nil)
 
 // CA is the root certificate shown on the install page.
 type CA interface {

@@ -97,12 +97,16 @@ func decodeSessionBody(w http.ResponseWriter, r *http.Request, into any) error {
 	return nil
 }
 
+// NewSessionRequest is the optional body of POST /api/sessions.
+type NewSessionRequest struct {
+	// Name names the session; "" names it after the time.
+	Name string `json:"name,omitempty"`
+}
+
 // handleNewSession starts a session ({"name"} optional) that becomes the
 // recording one; 201 with it.
 func (s *Server) handleNewSession(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name string `json:"name"`
-	}
+	var body NewSessionRequest
 	if err := decodeSessionBody(w, r, &body); err != nil {
 		s.fail(w, r, err)
 		return

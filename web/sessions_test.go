@@ -93,9 +93,9 @@ func newSessionEnv(t *testing.T, b sessionBackend, maxFlows int, tweak func(*Con
 func (e *senv) add(fs flowSpec) flow.ID { return addFlow(e.rec, fs) }
 func (e *senv) sync()                   { e.b.sync(e.t.(*testing.T), e.st) }
 
-func (e *senv) list(t *testing.T, query string) flowList {
+func (e *senv) list(t *testing.T, query string) FlowPage {
 	t.Helper()
-	return decode[flowList](t, e.do("GET", "/api/flows"+query, nil), http.StatusOK)
+	return decode[FlowPage](t, e.do("GET", "/api/flows"+query, nil), http.StatusOK)
 }
 
 func (e *senv) sessions(t *testing.T) []store.Session {
@@ -103,7 +103,7 @@ func (e *senv) sessions(t *testing.T) []store.Session {
 	return decode[[]store.Session](t, e.do("GET", "/api/sessions", nil), http.StatusOK)
 }
 
-func listIDs(l flowList) []flow.ID { return ids(l.Flows) }
+func listIDs(l FlowPage) []flow.ID { return ids(l.Flows) }
 
 func TestSessionsAPI(t *testing.T) {
 	for _, b := range sessionBackends {
@@ -154,7 +154,7 @@ func TestSessionsAPI(t *testing.T) {
 			if st.Session == nil || st.Session.ID != second.ID || st.Session.Flows != 1 {
 				t.Errorf("state's recording session: %+v", st.Session)
 			}
-			if e := decode[errorBody](t, e.do("POST", "/api/sessions", strings.NewReader(`{"nam":"x"}`)), 400); !strings.Contains(e.Error, "nam") {
+			if e := decode[ErrorBody](t, e.do("POST", "/api/sessions", strings.NewReader(`{"nam":"x"}`)), 400); !strings.Contains(e.Error, "nam") {
 				t.Errorf("unknown field: %q", e.Error)
 			}
 
@@ -193,7 +193,7 @@ func TestSessionsAPI(t *testing.T) {
 			if resp := e.do("PATCH", "/api/sessions/999", strings.NewReader(`{}`)); resp.StatusCode != 404 {
 				t.Errorf("PATCH of an unknown session: %d", resp.StatusCode)
 			}
-			rec := decode[errorBody](t, e.do("DELETE", "/api/sessions/"+strconv.Itoa(int(second.ID)), nil), http.StatusConflict)
+			rec := decode[ErrorBody](t, e.do("DELETE", "/api/sessions/"+strconv.Itoa(int(second.ID)), nil), http.StatusConflict)
 			if !strings.Contains(rec.Error, "recording") {
 				t.Errorf("deleting the recording session: %q", rec.Error)
 			}
@@ -341,7 +341,7 @@ func TestImportIntoNewSession(t *testing.T) {
 			}
 			// A bad file keeps nothing, and no session.
 			bad := `{"log":{"entries":[` + strings.Join(harEntries(3), ",") + `,{"request":{}}]}}`
-			eb := decode[errorBody](t, e.do("POST", "/api/sessions/import", strings.NewReader(bad)), 400)
+			eb := decode[ErrorBody](t, e.do("POST", "/api/sessions/import", strings.NewReader(bad)), 400)
 			if !strings.HasPrefix(eb.Error, "import HAR: entry 3:") {
 				t.Errorf("error %q", eb.Error)
 			}
@@ -349,7 +349,7 @@ func TestImportIntoNewSession(t *testing.T) {
 				t.Errorf("sessions after a bad import: %+v", ss)
 			}
 			// HAR import into the recording session, as before sessions.
-			ans := decode[importAnswer](t, e.do("POST", "/api/flows/import", strings.NewReader(doc)), http.StatusCreated)
+			ans := decode[ImportAnswer](t, e.do("POST", "/api/flows/import", strings.NewReader(doc)), http.StatusCreated)
 			if len(ans.IDs) != 25 || len(ans.Flows) != 25 {
 				t.Errorf("import answer: %d ids, %d flows", len(ans.IDs), len(ans.Flows))
 			}

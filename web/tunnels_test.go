@@ -21,7 +21,7 @@ func TestTunnelFlowsAPI(t *testing.T) {
 	rejected := h.ID()
 
 	for q, want := range map[string]flow.ID{"kind:tls-error": rejected, "-kind:tls-error": plain} {
-		got := decode[flowList](t, e.do("GET", "/api/flows?q="+url.QueryEscape(q), nil), http.StatusOK)
+		got := decode[FlowPage](t, e.do("GET", "/api/flows?q="+url.QueryEscape(q), nil), http.StatusOK)
 		if len(got.Flows) != 1 || got.Flows[0].ID != want {
 			t.Errorf("%s: %+v, want flow %d", q, got.Flows, want)
 		}

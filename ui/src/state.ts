@@ -44,7 +44,8 @@ export const selectedId = signal<FlowID | null>(null);
 export const detail = signal<Flow | null>(null);
 export const detailOpen = signal(true);
 
-export const appState = signal<AppState>({});
+/** The state as last answered; empty until the first answer. */
+export const appState = signal<Partial<AppState>>({});
 
 /** The capture's sessions, as last fetched (the Sessions page and the session bar). */
 export const sessions = signal<Session[]>([]);
@@ -176,7 +177,7 @@ export async function refreshRuleCounts(): Promise<void> {
   }
 }
 
-export function isPaused(s: AppState): boolean {
+export function isPaused(s: Partial<AppState>): boolean {
   if (typeof s.paused === "boolean") return s.paused;
   if (typeof s.recording === "boolean") return !s.recording;
   return false;

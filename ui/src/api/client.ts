@@ -3,24 +3,31 @@
 // can show a filter's bad term or a rule's field problems where they belong.
 
 import type {
+  AbortRequest,
   AppState,
   BrowsersState,
   ComposeAnswer,
   ComposeRequest,
+  ErrorBody,
   Flow,
   FlowID,
   FlowPage,
   Held,
   HeldEdit,
   HostMapEntry,
+  HostMapRequest,
   HostMapState,
+  ImportAnswer,
   LaunchedBrowser,
   LaunchRequest,
-  Problem,
+  NewSessionRequest,
+  ReleasedAnswer,
+  ReplayAnswer,
   Rule,
+  RuleStats,
   Session,
   SessionID,
-  Summary,
+  SessionPatch,
 } from "./types";
 
 /** ApiError is a non-2xx answer, with the decoded JSON body when there was one. */
@@ -28,7 +35,7 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly data: { error?: string; term?: string; field?: string; problems?: Problem[] } | null,
+    readonly data: Partial<ErrorBody> | null,
   ) {
     super(message);
   }
@@ -115,20 +122,20 @@ export const api = {
   /** Clears one session's flows, or with "all" every flow (those of pinned sessions stay in the durable capture). */
   clear: (session: SessionID | "all") => request<unknown>("DELETE", "/api/flows" + (session === "all" ? "" : `?session=${session}`)),
   sessions: () => request<Session[] | null>("GET", "/api/sessions"),
-  newSession: (name = "") => request<Session>("POST", "/api/sessions", name ? { name } : {}),
-  updateSession: (id: SessionID, patch: { name?: string; pinned?: boolean }) => request<Session>("PATCH", `/api/sessions/${id}`, patch),
+  newSession: (name = "") => request<Session>("POST", "/api/sessions", (name ? { name } : {}) satisfies NewSessionRequest),
+  updateSession: (id: SessionID, patch: SessionPatch) => request<Session>("PATCH", `/api/sessions/${id}`, patch),
   deleteSession: (id: SessionID) => request<unknown>("DELETE", `/api/sessions/${id}`),
   /** Opens a file as a new session: a session file keeps the name saved in it, a HAR is named after the file. */
   importSession: (file: File, onProgress: (sent: number, total: number) => void) =>
     upload<Session>("/api/sessions/import" + (file.name.endsWith(".loupe") ? "" : "?name=" + encodeURIComponent(file.name)), file, onProgress),
-  replay: (id: FlowID) => request<{ id?: FlowID } | Summary | null>("POST", `/api/flows/${id}/replay`),
-  importHar: (file: Blob) => request<unknown>("POST", "/api/flows/import", file),
+  replay: (id: FlowID) => request<ReplayAnswer>("POST", `/api/flows/${id}/replay`),
+  importHar: (file: Blob) => request<ImportAnswer>("POST", "/api/flows/import", file),
   rules: () => request<Rule[] | null>("GET", "/api/rules"),
   replaceRules: (rs: Rule[]) => request<unknown>("PUT", "/api/rules", rs),
   addRule: (r: Rule) => request<Rule | null>("POST", "/api/rules", r),
   updateRule: (id: string, r: Rule) => request<unknown>("PUT", `/api/rules/${encodeURIComponent(id)}`, r),
   deleteRule: (id: string) => request<unknown>("DELETE", `/api/rules/${encodeURIComponent(id)}`),
-  ruleStats: () => request<{ counts?: Record<string, number> } | null>("GET", "/api/rules/stats"),
+  ruleStats: () => request<RuleStats>("GET", "/api/rules/stats"),
   state: () => request<AppState>("GET", "/api/state"),
   setRecording: (on: boolean) => request<unknown>("POST", on ? "/api/recording/resume" : "/api/recording/pause"),
   compose: (r: ComposeRequest) => request<ComposeAnswer>("POST", "/api/compose", r),
@@ -137,14 +144,14 @@ export const api = {
   /** One held exchange with its bodies whole (held/update may leave large ones out). */
   heldOne: (id: FlowID) => request<Held | null>("GET", `/api/held/${id}`),
   /** Releases a held exchange: continue (as it was), execute or respond (with edit), abort (optional status). */
-  release: (id: FlowID, action: "continue" | "execute" | "respond" | "abort", body?: HeldEdit | { status: number }) =>
+  release: (id: FlowID, action: "continue" | "execute" | "respond" | "abort", body?: HeldEdit | AbortRequest) =>
     request<unknown>("POST", `/api/held/${id}/${action}`, body ?? {}),
-  releaseAll: (action: "continue-all" | "abort-all") => request<unknown>("POST", `/api/held/${action}`, {}),
+  releaseAll: (action: "continue-all" | "abort-all") => request<ReleasedAnswer>("POST", `/api/held/${action}`, {}),
   browsers: () => request<BrowsersState>("GET", "/api/browsers"),
   launchBrowser: (req: LaunchRequest) => request<LaunchedBrowser>("POST", "/api/browsers", req),
   closeBrowser: (id: number) => request<unknown>("DELETE", `/api/browsers/${id}`),
   hostMap: () => request<HostMapState>("GET", "/api/hostmap"),
-  replaceHostMap: (entries: HostMapEntry[]) => request<HostMapState>("PUT", "/api/hostmap", { entries }),
+  replaceHostMap: (entries: HostMapEntry[]) => request<HostMapState>("PUT", "/api/hostmap", { entries } satisfies HostMapRequest),
 };
 
 /** URL of a body: decoded by default; raw wire bytes or the upstream variant on request. */

@@ -104,11 +104,10 @@ function Actions({ f }: { f: Flow }) {
   };
   const replay = async () => {
     try {
-      const r = await api.replay(f.id);
-      const id = r && "id" in r ? r.id : undefined;
-      toast("Replayed" + (id ? ` as #${id}` : ""));
+      const { id } = await api.replay(f.id);
+      toast(`Replayed as #${id}`);
       // Show the new flow: it is what the user wants to look at next.
-      if (id) select(id);
+      select(id);
     } catch (err) {
       reportError("Replay", err);
     }

@@ -102,7 +102,7 @@ export function HeldPanel() {
 
 /** urlOf is a held exchange's URL: its own request, or the flow's list row for a held response. */
 function urlOf(h: Held): { method: string; url: string } {
-  if (h.request) return { method: h.request.method, url: h.request.url };
+  if (h.request.url) return { method: h.request.method ?? "", url: h.request.url };
   const s = getFeed().store.get(h.id);
   return s ? { method: s.method, url: s.url } : { method: "", url: `#${h.id}` };
 }
@@ -221,7 +221,7 @@ function HeldEditor({ id, item, actions }: { id: FlowID; item: HeldItem | undefi
   const saveAsRule = async () => {
     const x = current();
     if (!x) return;
-    const { method, url } = h.request ? { method: h.request.method, url: h.request.url } : await requestOf(id);
+    const { method, url } = h.request.url ? { method: h.request.method ?? "", url: h.request.url } : await requestOf(id);
     if (!url) return;
     const kind = answer ? "respond" : phase;
     const { rule, lost } = ruleFromHeldEdit(

@@ -5,16 +5,15 @@
 import { useRef, useState } from "preact/hooks";
 import { api, exportURL } from "../api/client";
 import { fmtSize } from "../lib/format";
-import type { AppState } from "../api/types";
+import type { AppState, Stats } from "../api/types";
 import { HeldBadge } from "./Held";
 import { openBrowser } from "./Modes";
 import { appState, feedStatus, filterText, getFeed, goTo, isPaused, listedSession, page, refreshSessions, refreshState, reportError, select, toast, uploading } from "../state";
 
 export async function importHar(file: File): Promise<void> {
   try {
-    const r = (await api.importHar(file)) as { ids?: unknown[]; imported?: number; count?: number } | unknown[] | null;
-    const n = Array.isArray(r) ? r.length : (r?.imported ?? r?.count ?? r?.ids?.length);
-    toast(`Imported ${n ?? ""} ${n === 1 ? "flow" : "flows"} from ${file.name}`.replace("  ", " "));
+    const { ids } = await api.importHar(file);
+    toast(`Imported ${ids.length} ${ids.length === 1 ? "flow" : "flows"} from ${file.name}`);
   } catch (err) {
     reportError("Import " + file.name, err);
   }
@@ -26,7 +25,7 @@ function budget(n: number | undefined): string | undefined {
 
 export function Toolbar() {
   const paused = isPaused(appState.value);
-  const stats = appState.value.stats ?? {};
+  const stats: Partial<Stats> = appState.value.stats ?? {};
   const conns = appState.value.connections;
   const [secrets, setSecrets] = useState(false);
   const [onlyFiltered, setOnlyFiltered] = useState(true);
@@ -192,7 +191,7 @@ export function Toolbar() {
 }
 
 /** What is being imported: the upload from this page, then the server's reading of the file. */
-function ImportProgress({ state }: { state: AppState }) {
+function ImportProgress({ state }: { state: Partial<AppState> }) {
   const up = uploading.value;
   const imp = state.imports?.[0];
   if (!up && !imp) return null;

@@ -193,9 +193,9 @@ describe("rules helpers", () => {
 
   it("finds the problems of one field", () => {
     const probs = [
-      { ruleId: "a", field: "actions[0].status", message: "bad status" },
-      { ruleId: "b", field: "actions[0].status", message: "other rule" },
-      { ruleId: "a", field: "match.host", message: "bad host" },
+      { ruleId: "a", index: 0, field: "actions[0].status", message: "bad status" },
+      { ruleId: "b", index: 1, field: "actions[0].status", message: "other rule" },
+      { ruleId: "a", index: 0, field: "match.host", message: "bad host" },
     ];
     expect(problemsAt(probs, "a", "actions[0].status")).toEqual(["bad status"]);
     expect(problemsAt(probs, "", "actions[0].status")).toEqual(["bad status", "other rule"]);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { SessionView } from "../api/client";
 import type { FeedMessage, FlowPage, Summary } from "../api/types";
 import { Feed, PAGE, type FeedDeps } from "./feed";
-import { sum } from "./testdata";
+import { batch, page, sum } from "./testdata";
 
 /** A scripted world: a fake socket, a fake server, manual frames and timers. */
 function world(pages: (q: string, limit: number, before?: number, session?: SessionView) => FlowPage | Promise<FlowPage>, opts: { subscribe?: boolean } = {}) {
@@ -82,21 +82,21 @@ describe("Feed", () => {
     w.open();
     expect(w.calls.length).toBe(1);
     // Batches that arrive while the snapshot is in flight wait for it.
-    w.send({ type: "flows/batch", seq: 5, add: [sum(2)] });
-    w.send({ type: "flows/batch", seq: 6, add: [sum(3)] });
-    resolve({ seq: 5, flows: [sum(1), sum(2)], total: 2 });
+    w.send(batch({ seq: 5, add: [sum(2)] }));
+    w.send(batch({ seq: 6, add: [sum(3)] }));
+    resolve(page({ seq: 5, flows: [sum(1), sum(2)], total: 2 }));
     await tick();
     w.runFrames();
     expect(w.feed.store.rows().map((r) => r.id)).toEqual([1, 2, 3]);
   });
 
   it("applies the batches of one frame together", async () => {
-    const w = world(() => ({ seq: 0, flows: [], total: 0 }));
+    const w = world(() => page({ seq: 0, flows: [], total: 0 }));
     w.feed.start();
     w.open();
     await tick();
     const before = w.changes;
-    for (let i = 1; i <= 50; i++) w.send({ type: "flows/batch", seq: i, add: [sum(i)] });
+    for (let i = 1; i <= 50; i++) w.send(batch({ seq: i, add: [sum(i)] }));
     expect(w.frames.length).toBe(1);
     expect(w.feed.store.size).toBe(0);
     w.runFrames();
@@ -106,7 +106,7 @@ describe("Feed", () => {
 
   it("reconnects with growing backoff and resyncs after a disconnect", async () => {
     let n = 0;
-    const w = world(() => ({ seq: 10 * ++n, flows: [sum(n)], total: 1 }));
+    const w = world(() => page({ seq: 10 * ++n, flows: [sum(n)], total: 1 }));
     w.feed.start();
     w.open();
     await tick();
@@ -128,7 +128,7 @@ describe("Feed", () => {
 
   it("resyncs on flows/reset", async () => {
     let n = 0;
-    const w = world(() => (++n === 1 ? { seq: 3, flows: [sum(1), sum(2)], total: 2 } : { seq: 9, flows: [], total: 0 }));
+    const w = world(() => (++n === 1 ? page({ seq: 3, flows: [sum(1), sum(2)], total: 2 }) : page({ seq: 9, flows: [], total: 0 })));
     w.feed.start();
     w.open();
     await tick();
@@ -145,7 +145,7 @@ describe("Feed", () => {
     const w = world((_q, limit, before) => {
       const upto = before ? all.filter((f) => f.id < before) : all;
       const flows = upto.slice(-limit);
-      return { seq: 1, flows, total: all.length, next: upto.length > limit ? flows[0].id : undefined };
+      return page({ seq: 1, flows, total: all.length, next: upto.length > limit ? flows[0].id : undefined });
     });
     w.feed.start();
     w.open();
@@ -165,7 +165,7 @@ describe("Feed", () => {
 
   it("subscribes with its filter, fetches after the server's acknowledgement, and applies the filtered stream", async () => {
     const w = world(
-      (q) => ({ seq: 1, flows: q ? [sum(2)] : [sum(1), sum(2)], total: q ? 1 : 2 }),
+      (q) => page({ seq: 1, flows: q ? [sum(2)] : [sum(1), sum(2)], total: q ? 1 : 2 }),
       { subscribe: true },
     );
     w.feed.start();
@@ -177,8 +177,8 @@ describe("Feed", () => {
     expect(w.feed.store.size).toBe(1);
     // The server sends only what matches: adds are taken, removals drop held rows; no refetch.
     const calls = w.calls.length;
-    w.send({ type: "flows/batch", seq: 2, add: [sum(3)] });
-    w.send({ type: "flows/batch", seq: 3, add: [sum(4)], remove: [2] });
+    w.send(batch({ seq: 2, add: [sum(3)] }));
+    w.send(batch({ seq: 3, add: [sum(4)], remove: [2] }));
     w.runFrames();
     expect(w.feed.store.rows().map((r) => r.id)).toEqual([3, 4]);
     expect(w.timers.length).toBe(0);
@@ -186,14 +186,14 @@ describe("Feed", () => {
     // A bad filter is refused by the server, naming its term; the old one stays.
     await expect(w.feed.setFilter("bad: x")).rejects.toMatchObject({ status: 400, data: { term: "bad: x" } });
     expect(w.feed.filter).toBe("status:200");
-    w.send({ type: "flows/batch", seq: 4, add: [sum(5)] });
+    w.send(batch({ seq: 4, add: [sum(5)] }));
     w.runFrames();
     expect(w.feed.store.rows().map((r) => r.id)).toEqual([3, 4, 5]);
   });
 
   it("drops batches of the previous filter until the new one is acknowledged", async () => {
     let ack: (() => void) | null = null;
-    const w = world((q) => ({ seq: 5, flows: q ? [] : [sum(1)], total: q ? 0 : 1 }), { subscribe: true });
+    const w = world((q) => page({ seq: 5, flows: q ? [] : [sum(1)], total: q ? 0 : 1 }), { subscribe: true });
     w.feed.start();
     w.open();
     await tick();
@@ -202,18 +202,18 @@ describe("Feed", () => {
     const send = sock.send;
     sock.send = (d) => (ack = () => send(d));
     const done = w.feed.setFilter("method:POST");
-    w.send({ type: "flows/batch", seq: 6, add: [sum(7)] }); // filtered by the old (empty) filter
+    w.send(batch({ seq: 6, add: [sum(7)] })); // filtered by the old (empty) filter
     w.runFrames();
     expect(w.feed.store.get(7)).toBeUndefined();
     ack!();
     await done;
-    w.send({ type: "flows/batch", seq: 7, add: [sum(8)] });
+    w.send(batch({ seq: 7, add: [sum(8)] }));
     w.runFrames();
     expect(w.feed.store.rows().map((r) => r.id)).toEqual([8]);
   });
 
   it("refetches the first page (throttled) when the server says the stream is stale", async () => {
-    const w = world(() => ({ seq: 1, flows: [sum(1)], total: 1 }), { subscribe: true });
+    const w = world(() => page({ seq: 1, flows: [sum(1)], total: 1 }), { subscribe: true });
     w.feed.start();
     w.open();
     await tick();
@@ -229,15 +229,15 @@ describe("Feed", () => {
   it("without a socket that can subscribe, a filtered list refetches (throttled) instead of trusting adds", async () => {
     const w = world((q) => {
       if (q === "bad:") throw Object.assign(new Error("unknown key"), { status: 400 });
-      return { seq: 1, flows: q ? [sum(2)] : [sum(1), sum(2)], total: q ? 1 : 2 };
+      return page({ seq: 1, flows: q ? [sum(2)] : [sum(1), sum(2)], total: q ? 1 : 2 });
     });
     w.feed.start();
     w.open();
     await tick();
     await w.feed.setFilter("status:200");
     expect(w.feed.store.size).toBe(1);
-    w.send({ type: "flows/batch", seq: 2, add: [sum(3)] });
-    w.send({ type: "flows/batch", seq: 3, add: [sum(4)] });
+    w.send(batch({ seq: 2, add: [sum(3)] }));
+    w.send(batch({ seq: 3, add: [sum(4)] }));
     w.runFrames();
     expect(w.feed.store.size).toBe(1);
     expect(w.timers.length).toBe(1);
@@ -255,7 +255,7 @@ describe("Feed", () => {
     const w = world(
       (_q, _limit, before, session) => {
         const id = session === null || session === undefined ? recording : (session as number);
-        return { seq: 1, flows: before ? [sum(1, { session: id })] : [sum(2, { session: id })], total: 2, next: before ? 0 : 2, session: id };
+        return page({ seq: 1, flows: before ? [sum(1, { session: id })] : [sum(2, { session: id })], total: 2, next: before ? 0 : 2, session: id });
       },
       { subscribe: true },
     );
@@ -294,11 +294,11 @@ describe("Feed", () => {
   });
 
   it("without a socket that subscribes, keeps only the new flows of the session listed", async () => {
-    const w = world(() => ({ seq: 1, flows: [], total: 0, session: 3 }));
+    const w = world(() => page({ seq: 1, flows: [], total: 0, session: 3 }));
     w.feed.start();
     w.open();
     await tick();
-    w.send({ type: "flows/batch", seq: 2, add: [sum(10, { session: 3 }), sum(11, { session: 4 })] });
+    w.send(batch({ seq: 2, add: [sum(10, { session: 3 }), sum(11, { session: 4 })] }));
     w.runFrames();
     expect(w.feed.store.rows().map((r) => r.id)).toEqual([10]);
   });

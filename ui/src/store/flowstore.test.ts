@@ -3,7 +3,7 @@ import type { BatchMessage } from "../api/types";
 import { FlowStore, shortType } from "./flowstore";
 import { sum } from "./testdata";
 
-const batch = (seq: number, b: Partial<BatchMessage>): BatchMessage => ({ type: "flows/batch", seq, ...b });
+const batch = (seq: number, b: Partial<BatchMessage>): BatchMessage => ({ type: "flows/batch", seq, add: [], update: [], remove: [], ...b });
 
 describe("FlowStore", () => {
   it("drops batches at or below the snapshot seq and applies newer ones", () => {

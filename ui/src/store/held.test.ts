@@ -3,9 +3,15 @@ import type { Held } from "../api/types";
 import { BODY_KEPT, draftOfHeld, editOf, fromRaw, respondOf, toRaw, withURL } from "../lib/heldedit";
 import { applyHeld, arrivals, countdown, emptyHeld, itemOf, omitted, released, releasedAll, remaining, selectHeld, urgent, withHeld } from "./held";
 
+/** The request a held response was the answer to (Go always sends it). */
+const sent = { method: "GET", url: "http://api.test/x", headers: [] };
+
 const req = (id: number, remainingMs = 60_000): Held => ({
   id,
   phase: "request",
+  rule: "r1",
+  heldAt: "",
+  onTimeout: "continue",
   deadline: new Date(Date.UTC(2026, 0, 1, 0, 1, 0)).toISOString(),
   remainingMs,
   request: { method: "POST", url: `http://api.test/items/${id}`, headers: [{ name: "Content-Type", value: "application/json" }], body: `{"n":${id}}` },
@@ -113,16 +119,16 @@ describe("held editor", () => {
   });
 
   it("edits a response's status and body", () => {
-    const h: Held = { id: 2, phase: "response", deadline: "", remainingMs: 1000, response: { status: 200, headers: [{ name: "Content-Type", value: "text/plain" }], body: "hello" } };
+    const h: Held = { id: 2, phase: "response", rule: "r1", heldAt: "", onTimeout: "continue", request: sent, deadline: "", remainingMs: 1000, response: { status: 200, headers: [{ name: "Content-Type", value: "text/plain" }], body: "hello" } };
     const orig = draftOfHeld(h);
     expect(editOf(orig, { ...orig, status: 500, body: "broken" }, "response")).toEqual({ status: 500, body: "broken" });
   });
 
   it("never sends a body it could not show (binary or cut)", () => {
-    const bin: Held = { id: 3, phase: "response", deadline: "", remainingMs: 1, response: { status: 200, headers: [], bodyBase64: "AAE=" } };
+    const bin: Held = { id: 3, phase: "response", rule: "r1", heldAt: "", onTimeout: "continue", request: sent, deadline: "", remainingMs: 1, response: { status: 200, headers: [], bodyBase64: "AAE=" } };
     const d = draftOfHeld(bin);
     expect(editOf(d, { ...d, body: "typed", status: 201 }, "response")).toEqual({ status: 201 });
-    const cut: Held = { ...req(4), request: { ...req(4).request!, truncated: true } };
+    const cut: Held = { ...req(4), request: { ...req(4).request, truncated: true } };
     const c = draftOfHeld(cut);
     expect(editOf(c, { ...c, body: "x" }, "request")).toEqual({});
   });
@@ -136,13 +142,13 @@ describe("held editor", () => {
     expect(edited).toMatchObject({ method: "PUT", headers: [{ name: "Content-Type", value: "application/json" }, { name: "X-A", value: "b: c" }], body: "line1\nline2" });
     expect(() => fromRaw("GARBAGE", "request", d)).toThrow(/line 1/);
     expect(() => fromRaw("GET /x\nno colon here\n\n", "request", d)).toThrow(/line 2/);
-    const r = draftOfHeld({ id: 2, phase: "response", deadline: "", remainingMs: 1, response: { status: 404, headers: [], body: "" } });
+    const r = draftOfHeld({ id: 2, phase: "response", rule: "r1", heldAt: "", onTimeout: "continue", request: sent, deadline: "", remainingMs: 1, response: { status: 404, headers: [], body: "" } });
     expect(fromRaw("HTTP/1.1 503 Service Unavailable\n\n", "response", r).status).toBe(503);
     expect(fromRaw("201\nA: 1", "response", r)).toMatchObject({ status: 201, headers: [{ name: "A", value: "1" }] });
   });
 
   it("keeps a body raw text cannot hold", () => {
-    const d = draftOfHeld({ id: 3, phase: "response", deadline: "", remainingMs: 1, response: { status: 200, headers: [], bodyBase64: "AAE=" } });
+    const d = draftOfHeld({ id: 3, phase: "response", rule: "r1", heldAt: "", onTimeout: "continue", request: sent, deadline: "", remainingMs: 1, response: { status: 200, headers: [], bodyBase64: "AAE=" } });
     const raw = toRaw(d, "response");
     expect(raw.endsWith(BODY_KEPT)).toBe(true);
     expect(fromRaw(raw.replace("200", "202"), "response", d)).toMatchObject({ status: 202, bodyBase64: "AAE=" });

@@ -42,7 +42,7 @@ function keepBodies(h: Held, before: Held): Held {
   const keep = <M extends { body?: string; bodyBase64?: string; bodyOmitted?: boolean }>(m: M | undefined, old: M | undefined): M | undefined =>
     m?.bodyOmitted && old && !old.bodyOmitted ? { ...m, body: old.body, bodyBase64: old.bodyBase64, bodyOmitted: false } : m;
   if (!h.request?.bodyOmitted && !h.response?.bodyOmitted) return h;
-  return { ...h, request: keep(h.request, before.request), response: keep(h.response, before.response) };
+  return { ...h, request: keep(h.request, before.request) ?? h.request, response: keep(h.response, before.response) };
 }
 
 /** omitted says whether an exchange's bodies were left out of the list it came in. */

@@ -1,5 +1,5 @@
 // Test data shared by the store tests.
-import type { Summary } from "../api/types";
+import type { BatchMessage, FlowPage, Summary } from "../api/types";
 
 export function sum(id: number, over: Partial<Summary> = {}): Summary {
   return {
@@ -21,3 +21,13 @@ export function sum(id: number, over: Partial<Summary> = {}): Summary {
   };
 }
 
+
+/** A flows/batch message; the lists Go always sends default to empty. */
+export function batch(b: Partial<BatchMessage> & { seq: number }): BatchMessage {
+  return { type: "flows/batch", add: [], update: [], remove: [], ...b };
+}
+
+/** A GET /api/flows answer: a complete list of every session unless said. */
+export function page(p: Partial<FlowPage> & Pick<FlowPage, "seq" | "flows" | "total">): FlowPage {
+  return { complete: true, session: 0, ...p };
+}
