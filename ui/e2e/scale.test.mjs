@@ -1,6 +1,7 @@
-// Browser test of the flow list at scale: 200,000 imported flows, a list that
-// pages from the server, a filter answered by the server, older pages loaded
-// by scrolling, and a filtered live feed. Screenshots go to test-results/e2e/.
+// Browser test of the flow list at scale: 200,000 imported flows in the
+// durable capture, a list that pages from the server, a filter answered by
+// the server, older pages loaded by scrolling, a filtered live feed, and
+// the same capture after a restart. Screenshots go to test-results/e2e/.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -10,7 +11,7 @@ import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, 
 import { pageKit } from "./page.mjs";
 
 const N = 200_000;
-let work, loupe, origin, browser, page;
+let work, bin, loupe, origin, browser, page;
 let flowRequests = 0; // GET /api/flows made by the page
 const T = { timeout: 120_000 };
 const { test, setFilter } = pageKit({ page: () => page, prefix: "scale" });
@@ -60,7 +61,7 @@ async function waitCounts(ok, what, timeout = 30_000) {
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   work = tmpDir("loupe-e2e-scale-");
-  const bin = process.env.LOUPE_BIN || (await buildLoupe(work));
+  bin = process.env.LOUPE_BIN || (await buildLoupe(work));
   origin = await startOrigin();
   loupe = await startLoupe(bin, path.join(work, "data"), ["-max-flows", "300000"]);
   // 200,000 flows, imported in four requests.
@@ -140,4 +141,28 @@ test("3. new matching traffic appears live, non-matching does not, and the list 
   assert.equal((await counts()).loaded, 2);
   assert.equal(flowRequests, fetched, "the filtered list was not refetched");
   await page.screenshot({ path: path.join(ARTIFACTS, "scale-03-live.png") });
+});
+
+test("4. after a restart on the same capture, the flows and the filtered list are back", T, async () => {
+  await loupe.stop();
+  loupe = await startLoupe(bin, path.join(work, "data"), ["-max-flows", "300000"]);
+  await page.goto(`${loupe.ui}/?token=${loupe.token}`);
+  await page.waitForSelector("[data-testid=feed-status]:has-text('live')", { timeout: 10_000 });
+  // This run records into a new, empty session; the previous run's session
+  // holds the 200,000 imported flows and the four of the live test.
+  await setFilter("");
+  await waitCounts((c) => c.total === 0, "the new recording session");
+  const sessions = JSON.parse((await loupe.api("/api/sessions")).text);
+  const previous = sessions.find((s) => s.flows === N + 4);
+  assert.ok(previous, `a session with the ${N + 4} flows: ${JSON.stringify(sessions)}`);
+  await page.selectOption("[data-testid=session-select]", String(previous.id));
+  await waitCounts((c) => c.total === N + 4, "the previous session after the restart");
+  let want = 0;
+  for (let i = 0; i < N; i++) if (matches(i)) want++;
+  await setFilter("status:5xx host:*.example.com");
+  const c = await waitCounts((c) => c.total === want, "filtered total after the restart");
+  assert.ok(c.loaded > 0 && c.loaded < want, `a page (${c.loaded}) of ${want} matches`);
+  const statuses = await page.locator(".row[data-id] .c-status").allTextContents();
+  assert.ok(statuses.length > 10 && statuses.every((s) => /^5\d\d$/.test(s)), `statuses ${statuses.slice(0, 5)}`);
+  await page.screenshot({ path: path.join(ARTIFACTS, "scale-04-restarted.png") });
 });
