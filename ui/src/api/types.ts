@@ -252,6 +252,12 @@ export const ACTION_TYPES = [
   "throttle",
   "block",
   "breakpoint",
+  "replaceBody",
+  "replaceHeaders",
+  "jsonPatch",
+  "setQuery",
+  "removeQuery",
+  "setStatus",
 ] as const;
 
 export type ActionType = (typeof ACTION_TYPES)[number];
@@ -277,6 +283,17 @@ export interface Action {
   onTimeout?: "continue" | "abort";
   /** breakpoint: the next N matches only; 0 = every match. */
   hits?: number;
+  /** replaceBody, replaceHeaders: literal text, or an RE2 expression when regex is set. */
+  find?: string;
+  /** replaceBody, replaceHeaders: $1, ${1}, ${name} name groups when regex is set; $$ is a dollar. */
+  replace?: string;
+  regex?: boolean;
+  /** replaceHeaders: a glob over header names (any case); absent = every header. */
+  name?: string;
+  /** jsonPatch: an RFC 7386 merge patch, a JSON object (or a string holding one). */
+  patch?: Record<string, unknown> | string;
+  /** setQuery: query parameters to set on the URL sent upstream. */
+  params?: Record<string, string>;
 }
 
 export interface Rule {
