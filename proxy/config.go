@@ -166,6 +166,12 @@ type Config struct {
 	// ahead to be shown and edited; a longer one is shown in part and goes
 	// through unedited. Default 10 MiB.
 	BreakpointBodyCap int64
+	// RewriteBodyCap bounds a body that replaceBody and jsonPatch rules
+	// rewrite, held in memory whole (before and after its Content-Encoding
+	// is undone); a longer one passes unchanged. Default
+	// rules.MaxRewriteBodyBytes (16 MiB), which the rule editor's help
+	// names.
+	RewriteBodyCap int64
 	// BreakpointGrace is how long held exchanges wait after the last
 	// dashboard disconnected before they take their timeout action (a
 	// reload reconnects within it). Default 5 s.
@@ -213,6 +219,7 @@ func (c *Config) Validate() error {
 		"websocket message cap": int64(c.WSMessageCap), "body idle timeout": int64(c.BodyIdleTimeout),
 		"max client conns": int64(c.MaxClientConns), "max conns per client": int64(c.MaxConnsPerClient),
 		"max held": int64(c.MaxHeld), "breakpoint body cap": c.BreakpointBodyCap, "breakpoint grace": int64(c.BreakpointGrace),
+		"rewrite body cap": c.RewriteBodyCap,
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: negative", name)
@@ -250,6 +257,9 @@ func (c *Config) withDefaults() Config {
 	setDur(&d.BreakpointGrace, DefaultBreakpointGrace)
 	if d.BreakpointBodyCap == 0 {
 		d.BreakpointBodyCap = DefaultBreakpointBodyCap
+	}
+	if d.RewriteBodyCap == 0 {
+		d.RewriteBodyCap = rules.MaxRewriteBodyBytes
 	}
 	if d.BodyMinRate == 0 {
 		d.BodyMinRate = DefaultBodyMinRate

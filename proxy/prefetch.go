@@ -93,9 +93,14 @@ func (f *prefetch) stop(err error) {
 // prefetchIdle, prefetchWait passed or ctx ended, and returns what was read
 // so far and whether that is the whole body.
 func (f *prefetch) wait(ctx context.Context) (head []byte, whole bool) {
-	idle := time.NewTimer(prefetchIdle)
+	return f.waitFor(ctx, prefetchIdle, prefetchWait)
+}
+
+// waitFor is wait with other bounds: a pause of idle, total in all.
+func (f *prefetch) waitFor(ctx context.Context, idleFor, totalFor time.Duration) (head []byte, whole bool) {
+	idle := time.NewTimer(idleFor)
 	defer idle.Stop()
-	total := time.NewTimer(prefetchWait)
+	total := time.NewTimer(totalFor)
 	defer total.Stop()
 loop:
 	for {
@@ -103,7 +108,7 @@ loop:
 		case <-f.done:
 			break loop
 		case <-f.progress:
-			idle.Reset(prefetchIdle)
+			idle.Reset(idleFor)
 		case <-idle.C:
 			break loop
 		case <-total.C:
@@ -121,6 +126,14 @@ func (f *prefetch) snapshot() ([]byte, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.buf[:len(f.buf):len(f.buf)], f.stopped && f.err == io.EOF
+}
+
+// state says why a wait did not return a whole body: the source passed
+// max bytes (full), or failed (err, once stopped), or is still arriving.
+func (f *prefetch) state() (full, stopped bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.full, f.stopped, f.err
 }
 
 // Read hands on the bytes read ahead, then reads the source itself once

@@ -71,8 +71,22 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 			x.remapped = true
 		}
 	}
+	reqBodyDone := false
 	for _, a := range plan.Request {
 		switch a.Type {
+		case rules.TypeReplaceBody, rules.TypeJSONPatch:
+			// The phase's body rewrites run together, where the first one
+			// stands: the body is decoded and encoded once.
+			if !reqBodyDone {
+				reqBodyDone = true
+				p.rewriteRequestBody(x, out, bodyRewrites(set, &plan, plan.Request))
+			}
+		case rules.TypeReplaceHeaders:
+			if w := set.Rewriter(a); w != nil {
+				x.replaceHeaders(ruleOf(&plan, a), a, w, out.Header)
+			}
+		case rules.TypeSetQuery, rules.TypeRemoveQuery:
+			setQuery(out, a)
 		case rules.TypeSetRequestHeaders:
 			setHeaders(out.Header, a.Headers)
 		case rules.TypeRemoveRequestHeaders:
@@ -92,8 +106,28 @@ func (p *Proxy) applyRequestRules(x *exchange, out *http.Request, scheme string)
 			p.override(x, rule, a, resp)
 		})
 	}
+	respBodyDone := false
 	for _, a := range plan.Response {
 		switch a.Type {
+		case rules.TypeReplaceBody, rules.TypeJSONPatch:
+			if !respBodyDone {
+				respBodyDone = true
+				rws := bodyRewrites(set, &plan, plan.Response)
+				x.respActions = append(x.respActions, func(x *exchange, resp *http.Response, _ *http.Request) {
+					p.rewriteResponseBody(x, resp, rws)
+				})
+			}
+		case rules.TypeReplaceHeaders:
+			if w := set.Rewriter(a); w != nil {
+				rule := ruleOf(&plan, a)
+				x.respActions = append(x.respActions, func(x *exchange, resp *http.Response, _ *http.Request) {
+					x.replaceHeaders(rule, a, w, resp.Header)
+				})
+			}
+		case rules.TypeSetStatus:
+			x.respActions = append(x.respActions, func(x *exchange, resp *http.Response, _ *http.Request) {
+				setStatus(x, resp, a.Status)
+			})
 		case rules.TypeSetResponseHeaders:
 			x.respActions = append(x.respActions, func(_ *exchange, resp *http.Response, _ *http.Request) {
 				setHeaders(resp.Header, a.Headers)

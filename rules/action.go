@@ -281,16 +281,18 @@ type Plan struct {
 	// ignored, since mapping an already mapped URL is never what one means.
 	MapRemote     *Action
 	MapRemoteRule *Rule
-	// Request holds setRequestHeaders, removeRequestHeaders and request-phase
-	// delay actions, in order.
+	// Request holds setRequestHeaders, removeRequestHeaders, setQuery,
+	// removeQuery and the request-phase delay, replaceHeaders, replaceBody
+	// and jsonPatch actions, in order.
 	Request []*Action
 	// Respond is the first response-producing action (override, mock,
 	// block), or nil; RespondRule is its rule.
 	Respond     *Action
 	RespondRule *Rule
-	// Response holds setResponseHeaders, removeResponseHeaders,
-	// response-phase delay and throttle actions, in order. They apply to the
-	// served response, including one produced by Respond.
+	// Response holds setResponseHeaders, removeResponseHeaders, setStatus,
+	// throttle and the response-phase delay, replaceHeaders, replaceBody and
+	// jsonPatch actions, in order. They apply to the served response,
+	// including one produced by Respond.
 	Response []*Action
 	// Breakpoints are the breakpoint actions of the matched rules, in
 	// order. The proxy holds an exchange for the first one that still has
@@ -317,8 +319,14 @@ func (s *Set) Plan(r Request) Plan {
 				if p.MapRemote == nil {
 					p.MapRemote, p.MapRemoteRule = a, rule
 				}
-			case TypeSetRequestHeaders, TypeRemoveRequestHeaders:
+			case TypeSetRequestHeaders, TypeRemoveRequestHeaders, TypeSetQuery, TypeRemoveQuery:
 				p.Request = append(p.Request, a)
+			case TypeReplaceHeaders, TypeReplaceBody, TypeJSONPatch:
+				if a.Phase == PhaseRequest {
+					p.Request = append(p.Request, a)
+				} else {
+					p.Response = append(p.Response, a)
+				}
 			case TypeDelay:
 				if a.DelayPhase() == PhaseResponse {
 					p.Response = append(p.Response, a)
@@ -329,7 +337,7 @@ func (s *Set) Plan(r Request) Plan {
 				if p.Respond == nil {
 					p.Respond, p.RespondRule = a, rule
 				}
-			case TypeSetResponseHeaders, TypeRemoveResponseHeaders, TypeThrottle:
+			case TypeSetResponseHeaders, TypeRemoveResponseHeaders, TypeThrottle, TypeSetStatus:
 				p.Response = append(p.Response, a)
 			case TypeBreakpoint:
 				p.Breakpoints = append(p.Breakpoints, RuleAction{Rule: rule, Action: a})

@@ -248,5 +248,11 @@ func (d *objDecoder) action(raw json.RawMessage, at string, a *Action) {
 		"timeoutMs":      {func() any { return &a.TimeoutMs }, "an integer"},
 		"onTimeout":      {func() any { return &a.OnTimeout }, "a string"},
 		"hits":           {func() any { return &a.Hits }, "an integer"},
+		"find":           {func() any { return &a.Find }, "a string"},
+		"replace":        {func() any { return &a.Replace }, "a string"},
+		"regex":          {func() any { return &a.Regex }, "true or false"},
+		"name":           {func() any { return &a.Name }, "a string"},
+		"patch":          {func() any { return &a.Patch }, "a JSON object"},
+		"params":         {func() any { return &a.Params }, "an object of strings"},
 	})
 }

@@ -31,6 +31,7 @@ func FuzzCompile(f *testing.F) {
 	f.Add([]byte(`[{"id":"p","match":{"port":0}},{"id":"q","match":{"port":65536}},{"id":"r","match":{"port":"80"}},{"id":"s","match":{"port":-1.5}}]`))
 	f.Add([]byte(`[{"id":"bp","enabled":true,"match":{"host":"api.example.com"},"actions":[{"type":"breakpoint","phase":"both","timeoutMs":60000,"onTimeout":"continue","hits":0}]}]`))
 	f.Add([]byte(`[{"id":"bp","enabled":true,"actions":[{"type":"breakpoint","phase":"response","timeoutMs":1800001,"onTimeout":"abort","hits":-1}]},{"id":"c","actions":[{"type":"breakpoint","hits":"2"}]}]`))
+	f.Add([]byte(`[{"id":"w","enabled":true,"actions":[{"type":"replaceBody","phase":"response","find":"(a)(?P<n>b)","replace":"$2${n}$1x","regex":true},{"type":"replaceHeaders","phase":"request","name":"x-\\*?","find":"a"},{"type":"jsonPatch","phase":"request","patch":"{\"a\":[1,{\"b\":null}]}"},{"type":"setQuery","params":{"":"x"}},{"type":"removeQuery","names":[""]},{"type":"setStatus","status":101}]}]`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		rs, err := DecodeRules(bytes.NewReader(doc))
 		if err != nil {
@@ -62,6 +63,23 @@ func FuzzCompile(f *testing.F) {
 					a := &rule.Actions[i]
 					if a.Type == TypeMock && a.Dir != "" {
 						_, _ = MockFile(rule, a, r.Path)
+					}
+					switch a.Type {
+					case TypeReplaceBody, TypeReplaceHeaders:
+						w := set.Rewriter(a)
+						if w == nil {
+							t.Fatalf("valid %s action does not compile", a.Type)
+						}
+						_, _ = w.String(r.URL)
+						_ = w.MatchesName(r.Host)
+					case TypeJSONPatch:
+						p, err := a.PatchObject()
+						if err != nil {
+							t.Fatalf("valid patch: %v", err)
+						}
+						if _, err := MergePatch([]byte(`{"a":1}`), p); err != nil {
+							t.Fatalf("valid patch does not apply: %v", err)
+						}
 					}
 				}
 			}

@@ -1,5 +1,7 @@
 package rules
 
+import "encoding/json"
+
 // Rule is one user rule, as stored in rules.json and exchanged with the API.
 // Its TypeScript twin lives in ui/src/api/types.ts.
 type Rule struct {
@@ -44,6 +46,13 @@ const (
 	TypeThrottle              = "throttle"
 	TypeBlock                 = "block"
 	TypeBreakpoint            = "breakpoint"
+	// Rewrites: they change traffic as it passes rather than answer it.
+	TypeReplaceBody    = "replaceBody"
+	TypeReplaceHeaders = "replaceHeaders"
+	TypeJSONPatch      = "jsonPatch"
+	TypeSetQuery       = "setQuery"
+	TypeRemoveQuery    = "removeQuery"
+	TypeSetStatus      = "setStatus"
 )
 
 // Action is one thing a rule does. Which fields apply depends on Type.
@@ -52,10 +61,12 @@ type Action struct {
 
 	// Status of the produced response (override, mock, block). Zero keeps the
 	// upstream status (override) or defaults to 200 (mock) / 403 (block).
+	// setStatus requires it: the status served instead of the upstream's.
 	Status int `json:"status,omitempty"`
 	// Headers to set (override, mock, setRequestHeaders, setResponseHeaders).
 	Headers map[string]string `json:"headers,omitempty"`
-	// Names of headers to remove (removeRequestHeaders, removeResponseHeaders).
+	// Names of headers to remove (removeRequestHeaders, removeResponseHeaders),
+	// or of query parameters to remove (removeQuery).
 	Names []string `json:"names,omitempty"`
 
 	// Exactly one body source at most (override, mock, block).
@@ -73,7 +84,9 @@ type Action struct {
 
 	// Ms (delay) and Phase: "request" (before sending upstream, default) or
 	// "response" (before the response head is served). A breakpoint's
-	// Phase may also be "both".
+	// Phase may also be "both"; the rewrites of bodies and headers
+	// (replaceBody, replaceHeaders, jsonPatch) require "request" or
+	// "response".
 	Ms    int    `json:"ms,omitempty"`
 	Phase string `json:"phase,omitempty"`
 
@@ -91,4 +104,19 @@ type Action struct {
 
 	// Reset (block) closes the client connection without an answer.
 	Reset bool `json:"reset,omitempty"`
+
+	// Find and Replace (replaceBody, replaceHeaders): Find is literal text,
+	// or an RE2 expression when Regex is set, whose groups Replace may name
+	// ($1, ${1}, ${name}; $$ is a dollar sign). Every match is replaced.
+	Find    string `json:"find,omitempty"`
+	Replace string `json:"replace,omitempty"`
+	Regex   bool   `json:"regex,omitempty"`
+	// Name (replaceHeaders) limits the rewrite to headers whose name
+	// matches this glob, case-insensitively; empty means every header.
+	Name string `json:"name,omitempty"`
+	// Patch (jsonPatch) is an RFC 7386 merge patch: a JSON object, or a
+	// string holding one (what a text form sends).
+	Patch json.RawMessage `json:"patch,omitempty"`
+	// Params (setQuery) are query parameters to set on the request URL.
+	Params map[string]string `json:"params,omitempty"`
 }

@@ -72,6 +72,9 @@ type Set struct {
 	byPort     map[int][]int
 	anyHost    []int
 	ports      bool // some enabled rule names a port
+	// rewriters are the compiled find and replace of the replaceBody and
+	// replaceHeaders actions, by action.
+	rewriters map[*Action]*Rewriter
 }
 
 // hostPort is a key of Set.byHostPort.
@@ -143,6 +146,17 @@ func compileValid(rs []Rule) *Set {
 		}
 		if !s.rules[i].Enabled {
 			continue
+		}
+		for j := range s.rules[i].Actions {
+			a := &s.rules[i].Actions[j]
+			if a.Type == TypeReplaceBody || a.Type == TypeReplaceHeaders {
+				if w, err := NewRewriter(a); err == nil { // validated above
+					if s.rewriters == nil {
+						s.rewriters = make(map[*Action]*Rewriter)
+					}
+					s.rewriters[a] = w
+				}
+			}
 		}
 		s.ports = s.ports || c.port != 0
 		switch {
@@ -356,6 +370,22 @@ func (s *Set) Rules() []Rule {
 	return out
 }
 
+// Rewriter returns the compiled find and replace of a replaceBody or
+// replaceHeaders action of the set (compiled now for any other action); nil
+// when it does not compile.
+func (s *Set) Rewriter(a *Action) *Rewriter {
+	if s != nil {
+		if w := s.rewriters[a]; w != nil {
+			return w
+		}
+	}
+	w, err := NewRewriter(a)
+	if err != nil {
+		return nil
+	}
+	return w
+}
+
 // Len is the number of rules in the set, disabled ones included.
 func (s *Set) Len() int {
 	if s == nil {
@@ -372,6 +402,8 @@ func cloneRule(r Rule) Rule {
 		for i, a := range r.Actions {
 			a.Headers = maps.Clone(a.Headers)
 			a.Names = slices.Clone(a.Names)
+			a.Params = maps.Clone(a.Params)
+			a.Patch = slices.Clone(a.Patch)
 			if a.Body != nil {
 				b := *a.Body
 				a.Body = &b

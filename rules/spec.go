@@ -10,8 +10,11 @@ const (
 	KindText    FieldKind = "text"    // several lines (a body, a replacement)
 	KindBool    FieldKind = "bool"    // a checkbox
 	KindEnum    FieldKind = "enum"    // one of Options
-	KindHeaders FieldKind = "headers" // an object of header name to value
+	KindHeaders FieldKind = "headers" // an object of name to value (headers, query parameters)
 	KindNames   FieldKind = "names"   // a list of header or parameter names
+	// KindJSON is a JSON value (jsonPatch's patch), edited as text: the
+	// form may send the JSON itself or a string holding it.
+	KindJSON FieldKind = "json"
 )
 
 // FieldSpec is one field of an action type: its JSON name in Action and how
@@ -53,7 +56,15 @@ var (
 	fieldBodyFile = FieldSpec{Name: "bodyFile", Kind: KindString, Label: "Body file", Group: "body",
 		Help: "A file read at each match, so edits take effect at once."}
 	fieldNames = FieldSpec{Name: "names", Kind: KindNames, Label: "Header names"}
+	// The rewrites of bodies and headers name their phase.
+	fieldRewritePhase = FieldSpec{Name: "phase", Kind: KindEnum, Label: "Phase", Options: []string{"response", "request"},
+		Help: "Response rewrites what the client gets; request rewrites what is sent upstream."}
+	fieldRegex = FieldSpec{Name: "regex", Kind: KindBool, Label: "Regular expression",
+		Help: "Find is an RE2 regular expression; replace may name its groups as $1, ${1} or ${name} ($$ is a dollar sign)."}
 )
+
+// rewriteCap is how the help of body rewrites names their size cap.
+const rewriteCap = "16 MiB"
 
 // ActionSpecs returns the table of action types, in the order the editor
 // offers them. Each call returns a fresh copy.
@@ -102,6 +113,40 @@ func ActionSpecs() []ActionSpec {
 				{Name: "onTimeout", Kind: KindEnum, Label: "On timeout", Options: []string{"continue", "abort"}},
 				{Name: "hits", Kind: KindInt, Label: "Hits", Help: "Hold only the next N matches; empty holds every match."},
 			}},
+		{Type: TypeReplaceBody, Label: "Find and replace in body",
+			Help: "Replaces every match in the request or response body, its Content-Encoding (gzip, br, deflate, zstd) undone and redone, with Content-Length recomputed. " +
+				"A body over " + rewriteCap + " (or still arriving after a pause of 5 s, or 30 s in all) passes unchanged, and the flow notes that the rule did not apply.",
+			Fields: []FieldSpec{
+				fieldRewritePhase,
+				{Name: "find", Kind: KindText, Label: "Find", Help: "Text to find; every match is replaced."},
+				{Name: "replace", Kind: KindText, Label: "Replace with", Help: "Empty deletes the matches."},
+				fieldRegex,
+			}},
+		{Type: TypeReplaceHeaders, Label: "Find and replace in headers",
+			Help: "Replaces every match in the values of the request or response headers. Connection, framing and other hop-by-hop headers are never touched.",
+			Fields: []FieldSpec{
+				fieldRewritePhase,
+				{Name: "name", Kind: KindString, Label: "Header name", Help: "Only headers whose name matches this glob (\"*\" any run, \"?\" one character; any case); empty looks at every header."},
+				{Name: "find", Kind: KindString, Label: "Find", Help: "Text to find in the values; every match is replaced."},
+				{Name: "replace", Kind: KindString, Label: "Replace with", Help: "Empty deletes the matches; a value left empty stays, empty."},
+				fieldRegex,
+			}},
+		{Type: TypeJSONPatch, Label: "JSON merge patch",
+			Help: "Merges a JSON object into a JSON request or response body (RFC 7386: null removes a member, objects merge, anything else replaces). " +
+				"A body that is not JSON, or is over " + rewriteCap + ", passes unchanged, and the flow notes that the rule did not apply.",
+			Fields: []FieldSpec{
+				fieldRewritePhase,
+				{Name: "patch", Kind: KindJSON, Label: "Patch", Help: "A JSON object, e.g. {\"debug\": true, \"token\": null}."},
+			}},
+		{Type: TypeSetQuery, Label: "Set query parameters",
+			Help:   "Sets parameters in the query of the URL sent upstream: the first of each name takes the new value in its place, the others of that name go, and new names come last.",
+			Fields: []FieldSpec{{Name: "params", Kind: KindHeaders, Label: "Parameters"}}},
+		{Type: TypeRemoveQuery, Label: "Remove query parameters",
+			Help:   "Removes every parameter of these names from the query of the URL sent upstream.",
+			Fields: []FieldSpec{{Name: "names", Kind: KindNames, Label: "Parameter names"}}},
+		{Type: TypeSetStatus, Label: "Set response status",
+			Help:   "Serves this status instead of the upstream's, with the upstream's headers and body (none for 204 and 304, whose upstream body is still read to the end).",
+			Fields: []FieldSpec{{Name: "status", Kind: KindInt, Label: "Status", Help: "200..599."}}},
 	}
 }
 

@@ -38,7 +38,8 @@ func TestActionSpecsMatchAction(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{TypeOverride, TypeMock, TypeMapRemote, TypeSetRequestHeaders, TypeRemoveRequestHeaders,
-		TypeSetResponseHeaders, TypeRemoveResponseHeaders, TypeDelay, TypeThrottle, TypeBlock, TypeBreakpoint} {
+		TypeSetResponseHeaders, TypeRemoveResponseHeaders, TypeDelay, TypeThrottle, TypeBlock, TypeBreakpoint,
+		TypeReplaceBody, TypeReplaceHeaders, TypeJSONPatch, TypeSetQuery, TypeRemoveQuery, TypeSetStatus} {
 		if !seen[typ] {
 			t.Errorf("type %q has no spec", typ)
 		}

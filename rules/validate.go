@@ -252,6 +252,12 @@ const (
 	fTimeout
 	fOnTimeout
 	fHits
+	fFind
+	fReplace
+	fRegex
+	fName
+	fPatch
+	fParams
 )
 
 // fieldsOf lists the fields an action type uses, from ActionSpecs; false
@@ -298,6 +304,18 @@ func bitOf(name string) int {
 		return fOnTimeout
 	case "hits":
 		return fHits
+	case "find":
+		return fFind
+	case "replace":
+		return fReplace
+	case "regex":
+		return fRegex
+	case "name":
+		return fName
+	case "patch":
+		return fPatch
+	case "params":
+		return fParams
 	}
 	return 0
 }
@@ -333,6 +351,12 @@ func (v *validator) checkAction(at string, a *Action) {
 		{fTimeout, "timeoutMs", a.TimeoutMs != 0},
 		{fOnTimeout, "onTimeout", a.OnTimeout != ""},
 		{fHits, "hits", a.Hits != 0},
+		{fFind, "find", a.Find != ""},
+		{fReplace, "replace", a.Replace != ""},
+		{fRegex, "regex", a.Regex},
+		{fName, "name", a.Name != ""},
+		{fPatch, "patch", len(a.Patch) > 0},
+		{fParams, "params", a.Params != nil},
 	}
 	for _, p := range present {
 		if p.isSet && mask&p.bit == 0 {
@@ -406,6 +430,49 @@ func (v *validator) checkAction(at string, a *Action) {
 		if a.Hits < 0 {
 			v.add(at+".hits", "must be 0 (every match) or more")
 		}
+	case TypeReplaceBody, TypeReplaceHeaders:
+		v.checkRewritePhase(at, a)
+		v.checkFind(at, a)
+		if a.Type == TypeReplaceHeaders {
+			if a.Name != "" {
+				if msg := headerGlobProblem(a.Name); msg != "" {
+					v.add(at+".name", msg)
+				}
+			}
+			if !validHeaderValue(a.Replace) {
+				v.add(at+".replace", "must not contain control characters (CR, LF, NUL): it goes into header values")
+			}
+		}
+	case TypeJSONPatch:
+		v.checkRewritePhase(at, a)
+		if msg := patchProblem(a); msg != "" {
+			v.add(at+".patch", msg)
+		}
+	case TypeSetQuery:
+		if len(a.Params) == 0 {
+			v.add(at+".params", "at least one parameter is required")
+		}
+		for _, k := range slices.Sorted(maps.Keys(a.Params)) {
+			if k == "" {
+				v.add(at+".params", "a parameter name must not be empty")
+			}
+		}
+	case TypeRemoveQuery:
+		if len(a.Names) == 0 {
+			v.add(at+".names", "at least one parameter name is required")
+		}
+		for _, n := range a.Names {
+			if n == "" {
+				v.add(at+".names", "a parameter name must not be empty")
+				break
+			}
+		}
+	case TypeSetStatus:
+		if a.Status == 0 {
+			v.add(at+".status", "is required (200..599)")
+		} else if a.Status >= 100 && a.Status < 200 {
+			v.add(at+".status", "must be 200..599: a 1xx status is not a final answer")
+		}
 	case TypeBlock:
 		if a.Reset {
 			if a.Status != 0 || a.Headers != nil || a.Body != nil || a.BodyBase64 != "" || a.BodyFile != "" {
@@ -413,6 +480,55 @@ func (v *validator) checkAction(at string, a *Action) {
 			}
 		}
 	}
+}
+
+// checkRewritePhase checks the phase that a rewrite of bodies or headers
+// must name.
+func (v *validator) checkRewritePhase(at string, a *Action) {
+	switch a.Phase {
+	case PhaseRequest, PhaseResponse:
+	case "":
+		v.add(at+".phase", "is required: request or response")
+	default:
+		v.add(at+".phase", fmt.Sprintf("%q is not request or response", a.Phase))
+	}
+}
+
+// checkFind checks find, and replace's group references when find is a
+// regular expression.
+func (v *validator) checkFind(at string, a *Action) {
+	if a.Find == "" {
+		v.add(at+".find", "must not be empty")
+		return
+	}
+	if !a.Regex {
+		return
+	}
+	if len(a.Find) > MaxPatternLen {
+		v.add(at+".find", fmt.Sprintf("a regular expression must be at most %d characters", MaxPatternLen))
+		return
+	}
+	re, err := regexp.Compile(a.Find)
+	if err != nil {
+		v.add(at+".find", "bad regular expression: "+strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return
+	}
+	if msg := templateProblem(re, a.Replace); msg != "" {
+		v.add(at+".replace", msg)
+	}
+}
+
+// headerGlobProblem checks a replaceHeaders name: a glob over header names.
+func headerGlobProblem(g string) string {
+	if _, err := compileGlob(g, true); err != nil {
+		return "bad glob: " + err.Error()
+	}
+	for i := 0; i < len(g); i++ {
+		if c := g[i]; !isTchar(c) && c != '?' && c != '\\' {
+			return fmt.Sprintf("%q is not a header name or a glob of one", g)
+		}
+	}
+	return ""
 }
 
 func (v *validator) checkHeaders(at string, a *Action) {

@@ -32,7 +32,7 @@ export type FlowKind = "" | "tunnel" | "tls-error";
 /** flow.ReleaseContinue, ReleaseExecute, ReleaseRespond, ReleaseAbort. */
 export type ReleaseAction = "continue" | "execute" | "respond" | "abort";
 
-/** rules.TypeOverride ... rules.TypeBreakpoint, in the editor's order. */
+/** rules.TypeOverride ... rules.TypeSetStatus, in the editor's order. */
 export const ACTION_TYPES = [
   "override",
   "mock",
@@ -45,6 +45,12 @@ export const ACTION_TYPES = [
   "throttle",
   "block",
   "breakpoint",
+  "replaceBody",
+  "replaceHeaders",
+  "jsonPatch",
+  "setQuery",
+  "removeQuery",
+  "setStatus",
 ] as const;
 
 export type ActionType = (typeof ACTION_TYPES)[number];

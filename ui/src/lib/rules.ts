@@ -19,6 +19,12 @@ export const ACTION_FIELDS: Record<ActionType, (keyof Action)[]> = {
   throttle: ["bytesPerSecond"],
   block: ["status", "reset"],
   breakpoint: ["phase", "timeoutMs", "onTimeout", "hits"],
+  replaceBody: ["phase", "find", "replace", "regex"],
+  replaceHeaders: ["phase", "name", "find", "replace", "regex"],
+  jsonPatch: ["phase", "patch"],
+  setQuery: ["params"],
+  removeQuery: ["names"],
+  setStatus: ["status"],
 };
 
 export const ACTION_LABELS: Record<ActionType, string> = {
@@ -33,6 +39,12 @@ export const ACTION_LABELS: Record<ActionType, string> = {
   throttle: "Throttle response",
   block: "Block",
   breakpoint: "Breakpoint (hold to inspect and edit)",
+  replaceBody: "Find and replace in body",
+  replaceHeaders: "Find and replace in headers",
+  jsonPatch: "JSON merge patch",
+  setQuery: "Set query parameters",
+  removeQuery: "Remove query parameters",
+  setStatus: "Set response status",
 };
 
 export function blankAction(type: ActionType): Action {
@@ -56,6 +68,18 @@ export function blankAction(type: ActionType): Action {
       return { type, status: 403 };
     case "breakpoint":
       return { type, phase: "request", timeoutMs: 60000, onTimeout: "continue", hits: 0 };
+    case "replaceBody":
+      return { type, phase: "response", find: "", replace: "", regex: false };
+    case "replaceHeaders":
+      return { type, phase: "response", name: "", find: "", replace: "", regex: false };
+    case "jsonPatch":
+      return { type, phase: "response", patch: {} };
+    case "setQuery":
+      return { type, params: {} };
+    case "removeQuery":
+      return { type, names: [] };
+    case "setStatus":
+      return { type, status: 404 };
   }
 }
 

@@ -89,6 +89,30 @@ export const TypeBlock = "block";
  */
 export const TypeBreakpoint = "breakpoint";
 /**
+ * Rewrites: they change traffic as it passes rather than answer it.
+ */
+export const TypeReplaceBody = "replaceBody";
+/**
+ * Action types.
+ */
+export const TypeReplaceHeaders = "replaceHeaders";
+/**
+ * Action types.
+ */
+export const TypeJSONPatch = "jsonPatch";
+/**
+ * Action types.
+ */
+export const TypeSetQuery = "setQuery";
+/**
+ * Action types.
+ */
+export const TypeRemoveQuery = "removeQuery";
+/**
+ * Action types.
+ */
+export const TypeSetStatus = "setStatus";
+/**
  * Action is one thing a rule does. Which fields apply depends on Type.
  */
 export interface Action {
@@ -96,6 +120,7 @@ export interface Action {
   /**
    * Status of the produced response (override, mock, block). Zero keeps the
    * upstream status (override) or defaults to 200 (mock) / 403 (block).
+   * setStatus requires it: the status served instead of the upstream's.
    */
   status?: number /* int */;
   /**
@@ -103,7 +128,8 @@ export interface Action {
    */
   headers?: { [key: string]: string};
   /**
-   * Names of headers to remove (removeRequestHeaders, removeResponseHeaders).
+   * Names of headers to remove (removeRequestHeaders, removeResponseHeaders),
+   * or of query parameters to remove (removeQuery).
    */
   names?: string[];
   /**
@@ -128,7 +154,9 @@ export interface Action {
   /**
    * Ms (delay) and Phase: "request" (before sending upstream, default) or
    * "response" (before the response head is served). A breakpoint's
-   * Phase may also be "both".
+   * Phase may also be "both"; the rewrites of bodies and headers
+   * (replaceBody, replaceHeaders, jsonPatch) require "request" or
+   * "response".
    */
   ms?: number /* int */;
   phase?: string;
@@ -154,6 +182,28 @@ export interface Action {
    * Reset (block) closes the client connection without an answer.
    */
   reset?: boolean;
+  /**
+   * Find and Replace (replaceBody, replaceHeaders): Find is literal text,
+   * or an RE2 expression when Regex is set, whose groups Replace may name
+   * ($1, ${1}, ${name}; $$ is a dollar sign). Every match is replaced.
+   */
+  find?: string;
+  replace?: string;
+  regex?: boolean;
+  /**
+   * Name (replaceHeaders) limits the rewrite to headers whose name
+   * matches this glob, case-insensitively; empty means every header.
+   */
+  name?: string;
+  /**
+   * Patch (jsonPatch) is an RFC 7386 merge patch: a JSON object, or a
+   * string holding one (what a text form sends).
+   */
+  patch?: unknown;
+  /**
+   * Params (setQuery) are query parameters to set on the request URL.
+   */
+  params?: { [key: string]: string};
 }
 
 //////////
@@ -191,6 +241,11 @@ export const KindHeaders: FieldKind = "headers";
  * Field kinds.
  */
 export const KindNames: FieldKind = "names";
+/**
+ * KindJSON is a JSON value (jsonPatch's patch), edited as text: the
+ * form may send the JSON itself or a string holding it.
+ */
+export const KindJSON: FieldKind = "json";
 /**
  * FieldSpec is one field of an action type: its JSON name in Action and how
  * to edit it.
@@ -230,6 +285,9 @@ export interface ActionSpec {
   help: string;
   fields: FieldSpec[];
 }
+/**
+ * rewriteCap is how the help of body rewrites names their size cap.
+ */
 
 //////////
 // source: validate.go
