@@ -3,6 +3,7 @@
 // can show a filter's bad term or a rule's field problems where they belong.
 
 import type {
+  ActionSpec,
   AppState,
   BrowsersState,
   ComposeAnswer,
@@ -18,6 +19,7 @@ import type {
   LaunchRequest,
   Problem,
   Rule,
+  RuleStats,
   Session,
   SessionID,
   Summary,
@@ -128,7 +130,8 @@ export const api = {
   addRule: (r: Rule) => request<Rule | null>("POST", "/api/rules", r),
   updateRule: (id: string, r: Rule) => request<unknown>("PUT", `/api/rules/${encodeURIComponent(id)}`, r),
   deleteRule: (id: string) => request<unknown>("DELETE", `/api/rules/${encodeURIComponent(id)}`),
-  ruleStats: () => request<{ counts?: Record<string, number> } | null>("GET", "/api/rules/stats"),
+  ruleStats: () => request<RuleStats | null>("GET", "/api/rules/stats"),
+  ruleActions: () => request<ActionSpec[] | null>("GET", "/api/rules/actions"),
   state: () => request<AppState>("GET", "/api/state"),
   setRecording: (on: boolean) => request<unknown>("POST", on ? "/api/recording/resume" : "/api/recording/pause"),
   compose: (r: ComposeRequest) => request<ComposeAnswer>("POST", "/api/compose", r),

@@ -240,21 +240,11 @@ export interface Match {
   port?: number;
 }
 
-export const ACTION_TYPES = [
-  "override",
-  "mock",
-  "mapRemote",
-  "setRequestHeaders",
-  "removeRequestHeaders",
-  "setResponseHeaders",
-  "removeResponseHeaders",
-  "delay",
-  "throttle",
-  "block",
-  "breakpoint",
-] as const;
-
-export type ActionType = (typeof ACTION_TYPES)[number];
+/**
+ * The action types this code names itself. The editor offers whatever
+ * GET /api/rules/actions lists (ActionSpec), which may hold more.
+ */
+export type ActionType = "override" | "mock" | "mapRemote" | "setRequestHeaders" | "removeRequestHeaders" | "setResponseHeaders" | "removeResponseHeaders" | "delay" | "throttle" | "block" | "breakpoint";
 
 export interface Action {
   type: ActionType | string;
@@ -277,6 +267,8 @@ export interface Action {
   onTimeout?: "continue" | "abort";
   /** breakpoint: the next N matches only; 0 = every match. */
   hits?: number;
+  /** Fields of action types added to the table later (the editor edits them from their FieldSpec). */
+  [field: string]: unknown;
 }
 
 export interface Rule {
@@ -285,6 +277,37 @@ export interface Rule {
   enabled: boolean;
   match: Match;
   actions: Action[];
+}
+
+/** How a form edits one action field (rules.FieldKind, rules/spec.go). */
+export type FieldKind = "int" | "string" | "text" | "bool" | "enum" | "headers" | "names";
+
+/** One field of an action type (rules.FieldSpec): its JSON name in Action and how to edit it. */
+export interface FieldSpec {
+  name: string;
+  kind: FieldKind | string;
+  label: string;
+  help?: string;
+  /** enum: the values, the default first. */
+  options?: string[];
+  /** Fields of one group are alternatives: at most one is set (the body sources). */
+  group?: string;
+}
+
+/** One action type (rules.ActionSpec), as GET /api/rules/actions lists them, in the editor's order. */
+export interface ActionSpec {
+  type: string;
+  label: string;
+  help: string;
+  fields: FieldSpec[];
+}
+
+/** GET /api/rules/stats. */
+export interface RuleStats {
+  /** How many stored flows each rule touched; rules that touched none are absent. */
+  counts?: Record<string, number>;
+  /** Per breakpoint rule, the exchanges it held since it last changed. */
+  breakpointHits?: Record<string, number>;
 }
 
 /** A validation problem (rules.Problem); field like "actions[0].status". */
