@@ -178,7 +178,7 @@ test("4. Break on this opens the rule editor with a breakpoint for the flow", T,
   assert.equal(await page.inputValue("[data-testid=match-port]"), String(origin.port));
   assert.equal(await page.inputValue("[data-testid=match-path]"), "/pasted?x=1");
   assert.equal(await page.inputValue("[data-testid=breakpoint-phase]"), "request");
-  assert.equal(await page.inputValue("[data-testid=breakpoint-timeout]"), "60");
+  assert.equal(await page.inputValue("[data-testid=breakpoint-timeout]"), "60000");
   assert.equal(await page.inputValue("[data-testid=breakpoint-ontimeout]"), "continue");
   await shot("04-break-on-this");
   await page.keyboard.press("Escape");

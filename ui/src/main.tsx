@@ -15,6 +15,7 @@ import {
   feedStatus,
   flowsVersion,
   listedSession,
+  loadActionSpecs,
   loadDetail,
   page,
   refreshRules,
@@ -78,6 +79,7 @@ const feed = new Feed(
       if (s === "live") {
         void refreshState();
         void refreshRules();
+        void loadActionSpecs();
         void refreshHeld();
         void refreshSessions();
       }

@@ -4,7 +4,7 @@
 
 import { batch, signal } from "@preact/signals";
 import { api, ApiError, type SessionView } from "./api/client";
-import type { AppState, Flow, FlowID, Problem, Rule, Session } from "./api/types";
+import type { ActionSpec, AppState, Flow, FlowID, Problem, Rule, Session } from "./api/types";
 import { Feed, type FeedStatus } from "./store/feed";
 import type { SortDir, SortKey } from "./store/flowstore";
 
@@ -57,6 +57,22 @@ export const listedSession = signal(-1);
 export const uploading = signal<{ name: string; sent: number; total: number } | null>(null);
 export const rules = signal<Rule[]>([]);
 export const ruleCounts = signal<Record<string, number>>({});
+/** The rules' table of action types (GET /api/rules/actions), from which the editor builds its forms; empty until loaded. */
+export const actionSpecs = signal<ActionSpec[]>([]);
+let specsLoading: Promise<void> | null = null;
+
+/** loadActionSpecs fetches the table of action types once (again after a failure). */
+export function loadActionSpecs(): Promise<void> {
+  if (actionSpecs.value.length) return Promise.resolve();
+  specsLoading ??= api
+    .ruleActions()
+    .then((t) => {
+      actionSpecs.value = t ?? [];
+    })
+    .catch((err) => reportError("Rule actions", err))
+    .finally(() => (specsLoading = null));
+  return specsLoading;
+}
 
 /** The rule being edited: a copy, with the server's problems from the last save. */
 export const editing = signal<{ rule: Rule; isNew: boolean; problems: Problem[] } | null>(null);

@@ -4,6 +4,7 @@
 
 import type {
   AbortRequest,
+  ActionSpec,
   AppState,
   BrowsersState,
   ComposeAnswer,
@@ -136,6 +137,7 @@ export const api = {
   updateRule: (id: string, r: Rule) => request<unknown>("PUT", `/api/rules/${encodeURIComponent(id)}`, r),
   deleteRule: (id: string) => request<unknown>("DELETE", `/api/rules/${encodeURIComponent(id)}`),
   ruleStats: () => request<RuleStats>("GET", "/api/rules/stats"),
+  ruleActions: () => request<ActionSpec[] | null>("GET", "/api/rules/actions"),
   state: () => request<AppState>("GET", "/api/state"),
   setRecording: (on: boolean) => request<unknown>("POST", on ? "/api/recording/resume" : "/api/recording/pause"),
   compose: (r: ComposeRequest) => request<ComposeAnswer>("POST", "/api/compose", r),

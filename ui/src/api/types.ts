@@ -111,8 +111,9 @@ export type ReplayAnswer = web.ReplayAnswer;
 // ---- rules (rules) ----
 
 export type Match = rules.Match;
-export type Action = rules.Action;
-export type Rule = rules.Rule;
+/** Fields of action types added to the table later are edited from their FieldSpec. */
+export type Action = rules.Action & { [field: string]: unknown };
+export type Rule = Omit<rules.Rule, "actions"> & { actions: Action[] };
 /** A validation problem (rules.Problem); field like "actions[0].status". */
 export type Problem = rules.Problem;
 /** GET /api/rules/actions. */
@@ -135,7 +136,7 @@ export type AppState = web.State;
 
 export type BatchMessage = Omit<web.BatchMessage, "add" | "update"> & { add: Summary[] | null; update: Summary[] | null };
 export type ResetMessage = web.ResetMessage;
-export type RulesMessage = web.RulesMessage;
+export type RulesMessage = Omit<web.RulesMessage, "rules"> & { rules: Rule[] };
 export type StateMessage = web.StateMessage;
 export type HeldMessage = Omit<web.HeldMessage, "held"> & { held: Held[] | null };
 export type SubscribedMessage = web.SubscribedMessage;

@@ -12,6 +12,7 @@ import { FilterBar } from "./FilterBar";
 import { FlowList } from "./FlowList";
 import { ModesPage } from "./Modes";
 import { RuleEditor, RulesPage } from "./Rules";
+import { RulesBanner } from "./RulesBanner";
 import { SessionBar, SessionsPage } from "./Sessions";
 import { importHar, Toolbar } from "./Toolbar";
 
@@ -83,6 +84,7 @@ export function App() {
       {page.value === "flows" ? (
         <>
           <SessionBar />
+          <RulesBanner />
           <FilterBar />
           <main class={"flows" + (detailOpen.value && (detail.value || selectedId.value !== null) ? " split" : "")}>
             <FlowList />

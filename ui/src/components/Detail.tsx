@@ -122,7 +122,7 @@ function Actions({ f }: { f: Flow }) {
       }
     }
     editing.value = { rule: ruleFromFlow(f, text), isNew: true, problems: [] };
-    if (text === null) toast("The response body is binary: the rule starts with an empty body", "info");
+    if (text === null) toast("The response body is binary: the rule keeps the upstream body unless you give one", "info");
   };
   const kill = async () => {
     try {
@@ -157,9 +157,12 @@ function Actions({ f }: { f: Flow }) {
           <button class="btn small" onClick={() => editAndSend(f)} disabled={!/^https?:/i.test(f.request.url) || isWS(f)} title="Open this request in the editor, change it and send it as a new flow" data-testid="edit-and-send">
             Edit and send
           </button>
-          <button class="btn small primary" onClick={override} data-testid="override">
-            Override this response
-          </button>
+          {/* Response rules never apply to a WebSocket upgrade: no override to offer. */}
+          {!isWS(f) && (
+            <button class="btn small primary" onClick={override} data-testid="override">
+              Override this response
+            </button>
+          )}
           <button class="btn small" onClick={() => (editing.value = { rule: breakpointRuleFromFlow(f), isNew: true, problems: [] })} title="A rule that holds the next requests like this one for you to inspect and edit" data-testid="break-on-this">
             Break on this
           </button>

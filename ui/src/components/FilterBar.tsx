@@ -11,6 +11,9 @@ export function FilterBar() {
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const inputRef = useRef<HTMLInputElement>(null);
   const err = filterError.value;
+  // A filter applied from elsewhere (the rules banner) shows here too.
+  const applied = filterText.value;
+  useEffect(() => setText(applied), [applied]);
 
   const submit = (q: string, now = false) => {
     setText(q);

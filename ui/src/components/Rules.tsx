@@ -1,22 +1,35 @@
-// The rules page (list, enable toggles, reorder by drag or buttons, counts
-// of touched flows) and the rule editor (a form per action type, with the
-// server's validation problems next to their fields).
+// The rules page (list, enable toggles, reorder by drag or buttons, each
+// rule in words with the count of flows it touched) and the rule editor (a
+// form per action type built from the rules' own table of action types, the
+// server's validation problems next to their fields, and a question before
+// a rule that matches all traffic is saved or enabled).
 
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api/client";
-import { ACTION_TYPES, type Action, type ActionType, type Problem, type Rule } from "../api/types";
-import { joinHostPort } from "../lib/port";
-import { ACTION_FIELDS, ACTION_LABELS, blankAction, cleanRule, knownField, problemsAt } from "../lib/rules";
-import { editing, refreshRuleCounts, refreshRules, reportError, ruleCounts, rules, toast } from "../state";
+import type { Action, ActionSpec, FieldSpec, Problem, Rule } from "../api/types";
+import { blankAction, changeType, cleanRule, forEditing, groupFields, isEmptyChosen, knownField, matchesAll, matchOf, newRule, problemsAt, selectedIn, specOf, type EditMarks } from "../lib/rules";
+import { describeActions, describeMatch } from "../lib/ruletext";
+import { actionSpecs, detail, editing, loadActionSpecs, refreshRuleCounts, refreshRules, reportError, ruleCounts, rules, toast } from "../state";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/** Opens a stored rule in the editor. */
+function edit(r: Rule): void {
+  editing.value = { rule: forEditing(r, actionSpecs.value), isNew: false, problems: [] };
+}
 
 export function RulesPage() {
   const rs = rules.value;
   const counts = ruleCounts.value;
+  const specs = actionSpecs.value;
   const [drag, setDrag] = useState<number | null>(null);
   const [over, setOver] = useState<number | null>(null);
-  useEffect(() => void refreshRuleCounts(), []);
+  // The rule that matches all traffic the user is about to enable.
+  const [askEnable, setAskEnable] = useState<string | null>(null);
+  useEffect(() => {
+    void refreshRuleCounts();
+    void loadActionSpecs();
+  }, []);
 
   const save = async (next: Rule[]) => {
     const prev = rules.value;
@@ -35,15 +48,22 @@ export function RulesPage() {
     next.splice(to, 0, r);
     void save(next);
   };
-  const toggle = async (r: Rule) => {
-    const next = { ...r, enabled: !r.enabled };
-    rules.value = rs.map((x) => (x.id === r.id ? next : x));
+  const setEnabled = async (r: Rule, enabled: boolean) => {
+    setAskEnable(null);
+    const next = { ...r, enabled };
+    const prev = rules.value;
+    rules.value = prev.map((x) => (x.id === r.id ? next : x));
     try {
       await api.updateRule(r.id, next);
     } catch (err) {
-      rules.value = rs;
+      rules.value = prev;
       reportError("Update rule", err);
     }
+  };
+  // Enabling a rule that matches all traffic is a choice to make on purpose.
+  const toggle = (r: Rule) => {
+    if (!r.enabled && matchesAll(r.match)) setAskEnable(r.id);
+    else void setEnabled(r, !r.enabled);
   };
   const del = async (r: Rule) => {
     if (!confirm(`Delete rule "${r.name || r.id}"?`)) return;
@@ -61,7 +81,7 @@ export function RulesPage() {
         <h2>Rules</h2>
         <span class="muted">Applied in order to every request; the first override, mock or block wins.</span>
         <span class="grow" />
-        <button class="btn primary" data-testid="new-rule" onClick={() => (editing.value = { rule: { id: "", name: "", enabled: true, match: {}, actions: [blankAction("override")] }, isNew: true, problems: [] })}>
+        <button class="btn primary" data-testid="new-rule" disabled={!specs.length} onClick={() => (editing.value = { rule: newRule(specs, null), isNew: true, problems: [] })}>
           New rule
         </button>
       </div>
@@ -72,83 +92,105 @@ export function RulesPage() {
         </div>
       ) : (
         <ol class="rulelist" data-testid="rule-list">
-          {rs.map((r, i) => (
-            <li
-              key={r.id}
-              class={"rule" + (r.enabled ? "" : " off") + (over === i && drag !== null && drag !== i ? " dropzone" : "")}
-              draggable
-              onDragStart={(e) => {
-                setDrag(i);
-                e.dataTransfer?.setData("text/plain", r.id);
-              }}
-              onDragOver={(e) => {
-                e.preventDefault();
-                setOver(i);
-              }}
-              onDrop={(e) => {
-                e.preventDefault();
-                if (drag !== null) move(drag, i);
-                setDrag(null);
-                setOver(null);
-              }}
-              onDragEnd={() => {
-                setDrag(null);
-                setOver(null);
-              }}
-            >
-              <span class="grip" title="Drag to reorder">
-                ⋮⋮
-              </span>
-              <label class="switch" title={r.enabled ? "Disable" : "Enable"}>
-                <input type="checkbox" checked={r.enabled} onChange={() => toggle(r)} aria-label="Enabled" />
-                <span />
-              </label>
-              <div class="rinfo" onDblClick={() => (editing.value = { rule: structuredClone(r), isNew: false, problems: [] })}>
-                <div class="rname">{r.name || r.id}</div>
-                <div class="rsub mono">
-                  {matchSummary(r)} → {r.actions.map((a) => a.type).join(", ") || "no actions"}
+          {rs.map((r, i) => {
+            const all = matchesAll(r.match);
+            const n = counts[r.id] ?? 0;
+            return (
+              <li
+                key={r.id}
+                data-id={r.id}
+                class={"rule" + (r.enabled ? "" : " off") + (over === i && drag !== null && drag !== i ? " dropzone" : "")}
+                draggable
+                onDragStart={(e) => {
+                  setDrag(i);
+                  e.dataTransfer?.setData("text/plain", r.id);
+                }}
+                onDragOver={(e) => {
+                  e.preventDefault();
+                  setOver(i);
+                }}
+                onDrop={(e) => {
+                  e.preventDefault();
+                  if (drag !== null) move(drag, i);
+                  setDrag(null);
+                  setOver(null);
+                }}
+                onDragEnd={() => {
+                  setDrag(null);
+                  setOver(null);
+                }}
+              >
+                <div class="rmain">
+                  <span class="grip" title="Drag to reorder">
+                    ⋮⋮
+                  </span>
+                  <label class="switch" title={r.enabled ? "Disable" : "Enable"}>
+                    <input type="checkbox" checked={r.enabled} onChange={() => toggle(r)} aria-label="Enabled" data-testid="rule-enabled" />
+                    <span />
+                  </label>
+                  <div class="rinfo" onDblClick={() => edit(r)}>
+                    <div class="rname">
+                      {r.name || r.id}
+                      {all && (
+                        <span class="badge b-all" title="This rule has no match fields: it applies to every request" data-testid="rule-all">
+                          all traffic
+                        </span>
+                      )}
+                    </div>
+                    <div class="rsub" data-testid="rule-words" title={`${describeMatch(r.match)} → ${describeActions(r, specs)}`}>
+                      <span class="rmatch">{describeMatch(r.match)}</span> → {describeActions(r, specs)}
+                    </div>
+                  </div>
+                  <span class="rcount" title={`Flows in the capture this rule touched${r.enabled ? "" : " (while it was enabled)"}`} data-testid="rule-count">
+                    {n.toLocaleString()} {n === 1 ? "flow" : "flows"}
+                  </span>
+                  <div class="rbtns">
+                    <button class="icon" title="Move up" disabled={i === 0} onClick={() => move(i, i - 1)}>
+                      ↑
+                    </button>
+                    <button class="icon" title="Move down" disabled={i === rs.length - 1} onClick={() => move(i, i + 1)}>
+                      ↓
+                    </button>
+                    <button class="btn small" onClick={() => edit(r)}>
+                      Edit
+                    </button>
+                    <button class="btn small danger" onClick={() => del(r)}>
+                      Delete
+                    </button>
+                  </div>
                 </div>
-              </div>
-              <span class="rcount" title="Flows this rule touched">
-                {(counts[r.id] ?? 0).toLocaleString()} {counts[r.id] === 1 ? "flow" : "flows"}
-              </span>
-              <div class="rbtns">
-                <button class="icon" title="Move up" disabled={i === 0} onClick={() => move(i, i - 1)}>
-                  ↑
-                </button>
-                <button class="icon" title="Move down" disabled={i === rs.length - 1} onClick={() => move(i, i + 1)}>
-                  ↓
-                </button>
-                <button class="btn small" onClick={() => (editing.value = { rule: structuredClone(r), isNew: false, problems: [] })}>
-                  Edit
-                </button>
-                <button class="btn small danger" onClick={() => del(r)}>
-                  Delete
-                </button>
-              </div>
-            </li>
-          ))}
+                {askEnable === r.id && (
+                  <div class="askall" role="alertdialog" aria-label="Enable a rule for all traffic" data-testid="ask-enable">
+                    <span>
+                      <b>This rule matches all traffic.</b> Once enabled, every request through Loupe: {describeActions(r, specs)}.
+                    </span>
+                    <span class="grow" />
+                    <button class="btn small" onClick={() => setAskEnable(null)} data-testid="ask-enable-cancel">
+                      Keep it off
+                    </button>
+                    <button class="btn small danger" onClick={() => void setEnabled(r, true)} data-testid="ask-enable-confirm">
+                      Enable for all traffic
+                    </button>
+                  </div>
+                )}
+              </li>
+            );
+          })}
         </ol>
       )}
     </div>
   );
 }
 
-function matchSummary(r: Rule): string {
-  const m = r.match;
-  const parts = [];
-  if (m.methods?.length) parts.push(m.methods.join(","));
-  if (m.scheme) parts.push(m.scheme + "://");
-  parts.push(joinHostPort(m.host || "*", m.port) + (m.path || ""));
-  if (m.url) parts.push(`url~/${m.url}/`);
-  return parts.join(" ");
-}
-
 /** The editor dialog; open whenever `editing` holds a rule. */
 export function RuleEditor() {
   const e = editing.value;
+  const specs = actionSpecs.value;
   const [saving, setSaving] = useState(false);
+  // Set when a save was stopped to ask about a rule that matches all traffic.
+  const [askAll, setAskAll] = useState(false);
   useEffect(() => {
+    void loadActionSpecs();
     const onKey = (ev: KeyboardEvent) => {
       if (ev.key === "Escape") editing.value = null;
     };
@@ -159,14 +201,25 @@ export function RuleEditor() {
   const r = e.rule;
   const probs = e.problems;
   const id = r.id;
-  const set = (patch: Partial<Rule>) => (editing.value = { ...e, rule: { ...r, ...patch } });
+  const all = matchesAll(r.match);
+  const set = (patch: Partial<Rule>) => {
+    setAskAll(false);
+    editing.value = { ...e, rule: { ...r, ...patch } };
+  };
   const setMatch = (patch: Partial<Rule["match"]>) => set({ match: { ...r.match, ...patch } });
   const setAction = (i: number, a: Action) => set({ actions: r.actions.map((x, j) => (j === i ? a : x)) });
   const close = () => (editing.value = null);
+  // The flow the user came from, to match instead of all traffic.
+  const from = detail.value;
 
-  const save = async () => {
+  const save = async (matchAllConfirmed: boolean) => {
+    if (r.enabled && all && !matchAllConfirmed) {
+      setAskAll(true);
+      return;
+    }
+    setAskAll(false);
     setSaving(true);
-    const clean = cleanRule(r);
+    const clean = cleanRule(r, specs);
     try {
       if (e.isNew) await api.addRule(clean);
       else await api.updateRule(id, clean);
@@ -193,7 +246,7 @@ export function RuleEditor() {
         noValidate
         onSubmit={(ev) => {
           ev.preventDefault();
-          void save();
+          void save(false);
         }}
       >
         <div class="ehead">
@@ -222,11 +275,26 @@ export function RuleEditor() {
             </Field>
           </div>
           <label class="check">
-            <input type="checkbox" checked={r.enabled} onChange={() => set({ enabled: !r.enabled })} /> Enabled
+            <input type="checkbox" checked={r.enabled} onChange={() => set({ enabled: !r.enabled })} data-testid="rule-enabled-edit" /> Enabled
           </label>
 
           <fieldset>
             <legend>Match (empty fields match anything)</legend>
+            <div class={"mwords" + (all ? " all" : "")} data-testid="match-words">
+              {all ? (
+                <>
+                  <b>Matches all traffic.</b> Every request through Loupe is affected{r.enabled ? "" : " once the rule is enabled"}: fill in at least a host or a path.
+                </>
+              ) : (
+                <>Matches {describeMatch(r.match)}.</>
+              )}
+              {all && from && !from.kind && (
+                <button type="button" class="link" onClick={() => setMatch(matchOf(from.request.method, from.request.url))} data-testid="match-from-flow">
+                  {" "}
+                  Match the selected flow ({from.request.method} {shortURL(from.request.url)})
+                </button>
+              )}
+            </div>
             <Field label="Methods" probs={[...problemsAt(probs, id, "match.methods"), ...probs.filter((p) => /^match\.methods\[/.test(p.field)).map((p) => p.message)]}>
               <div class="methods">
                 {METHODS.map((m) => {
@@ -280,53 +348,86 @@ export function RuleEditor() {
           {problemsAt(probs, id, "actions").map((m) => (
             <div class="problem">{m}</div>
           ))}
-          {r.actions.map((a, i) => (
-            <ActionForm
-              key={i}
-              a={a}
-              i={i}
-              probs={probs}
-              ruleId={id}
-              onChange={(x) => setAction(i, x)}
-              onRemove={() => set({ actions: r.actions.filter((_, j) => j !== i) })}
-              onMove={(d) => {
-                const j = i + d;
-                if (j < 0 || j >= r.actions.length) return;
-                const next = r.actions.slice();
-                [next[i], next[j]] = [next[j], next[i]];
-                set({ actions: next });
-              }}
-            />
-          ))}
+          {specs.length === 0 ? (
+            <p class="muted" data-testid="specs-loading">
+              Loading the action types…
+            </p>
+          ) : (
+            r.actions.map((a, i) => (
+              <ActionForm
+                key={i}
+                a={a}
+                i={i}
+                specs={specs}
+                probs={probs}
+                ruleId={id}
+                onChange={(x) => setAction(i, x)}
+                onRemove={() => set({ actions: r.actions.filter((_, j) => j !== i) })}
+                onMove={(d) => {
+                  const j = i + d;
+                  if (j < 0 || j >= r.actions.length) return;
+                  const next = r.actions.slice();
+                  [next[i], next[j]] = [next[j], next[i]];
+                  set({ actions: next });
+                }}
+              />
+            ))
+          )}
           <div class="addaction">
             <select
               value=""
               onChange={(ev) => {
-                const t = val(ev) as ActionType;
-                if (t) set({ actions: [...r.actions, blankAction(t)] });
+                const t = val(ev);
+                if (t) set({ actions: [...r.actions, blankAction(t, specs)] });
                 (ev.target as HTMLSelectElement).value = "";
               }}
+              data-testid="add-action"
             >
               <option value="">+ Add an action…</option>
-              {ACTION_TYPES.map((t) => (
-                <option value={t}>{ACTION_LABELS[t]}</option>
+              {specs.map((s) => (
+                <option value={s.type}>{s.label}</option>
               ))}
             </select>
           </div>
         </div>
-        <div class="efoot">
-          <span class="muted small">{probs.length ? `${probs.length} problem${probs.length === 1 ? "" : "s"} to fix` : ""}</span>
-          <span class="grow" />
-          <button type="button" class="btn" onClick={close}>
-            Cancel
-          </button>
-          <button type="submit" class="btn primary" disabled={saving} data-testid="save-rule">
-            {saving ? "Saving…" : "Save rule"}
-          </button>
-        </div>
+        {askAll ? (
+          <div class="efoot askall" role="alertdialog" aria-label="Save a rule for all traffic" data-testid="ask-match-all">
+            <span>
+              <b>This rule matches all traffic.</b> Every request through Loupe: {describeActions(r, specs)}. Save it anyway?
+            </span>
+            <span class="grow" />
+            <button type="button" class="btn" onClick={() => setAskAll(false)} data-testid="ask-match-all-cancel">
+              Go back
+            </button>
+            <button type="button" class="btn danger" onClick={() => void save(true)} disabled={saving} data-testid="ask-match-all-confirm">
+              Save for all traffic
+            </button>
+          </div>
+        ) : (
+          <div class="efoot">
+            <span class="muted small">{probs.length ? `${probs.length} problem${probs.length === 1 ? "" : "s"} to fix` : ""}</span>
+            <span class="grow" />
+            <button type="button" class="btn" onClick={close}>
+              Cancel
+            </button>
+            <button type="submit" class="btn primary" disabled={saving || specs.length === 0} data-testid="save-rule">
+              {saving ? "Saving…" : "Save rule"}
+            </button>
+          </div>
+        )}
       </form>
     </div>
   );
+}
+
+function shortURL(u: string): string {
+  try {
+    const x = new URL(u);
+    const s = x.host + x.pathname;
+    return s.length > 60 ? s.slice(0, 59) + "…" : s;
+  } catch {
+    return u.slice(0, 60);
+  }
 }
 
 function val(ev: Event): string {
@@ -350,28 +451,29 @@ function Field({ label, probs, hint, children }: { label: string; probs: string[
   );
 }
 
-function ActionForm({ a, i, probs, ruleId, onChange, onRemove, onMove }: { a: Action; i: number; probs: Problem[]; ruleId: string; onChange(a: Action): void; onRemove(): void; onMove(d: number): void }) {
-  const fields = ACTION_FIELDS[a.type as ActionType] ?? [];
+/** testId names a field's control for the browser tests: action-status, action-body, breakpoint-timeout. */
+function testId(type: string, name: string): string {
+  if (name === "status" || name === "body") return "action-" + name;
+  return `${type}-${name.replace(/Ms$/, "").toLowerCase()}`;
+}
+
+/**
+ * ActionForm edits one action from its type's entry in the table: one
+ * control per field kind, the table's help beside it, and the fields of a
+ * group (the body sources) offered one at a time.
+ */
+function ActionForm({ a, i, specs, probs, ruleId, onChange, onRemove, onMove }: { a: Action; i: number; specs: ActionSpec[]; probs: Problem[]; ruleId: string; onChange(a: Action): void; onRemove(): void; onMove(d: number): void }) {
+  const spec = specOf(specs, a.type);
   const p = (f: string) => problemsAt(probs, ruleId, `actions[${i}].${f}`);
-  const has = (f: keyof Action) => fields.includes(f);
-  const bodySource = a.bodyFile !== undefined && a.bodyFile !== "" ? "file" : a.bodyBase64 ? "base64" : a.dir ? "dir" : "text";
-  const num = (ev: Event) => {
-    const v = val(ev);
-    return v === "" ? undefined : Number(v);
-  };
+  const shownGroups = new Set<string>();
   return (
-    <fieldset class="action" data-testid={`action-${i}`}>
+    <fieldset class="action" data-testid={`action-${i}`} data-type={a.type}>
       <legend>
         Action {i + 1}
-        <select
-          value={a.type}
-          onChange={(ev) => {
-            const t = val(ev) as ActionType;
-            onChange({ ...blankAction(t), ...pick(a, ACTION_FIELDS[t]) });
-          }}
-        >
-          {ACTION_TYPES.map((t) => (
-            <option value={t}>{ACTION_LABELS[t]}</option>
+        <select value={a.type} onChange={(ev) => onChange(changeType(a, val(ev), specs))} data-testid="action-type">
+          {!spec && <option value={a.type}>{a.type} (unknown type)</option>}
+          {specs.map((s) => (
+            <option value={s.type}>{s.label}</option>
           ))}
         </select>
         <button type="button" class="icon" title="Move up" onClick={() => onMove(-1)}>
@@ -384,134 +486,157 @@ function ActionForm({ a, i, probs, ruleId, onChange, onRemove, onMove }: { a: Ac
           ×
         </button>
       </legend>
-      {problemsAt(probs, ruleId, `actions[${i}]`).concat(p("type")).map((m) => (
-        <div class="fprob">{m}</div>
-      ))}
-      {has("status") && (
-        <Field label="Status" probs={p("status")} hint={a.type === "override" ? "empty keeps the upstream status" : a.type === "block" ? "default 403" : "default 200"}>
-          <input type="number" min={100} max={999} value={a.status ?? ""} onInput={(ev) => onChange({ ...a, status: num(ev) })} data-testid="action-status" />
-        </Field>
-      )}
-      {has("reset") && (
-        <label class="check">
-          <input type="checkbox" checked={!!a.reset} onChange={() => onChange({ ...a, reset: !a.reset })} /> Reset the connection instead of answering
-        </label>
-      )}
-      {has("url") && (
-        <Field label="Send to URL" probs={p("url")} hint="replaces scheme, host, port and the path prefix">
-          <input class="mono" value={a.url ?? ""} onInput={(ev) => onChange({ ...a, url: val(ev) })} placeholder="http://localhost:3000/" />
-        </Field>
-      )}
-      {has("ms") && (
-        <div class="grid2">
-          <Field label="Delay (ms)" probs={p("ms")}>
-            <input type="number" min={0} value={a.ms ?? ""} onInput={(ev) => onChange({ ...a, ms: num(ev) })} />
-          </Field>
-          <Field label="Phase" probs={p("phase")}>
-            <select value={a.phase || "request"} onChange={(ev) => onChange({ ...a, phase: val(ev) as Action["phase"] })}>
-              <option value="request">before sending the request</option>
-              <option value="response">before serving the response</option>
-            </select>
-          </Field>
-        </div>
-      )}
-      {has("timeoutMs") && (
-        <div class="grid2" data-testid="breakpoint-form">
-          <Field label="Hold" probs={p("phase")}>
-            <select value={a.phase || "request"} onChange={(ev) => onChange({ ...a, phase: val(ev) as Action["phase"] })} data-testid="breakpoint-phase">
-              <option value="request">the request, before it goes upstream</option>
-              <option value="response">the response, before it is served</option>
-              <option value="both">both</option>
-            </select>
-          </Field>
-          <Field label="Timeout (seconds)" probs={p("timeoutMs")} hint="up to 30 minutes">
-            <input
-              type="number"
-              min={1}
-              max={1800}
-              value={a.timeoutMs === undefined ? "" : a.timeoutMs / 1000}
-              onInput={(ev) => {
-                const v = num(ev);
-                onChange({ ...a, timeoutMs: v === undefined ? undefined : Math.round(v * 1000) });
-              }}
-              data-testid="breakpoint-timeout"
-            />
-          </Field>
-          <Field label="When the time is up" probs={p("onTimeout")}>
-            <select value={a.onTimeout || "continue"} onChange={(ev) => onChange({ ...a, onTimeout: val(ev) as Action["onTimeout"] })} data-testid="breakpoint-ontimeout">
-              <option value="continue">continue unchanged</option>
-              <option value="abort">abort</option>
-            </select>
-          </Field>
-          <Field label="Hits" probs={p("hits")} hint="the next N matches; 0: every match">
-            <input type="number" min={0} value={a.hits ?? 0} onInput={(ev) => onChange({ ...a, hits: num(ev) ?? 0 })} data-testid="breakpoint-hits" />
-          </Field>
-        </div>
-      )}
-      {has("bytesPerSecond") && (
-        <Field label="Bytes per second" probs={p("bytesPerSecond")}>
-          <input type="number" min={1} value={a.bytesPerSecond ?? ""} onInput={(ev) => onChange({ ...a, bytesPerSecond: num(ev) })} />
-        </Field>
-      )}
-      {has("headers") && <HeadersEditor value={a.headers ?? {}} probs={p("headers")} onChange={(h) => onChange({ ...a, headers: h })} />}
-      {has("names") && (
-        <Field label="Header names" probs={p("names")} hint="one per line">
-          <textarea rows={3} class="mono" value={(a.names ?? []).join("\n")} onInput={(ev) => onChange({ ...a, names: val(ev).split(/\n/).map((s) => s.trim()).filter(Boolean) })} />
-        </Field>
-      )}
-      {has("body") && (
-        <>
-          <div class="seg inline">
-            {(["text", "base64", "file", ...(has("dir") ? ["dir"] : [])] as const).map((s) => (
-              <button
-                type="button"
-                class={bodySource === s ? "on" : ""}
-                onClick={() => {
-                  const base: Action = { ...a, body: undefined, bodyBase64: undefined, bodyFile: undefined, dir: undefined };
-                  if (s === "text") base.body = a.body ?? "";
-                  if (s === "base64") base.bodyBase64 = a.bodyBase64 || " ";
-                  if (s === "file") base.bodyFile = a.bodyFile ?? "";
-                  if (s === "dir") base.dir = a.dir || " ";
-                  onChange(base);
-                }}
-              >
-                {{ text: "Body text", base64: "Base64", file: "From file", dir: "Directory" }[s]}
-              </button>
-            ))}
-          </div>
-          {bodySource === "text" && (
-            <Field label="Body" probs={p("body")}>
-              <textarea class="mono body" rows={10} value={a.body ?? ""} onInput={(ev) => onChange({ ...a, body: val(ev) })} spellcheck={false} data-testid="action-body" />
-            </Field>
-          )}
-          {bodySource === "base64" && (
-            <Field label="Body (base64)" probs={p("bodyBase64")}>
-              <textarea class="mono" rows={5} value={(a.bodyBase64 ?? "").trim()} onInput={(ev) => onChange({ ...a, bodyBase64: val(ev) || " " })} spellcheck={false} />
-            </Field>
-          )}
-          {bodySource === "file" && (
-            <Field label="Body file" probs={p("bodyFile")} hint="read on every matching request">
-              <input class="mono" value={a.bodyFile ?? ""} onInput={(ev) => onChange({ ...a, bodyFile: val(ev) })} placeholder="/path/to/body.json" />
-            </Field>
-          )}
-          {bodySource === "dir" && (
-            <Field label="Serve files from directory" probs={p("dir")} hint="the request path after the match's path prefix names the file">
-              <input class="mono" value={(a.dir ?? "").trim()} onInput={(ev) => onChange({ ...a, dir: val(ev) || " " })} placeholder="/path/to/mocks" />
-            </Field>
-          )}
-        </>
-      )}
+      {spec?.help && <p class="muted small ahelp">{spec.help}</p>}
+      {problemsAt(probs, ruleId, `actions[${i}]`)
+        .concat(p("type"))
+        .map((m) => (
+          <div class="fprob">{m}</div>
+        ))}
+      {spec?.fields.map((f) => {
+        if (!f.group) return <FieldInput key={f.name} a={a} f={f} probs={p(f.name)} onChange={onChange} />;
+        if (shownGroups.has(f.group)) return null;
+        shownGroups.add(f.group);
+        return <GroupInput key={"group:" + f.group} a={a} spec={spec} group={f.group} p={p} onChange={onChange} />;
+      })}
     </fieldset>
   );
 }
 
-function pick(a: Action, keys: (keyof Action)[]): Partial<Action> {
-  const out: Partial<Action> = {};
-  for (const k of keys) if (a[k] !== undefined) (out as Record<string, unknown>)[k] = a[k];
-  return out;
+/** GroupInput offers the alternatives of one group (the body sources), one at a time. */
+function GroupInput({ a, spec, group, p, onChange }: { a: Action; spec: ActionSpec; group: string; p(f: string): string[]; onChange(a: Action): void }) {
+  const fields = groupFields(spec, group);
+  const sel = selectedIn(a, spec, group);
+  const f = fields.find((x) => x.name === sel) ?? fields[0];
+  const pick = (name: string) => {
+    const next: Action = { ...a, $src: { ...((a as EditMarks).$src ?? {}), [group]: name } };
+    // One alternative at a time: the others are cleared.
+    for (const x of fields) if (x.name !== name) delete next[x.name];
+    (next as EditMarks).$empty = ((a as EditMarks).$empty ?? []).filter((n) => !fields.some((x) => x.name === n));
+    onChange(next);
+  };
+  return (
+    <div class="group" data-testid={`group-${group}`}>
+      {fields.length > 1 && (
+        <div class="seg inline" role="radiogroup" aria-label={group}>
+          {fields.map((x) => (
+            <button type="button" role="radio" aria-checked={x.name === f.name} class={x.name === f.name ? "on" : ""} onClick={() => pick(x.name)} data-testid={`src-${x.name}`}>
+              {x.label}
+            </button>
+          ))}
+        </div>
+      )}
+      {f && <FieldInput a={a} f={f} probs={fields.flatMap((x) => p(x.name))} onChange={onChange} />}
+    </div>
+  );
 }
 
-function HeadersEditor({ value, probs, onChange }: { value: Record<string, string>; probs: string[]; onChange(h: Record<string, string>): void }) {
+/** FieldInput is the control for one field, by its kind. */
+function FieldInput({ a, f, probs, onChange }: { a: Action; f: FieldSpec; probs: string[]; onChange(a: Action): void }) {
+  const v = a[f.name];
+  const setV = (x: unknown) => onChange({ ...a, [f.name]: x });
+  const tid = testId(a.type, f.name);
+  switch (f.kind) {
+    case "int":
+      return (
+        <Field label={f.label} probs={probs} hint={f.help}>
+          <input
+            type="number"
+            class="mono"
+            value={typeof v === "number" && !Number.isNaN(v) ? v : ""}
+            onInput={(ev) => setV(val(ev) === "" ? undefined : Number(val(ev)))}
+            data-testid={tid}
+          />
+        </Field>
+      );
+    case "bool":
+      return (
+        <label class={"check" + (probs.length ? " bad" : "")} title={f.help}>
+          <input type="checkbox" checked={v === true} onChange={() => setV(v !== true)} data-testid={tid} /> {f.label}
+          {probs.map((m) => (
+            <span class="fprob">{m}</span>
+          ))}
+        </label>
+      );
+    case "enum":
+      return (
+        <Field label={f.label} probs={probs} hint={f.help}>
+          <select value={typeof v === "string" && v ? v : (f.options?.[0] ?? "")} onChange={(ev) => setV(val(ev))} data-testid={tid}>
+            {typeof v === "string" && v && !(f.options ?? []).includes(v) && <option value={v}>{v}</option>}
+            {(f.options ?? []).map((o) => (
+              <option value={o}>{o}</option>
+            ))}
+          </select>
+        </Field>
+      );
+    case "headers":
+      return <HeadersEditor key={a.type + ":" + f.name} label={f.label} help={f.help} value={(v as Record<string, string>) ?? {}} probs={probs} onChange={setV} testid={tid} />;
+    case "names":
+      return (
+        <Field label={f.label} probs={probs} hint={f.help ?? "one per line"}>
+          <textarea rows={3} class="mono" value={Array.isArray(v) ? v.join("\n") : ""} onInput={(ev) => setV(val(ev).split("\n"))} spellcheck={false} data-testid={tid} />
+        </Field>
+      );
+    case "text": {
+      const text = typeof v === "string" ? v : "";
+      const empty = isEmptyChosen(a, f.name);
+      return (
+        <>
+          <Field label={f.label} probs={probs} hint={f.help}>
+            <textarea
+              class={"mono" + (f.group ? " body" : "")}
+              rows={f.group ? 10 : 5}
+              value={text}
+              onInput={(ev) => {
+                const x = val(ev);
+                const next: Action = { ...a, [f.name]: x };
+                if (x !== "") (next as EditMarks).$empty = ((a as EditMarks).$empty ?? []).filter((n) => n !== f.name);
+                onChange(next);
+              }}
+              spellcheck={false}
+              data-testid={tid}
+            />
+          </Field>
+          {f.group && text === "" && (
+            <label class="check emptychoice">
+              <input
+                type="checkbox"
+                checked={empty}
+                onChange={() => {
+                  const rest = ((a as EditMarks).$empty ?? []).filter((n) => n !== f.name);
+                  onChange({ ...a, [f.name]: "", $empty: empty ? rest : [...rest, f.name] });
+                }}
+                data-testid={`empty-${f.name}`}
+              />{" "}
+              Serve an empty {f.label.toLowerCase()}
+              {!empty && <span class="muted small"> (left empty, no {f.label.toLowerCase()} is set)</span>}
+            </label>
+          )}
+        </>
+      );
+    }
+    case "json":
+      return (
+        <Field label={f.label} probs={probs} hint={f.help}>
+          <textarea
+            rows={6}
+            class="mono"
+            value={typeof v === "string" ? v : v === undefined ? "" : JSON.stringify(v, null, 2)}
+            onInput={(ev) => setV(val(ev))}
+            spellcheck={false}
+            data-testid={tid}
+          />
+        </Field>
+      );
+    default:
+      return (
+        <Field label={f.label} probs={probs} hint={f.help}>
+          <input class="mono" value={typeof v === "string" ? v : v === undefined ? "" : String(v)} onInput={(ev) => setV(val(ev))} data-testid={tid} />
+        </Field>
+      );
+  }
+}
+
+function HeadersEditor({ label, help, value, probs, onChange, testid }: { label: string; help?: string; value: Record<string, string>; probs: string[]; onChange(h: Record<string, string>): void; testid: string }) {
   const [rows, setRows] = useState<[string, string][]>(() => Object.entries(value));
   const emit = (next: [string, string][]) => {
     setRows(next);
@@ -520,8 +645,11 @@ function HeadersEditor({ value, probs, onChange }: { value: Record<string, strin
     onChange(h);
   };
   return (
-    <div class={"field" + (probs.length ? " bad" : "")}>
-      <span class="flabel">Headers</span>
+    <div class={"field" + (probs.length ? " bad" : "")} data-testid={testid}>
+      <span class="flabel">
+        {label}
+        {help && <span class="muted small"> {help}</span>}
+      </span>
       <div class="kvedit">
         {rows.map(([k, v], i) => (
           <div class="kvrow">

@@ -8,7 +8,7 @@ import { fmtSize } from "../lib/format";
 import type { AppState, Stats } from "../api/types";
 import { HeldBadge } from "./Held";
 import { openBrowser } from "./Modes";
-import { appState, feedStatus, filterText, getFeed, goTo, isPaused, listedSession, page, refreshSessions, refreshState, reportError, select, toast, uploading } from "../state";
+import { appState, feedStatus, filterText, getFeed, goTo, isPaused, listedSession, page, refreshSessions, refreshState, reportError, rules, select, toast, uploading } from "../state";
 
 export async function importHar(file: File): Promise<void> {
   try {
@@ -21,6 +21,17 @@ export async function importHar(file: File): Promise<void> {
 
 function budget(n: number | undefined): string | undefined {
   return n ? `budget ${fmtSize(n)}` : undefined;
+}
+
+/** ActiveRules counts the enabled rules on the Rules tab, so a rule left on is seen from every page. */
+function ActiveRules() {
+  const n = rules.value.filter((r) => r.enabled).length;
+  if (!n) return null;
+  return (
+    <span class="pill" title={`${n} ${n === 1 ? "rule" : "rules"} active`} data-testid="rules-pill">
+      {n}
+    </span>
+  );
 }
 
 export function Toolbar() {
@@ -76,6 +87,7 @@ export function Toolbar() {
         </a>
         <a href="#rules" class={page.value === "rules" ? "on" : ""} onClick={(e) => (e.preventDefault(), goTo("rules"))}>
           Rules
+          <ActiveRules />
         </a>
         <a href="#compose" class={page.value === "compose" ? "on" : ""} onClick={(e) => (e.preventDefault(), (page.value = "compose"), history.replaceState(null, "", "#compose"))} data-testid="nav-compose">
           Compose

@@ -3,109 +3,175 @@
 // exchange ("Save as rule"), cleaning before save, and matching the server's
 // field-level problems to form fields.
 
-import type { Action, ActionType, Field, Flow, Problem, Rule } from "../api/types";
+import type { Action, ActionSpec, Field, FieldSpec, Flow, Match, Problem, Rule } from "../api/types";
 import { urlPort } from "./port";
 
-/** Which fields each action type uses (the form shows only these). */
-export const ACTION_FIELDS: Record<ActionType, (keyof Action)[]> = {
-  override: ["status", "headers", "body", "bodyBase64", "bodyFile"],
-  mock: ["status", "headers", "body", "bodyBase64", "bodyFile", "dir"],
-  mapRemote: ["url"],
-  setRequestHeaders: ["headers"],
-  removeRequestHeaders: ["names"],
-  setResponseHeaders: ["headers"],
-  removeResponseHeaders: ["names"],
-  delay: ["ms", "phase"],
-  throttle: ["bytesPerSecond"],
-  block: ["status", "reset"],
-  breakpoint: ["phase", "timeoutMs", "onTimeout", "hits"],
-  replaceBody: ["phase", "find", "replace", "regex"],
-  replaceHeaders: ["phase", "name", "find", "replace", "regex"],
-  jsonPatch: ["phase", "patch"],
-  setQuery: ["params"],
-  removeQuery: ["names"],
-  setStatus: ["status"],
-};
-
-export const ACTION_LABELS: Record<ActionType, string> = {
-  override: "Override response (upstream still called)",
-  mock: "Mock response (no upstream)",
-  mapRemote: "Map remote (send elsewhere)",
-  setRequestHeaders: "Set request headers",
-  removeRequestHeaders: "Remove request headers",
-  setResponseHeaders: "Set response headers",
-  removeResponseHeaders: "Remove response headers",
-  delay: "Delay",
-  throttle: "Throttle response",
-  block: "Block",
-  breakpoint: "Breakpoint (hold to inspect and edit)",
-  replaceBody: "Find and replace in body",
-  replaceHeaders: "Find and replace in headers",
-  jsonPatch: "JSON merge patch",
-  setQuery: "Set query parameters",
-  removeQuery: "Remove query parameters",
-  setStatus: "Set response status",
-};
-
-export function blankAction(type: ActionType): Action {
-  switch (type) {
-    case "override":
-    case "mock":
-      return { type, status: 200, headers: {}, body: "" };
-    case "mapRemote":
-      return { type, url: "" };
-    case "setRequestHeaders":
-    case "setResponseHeaders":
-      return { type, headers: {} };
-    case "removeRequestHeaders":
-    case "removeResponseHeaders":
-      return { type, names: [] };
-    case "delay":
-      return { type, ms: 1000, phase: "request" };
-    case "throttle":
-      return { type, bytesPerSecond: 16384 };
-    case "block":
-      return { type, status: 403 };
-    case "breakpoint":
-      return { type, phase: "request", timeoutMs: 60000, onTimeout: "continue", hits: 0 };
-    case "replaceBody":
-      return { type, phase: "response", find: "", replace: "", regex: false };
-    case "replaceHeaders":
-      return { type, phase: "response", name: "", find: "", replace: "", regex: false };
-    case "jsonPatch":
-      return { type, phase: "response", patch: {} };
-    case "setQuery":
-      return { type, params: {} };
-    case "removeQuery":
-      return { type, names: [] };
-    case "setStatus":
-      return { type, status: 404 };
-  }
+/**
+ * Keys the editor keeps on an action while it is edited and never sends:
+ * `$src` names, per field group, the alternative the form shows (a body
+ * source), `$empty` lists the grouped text fields the user explicitly wants
+ * empty ("serve an empty body"). cleanAction drops them.
+ */
+export interface EditMarks {
+  $src?: Record<string, string>;
+  $empty?: string[];
 }
 
-/** Keeps only the fields the action's type uses, and drops empty ones. */
-export function cleanAction(a: Action): Action {
-  const keep = ACTION_FIELDS[a.type as ActionType] ?? [];
-  const out: Action = { type: a.type };
-  for (const k of keep) {
-    let v = a[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v === "string" && k !== "body") v = v.trim();
-    if (k !== "body" && v === "") continue;
-    if ((k === "status" || k === "ms" || k === "bytesPerSecond") && (v === 0 || Number.isNaN(v))) continue;
-    if (k === "headers" && Object.keys(v as object).length === 0) continue;
-    if (k === "names" && (v as string[]).length === 0) continue;
-    if (k === "reset" && v === false) continue;
-    (out as unknown as Record<string, unknown>)[k] = v;
+/** specOf finds the table entry of an action type. */
+export function specOf(specs: ActionSpec[], type: string): ActionSpec | undefined {
+  return specs.find((s) => s.type === type);
+}
+
+/**
+ * blankAction starts an action of a type from the table: an enum at its
+ * first option, headers and names empty, an ungrouped text empty; numbers,
+ * strings and the grouped alternatives (body sources) unset, whose meaning
+ * the table's help gives (an override keeps the upstream status and body,
+ * a block answers 403).
+ */
+export function blankAction(type: string, specs: ActionSpec[]): Action {
+  const out: Action = { type };
+  for (const f of specOf(specs, type)?.fields ?? []) {
+    if (f.kind === "enum" && f.options?.length) out[f.name] = f.options[0];
+    else if (f.kind === "headers") out[f.name] = {};
+    else if (f.kind === "names") out[f.name] = [];
+    else if (f.kind === "text" && !f.group) out[f.name] = "";
   }
-  // One body source at most: a non-empty base64 or file wins over an empty text body.
-  if ((out.bodyBase64 || out.bodyFile) && out.body === "") delete out.body;
   return out;
 }
 
-export function cleanRule(r: Rule): Rule {
-  const m = r.match;
-  const match: Rule["match"] = {};
+/**
+ * changeType turns an action into another type: a blank one of the new
+ * type that keeps the values of the fields both types share (a status, the
+ * headers, the body).
+ */
+export function changeType(a: Action, type: string, specs: ActionSpec[]): Action {
+  const out = blankAction(type, specs);
+  for (const f of specOf(specs, type)?.fields ?? []) if (a[f.name] !== undefined) out[f.name] = a[f.name];
+  const m = a as EditMarks;
+  if (m.$src) (out as EditMarks).$src = { ...m.$src };
+  if (m.$empty) (out as EditMarks).$empty = [...m.$empty];
+  return out;
+}
+
+/** groupFields lists the fields of one group of a spec, in table order. */
+export function groupFields(spec: ActionSpec, group: string): FieldSpec[] {
+  return spec.fields.filter((f) => f.group === group);
+}
+
+/** hasValue says whether a field holds something cleanAction would send (an explicit empty text aside). */
+function hasValue(f: FieldSpec, v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  switch (f.kind) {
+    case "int":
+      return typeof v === "number" && !Number.isNaN(v);
+    case "bool":
+      return v === true;
+    case "headers":
+      return typeof v === "object" && Object.keys(v as object).length > 0;
+    case "names":
+      return Array.isArray(v) && v.some((x) => String(x).trim() !== "");
+    case "text":
+      return v !== "";
+    case "json":
+      return typeof v === "object" || String(v).trim() !== "";
+    default:
+      return String(v).trim() !== "";
+  }
+}
+
+/** Fields whose surrounding spaces are never meant (a path, a URL, a name); other strings are sent as typed. */
+const TRIMMED = new Set(["url", "bodyFile", "bodyBase64", "dir", "name"]);
+
+/** jsonValue sends a JSON field's text as the value it spells, or as typed when it is not JSON (the server names the problem). */
+function jsonValue(v: unknown): unknown {
+  if (typeof v !== "string") return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
+/**
+ * selectedIn names the field of a group the form shows: the one the user
+ * picked, else the one that holds a value (or is explicitly empty), else
+ * the group's first field.
+ */
+export function selectedIn(a: Action, spec: ActionSpec, group: string): string {
+  const fields = groupFields(spec, group);
+  const m = a as EditMarks;
+  const picked = m.$src?.[group];
+  if (picked && fields.some((f) => f.name === picked)) return picked;
+  const set = fields.find((f) => hasValue(f, a[f.name]) || (m.$empty ?? []).includes(f.name));
+  return (set ?? fields[0])?.name ?? "";
+}
+
+/** isEmptyChosen says whether a grouped text field is to be sent empty ("serve an empty body"). */
+export function isEmptyChosen(a: Action, name: string): boolean {
+  return ((a as EditMarks).$empty ?? []).includes(name);
+}
+
+/**
+ * cleanAction keeps only the fields the table lists for the action's type,
+ * with values worth sending: strings dropped when empty (names, URLs and
+ * paths trimmed; find and replace texts kept as typed), JSON parsed, unset
+ * numbers and false flags dropped, empty headers and names dropped. Of a
+ * group (the body sources) only the field the form shows is kept, and an
+ * empty text there means "no body source" (an override then keeps the
+ * upstream body) unless the user asked for an empty one. An ungrouped text
+ * is sent as typed. A type the table does not know keeps its fields (the
+ * server says what is wrong with it).
+ */
+export function cleanAction(a: Action, specs: ActionSpec[]): Action {
+  const spec = specOf(specs, a.type);
+  if (!spec) return stripMarks(a);
+  const out: Action = { type: a.type };
+  const chosen = new Map<string, string>();
+  for (const f of spec.fields) if (f.group && !chosen.has(f.group)) chosen.set(f.group, selectedIn(a, spec, f.group));
+  for (const f of spec.fields) {
+    if (f.group && chosen.get(f.group) !== f.name) continue;
+    const v = a[f.name];
+    if (f.kind === "text") {
+      if (typeof v !== "string") continue;
+      if (v !== "" || !f.group || isEmptyChosen(a, f.name)) out[f.name] = v;
+      continue;
+    }
+    if (!hasValue(f, v)) continue;
+    if (f.kind === "names") out[f.name] = (v as unknown[]).map((x) => String(x).trim()).filter(Boolean);
+    else if (f.kind === "json") out[f.name] = jsonValue(v);
+    else if (typeof v === "string") out[f.name] = TRIMMED.has(f.name) ? v.trim() : v;
+    else out[f.name] = v;
+  }
+  return out;
+}
+
+/** stripMarks drops the editor's own keys. */
+function stripMarks(a: Action): Action {
+  const out: Action = { type: a.type };
+  for (const [k, v] of Object.entries(a)) if (!k.startsWith("$") && v !== undefined) out[k] = v;
+  return out;
+}
+
+/**
+ * forEditing prepares a stored rule for the editor: a grouped text field
+ * stored empty (an explicit empty body) is marked as chosen, so saving it
+ * unchanged keeps it.
+ */
+export function forEditing(r: Rule, specs: ActionSpec[]): Rule {
+  const out: Rule = structuredClone(r);
+  for (const a of out.actions) {
+    const spec = specOf(specs, a.type);
+    for (const f of spec?.fields ?? []) {
+      if (f.group && f.kind === "text" && a[f.name] === "") (a as EditMarks).$empty = [...((a as EditMarks).$empty ?? []), f.name];
+    }
+  }
+  return out;
+}
+
+/** cleanMatch trims a match and drops its empty fields. */
+export function cleanMatch(m: Match): Match {
+  const match: Match = {};
   const methods = (m.methods ?? []).map((x) => x.trim().toUpperCase()).filter(Boolean);
   if (methods.length) match.methods = methods;
   if (m.scheme) match.scheme = m.scheme;
@@ -115,9 +181,35 @@ export function cleanRule(r: Rule): Rule {
   // A port the server refuses (0, 70000, 1.5) is sent as typed, so the
   // editor shows its problem; an empty field means any port.
   if (typeof m.port === "number" && !Number.isNaN(m.port)) match.port = m.port;
-  const out: Rule = { id: r.id, enabled: r.enabled, match, actions: r.actions.map(cleanAction) };
+  return match;
+}
+
+/** matchesAll says whether a match has no field left, so the rule applies to all traffic. */
+export function matchesAll(m: Match): boolean {
+  return Object.keys(cleanMatch(m)).length === 0;
+}
+
+/**
+ * cleanRule prepares a rule for the server. Without the table (not loaded)
+ * the actions only lose the editor's own keys.
+ */
+export function cleanRule(r: Rule, specs?: ActionSpec[]): Rule {
+  const actions = r.actions.map((a) => (specs ? cleanAction(a, specs) : stripMarks(a)));
+  const out: Rule = { id: r.id, enabled: r.enabled, match: cleanMatch(r.match), actions };
   if (r.name?.trim()) out.name = r.name.trim();
   return out;
+}
+
+/**
+ * newRule starts a rule in the editor. Made from a flow it matches that
+ * flow's method, host, port and path and starts enabled; made from nothing
+ * it would match all traffic, so it starts disabled.
+ */
+export function newRule(specs: ActionSpec[], from?: Flow | null): Rule {
+  const type = specOf(specs, "override") ? "override" : (specs[0]?.type ?? "override");
+  const actions = [blankAction(type, specs)];
+  if (from) return { id: "", name: "", enabled: true, match: matchOf(from.request.method, from.request.url), actions };
+  return { id: "", name: "", enabled: false, match: {}, actions };
 }
 
 /** Response headers worth carrying into an override: the content type only (framing is recomputed). */
@@ -134,7 +226,9 @@ export function ruleFromFlow(f: Flow, bodyText: string | null): Rule {
   for (const h of f.response?.headers ?? []) {
     if (KEEP_HEADERS.has(h.name.toLowerCase())) headers[h.name] = h.value;
   }
-  const action: Action = { type: "override", status: f.response?.status ?? 200, headers, body: bodyText ?? "" };
+  // No text (an empty or binary body): no body source, so the upstream body is kept.
+  const action: Action = { type: "override", status: f.response?.status ?? 200, headers };
+  if (bodyText) action.body = bodyText;
   return { id: "", name: ruleName("Override", f.request.method, f.request.url), enabled: true, match: matchOf(f.request.method, f.request.url), actions: [action] };
 }
 
@@ -167,7 +261,7 @@ export function breakpointRuleFromFlow(f: Flow): Rule {
     name: ruleName("Break on", f.request.method, f.request.url),
     enabled: true,
     match: matchOf(f.request.method, f.request.url),
-    actions: [blankAction("breakpoint")],
+    actions: [{ type: "breakpoint", phase: "request", timeoutMs: 60000, onTimeout: "continue", hits: 0 }],
   };
 }
 
@@ -217,7 +311,10 @@ export function ruleFromHeldEdit(e: HeldRuleInput): { rule: Rule; lost: string[]
   for (const h of e.after) {
     if (!MANAGED.has(h.name.toLowerCase())) headers[h.name] = h.value;
   }
-  actions.push({ type: e.kind === "respond" ? "mock" : "override", status: e.status ?? 200, headers, body: e.body ?? "" });
+  // An empty body sets no body source: an override keeps the upstream body, a mock answers an empty one.
+  const answer: Action = { type: e.kind === "respond" ? "mock" : "override", status: e.status ?? 200, headers };
+  if (e.body) answer.body = e.body;
+  actions.push(answer);
   return { rule: { id: "", name: ruleName(e.kind === "respond" ? "Answer" : "Override", e.method, e.url), enabled: true, match, actions }, lost };
 }
 
