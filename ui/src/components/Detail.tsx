@@ -13,6 +13,7 @@ import { breakpointRuleFromFlow, ruleFromFlow } from "../lib/rules";
 import { editAndSend } from "../compose-state";
 import { detail, detailOpen, editing, getFeed, reportError, rules, select, selectedId, toast } from "../state";
 import { BodyView } from "./BodyView";
+import { RequestParams, ResponseCookies } from "./Params";
 import { Badges } from "./FlowList";
 import { TunnelOverview, TunnelRequest } from "./TunnelView";
 
@@ -400,6 +401,7 @@ function RequestTab({ f }: { f: Flow }) {
         <Headers title="Request headers" headers={f.request.headers} />
       )}
       {!!f.request.trailers?.length && <Headers title="Request trailers" headers={f.request.trailers} />}
+      <RequestParams f={f} />
       <h4>Request body</h4>
       <BodyView
         id={f.id}
@@ -436,6 +438,7 @@ function ResponseTab({ f }: { f: Flow }) {
       {upstream && <p class="muted">Status {head.status} from the origin, before rules.</p>}
       <Headers title="Response headers" headers={head.headers} />
       {!!head.trailers?.length && <Headers title="Response trailers" headers={head.trailers} />}
+      <ResponseCookies headers={head.headers} />
       <GrpcStatusLine resp={head} />
       <h4>Response body{hasUp ? (upstream ? " (upstream)" : " (served)") : ""}</h4>
       {upstream && f.upstreamNotKept && (
