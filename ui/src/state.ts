@@ -275,6 +275,18 @@ export async function openSessionFile(file: File): Promise<void> {
   }
 }
 
+/** How many flows a session holds: the recording session's count comes from the live state, fresher than the session list. */
+export function sessionFlows(s: Session): number {
+  const rec = appState.value.session;
+  return rec && rec.id === s.id ? rec.flows : s.flows;
+}
+
+/** The sessions as last fetched, the recording one's counts taken from the live state. */
+export function freshSessions(): Session[] {
+  const rec = appState.value.session;
+  return sessions.value.map((s) => (rec && rec.id === s.id ? { ...s, flows: rec.flows, bytes: rec.bytes } : s));
+}
+
 /** The name of the session the list shows, for saying which one it is. */
 export function listedName(): string {
   const id = listedSession.value;
