@@ -41,7 +41,8 @@ export interface Body {
   contentType?: string;
 }
 
-/** Milliseconds; -1 where a phase did not happen. ssl is inside connect. */
+/** Milliseconds; -1 where a phase did not happen. ssl is inside connect. A captured flow's phases add up to its
+ * duration: rule delays and breakpoint holds are in blocked (before sending) or wait (before the response head). */
 export interface Timings {
   blocked: number;
   dns: number;

@@ -444,7 +444,7 @@ function ResponseTab({ f, note }: { f: Flow; note?: string }) {
   useEffect(() => setUpstream(false), [f.id]);
   if (!f.response) {
     // A flow the list does not follow may have answered since: say why it may look pending.
-    return <p class="muted">{f.state === "pending" ? (note ? note + "." : "Waiting for the response…") : f.error || "No response."}</p>;
+    return <p class="muted">{f.state === "pending" ? (note ? note + ": it was still waiting for its response when last loaded." : "Waiting for the response…") : f.error || "No response."}</p>;
   }
   const hasUp = !!f.upstreamBody || (!!f.overridden && !!f.upstreamResponse);
   const head = upstream && f.upstreamResponse ? f.upstreamResponse : f.response;

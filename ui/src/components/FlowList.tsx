@@ -259,7 +259,7 @@ export function FlowList() {
         <span data-testid="flow-count">
           {total.toLocaleString()}
           {store.complete ? "" : "+"} {total === 1 ? "flow" : "flows"}
-          {filterText.value.trim() ? " match" : ""}
+          {filterText.value.trim() ? (total === 1 ? " matches" : " match") : ""}
           {listedName() ? ` in ${listedSession.value === 0 ? "all sessions" : listedName()}` : ""}
           {total > rows.length ? ` · ${rows.length.toLocaleString()} loaded` : ""}
         </span>

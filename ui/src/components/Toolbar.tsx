@@ -145,7 +145,7 @@ export function Toolbar() {
       <div class="stats" title="What the capture holds">
         {stats.flows !== undefined && (
           <span data-testid="capture-count" title={"Flows of every session" + (stats.maxFlows ? `; at most ${stats.maxFlows.toLocaleString()} kept` : "") + ". The list counts the session it shows."}>
-            {stats.flows.toLocaleString()} flows in the capture
+            {stats.flows.toLocaleString()} {stats.flows === 1 ? "flow" : "flows"} in the capture
           </span>
         )}
         {stats.bodyBytesRam !== undefined && <span title={budget(stats.ramBudget)}>RAM {fmtSize(stats.bodyBytesRam)}</span>}
