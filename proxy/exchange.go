@@ -66,7 +66,8 @@ type exchange struct {
 	reqBody *recordedBody
 	refs    int // the handler and every body still owned; Finish at zero
 	end     time.Time
-	respAt  time.Time // the origin's response head arrived
+	sentAt  time.Time // the request left for the origin (zero: it never did)
+	headAt  time.Time // the client's response head was ready (after response rules and breakpoint)
 	timings flow.Timings
 	// url is the client request's URL, urlStr its string: the upstream
 	// head reuses the string when no rule changed the URL.
@@ -123,13 +124,43 @@ func (x *exchange) done() {
 	x.mu.Lock()
 	x.handlerOut = true
 	x.end = time.Now()
-	if !x.respAt.IsZero() {
-		x.timings.Receive = ms(x.end.Sub(x.respAt))
-	}
-	t := x.timings
+	t := x.phases()
 	x.mu.Unlock()
 	x.h.Timings(t)
 	x.release()
+}
+
+// phases splits the exchange's time, from start to end, into HAR's phases,
+// so that they add up to the flow's duration (the exporter writes their sum
+// as the entry's time). Everything before the request left for the origin
+// is blocked: the request rules, the pause of a request-phase delay action,
+// a request breakpoint's hold. Everything from then until the client's
+// head was ready is wait, less the DNS and connect time measured inside it:
+// the origin's answer, a response-phase delay action, a response
+// breakpoint's hold. The rest is receive. An answer Loupe made itself (a
+// mock, a block, a failure before sending) has no blocked: its time to the
+// head is wait. x.mu must be held.
+func (x *exchange) phases() flow.Timings {
+	t := x.timings
+	head := x.headAt
+	if head.IsZero() || head.After(x.end) {
+		head = x.end
+	}
+	from := x.start
+	if !x.sentAt.IsZero() && !x.sentAt.After(head) {
+		t.Blocked = ms(x.sentAt.Sub(x.start))
+		from = x.sentAt
+	}
+	// Microseconds from the start, so that the phases add up exactly.
+	wait := ms(head.Sub(x.start)) - ms(from.Sub(x.start))
+	for _, v := range []float64{t.DNS, t.Connect} {
+		if v > 0 && v <= wait {
+			wait -= v
+		}
+	}
+	t.Wait = max(wait, 0)
+	t.Receive = ms(x.end.Sub(x.start)) - ms(head.Sub(x.start))
+	return t
 }
 
 // fail records the first failure of the flow.
@@ -253,7 +284,18 @@ func (p *Proxy) servedHead(x *exchange, resp *http.Response, proto string) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		removeHopHeaders(resp.Header, false)
 	}
+	x.markHead()
 	x.h.Response(responseHead(resp.StatusCode, proto, resp.Header))
+}
+
+// markHead notes that the client's response head is ready: the end of the
+// wait phase (see phases).
+func (x *exchange) markHead() {
+	x.mu.Lock()
+	if x.headAt.IsZero() {
+		x.headAt = time.Now()
+	}
+	x.mu.Unlock()
 }
 
 // writeResponse copies resp to the client and closes its body. Nothing is

@@ -223,12 +223,11 @@ func (x *exchange) sentURL(req *http.Request) string {
 	return x.urlStr
 }
 
-// responseHeaders records the origin's response head and the wait for it,
-// from sent.
+// responseHeaders records the origin's response head and when the request
+// was sent (the end of the blocked phase, see phases).
 func (x *exchange) responseHeaders(resp *http.Response, sent time.Time) {
 	x.mu.Lock()
-	x.respAt = time.Now()
-	x.timings.Wait = ms(x.respAt.Sub(sent))
+	x.sentAt = sent
 	x.mu.Unlock()
 	x.h.UpstreamResponse(responseHead(resp.StatusCode, resp.Proto, resp.Header))
 }

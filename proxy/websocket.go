@@ -146,6 +146,7 @@ func (p *Proxy) serveUpgrade(x *exchange, w http.ResponseWriter, r *http.Request
 	served := rh.Clone()
 	served.Set("Upgrade", "websocket")
 	served.Set("Connection", "Upgrade")
+	x.markHead()
 	x.h.Response(responseHead(http.StatusSwitchingProtocols, "HTTP/1.1", served))
 
 	if !p.enter() {

@@ -210,7 +210,11 @@ func ms(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 // harTimings makes the flow's timings valid HAR: optional phases are -1 or
 // non-negative, send/wait/receive non-negative, and time their sum. A flow
-// with no phase timings but a known duration shows it as wait.
+// with no phase timings but a known duration shows it as wait. Pauses a
+// rule added are in the phases the proxy put them in (see
+// proxy.exchange.phases): a request-phase delay or a request breakpoint in
+// blocked, a response-phase delay or a response breakpoint in wait, so that
+// time is the flow's real duration.
 func harTimings(f *flow.Flow) (timings, float64) {
 	opt := func(v float64) float64 {
 		if v < 0 || v > maxMillis || math.IsNaN(v) {
@@ -239,10 +243,20 @@ func harTimings(f *flow.Flow) (timings, float64) {
 		}
 		return sum
 	}
-	if total() == 0 && !f.End.IsZero() && f.End.After(f.Start) {
-		h.Wait = ms(float64(f.End.Sub(f.Start).Microseconds()) / 1000)
+	if f.End.IsZero() || !f.End.After(f.Start) {
+		return h, total()
 	}
-	return h, total()
+	d := ms(float64(f.End.Sub(f.Start).Microseconds()) / 1000)
+	if total() == 0 {
+		h.Wait = d
+	} else if gap := d - total(); gap >= 1 && !f.Imported && d <= maxMillis {
+		// A flow captured before the proxy's phases covered its whole
+		// duration left out the time before the request was sent (a
+		// request-phase delay action, a breakpoint's hold): that is
+		// blocked. An imported flow keeps the timings it came with.
+		h.Blocked = ms(max(h.Blocked, 0) + gap)
+	}
+	return h, ms(total())
 }
 
 func (x *exporter) entry(f *flow.Flow) entry {

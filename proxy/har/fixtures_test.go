@@ -201,14 +201,15 @@ func sampleFlows(t testing.TB) *memStore {
 			{Direction: flow.Receive, Time: base.Add(4300 * time.Millisecond), Opcode: 1, Size: 10, Data: []byte("{\"n\":"), Truncated: true},
 			{Direction: flow.Send, Time: base.Add(9 * time.Second), Opcode: 8, Size: 2, Data: []byte{0x03, 0xe8}},
 		},
-		Timings: timing,
+		// The relay is the receive phase: the phases add up to the 5 s.
+		Timings: flow.Timings{Blocked: 0.5, DNS: 1.25, Connect: 10, TLS: 6, Send: 0.125, Wait: 20.5, Receive: 4967.625},
 	}, nil)
 
 	// 6. A failed exchange: no response at all.
 	m.add(&flow.Flow{Start: base.Add(5 * time.Second), End: base.Add(5*time.Second + 3*time.Millisecond), State: flow.StateError,
 		Request: flow.Request{Method: "GET", URL: "https://down.example.test/", Proto: "HTTP/1.1", Header: fs("Accept", "*/*")},
 		Error:   "dial tcp 127.0.0.1:9: connect: connection refused",
-		Timings: flow.Timings{Blocked: -1, DNS: 0.5, Connect: -1, TLS: -1, Send: 0, Wait: 0, Receive: 0},
+		Timings: flow.Timings{Blocked: -1, DNS: 0.5, Connect: -1, TLS: -1, Send: 0, Wait: 2.5, Receive: 0},
 	}, nil)
 
 	// 7. A body cut by the capture cap, and one in Latin-1.

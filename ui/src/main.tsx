@@ -14,9 +14,9 @@ import {
   ensureDetail,
   feedStatus,
   flowsVersion,
+  followDetail,
   listedSession,
   loadActionSpecs,
-  loadDetail,
   page,
   refreshRules,
   refreshSessions,
@@ -69,10 +69,7 @@ const feed = new Feed(
       const id = selectedId.value;
       const d = detail.value;
       if (id !== null) ensureDetail(feed.store.get(id) !== undefined);
-      if (id !== null && d && d.id === id) {
-        const s = feed.store.get(id);
-        if (s && (s.state !== d.state || s.size !== d.responseBody.size || (s.status || 0) !== (d.response?.status ?? 0))) void loadDetail();
-      }
+      if (id !== null && d && d.id === id) followDetail(feed.store.get(id));
     },
     status(s) {
       feedStatus.value = s;

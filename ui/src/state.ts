@@ -4,7 +4,7 @@
 
 import { batch, signal } from "@preact/signals";
 import { api, ApiError, type SessionView } from "./api/client";
-import type { ActionSpec, AppState, Flow, FlowID, Problem, Rule, Session } from "./api/types";
+import type { ActionSpec, AppState, Flow, FlowID, Problem, Rule, Session, Summary } from "./api/types";
 import { Feed, type FeedStatus } from "./store/feed";
 import type { SortDir, SortKey } from "./store/flowstore";
 
@@ -43,6 +43,8 @@ export const sort = signal<{ key: SortKey; dir: SortDir }>({ key: "id", dir: "as
 export const selectedId = signal<FlowID | null>(null);
 export const detail = signal<Flow | null>(null);
 export const detailOpen = signal(true);
+/** The selected flow's ID when the capture answered that it no longer has it (deleted, cleared, evicted). */
+export const detailGone = signal<FlowID | null>(null);
 
 /** The state as last answered; empty until the first answer. */
 export const appState = signal<Partial<AppState>>({});
@@ -141,11 +143,23 @@ export async function loadDetail(): Promise<void> {
   detailLoading = id;
   try {
     const f = await api.flow(id);
-    if (n === detailReq) detail.value = f;
+    if (n === detailReq) {
+      batch(() => {
+        detail.value = f;
+        detailGone.value = null;
+      });
+    }
   } catch (err) {
     if (n !== detailReq) return;
+    if (err instanceof ApiError && err.status === 404) {
+      // Gone from the capture: what was shown stays, marked as gone.
+      batch(() => {
+        if (detail.value?.id !== id) detail.value = null;
+        detailGone.value = id;
+      });
+      return;
+    }
     detail.value = null;
-    if (err instanceof ApiError && err.status === 404) return;
     reportError("Load flow", err);
   } finally {
     if (n === detailReq) detailLoading = null;
@@ -162,6 +176,33 @@ export function ensureDetail(listed: boolean): void {
   const id = selectedId.value;
   if (id === null || !listed || detailLoading === id) return;
   if (detail.value?.id !== id) void loadDetail();
+}
+
+/** The list row the shown details were last checked against: any change to it reloads them. */
+let followed: { id: FlowID; key: string | null } | null = null;
+
+/**
+ * followDetail keeps the shown details true to the list: called with the
+ * selected flow's row after every change of the list (undefined when the
+ * list does not hold it), it reloads the details when the row changed
+ * (state, status, size, rules, error, breakpoint: what the badges and the
+ * overview show), and when the row left the list (the flow stopped
+ * matching the filter, or was deleted or evicted: the reload tells which).
+ */
+export function followDetail(s: Summary | undefined): void {
+  const id = selectedId.value;
+  const d = detail.value;
+  if (id === null || !d || d.id !== id) return;
+  const key = s ? JSON.stringify(s) : null;
+  if (followed?.id !== id) {
+    followed = { id, key };
+    // The row may already be newer than the details loaded with it.
+    if (s && (s.state !== d.state || s.size !== d.responseBody.size || (s.status || 0) !== (d.response?.status ?? 0))) void loadDetail();
+    return;
+  }
+  if (followed.key === key) return;
+  followed = { id, key };
+  void loadDetail();
 }
 
 export async function refreshState(): Promise<void> {
@@ -249,6 +290,18 @@ export async function openSessionFile(file: File): Promise<void> {
   } finally {
     uploading.value = null;
   }
+}
+
+/** How many flows a session holds: the recording session's count comes from the live state, fresher than the session list. */
+export function sessionFlows(s: Session): number {
+  const rec = appState.value.session;
+  return rec && rec.id === s.id ? rec.flows : s.flows;
+}
+
+/** The sessions as last fetched, the recording one's counts taken from the live state. */
+export function freshSessions(): Session[] {
+  const rec = appState.value.session;
+  return sessions.value.map((s) => (rec && rec.id === s.id ? { ...s, flows: rec.flows, bytes: rec.bytes } : s));
 }
 
 /** The name of the session the list shows, for saying which one it is. */

@@ -130,7 +130,8 @@ export const api = {
   importSession: (file: File, onProgress: (sent: number, total: number) => void) =>
     upload<Session>("/api/sessions/import" + (file.name.endsWith(".loupe") ? "" : "?name=" + encodeURIComponent(file.name)), file, onProgress),
   replay: (id: FlowID) => request<ReplayAnswer>("POST", `/api/flows/${id}/replay`),
-  importHar: (file: Blob) => request<ImportAnswer>("POST", "/api/flows/import", file),
+  /** Imports a HAR into the recording session; onProgress follows the upload (the server's reading shows in the state's imports). */
+  importHar: (file: Blob, onProgress: (sent: number, total: number) => void = () => {}) => upload<ImportAnswer>("/api/flows/import", file, onProgress),
   rules: () => request<Rule[] | null>("GET", "/api/rules"),
   replaceRules: (rs: Rule[]) => request<unknown>("PUT", "/api/rules", rs),
   addRule: (r: Rule) => request<Rule | null>("POST", "/api/rules", r),

@@ -11,8 +11,10 @@ import { grpcStatusOf } from "../lib/grpc";
 import { isProbablyText } from "../lib/hex";
 import { breakpointRuleFromFlow, ruleFromFlow } from "../lib/rules";
 import { editAndSend } from "../compose-state";
-import { detail, detailOpen, editing, getFeed, reportError, rules, select, selectedId, toast } from "../state";
+import { PRESENCE_NOTE, presenceOf, summaryOf } from "../lib/presence";
+import { detail, detailGone, detailOpen, editing, filterText, flowsVersion, getFeed, listedSession, loadDetail, reportError, rules, select, selectedId, toast } from "../state";
 import { BodyView } from "./BodyView";
+import { RequestParams, ResponseCookies } from "./Params";
 import { Badges } from "./FlowList";
 import { TunnelOverview, TunnelRequest } from "./TunnelView";
 
@@ -21,18 +23,31 @@ type Tab = "overview" | "request" | "response" | "messages";
 export function Detail() {
   const f = detail.value;
   const [tab, setTab] = useState<Tab>("response");
+  void flowsVersion.value; // the badges follow the list's row
+  const listed = f ? getFeed().store.get(f.id) : undefined;
+  const presence = f ? presenceOf({ listed: !!listed, gone: detailGone.value === f.id, filter: filterText.value, session: f.session, listedSession: listedSession.value }) : "listed";
+  useEffect(() => {
+    // The list does not follow a flow it does not show: reload one in progress.
+    if (!f || f.state !== "pending" || presence === "listed" || presence === "gone") return;
+    const t = setInterval(() => void loadDetail(), 1000);
+    return () => clearInterval(t);
+  }, [f?.id, f?.state, presence]);
   if (!f) {
+    const gone = selectedId.value !== null && detailGone.value === selectedId.value;
     return (
       <aside class="detail none">
-        <p class="muted">{selectedId.value === null ? "Select a flow to inspect it." : "Loading…"}</p>
+        <p class="muted" data-testid={gone ? "detail-presence" : undefined}>
+          {selectedId.value === null ? "Select a flow to inspect it." : gone ? PRESENCE_NOTE.gone + "." : "Loading…"}
+        </p>
       </aside>
     );
   }
+  const note = presence === "listed" ? undefined : PRESENCE_NOTE[presence];
   // A flow that records a CONNECT (a tunnel, a failed handshake) has no response to show.
   const tabs: Tab[] = f.kind ? ["overview", "request"] : ["overview", "request", "response"];
   if (f.websocket?.length || isWS(f)) tabs.push("messages");
   const t = tabs.includes(tab) ? tab : f.kind ? "overview" : "response";
-  const summary = getFeed().store.get(f.id);
+  const summary = listed ?? summaryOf(f);
   return (
     <aside class="detail" data-testid="detail">
       <div class="dhead">
@@ -47,6 +62,11 @@ export function Detail() {
             ×
           </button>
         </div>
+        {note && (
+          <p class="warn presence" data-testid="detail-presence" title={PRESENCE_TITLE[presence as Exclude<typeof presence, "listed">]}>
+            {note}
+          </p>
+        )}
         <Actions f={f} />
         <div class="tabs" role="tablist">
           {tabs.map((x) => (
@@ -60,12 +80,18 @@ export function Detail() {
       <div class="dbody">
         {t === "overview" && (f.kind ? <TunnelOverview f={f} /> : <Overview f={f} />)}
         {t === "request" && (f.kind ? <TunnelRequest f={f} /> : <RequestTab f={f} />)}
-        {t === "response" && <ResponseTab f={f} />}
+        {t === "response" && <ResponseTab f={f} note={note} />}
         {t === "messages" && <Messages msgs={f.websocket ?? []} />}
       </div>
     </aside>
   );
 }
+
+const PRESENCE_TITLE = {
+  hidden: "The flow does not match the filter: the list does not show it, and its details are reloaded while it is in progress",
+  elsewhere: "The flow is in another session, or older than what the list has loaded",
+  gone: "Deleted, cleared, or evicted to stay within the capture's limits: what is shown is what was loaded last",
+};
 
 const TAB_LABEL: Record<Tab, string> = { overview: "Overview", request: "Request", response: "Response", messages: "Messages" };
 
@@ -402,6 +428,7 @@ function RequestTab({ f }: { f: Flow }) {
         <Headers title="Request headers" headers={f.request.headers} />
       )}
       {!!f.request.trailers?.length && <Headers title="Request trailers" headers={f.request.trailers} />}
+      <RequestParams f={f} />
       <h4>Request body</h4>
       <BodyView
         id={f.id}
@@ -414,11 +441,12 @@ function RequestTab({ f }: { f: Flow }) {
   );
 }
 
-function ResponseTab({ f }: { f: Flow }) {
+function ResponseTab({ f, note }: { f: Flow; note?: string }) {
   const [upstream, setUpstream] = useState(false);
   useEffect(() => setUpstream(false), [f.id]);
   if (!f.response) {
-    return <p class="muted">{f.state === "pending" ? "Waiting for the response…" : f.error || "No response."}</p>;
+    // A flow the list does not follow may have answered since: say why it may look pending.
+    return <p class="muted">{f.state === "pending" ? (note ? note + ": it was still waiting for its response when last loaded." : "Waiting for the response…") : f.error || "No response."}</p>;
   }
   const hasUp = !!f.upstreamBody || (!!f.overridden && !!f.upstreamResponse);
   const head = upstream && f.upstreamResponse ? f.upstreamResponse : f.response;
@@ -438,6 +466,7 @@ function ResponseTab({ f }: { f: Flow }) {
       {upstream && <p class="muted">Status {head.status} from the origin, before rules.</p>}
       <Headers title="Response headers" headers={head.headers} />
       {!!head.trailers?.length && <Headers title="Response trailers" headers={head.trailers} />}
+      <ResponseCookies headers={head.headers} />
       <GrpcStatusLine resp={head} />
       <h4>Response body{hasUp ? (upstream ? " (upstream)" : " (served)") : ""}</h4>
       {upstream && f.upstreamNotKept && (

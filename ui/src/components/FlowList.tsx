@@ -15,7 +15,7 @@ import { kindBadge, kindPath } from "../lib/tunnel";
 import { grpcCodeName } from "../lib/grpc";
 import { shortType, type SortKey } from "../store/flowstore";
 import { heldIds } from "../held-state";
-import { appState, detailOpen, flowsVersion, getFeed, isPaused, select, selectedId, sort } from "../state";
+import { appState, detailOpen, filterText, flowsVersion, getFeed, isPaused, listedName, listedSession, select, selectedId, sort } from "../state";
 import { MAX_HELD } from "../store/feed";
 
 export const ROW_H = 24;
@@ -259,6 +259,8 @@ export function FlowList() {
         <span data-testid="flow-count">
           {total.toLocaleString()}
           {store.complete ? "" : "+"} {total === 1 ? "flow" : "flows"}
+          {filterText.value.trim() ? (total === 1 ? " matches" : " match") : ""}
+          {listedName() ? ` in ${listedSession.value === 0 ? "all sessions" : listedName()}` : ""}
           {total > rows.length ? ` · ${rows.length.toLocaleString()} loaded` : ""}
         </span>
         {!store.complete && (

@@ -7,8 +7,9 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, sessionExportURL } from "../api/client";
 import type { Session } from "../api/types";
+import { exportWarning } from "../lib/exportsize";
 import { fmtSize } from "../lib/format";
-import { appState, listedName, listedSession, openSessionFile, refreshSessions, reportError, sessions, showSession, startSession, uploading, viewSession } from "../state";
+import { appState, listedName, listedSession, openSessionFile, refreshSessions, reportError, sessionFlows, sessions, showSession, startSession, uploading, viewSession } from "../state";
 
 /** SessionBar says which session the list shows, and switches it. */
 export function SessionBar() {
@@ -30,7 +31,7 @@ export function SessionBar() {
           void showSession(v === "" ? null : v === "all" ? "all" : Number(v));
         }}
       >
-        <option value="">{"Recording" + (rec ? ": " + rec.name : "")}</option>
+        <option value="">{"Recording" + (rec ? `: ${rec.name} · ${rec.flows.toLocaleString()} ${rec.flows === 1 ? "flow" : "flows"}` : "")}</option>
         {others.map((s) => (
           <option value={String(s.id)}>
             {s.name} · {s.flows.toLocaleString()} {s.flows === 1 ? "flow" : "flows"}
@@ -122,6 +123,10 @@ function SessionRow({ s }: { s: Session }) {
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState(s.name);
   const [armed, setArmed] = useState(false);
+  const [exportArmed, setExportArmed] = useState(false);
+  const flows = sessionFlows(s);
+  const bytes = appState.value.session?.id === s.id ? appState.value.session.bytes : s.bytes;
+  const big = exportWarning({ flows, bytes });
 
   const save = async () => {
     setEditing(false);
@@ -183,9 +188,9 @@ function SessionRow({ s }: { s: Session }) {
       </td>
       <td class="muted">{new Date(s.created).toLocaleString()}</td>
       <td class="num" data-testid="session-row-flows">
-        {s.flows.toLocaleString()}
+        {flows.toLocaleString()}
       </td>
-      <td class="num">{fmtSize(s.bytes)}</td>
+      <td class="num">{fmtSize(bytes)}</td>
       <td>
         <label class="switch" title={s.pinned ? "Pinned: never evicted" : "Pin: never evict its flows"}>
           <input type="checkbox" checked={s.pinned} onChange={(e) => void pin((e.target as HTMLInputElement).checked)} data-testid="pin" />
@@ -204,12 +209,28 @@ function SessionRow({ s }: { s: Session }) {
           >
             Rename
           </button>
-          <a class="btn small" href={sessionExportURL(s.id)} download title="Save as one file, Loupe's own format (everything kept, secrets included)" data-testid="export-session">
-            Export
+          <a
+            class="btn small"
+            href={sessionExportURL(s.id)}
+            download
+            title={exportArmed && big ? big : "Save as one file, Loupe's own format (everything kept, secrets included)"}
+            onClick={(e) => {
+              // A large session says so first; the second click downloads.
+              if (big && !exportArmed) {
+                e.preventDefault();
+                setExportArmed(true);
+                return;
+              }
+              setExportArmed(false);
+            }}
+            onBlur={() => setExportArmed(false)}
+            data-testid="export-session"
+          >
+            {big && exportArmed ? `Export anyway (${fmtSize(bytes)})` : "Export"}
           </a>
           {armed ? (
             <button class="btn small danger" onClick={() => void remove()} onBlur={() => setArmed(false)} data-testid="confirm-delete">
-              Delete {s.flows.toLocaleString()} {s.flows === 1 ? "flow" : "flows"}?
+              Delete {flows.toLocaleString()} {flows === 1 ? "flow" : "flows"}?
             </button>
           ) : (
             <button

@@ -4,18 +4,23 @@
 
 import { useRef, useState } from "preact/hooks";
 import { api, exportURL } from "../api/client";
+import { exportEstimate, exportWarning } from "../lib/exportsize";
 import { fmtSize } from "../lib/format";
 import type { AppState, Stats } from "../api/types";
 import { HeldBadge } from "./Held";
 import { openBrowser } from "./Modes";
-import { appState, feedStatus, filterText, getFeed, goTo, isPaused, listedSession, page, refreshSessions, refreshState, reportError, rules, select, toast, uploading } from "../state";
+import { appState, feedStatus, filterText, flowsVersion, freshSessions, getFeed, goTo, isPaused, listedSession, page, refreshSessions, refreshState, reportError, rules, select, toast, uploading } from "../state";
 
 export async function importHar(file: File): Promise<void> {
+  // The upload's progress, then the server's reading of the file (the state's imports), show in the toolbar.
+  uploading.value = { name: file.name, sent: 0, total: file.size };
   try {
-    const { ids } = await api.importHar(file);
+    const { ids } = await api.importHar(file, (sent, total) => (uploading.value = { name: file.name, sent, total }));
     toast(`Imported ${ids.length} ${ids.length === 1 ? "flow" : "flows"} from ${file.name}`);
   } catch (err) {
     reportError("Import " + file.name, err);
+  } finally {
+    uploading.value = null;
   }
 }
 
@@ -41,6 +46,7 @@ export function Toolbar() {
   const [secrets, setSecrets] = useState(false);
   const [onlyFiltered, setOnlyFiltered] = useState(true);
   const [exportOpen, setExportOpen] = useState(false);
+  const [exportArmed, setExportArmed] = useState(false);
   const fileRef = useRef<HTMLInputElement>(null);
   const q = filterText.value;
 
@@ -110,7 +116,7 @@ export function Toolbar() {
             Export HAR ▾
           </button>
           {exportOpen && (
-            <div class="popover" onMouseLeave={() => setExportOpen(false)}>
+            <div class="popover" onMouseLeave={() => (setExportOpen(false), setExportArmed(false))}>
               <label>
                 <input type="checkbox" checked={onlyFiltered && !!q} disabled={!q} onChange={(e) => setOnlyFiltered((e.target as HTMLInputElement).checked)} /> Only the current filter
                 {q && <code class="q">{q}</code>}
@@ -120,9 +126,7 @@ export function Toolbar() {
                 <span class="muted small">cookies, Authorization and tokens; off redacts them</span>
               </label>
               <span class="muted small">The flows of the session shown{listedSession.value === 0 ? " (every session)" : ""}.</span>
-              <a class="btn primary" href={exportURL(onlyFiltered ? q : "", secrets, listedSession.value)} download="loupe.har" onClick={() => setExportOpen(false)} data-testid="export">
-                Download .har
-              </a>
+              <ExportLink q={onlyFiltered ? q : ""} secrets={secrets} armed={exportArmed} arm={setExportArmed} done={() => (setExportOpen(false), setExportArmed(false))} />
             </div>
           )}
         </div>
@@ -151,7 +155,9 @@ export function Toolbar() {
       </div>
       <div class="stats" title="What the capture holds">
         {stats.flows !== undefined && (
-          <span title={stats.maxFlows ? `at most ${stats.maxFlows.toLocaleString()} kept` : undefined}>{stats.flows.toLocaleString()} flows</span>
+          <span data-testid="capture-count" title={"Flows of every session" + (stats.maxFlows ? `; at most ${stats.maxFlows.toLocaleString()} kept` : "") + ". The list counts the session it shows."}>
+            {stats.flows.toLocaleString()} {stats.flows === 1 ? "flow" : "flows"} in the capture
+          </span>
         )}
         {stats.bodyBytesRam !== undefined && <span title={budget(stats.ramBudget)}>RAM {fmtSize(stats.bodyBytesRam)}</span>}
         {stats.bodyBytesDisk !== undefined && <span title={budget(stats.diskBudget)}>disk {fmtSize(stats.bodyBytesDisk)}</span>}
@@ -199,6 +205,43 @@ export function Toolbar() {
         </span>
       </div>
     </header>
+  );
+}
+
+/**
+ * ExportLink downloads the HAR export; an export above WARN_FLOWS flows or
+ * WARN_BYTES of bodies (sized from the sessions and the list's total) says
+ * so first, and downloads on the second click.
+ */
+function ExportLink({ q, secrets, armed, arm, done }: { q: string; secrets: boolean; armed: boolean; arm: (v: boolean) => void; done: () => void }) {
+  void flowsVersion.value;
+  const listed = listedSession.value;
+  const est = exportEstimate({ listed: listed > 0 ? listed : listed === 0 ? 0 : (appState.value.session?.id ?? 0), sessions: freshSessions(), matching: q ? getFeed().store.total : undefined });
+  const warning = exportWarning(est);
+  return (
+    <>
+      {warning && (
+        <span class="warn small" data-testid="export-warning">
+          {warning}
+        </span>
+      )}
+      <a
+        class="btn primary"
+        href={exportURL(q, secrets, listed)}
+        download="loupe.har"
+        onClick={(e) => {
+          if (warning && !armed) {
+            e.preventDefault();
+            arm(true);
+            return;
+          }
+          done();
+        }}
+        data-testid="export"
+      >
+        {warning && armed ? "Download anyway" : "Download .har"}
+      </a>
+    </>
   );
 }
 

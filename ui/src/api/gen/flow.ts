@@ -341,7 +341,11 @@ export interface Body {
 /**
  * Timings of a flow in milliseconds; -1 where a phase did not happen (a
  * reused connection has no DNS or connect time). TLS is part of Connect, as in
- * HAR.
+ * HAR. A captured flow's phases add up to its duration: Blocked is the time
+ * before the request left for the origin (request rules, a request-phase
+ * delay, a request breakpoint), Wait the time from then to the client's
+ * response head less DNS and Connect (a response-phase delay and a response
+ * breakpoint included), Receive the rest.
  */
 export interface Timings {
   blocked: number /* float64 */;
