@@ -203,6 +203,36 @@ export interface FlowPage {
   session?: SessionID;
 }
 
+/** One child of a structure-tree node (Go: treeChild, web/tree.go). */
+export interface TreeChild {
+  /** A host at the top; below, a path segment: "users/" (paths go on) or "users" (a path that ends there). */
+  name: string;
+  count: number;
+  leaf: boolean;
+  /** The filter that lists exactly the flows counted. */
+  filter: string;
+}
+
+/** GET /api/tree: the children of one node of the capture's structure (Go: flowTree, web/tree.go). */
+export interface FlowTree {
+  seq: number;
+  /** Absent at the top (the children are hosts). */
+  host?: string;
+  prefix?: string;
+  children: TreeChild[];
+  /** Children left out past the limit, and the flows under them. */
+  more: number;
+  moreCount: number;
+  /** Flows whose path is the prefix itself, listed by selfFilter. */
+  self: number;
+  selfFilter?: string;
+  total: number;
+  /** False when part of the filter ran as a bounded scan that stopped before the oldest flow. */
+  complete: boolean;
+  scanned?: number;
+  session: SessionID;
+}
+
 /** A session identifier (flow.SessionID): a JSON number. */
 export type SessionID = number;
 

@@ -8,12 +8,14 @@ import { detail, detailOpen, editing, getFeed, openSessionFile, page, pageOf, re
 import { ComposePage } from "./Compose";
 import { HeldPanel } from "./Held";
 import { Detail } from "./Detail";
+import { DiffView } from "./Diff";
 import { FilterBar } from "./FilterBar";
 import { FlowList } from "./FlowList";
 import { ModesPage } from "./Modes";
 import { RuleEditor, RulesPage } from "./Rules";
 import { SessionBar, SessionsPage } from "./Sessions";
 import { importHar, Toolbar } from "./Toolbar";
+import { TreePane } from "./Tree";
 
 export function App() {
   const [dropping, setDropping] = useState(false);
@@ -85,6 +87,7 @@ export function App() {
           <SessionBar />
           <FilterBar />
           <main class={"flows" + (detailOpen.value && (detail.value || selectedId.value !== null) ? " split" : "")}>
+            <TreePane />
             <FlowList />
             {detailOpen.value && selectedId.value !== null && <Detail />}
           </main>
@@ -105,6 +108,7 @@ export function App() {
         </main>
       )}
       <HeldPanel />
+      <DiffView />
       {editing.value && <RuleEditor />}
       {dropping && <div class="dropnote">Drop a HAR file to import it</div>}
       <div class="toasts" aria-live="polite">

@@ -13,6 +13,7 @@ import { breakpointRuleFromFlow, ruleFromFlow } from "../lib/rules";
 import { editAndSend } from "../compose-state";
 import { detail, detailOpen, editing, getFeed, reportError, rules, select, selectedId, toast } from "../state";
 import { BodyView } from "./BodyView";
+import { CompareButton } from "./Diff";
 import { Badges } from "./FlowList";
 import { TunnelOverview, TunnelRequest } from "./TunnelView";
 
@@ -155,6 +156,7 @@ function Actions({ f }: { f: Flow }) {
           <button class="btn small" onClick={replay} disabled={f.imported && !f.request.url}>
             Replay
           </button>
+          <CompareButton id={f.id} />
           <button class="btn small" onClick={() => editAndSend(f)} disabled={!/^https?:/i.test(f.request.url) || isWS(f)} title="Open this request in the editor, change it and send it as a new flow" data-testid="edit-and-send">
             Edit and send
           </button>

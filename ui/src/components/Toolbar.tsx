@@ -9,6 +9,7 @@ import type { AppState } from "../api/types";
 import { HeldBadge } from "./Held";
 import { openBrowser } from "./Modes";
 import { appState, feedStatus, filterText, getFeed, goTo, isPaused, listedSession, page, refreshSessions, refreshState, reportError, select, toast, uploading } from "../state";
+import { TreeToggle } from "./Tree";
 
 export async function importHar(file: File): Promise<void> {
   try {
@@ -115,6 +116,7 @@ export function Toolbar() {
             </div>
           )}
         </div>
+        <TreeToggle />
         <button class="btn" onClick={() => fileRef.current?.click()} title="Import a HAR file (or drop one on the page)" data-testid="import">
           Import HAR
         </button>
