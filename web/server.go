@@ -44,6 +44,7 @@ type FlowStore interface {
 	Summary(id flow.ID) (flow.Summary, bool)
 	List(q *query.Query, page query.Page) query.Result
 	Each(q *query.Query, fn func(*flow.Flow) bool)
+	Tree(q *query.Query, node query.TreeNode, limit int) query.Tree
 	RuleCounts() map[string]int
 	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
@@ -334,6 +335,7 @@ func (s *Server) routes() chi.Router {
 		r.Use(noStore, s.requireToken, s.checkOrigin)
 
 		r.Get("/flows", s.handleListFlows)
+		r.Get("/tree", s.handleTree)
 		r.Delete("/flows", s.handleClearFlows)
 		r.Get("/flows/export.har", s.handleExportHAR)
 		r.Post("/flows/import", s.handleImportHAR)

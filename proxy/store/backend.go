@@ -24,6 +24,10 @@ type Backend interface {
 	// Each calls fn with every flow matching q, oldest first, until fn
 	// returns false; no lock or query is held while fn runs.
 	Each(q *query.Query, fn func(*flow.Flow) bool)
+	// Tree counts the flows matching q under one node of the capture's
+	// structure (hosts, then path segments) by child, keeping the limit
+	// busiest children; like List, a bounded scan says so (Complete).
+	Tree(q *query.Query, node query.TreeNode, limit int) query.Tree
 	// RuleCounts returns how many stored flows each rule touched.
 	RuleCounts() map[string]int
 	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)

@@ -13,6 +13,7 @@ import type {
   Flow,
   FlowID,
   FlowPage,
+  FlowTree,
   Held,
   HeldEdit,
   HostMapEntry,
@@ -119,6 +120,14 @@ export function upload<T>(path: string, file: Blob, onProgress: (sent: number, t
 export const api = {
   flows: (q: string, limit?: number, cursor?: FlowID, session: SessionView = null) => request<FlowPage>("GET", flowsQuery(q, limit, cursor, session)),
   flow: (id: FlowID) => request<Flow>("GET", `/api/flows/${id}`),
+  /** Children of one node of the capture's structure (no host: the hosts). */
+  tree: (q: string, node: { host?: string; prefix?: string }, session: SessionView = null) => {
+    const p = new URLSearchParams({ q });
+    if (node.host !== undefined) p.set("host", node.host);
+    if (node.prefix) p.set("prefix", node.prefix);
+    if (session !== null) p.set("session", String(session));
+    return request<FlowTree>("GET", "/api/tree?" + p.toString());
+  },
   deleteFlow: (id: FlowID) => request<unknown>("DELETE", `/api/flows/${id}`),
   /** Clears one session's flows, or with "all" every flow (those of pinned sessions stay in the durable capture). */
   clear: (session: SessionID | "all") => request<unknown>("DELETE", "/api/flows" + (session === "all" ? "" : `?session=${session}`)),

@@ -119,6 +119,9 @@ export type Problem = rules.Problem;
 /** GET /api/rules/actions. */
 export type ActionSpec = rules.ActionSpec;
 export type FieldSpec = rules.FieldSpec;
+/** GET /api/tree: the children of one node of the capture's structure. */
+export type FlowTree = web.FlowTree;
+export type TreeChild = web.TreeChild;
 /** GET /api/rules/stats. */
 export type RuleStats = web.RuleStats;
 

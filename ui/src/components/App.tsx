@@ -8,6 +8,7 @@ import { detail, detailOpen, editing, getFeed, openSessionFile, page, pageOf, re
 import { ComposePage } from "./Compose";
 import { HeldPanel } from "./Held";
 import { Detail } from "./Detail";
+import { DiffView } from "./Diff";
 import { FilterBar } from "./FilterBar";
 import { FlowList } from "./FlowList";
 import { ModesPage } from "./Modes";
@@ -15,6 +16,7 @@ import { RuleEditor, RulesPage } from "./Rules";
 import { RulesBanner } from "./RulesBanner";
 import { SessionBar, SessionsPage } from "./Sessions";
 import { importHar, Toolbar } from "./Toolbar";
+import { TreePane } from "./Tree";
 
 export function App() {
   const [dropping, setDropping] = useState(false);
@@ -87,6 +89,7 @@ export function App() {
           <RulesBanner />
           <FilterBar />
           <main class={"flows" + (detailOpen.value && (detail.value || selectedId.value !== null) ? " split" : "")}>
+            <TreePane />
             <FlowList />
             {detailOpen.value && selectedId.value !== null && <Detail />}
           </main>
@@ -107,6 +110,7 @@ export function App() {
         </main>
       )}
       <HeldPanel />
+      <DiffView />
       {editing.value && <RuleEditor />}
       {dropping && <div class="dropnote">Drop a HAR file to import it</div>}
       <div class="toasts" aria-live="polite">

@@ -15,6 +15,7 @@ import { PRESENCE_NOTE, presenceOf, summaryOf } from "../lib/presence";
 import { detail, detailGone, detailOpen, editing, filterText, flowsVersion, getFeed, listedSession, loadDetail, reportError, rules, select, selectedId, toast } from "../state";
 import { BodyView } from "./BodyView";
 import { RequestParams, ResponseCookies } from "./Params";
+import { CompareButton } from "./Diff";
 import { Badges } from "./FlowList";
 import { TunnelOverview, TunnelRequest } from "./TunnelView";
 
@@ -180,6 +181,7 @@ function Actions({ f }: { f: Flow }) {
           <button class="btn small" onClick={replay} disabled={f.imported && !f.request.url}>
             Replay
           </button>
+          <CompareButton id={f.id} />
           <button class="btn small" onClick={() => editAndSend(f)} disabled={!/^https?:/i.test(f.request.url) || isWS(f)} title="Open this request in the editor, change it and send it as a new flow" data-testid="edit-and-send">
             Edit and send
           </button>

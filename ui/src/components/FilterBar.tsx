@@ -15,7 +15,12 @@ export function FilterBar() {
   const applied = filterText.value;
   useEffect(() => setText(applied), [applied]);
 
+  // A filter set elsewhere (a click in the structure tree) shows here too.
+  const sent = useRef(filterText.value);
+  useEffect(() => void (filterText.value !== sent.current && setText((sent.current = filterText.value))), [filterText.value]);
+
   const submit = (q: string, now = false) => {
+    sent.current = q;
     setText(q);
     if (timer.current) clearTimeout(timer.current);
     timer.current = setTimeout(() => void applyFilter(q), now ? 0 : 300);

@@ -17,6 +17,7 @@ import { shortType, type SortKey } from "../store/flowstore";
 import { heldIds } from "../held-state";
 import { appState, detailOpen, filterText, flowsVersion, getFeed, isPaused, listedName, listedSession, select, selectedId, sort } from "../state";
 import { MAX_HELD } from "../store/feed";
+import { compareClick } from "./Diff";
 
 export const ROW_H = 24;
 const OVERSCAN = 12;
@@ -64,7 +65,8 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
       class={"row" + (selected ? " sel" : "") + (s.error || s.grpcStatus ? " err" : "") + (s.state === "pending" ? " pending" : "") + (s.kind ? " k-" + s.kind : "")}
       style={{ transform: `translateY(${top}px)` }}
       data-id={s.id}
-      onMouseDown={() => {
+      onMouseDown={(e) => {
+        if (compareClick(s.id, e)) return;
         select(s.id);
         detailOpen.value = true;
       }}

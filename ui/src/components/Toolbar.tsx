@@ -10,6 +10,7 @@ import type { AppState, Stats } from "../api/types";
 import { HeldBadge } from "./Held";
 import { openBrowser } from "./Modes";
 import { appState, feedStatus, filterText, flowsVersion, freshSessions, getFeed, goTo, isPaused, listedSession, page, refreshSessions, refreshState, reportError, rules, select, toast, uploading } from "../state";
+import { TreeToggle } from "./Tree";
 
 export async function importHar(file: File): Promise<void> {
   // The upload's progress, then the server's reading of the file (the state's imports), show in the toolbar.
@@ -130,6 +131,7 @@ export function Toolbar() {
             </div>
           )}
         </div>
+        <TreeToggle />
         <button class="btn" onClick={() => fileRef.current?.click()} title="Import a HAR file (or drop one on the page)" data-testid="import">
           Import HAR
         </button>

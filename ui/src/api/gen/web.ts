@@ -459,3 +459,42 @@ export interface ProcessStats {
    */
   goroutines: number /* int */;
 }
+
+//////////
+// source: tree.go
+
+/**
+ * FlowTree is the answer of GET /api/tree: the children of one node of the
+ * capture's structure (hosts at the top; below a host, the next segments
+ * of its paths), each with how many flows matching q are under it and the
+ * filter that lists exactly those (host:H, then path:/a/b/* for a segment
+ * that paths go on below, path:/a/b for one they end at). Host is absent
+ * at the top. More children than the limit are summed in More and
+ * MoreCount; Self counts the flows whose path is Prefix itself, listed by
+ * SelfFilter. Complete and Scanned mean what they mean in FlowPage. Its
+ * TypeScript twin lives in ui/src/api/types.ts.
+ */
+export interface FlowTree {
+  seq: number /* uint64 */;
+  host?: string;
+  prefix?: string;
+  children: TreeChild[];
+  more: number /* int */;
+  moreCount: number /* int */;
+  self: number /* int */;
+  selfFilter?: string;
+  total: number /* int */;
+  complete: boolean;
+  scanned?: number /* int */;
+  session: flow.SessionID;
+}
+/**
+ * TreeChild is one child of a FlowTree node. Leaf is true for a path that
+ * ends there (no deeper segments to ask for).
+ */
+export interface TreeChild {
+  name: string;
+  count: number /* int */;
+  leaf: boolean;
+  filter: string;
+}
