@@ -43,9 +43,9 @@ function harChunk(from, to) {
 
 /** The list's footer: the server's total, and the flows loaded when fewer. */
 async function counts() {
-  const t = await page.locator("[data-testid=flow-count]").textContent({ timeout: 5000 });
-  const nums = t.match(/\d[\d,.\u202f\u00a0]*/g).map((s) => Number(s.replace(/[,.\u202f\u00a0]/g, "")));
-  return { total: nums[0], loaded: nums[1] ?? nums[0] };
+  const el = page.locator("[data-testid=flow-count]");
+  const [total, loaded] = await Promise.all([el.getAttribute("data-total", { timeout: 5000 }), el.getAttribute("data-loaded", { timeout: 5000 })]);
+  return { total: Number(total), loaded: Number(loaded) };
 }
 
 async function waitCounts(ok, what, timeout = 30_000) {

@@ -258,7 +258,7 @@ export function FlowList() {
         {rows.length === 0 && <Empty />}
       </div>
       <div class="listfoot">
-        <span data-testid="flow-count">
+        <span data-testid="flow-count" data-total={total} data-loaded={rows.length}>
           {total.toLocaleString()}
           {store.complete ? "" : "+"} {total === 1 ? "flow" : "flows"}
           {filterText.value.trim() ? (total === 1 ? " matches" : " match") : ""}
