@@ -259,7 +259,32 @@ func TestParseErrors(t *testing.T) {
 		{"port:123456", "port:123456"},
 		{"port:-1", "port:-1"},
 		{"port:+80", "port:+80"},
-		{"port:>1024", "port:>1024"},
+		{"port:>65535", "port:>65535"},
+		{"port:<1", "port:<1"},
+		{"port:9000-8000", "port:9000-8000"},
+		{"port:8000-", "port:8000-"},
+		{"duration:", "duration:"},
+		{"duration:>fast", "duration:>fast"},
+		{"duration:-1s", "duration:-1s"},
+		{"duration:>1ns", "duration:>1ns"},
+		{"size:>lots", "size:>lots"},
+		{"size:1e3", "size:1e3"},
+		{"header:", "header:"},
+		{"header:=x", "header:=x"},
+		{`reqheader:a=b\`, `reqheader:a=b\`},
+		{`host:a\`, `host:a\`},
+		{"or", "or"},
+		{"a or", "or"},
+		{"OR a", "OR"},
+		{"a or or b", "or"},
+		{"a | | b", "|"},
+		{"(a", "("},
+		{"a)", ")"},
+		{"()", "()"},
+		{"(a or)", "or"},
+		{"-(", "-("},
+		{"- (a)", "-"},
+		{"(a) (b nope:1)", "nope:1"},
 		{"port:80,443", "port:80,443"},
 		{"-port:x", "-port:x"},
 	}
@@ -402,7 +427,7 @@ func TestPortErrorMessage(t *testing.T) {
 	if !errors.As(err, &fe) || !strings.Contains(fe.Message, "1..65535") {
 		t.Fatalf("Parse(port:99999) = %v", err)
 	}
-	if want := `bad filter term "port:99999": port: needs a port number 1..65535, e.g. port:8080`; err.Error() != want {
+	if want := `bad filter term "port:99999" at offset 0: port: needs a port number 1..65535, a comparison or a range: port:8080, port:>8000, port:8000-9000`; err.Error() != want {
 		t.Errorf("error = %q, want %q", err.Error(), want)
 	}
 }
