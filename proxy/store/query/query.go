@@ -400,11 +400,11 @@ func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
 		}
 		return t.matchGRPCCode(code, ok), true
 	case Duration:
-		// A summary says -1 for a flow without an end; other negative
-		// durations (an imported flow that ended before it began) are
-		// left to the flow.
-		if s.Duration < 0 {
-			return false, s.Duration == -1 && s.State == flow.StatePending
+		// A summary says -1 for a flow without an end, which a flow in
+		// flight is; a finished one may also have ended exactly 1 ms
+		// before it began (an odd import): only the flow can tell.
+		if s.Duration == -1 {
+			return false, s.State == flow.StatePending
 		}
 		return t.Range.Has(SummaryMicros(s.Duration)), true
 	case Size:
