@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -61,7 +60,9 @@ type Config struct {
 	UpstreamRootCAs *x509.CertPool
 	// Passthrough lists host globs ("*.bank.example", "pinned.app") whose
 	// CONNECT tunnels are relayed blindly, never decrypted. Matched against
-	// the CONNECT host without port, case-insensitively.
+	// the CONNECT host without port, case-insensitively, as a rule's
+	// match.host is (rules.CompileHostGlob: "*" any run, dots included; "?"
+	// one character; "\" escapes).
 	Passthrough []string
 	// SelfHandler serves requests aimed at the proxy itself (a browser opening
 	// http://proxy-address/): the install page and ca.pem. Nil: a short
@@ -204,10 +205,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("origin client %q: want %s or %s", c.OriginClient, OriginClientLoupe, OriginClientStdlib)
 	}
-	for _, g := range c.Passthrough {
-		if _, err := path.Match(strings.ToLower(g), ""); err != nil {
-			return fmt.Errorf("passthrough glob %q: %w", g, err)
-		}
+	if _, err := compilePassthrough(c.Passthrough); err != nil {
+		return err
 	}
 	for name, v := range map[string]int64{
 		"dial timeout": int64(c.DialTimeout), "TLS handshake timeout": int64(c.TLSHandshakeTimeout),
@@ -274,4 +273,17 @@ func (c *Config) withDefaults() Config {
 		d.Recorder = nopRecorder{}
 	}
 	return d
+}
+
+// compilePassthrough compiles the Passthrough globs.
+func compilePassthrough(globs []string) ([]*rules.HostGlob, error) {
+	out := make([]*rules.HostGlob, 0, len(globs))
+	for _, g := range globs {
+		hg, err := rules.CompileHostGlob(g)
+		if err != nil {
+			return nil, fmt.Errorf("passthrough: %w", err)
+		}
+		out = append(out, hg)
+	}
+	return out, nil
 }

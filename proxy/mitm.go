@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -160,11 +159,12 @@ func isTokenChar(b byte) bool {
 		strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
 }
 
-// passthrough reports whether host matches a Passthrough glob.
+// passthrough reports whether host matches a Passthrough glob. The globs
+// are the rules' host globs (rules.HostGlob), so "*.bank.example" means
+// here what it means in a rule's match.host and in a host: filter.
 func (p *Proxy) passthrough(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, g := range p.cfg.Passthrough {
-		if ok, _ := path.Match(strings.ToLower(g), host); ok {
+	for _, g := range p.passthroughGlobs {
+		if g.Match(host) {
 			return true
 		}
 	}

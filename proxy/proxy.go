@@ -46,6 +46,7 @@ import (
 	"loupe/proxy/flow"
 	"loupe/proxy/h1"
 	"loupe/proxy/headscan"
+	"loupe/rules"
 )
 
 // Proxy is the intercepting proxy. Build it with New, run it with Serve,
@@ -72,6 +73,8 @@ type Proxy struct {
 	// upstream routes origin connections through upstream proxies; nil
 	// when there are none (see upstream.go).
 	upstream *upstreamSet
+	// passthroughGlobs are cfg.Passthrough compiled (mitm.go).
+	passthroughGlobs []*rules.HostGlob
 
 	// ctx ends when Shutdown gives up waiting: background drains, tunnels
 	// and WebSocket relays stop with it.
@@ -118,6 +121,9 @@ func New(cfg Config) (*Proxy, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.dialer = &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: p.refuseOwn}
 	if p.upstream, err = p.newUpstreamSet(c.UpstreamProxies); err != nil {
+		return nil, err
+	}
+	if p.passthroughGlobs, err = compilePassthrough(c.Passthrough); err != nil {
 		return nil, err
 	}
 	p.tr = p.newTransport()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"loupe/internal/glob"
 )
 
 var fuzzRequests = []Request{
@@ -116,7 +118,7 @@ func FuzzMatch(f *testing.F) {
 				continue
 			}
 			for _, s := range []string{host, reqPath} {
-				got := g.match(s)
+				got := g.Match(s)
 				if !valid || len(p)*len(s) > 1<<14 {
 					continue // the reference defines valid UTF-8 only, and is slow
 				}
@@ -148,7 +150,7 @@ func FuzzMatch(f *testing.F) {
 			if effective == 0 {
 				effective = 80 // the request is http
 			}
-			want := (hostPat == "" || refGlob(strings.ToLower(hostPat), strings.ToLower(host))) &&
+			want := (hostPat == "" || refGlob(glob.Lower(hostPat), glob.Lower(host))) &&
 				(pathPat == "" || refGlob(pathPat, reqPath)) &&
 				(rulePort == 0 || rulePort == effective)
 			if len(got) == 1 != want {

@@ -1,6 +1,10 @@
 package rules
 
-import "fmt"
+import (
+	"fmt"
+
+	"loupe/internal/glob"
+)
 
 // HostGlob is a compiled host-name glob, matched as a rule's match.host is:
 // case-insensitively, against the host without port, IPv6 brackets or the
@@ -9,7 +13,7 @@ import "fmt"
 // pattern means the same everywhere.
 type HostGlob struct {
 	pattern string
-	g       *glob
+	g       *glob.Glob
 }
 
 // CompileHostGlob parses a host glob ("api.example.com", "*.internal",
@@ -24,7 +28,7 @@ func CompileHostGlob(pattern string) (*HostGlob, error) {
 
 // Match reports whether host (a name or IP, with or without a port)
 // matches the glob.
-func (h *HostGlob) Match(host string) bool { return h.g.match(normalHost(host)) }
+func (h *HostGlob) Match(host string) bool { return h.g.Match(normalHost(host)) }
 
 // String returns the pattern as given.
 func (h *HostGlob) String() string { return h.pattern }

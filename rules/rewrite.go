@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"loupe/internal/glob"
 )
 
 // MaxRewriteBodyBytes bounds a body that replaceBody and jsonPatch rewrite,
@@ -24,7 +26,7 @@ type Rewriter struct {
 	find    []byte
 	replace []byte
 	re      *regexp.Regexp // nil: find is literal
-	name    *glob          // replaceHeaders: the header names it applies to; nil: all
+	name    *glob.Glob     // replaceHeaders: the header names it applies to; nil: all
 }
 
 // NewRewriter compiles the find, replace and name of a. The error (an
@@ -87,7 +89,7 @@ func (w *Rewriter) String(s string) (string, bool) {
 // MatchesName reports whether a replaceHeaders rewrite looks at the header
 // with this name.
 func (w *Rewriter) MatchesName(name string) bool {
-	return w.name == nil || w.name.match(strings.ToLower(name))
+	return w.name == nil || w.name.Match(glob.Lower(name))
 }
 
 // templateProblem checks the group references of a regexp replacement

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"loupe/internal/glob"
 )
 
 // Request is what rules match against: the proxy fills it once per request.
@@ -84,11 +86,11 @@ type hostPort struct {
 }
 
 type compiled struct {
-	port    int      // 0 = any
-	methods []string // upper case; nil = any
-	scheme  string   // lower case; "" = any
-	host    *glob    // nil = any
-	path    *glob    // nil = any
+	port    int        // 0 = any
+	methods []string   // upper case; nil = any
+	scheme  string     // lower case; "" = any
+	host    *glob.Glob // nil = any
+	path    *glob.Glob // nil = any
 	url     *regexp.Regexp
 	// urlPrefix is a literal every URL match starts with (urlAnchored: at the
 	// start of the URL; else anywhere). urlLiteral: the prefix is the whole
@@ -160,13 +162,13 @@ func compileValid(rs []Rule) *Set {
 		}
 		s.ports = s.ports || c.port != 0
 		switch {
-		case c.host != nil && c.host.kind == globExact && c.port == 0:
-			s.byHost[c.host.lit] = append(s.byHost[c.host.lit], i)
-		case c.host != nil && c.host.kind == globExact:
-			k := hostPort{c.host.lit, c.port}
+		case c.host != nil && c.host.Shape() == glob.Exact && c.port == 0:
+			s.byHost[c.host.Lit()] = append(s.byHost[c.host.Lit()], i)
+		case c.host != nil && c.host.Shape() == glob.Exact:
+			k := hostPort{c.host.Lit(), c.port}
 			s.byHostPort[k] = append(s.byHostPort[k], i)
-		case c.host != nil && c.host.kind == globSuffix && strings.HasPrefix(c.host.lit, "."):
-			s.bySuffix[c.host.lit] = append(s.bySuffix[c.host.lit], i)
+		case c.host != nil && c.host.Shape() == glob.Suffix && strings.HasPrefix(c.host.Lit(), "."):
+			s.bySuffix[c.host.Lit()] = append(s.bySuffix[c.host.Lit()], i)
 		case c.port != 0:
 			s.byPort[c.port] = append(s.byPort[c.port], i)
 		default:
@@ -268,10 +270,10 @@ func (c *compiled) match(r *Request, host string) bool {
 			return false
 		}
 	}
-	if c.host != nil && !c.host.match(host) {
+	if c.host != nil && !c.host.Match(host) {
 		return false
 	}
-	if c.path != nil && !c.path.match(r.Path) {
+	if c.path != nil && !c.path.Match(r.Path) {
 		return false
 	}
 	if c.url != nil {
@@ -348,7 +350,7 @@ func normalHost(h string) string {
 	if len(h) > 1 && h[len(h)-1] == '.' {
 		h = h[:len(h)-1]
 	}
-	return strings.ToLower(h)
+	return glob.Lower(h)
 }
 
 func trimBrackets(h string) string {

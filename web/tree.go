@@ -95,7 +95,7 @@ func (s *Server) handleTree(w http.ResponseWriter, r *http.Request) {
 		Self: t.Self, Total: t.Total, Complete: t.Complete, Scanned: t.Scanned, Session: session}
 	if !node.Top() {
 		out.Host, out.Prefix = &node.Host, node.Prefix
-		out.SelfFilter = filter.Term("host", node.Host) + " " + filter.Term("path", node.Prefix)
+		out.SelfFilter = filter.Term("host", globLiteral(node.Host)) + " " + filter.Term("path", globLiteral(node.Prefix))
 	}
 	for _, ch := range t.Children {
 		out.Children = append(out.Children, TreeChild{Name: ch.Name, Count: ch.Count,
@@ -104,15 +104,30 @@ func (s *Server) handleTree(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// childFilter is the filter that lists exactly the flows under a child
-// (for paths without "*": a path glob cannot escape one).
+// childFilter is the filter that lists exactly the flows under a child.
 func childFilter(node query.TreeNode, name string) string {
 	if node.Top() {
-		return filter.Term("host", name)
+		return filter.Term("host", globLiteral(name))
 	}
-	p := node.Prefix + name
+	p := globLiteral(node.Prefix + name)
 	if strings.HasSuffix(p, "/") {
 		p += "*"
 	}
-	return filter.Term("host", node.Host) + " " + filter.Term("path", p)
+	return filter.Term("host", globLiteral(node.Host)) + " " + filter.Term("path", p)
+}
+
+// globLiteral escapes the glob's special characters (star, question mark,
+// backslash), so that a host or path from the capture matches only itself.
+func globLiteral(s string) string {
+	if !strings.ContainsAny(s, `*?\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '*' || c == '?' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -14,13 +14,16 @@ func (e *senv) tree(t *testing.T, params url.Values) FlowTree {
 
 // Walking the whole structure tree through the router: every node's
 // counts add up, and the filter each child carries lists exactly the flows
-// it counts, in both stores; odd paths (quotes, spaces, "//") included.
+// it counts, in both stores; odd paths (quotes, spaces, "//", parentheses,
+// "|", glob characters) included.
 func TestTreeFiltersListWhatTheyCount(t *testing.T) {
 	urls := []string{
 		"http://api.test/v1/users", "http://api.test/v1/users/1", "http://API.test/v1/Users/2?page=/x/",
 		"http://api.test/v1/", "http://api.test/", "https://api.test:8443/v2/items",
 		"http://web.test/static/app.js", "http://web.test/a%20b/c", `http://web.test/we"ird\x/y`,
 		"http://web.test//double/z", "http://web.test/ spaced/q",
+		"http://web.test/wiki/A_(b)", "http://web.test/wiki/A_(b)c", "http://web.test/st*r/1", "http://web.test/st-r/1",
+		"http://web.test/q?/x", "http://web.test/a|b",
 	}
 	for _, b := range sessionBackends {
 		t.Run(b.name, func(t *testing.T) {

@@ -40,12 +40,18 @@ func TestDependencyDirection(t *testing.T) {
 		// h1, the pooled HTTP/1.1 origin client, stands alone behind
 		// http.RoundTripper: the standard library only, nothing of Loupe.
 		{"loupe/proxy/h1", func(string) bool { return false }},
-		// rules: the atomic file writer and the standard library only.
-		{"loupe/rules", func(d string) bool { return d == "loupe/internal/atomicfile" }},
+		// rules: the atomic file writer, the glob matcher and the standard
+		// library only.
+		{"loupe/rules", func(d string) bool { return d == "loupe/internal/atomicfile" || d == "loupe/internal/glob" }},
+		// glob is the one glob matcher of rules, filters and -passthrough:
+		// the standard library only.
+		{"loupe/internal/glob", func(string) bool { return false }},
 		// hostmap is consulted on every new origin connection: the rules
 		// package's host globs, the atomic file writer and the standard
 		// library only.
-		{"loupe/hostmap", func(d string) bool { return d == "loupe/rules" || d == "loupe/internal/atomicfile" }},
+		{"loupe/hostmap", func(d string) bool {
+			return d == "loupe/rules" || d == "loupe/internal/atomicfile" || d == "loupe/internal/glob"
+		}},
 		// atomicfile replaces files for rules, hostmap and the CA: the
 		// standard library only.
 		{"loupe/internal/atomicfile", func(string) bool { return false }},
@@ -57,22 +63,22 @@ func TestDependencyDirection(t *testing.T) {
 		{"loupe/proxy/codec", func(d string) bool { return !strings.HasPrefix(d, "loupe/") }},
 		{"loupe/proxy/store", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/codec" || d == "loupe/proxy/store/query" ||
-				!strings.HasPrefix(d, "loupe/")
+				d == "loupe/internal/glob" || !strings.HasPrefix(d, "loupe/")
 		}},
-		// The query both stores execute: the flow model and nothing else of
-		// Loupe's (never web, SQL or a store).
-		{"loupe/proxy/store/query", func(d string) bool { return d == "loupe/proxy/flow" }},
+		// The query both stores execute: the flow model and the glob
+		// matcher, nothing else of Loupe's (never web, SQL or a store).
+		{"loupe/proxy/store/query", func(d string) bool { return d == "loupe/proxy/flow" || d == "loupe/internal/glob" }},
 		// The durable capture: the flow model, the store's Backend and Feed,
 		// the codec and the SQLite driver (with the modules it pulls in),
 		// never the proxy, the dashboard or the rules.
 		{"loupe/proxy/store/disk", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/codec" ||
-				d == "loupe/proxy/store/query" || !strings.HasPrefix(d, "loupe/")
+				d == "loupe/proxy/store/query" || d == "loupe/internal/glob" || !strings.HasPrefix(d, "loupe/")
 		}},
 		// The stores' shared contract tests: the model and the store only.
 		{"loupe/proxy/store/storetest", func(d string) bool {
 			return d == "loupe/proxy/flow" || d == "loupe/proxy/store" || d == "loupe/proxy/store/query" ||
-				d == "loupe/proxy/codec" || !strings.HasPrefix(d, "loupe/")
+				d == "loupe/proxy/codec" || d == "loupe/internal/glob" || !strings.HasPrefix(d, "loupe/")
 		}},
 		// Loupe's session file: the flow model and the standard library.
 		{"loupe/proxy/archive", func(d string) bool { return d == "loupe/proxy/flow" || !strings.HasPrefix(d, "loupe/") }},

@@ -3,6 +3,7 @@ package filter
 import (
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 
@@ -259,7 +260,32 @@ func TestParseErrors(t *testing.T) {
 		{"port:123456", "port:123456"},
 		{"port:-1", "port:-1"},
 		{"port:+80", "port:+80"},
-		{"port:>1024", "port:>1024"},
+		{"port:>65535", "port:>65535"},
+		{"port:<1", "port:<1"},
+		{"port:9000-8000", "port:9000-8000"},
+		{"port:8000-", "port:8000-"},
+		{"duration:", "duration:"},
+		{"duration:>fast", "duration:>fast"},
+		{"duration:-1s", "duration:-1s"},
+		{"duration:>1ns", "duration:>1ns"},
+		{"size:>lots", "size:>lots"},
+		{"size:1e3", "size:1e3"},
+		{"header:", "header:"},
+		{"header:=x", "header:=x"},
+		{`reqheader:a=b\`, `reqheader:a=b\`},
+		{`host:a\`, `host:a\`},
+		{"or", "or"},
+		{"a or", "or"},
+		{"OR a", "OR"},
+		{"a or or b", "or"},
+		{"a | | b", "|"},
+		{"(a", "("},
+		{"a)", ")"},
+		{"()", "()"},
+		{"(a or)", "or"},
+		{"-(", "-("},
+		{"- (a)", "-"},
+		{"(a) (b nope:1)", "nope:1"},
 		{"port:80,443", "port:80,443"},
 		{"-port:x", "-port:x"},
 	}
@@ -308,6 +334,12 @@ func TestStringRoundTrip(t *testing.T) {
 		`-method:GET,POST status:4xx host:*.a.com path:/x/* type:json body:"a \"b\" c" rule: error: ws: free "-dash" "a:b"`,
 		`body:back\slash`,
 		`port:20002 -port:443`,
+		`status:404 or status:500`,
+		`(host:a.com or host:b.com) -method:OPTIONS`,
+		`-(a | b c) "or" "|" "f(x)" path:"/wiki/A_(b)"`,
+		`header:content-type=*json* reqheader:x-a resheader:"x-b=a b"`,
+		`port:>8000 port:8000-9000 duration:>=1.5s duration:<200ms size:>10kb`,
+		`((a or b) (c or d)) or -e`,
 	} {
 		f, err := Parse(q)
 		if err != nil {
@@ -330,6 +362,9 @@ func FuzzParse(f *testing.F) {
 		"type:json", `body:"text"`, "rule:abc", "error:", "ws:", `"unterminated`, `a\"b`,
 		`body:"x\\" y"`, "-", "foo:bar", "https://x.test/a?b=c",
 		"port:20002", "-port:443", "port:0", "port:65536", "port:>1024", `port:"80"`,
+		"status:404 or status:500", "(host:a.com | host:b.com) -method:OPTIONS", "-(a or b) c", "a OR", "(a", "a)",
+		"()", `"or" or "|"`, "header:content-type=*json*", "reqheader:x", "resheader:x=a\\*", "duration:>1s",
+		"duration:100-200", "port:8000-9000", "size:<=1kb", "((((x))))", "-(-(a))",
 	} {
 		f.Add(s)
 	}
@@ -402,7 +437,91 @@ func TestPortErrorMessage(t *testing.T) {
 	if !errors.As(err, &fe) || !strings.Contains(fe.Message, "1..65535") {
 		t.Fatalf("Parse(port:99999) = %v", err)
 	}
-	if want := `bad filter term "port:99999": port: needs a port number 1..65535, e.g. port:8080`; err.Error() != want {
+	if want := `bad filter term "port:99999" at offset 0: port: needs a port number 1..65535, a comparison or a range: port:8080, port:>8000, port:8000-9000`; err.Error() != want {
 		t.Errorf("error = %q, want %q", err.Error(), want)
+	}
+}
+
+// TestParseGroups: juxtaposition binds tighter than or; parentheses and
+// "-" group; the canonical form shows the structure.
+func TestParseGroups(t *testing.T) {
+	tests := []struct{ q, want string }{
+		{"a b or c", "(a b or c)"},
+		{"a or b c", "(a or b c)"},
+		{"a | b", "(a or b)"},
+		{"a OR b Or c", "(a or b or c)"},
+		{"(a b) c", "a b c"},
+		{"(a or b) c", "(a or b) c"},
+		{"-(a or b) c", "-(a or b) c"},
+		{"-(a)", "-a"},
+		{"-(-a)", "a"},
+		{"-(a b)", "-(a b)"},
+		{"a|b", "(a or b)"},
+		{"(a)(b)", "a b"},
+		{`"or"`, `"or"`},
+		{`x"or"`, `xor`},
+		{"status:404 or status:500", "(status:404 or status:500)"},
+	}
+	for _, tt := range tests {
+		f, err := Parse(tt.q)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.q, err)
+		}
+		if got := f.String(); got != tt.want {
+			t.Errorf("Parse(%q) = %q, want %q", tt.q, got, tt.want)
+		}
+	}
+}
+
+// TestErrorPosition: an error names the byte offset of what is wrong.
+func TestErrorPosition(t *testing.T) {
+	tests := []struct {
+		q    string
+		pos  int
+		term string
+	}{
+		{"status:404 or", 11, "or"},
+		{"a (b or c", 2, "("},
+		{"a b)", 3, ")"},
+		{"host:x nope:1", 7, "nope:1"},
+		{"(a or ()) b", 6, "()"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(tt.q)
+		var fe *Error
+		if !errors.As(err, &fe) || fe.Pos != tt.pos || fe.Term != tt.term {
+			t.Errorf("Parse(%q) = %v, want term %q at %d", tt.q, err, tt.term, tt.pos)
+		}
+	}
+}
+
+// TestNumberRanges: comparisons and ranges become inclusive ranges.
+func TestNumberRanges(t *testing.T) {
+	tests := []struct {
+		q      string
+		lo, hi int64
+	}{
+		{"port:8080", 8080, 8080},
+		{"port:>8000", 8001, 65535},
+		{"port:>=8000", 8000, 65535},
+		{"port:<1024", 1, 1023},
+		{"port:8000-9000", 8000, 9000},
+		{"duration:>1s", 1000001, math.MaxInt64},
+		{"duration:<200ms", math.MinInt64, 199999},
+		{"duration:>=1.5s", 1500000, math.MaxInt64},
+		{"duration:250", 250000, 250000},
+		{"duration:100ms-2s", 100000, 2000000},
+		{"size:>10kb", 10241, math.MaxInt64},
+		{"size:<=1.5mb", math.MinInt64, 1572864},
+		{"size:512", 512, 512},
+	}
+	for _, tt := range tests {
+		f, err := Parse(tt.q)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.q, err)
+		}
+		if r := f.Terms[0].Range; r.Lo != tt.lo || r.Hi != tt.hi {
+			t.Errorf("Parse(%q) range %d..%d, want %d..%d", tt.q, r.Lo, r.Hi, tt.lo, tt.hi)
+		}
 	}
 }

@@ -4,7 +4,7 @@ import "strings"
 
 // Term writes one key:value term that Parse reads back with exactly that
 // value: quoted (with \" and \\ escaped) when the value is empty, holds
-// spaces, quotes or backslashes, or starts with "//" (which would
+// spaces, quotes, backslashes, parentheses or "|", or starts with "//" (which would
 // otherwise read as URL text). The dashboard's structure tree builds its
 // filters with it.
 func Term(key, value string) string {
@@ -29,7 +29,7 @@ func needsQuotes(v string) bool {
 		return true
 	}
 	for i := 0; i < len(v); i++ {
-		if c := v[i]; isSpace(c) || c == '"' || c == '\\' {
+		if c := v[i]; isSpace(c) || c == '"' || c == '\\' || c == '(' || c == ')' || c == '|' {
 			return true
 		}
 	}

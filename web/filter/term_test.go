@@ -18,6 +18,8 @@ func TestTermRoundTrip(t *testing.T) {
 		{"path", `/q"x\y`, `path:"/q\"x\\y"`},
 		{"path", "//double/*", `path:"//double/*"`},
 		{"path", "/-x:y/", "path:/-x:y/"},
+		{"path", "/wiki/A_(b)", `path:"/wiki/A_(b)"`},
+		{"path", "/a|b", `path:"/a|b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

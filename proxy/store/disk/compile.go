@@ -8,6 +8,7 @@ import (
 
 	"modernc.org/sqlite"
 
+	"loupe/internal/glob"
 	"loupe/proxy/flow"
 	"loupe/proxy/store/query"
 )
@@ -105,7 +106,9 @@ func compile(q *query.Query) compiled {
 	for i := range q.Terms {
 		t := &q.Terms[i]
 		expr, args, exact := termSQL(t)
-		if !exact {
+		if !exact && t.Key == query.Group {
+			c.residual, c.split = true, false // only top-level body terms split
+		} else if !exact {
 			c.residual = true
 			// For wholly indexed flows a body term may be exact.
 			if m, ok := exactPhrase("body", t.Low); ok {
@@ -199,7 +202,17 @@ func termSQL(t *query.Term) (expr string, args []any, exact bool) {
 	case query.WS:
 		return "websocket != 0", nil, true
 	case query.Port:
-		return "q_port = ?", []any{t.Port}, true
+		return "q_port BETWEEN ? AND ?", []any{t.Range.Lo, t.Range.Hi}, true
+	case query.Duration:
+		// query.FlowMicros: end minus start in whole microseconds
+		// (truncated, as SQLite's integer division is), none without an end.
+		return "end_ns != 0 AND (end_ns - start_ns) / 1000 BETWEEN ? AND ?", []any{t.Range.Lo, t.Range.Hi}, true
+	case query.Size:
+		return "resp_size BETWEEN ? AND ?", []any{t.Range.Lo, t.Range.Hi}, true
+	case query.Header, query.ReqHeader, query.ResHeader:
+		return headerSQL(t)
+	case query.Group:
+		return groupSQL(t)
 	case query.Kind:
 		ph := make([]string, len(t.Kinds))
 		for i, k := range t.Kinds {
@@ -224,6 +237,63 @@ func termSQL(t *query.Term) (expr string, args []any, exact bool) {
 		return "", nil, false
 	}
 	return "", nil, false
+}
+
+// headerSQL compiles a header term over q_headers (query.HeaderText): the
+// field's presence is a substring test, exact because names and values are
+// escaped there; a value glob is decided by loupe_header, which is
+// query.MatchHeaderText.
+func headerSQL(t *query.Term) (string, []any, bool) {
+	sides := t.Sides()
+	var ors []string
+	var args []any
+	for i := 0; i < len(sides); i++ {
+		ors = append(ors, "instr(q_headers, ?) > 0")
+		args = append(args, query.HeaderNeedle(sides[i], t.Name))
+	}
+	e := "(" + strings.Join(ors, " OR ") + ")"
+	if pattern, ok := t.HeaderPattern(); ok {
+		e += " AND loupe_header(?, ?, ?, q_headers)"
+		args = append(args, sides, t.Name, pattern)
+	}
+	return e, args, true
+}
+
+// groupSQL compiles alternatives: exact when every term is; otherwise a
+// superset (the alternatives' bounds, "" when one has none), which the
+// caller checks in Go.
+func groupSQL(t *query.Term) (string, []any, bool) {
+	var alts []string
+	var args []any
+	exact, bounded := true, true
+	for _, alt := range t.Any {
+		var parts []string
+		for i := range alt {
+			e, a, ex := termSQL(&alt[i])
+			if !ex {
+				exact = false
+				if alt[i].Negate {
+					continue // NOT of a superset is no bound
+				}
+			} else if alt[i].Negate {
+				e = "NOT (" + e + ")"
+			}
+			if e == "" {
+				continue
+			}
+			parts = append(parts, "("+e+")")
+			args = append(args, a...)
+		}
+		if len(parts) == 0 {
+			bounded = false // this alternative may match any flow
+			continue
+		}
+		alts = append(alts, strings.Join(parts, " AND "))
+	}
+	if !bounded {
+		return "", nil, false
+	}
+	return "((" + strings.Join(alts, ") OR (") + "))", args, exact
 }
 
 // ftsPhrase is the full-text query for a substring (lower-cased) of one
@@ -253,7 +323,11 @@ func exactPhrase(col, s string) (string, bool) {
 // exact test runs on the reversed host too, so that an index on (status,
 // q_host_rev) answers status:5xx host:*.example.com alone.
 func hostSQL(p string) (string, []any) {
-	if prefix := literalPrefix(p); prefix != "" {
+	if prefix := glob.LiteralPrefix(p); prefix != "" || strings.IndexByte(p, '\\') >= 0 {
+		// (A pattern with escapes does not reverse: it is tested as written.)
+		if prefix == "" {
+			return globSQL("q_host", p)
+		}
 		e, a := globSQL("q_host", p)
 		r, ra := rangeSQL("q_host", prefix)
 		return r + " AND " + e, append(ra, a...)
@@ -267,7 +341,8 @@ func hostSQL(p string) (string, []any) {
 	return e, a
 }
 
-// literalPrefix is the part of a glob before its first wildcard.
+// literalPrefix is the part of a glob without escapes before its first
+// wildcard.
 func literalPrefix(p string) string {
 	if i := strings.IndexAny(p, "*?"); i >= 0 {
 		return p[:i]
@@ -290,15 +365,48 @@ func rangeSQL(col, prefix string) (string, []any) {
 }
 
 // globSQL is the exact test Glob(p, col). SQLite's GLOB agrees with
-// query.Glob on an ASCII pattern without "?" (its "*" matches any run, its
-// literals compare code points, and an ASCII byte is never part of another
-// character); "[" is escaped. Any other pattern goes through loupe_glob,
-// query.Glob itself.
+// internal/glob on an ASCII pattern without "?" (its "*" matches any run,
+// its literals compare code points, and an ASCII byte is never part of
+// another character), once escapes are rewritten as GLOB writes literals
+// ("\*" as "[*]", "[" as "[[]"). Any other pattern goes through
+// loupe_glob, the Go matcher itself.
 func globSQL(col, p string) (string, []any) {
-	if strings.IndexByte(p, '?') < 0 && isASCII(p) {
-		return col + " GLOB ?", []any{strings.ReplaceAll(p, "[", "[[]")}
+	if g, ok := sqliteGlob(p); ok {
+		return col + " GLOB ?", []any{g}
 	}
 	return "loupe_glob(?, " + col + ")", []any{p}
+}
+
+// sqliteGlob rewrites a pattern for SQLite's GLOB, when it can say the
+// same.
+func sqliteGlob(p string) (string, bool) {
+	if !isASCII(p) {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch c {
+		case '?':
+			return "", false
+		case '\\':
+			if i+1 >= len(p) {
+				return "", false
+			}
+			i++
+			c = p[i]
+			if c == '*' || c == '?' || c == '[' {
+				b.WriteString("[" + string(c) + "]")
+				continue
+			}
+			b.WriteByte(c)
+		case '[':
+			b.WriteString("[[]")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
 }
 
 func isASCII(s string) bool {
@@ -311,9 +419,25 @@ func isASCII(s string) bool {
 }
 
 // registerFuncs makes query.Glob available to SQL as loupe_glob(pattern,
-// s). The driver keeps functions per process: registering once is enough
+// s), and query.MatchHeaderText as loupe_header(sides, name, pattern,
+// q_headers). The driver keeps functions per process: registering once is enough
 // for every capture.
 var registerFuncs = sync.OnceValue(func() error {
+	err := sqlite.RegisterDeterministicScalarFunction("loupe_header", 4,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			var s [4]string
+			for i := range s {
+				v, ok := textArg(args[i])
+				if !ok {
+					return nil, nil
+				}
+				s[i] = v
+			}
+			return query.MatchHeaderText(s[0], s[1], s[2], true, s[3]), nil
+		})
+	if err != nil {
+		return err
+	}
 	return sqlite.RegisterDeterministicScalarFunction("loupe_glob", 2,
 		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			p, ok1 := textArg(args[0])

@@ -47,12 +47,25 @@ func genFlows(rng *rand.Rand, n int) []flow.Recorded {
 			State:   flow.StateDone,
 			Request: flow.Request{Method: pick(methods), URL: u, Proto: "HTTP/1.1", Header: flow.Fields{{Name: "X-Tag", Value: pick(words)}}},
 		}
-		f.End = f.Start.Add(time.Millisecond)
+		durations := []time.Duration{0, time.Millisecond, 199999 * time.Microsecond, 200 * time.Millisecond,
+			1500 * time.Millisecond, 1500*time.Millisecond + time.Microsecond, 3 * time.Second, 1500*time.Microsecond + 999}
+		f.End = f.Start.Add(durations[rng.IntN(len(durations))])
+		if rng.IntN(25) == 0 {
+			f.State, f.End = flow.StatePending, time.Time{} // interrupted: no end, no duration
+		}
+		hdrNames := []string{"X-Req-Id", "Cache-Control", "x-weird", "Set-Cookie", "Accept"}
+		hdrValues := []string{"no-cache", "max-age=60", "a\tb", "Line\nBreak", `back\slash`, "", "application/JSON", "*star*", "a=b"}
+		for range rng.IntN(3) {
+			f.Request.Header = append(f.Request.Header, flow.Field{Name: pick(hdrNames), Value: pick(hdrValues)})
+		}
 		bodies := map[flow.Facet][]byte{}
 		if st := statuses[rng.IntN(len(statuses))]; st != 0 {
 			f.Response = &flow.Response{Status: st, Proto: "HTTP/1.1"}
 			if ct := pick(types); ct != "" {
 				f.Response.Header = flow.Fields{{Name: "Content-Type", Value: ct}}
+			}
+			for range rng.IntN(3) {
+				f.Response.Header = append(f.Response.Header, flow.Field{Name: pick(hdrNames), Value: pick(hdrValues)})
 			}
 			if st == 101 {
 				f.Request.Header = append(f.Request.Header, flow.Field{Name: "Upgrade", Value: "websocket"})
@@ -113,8 +126,8 @@ func genFlows(rng *rand.Rand, n int) []flow.Recorded {
 	return out
 }
 
-// genQueries makes filters from a pool of terms, alone, negated and in
-// pairs.
+// genQueries makes filters from a pool of terms, alone, negated, in pairs
+// and in groups with or.
 func genQueries(rng *rand.Rand, n int) []string {
 	pool := []string{
 		"example", "EXAMPLE.com/api", "needle", "%c3", "a", "münchen", "method:get", "method:POST,put", "method:options",
@@ -126,6 +139,15 @@ func genQueries(rng *rand.Rand, n int) []string {
 		"rule:Rule-X", "error:", "error:refused", "error:not_found", "error:no ", "ws:", "kind:tunnel",
 		"kind:http", "kind:tls-error,tunnel", "grpc:", "grpc:error", "grpc:NOT_FOUND", "grpc:0", "grpc:5",
 		`"search?q=needle"`, "relative",
+		"port:>8000", "port:<=443", "port:80-443", "port:444-65535", "duration:>1s", "duration:<200ms", "duration:>=1.5s",
+		"duration:1ms", "duration:200-1500", "duration:<=0", "size:>10", "size:<1kb", "size:0", "size:5-30",
+		"header:x-req-id", "header:Cache-Control", "reqheader:cache-control", "resheader:content-type",
+		"header:content-type=*json*", "resheader:content-type=application/*", `header:x-weird="a\tb"`,
+		`header:x-weird=*\\*`, "header:x-weird=line*", "reqheader:accept=*/*", `header:"x-weird=*star*"`,
+		`header:x-weird=\*star\*`, "header:x-weird=", "host:*.example.c?m", `path:/search\?q=*`, `host:a\[b].*`,
+		"(status:404 or status:500)", "status:404 | method:post", "(host:*.org or host:127.*) -method:OPTIONS",
+		"-(type:json or type:text)", "(body:needle or status:5xx)", "-(body:needle or header:accept)",
+		"(body:zipped -port:443 or duration:>1s)", "((ws: or grpc:) or (kind:tunnel rule:))",
 	}
 	var out []string
 	for _, p := range pool {
@@ -136,7 +158,17 @@ func genQueries(rng *rand.Rand, n int) []string {
 		if rng.IntN(2) == 0 {
 			a = "-" + a
 		}
-		out = append(out, a+" "+b)
+		c := pool[rng.IntN(len(pool))]
+		switch rng.IntN(4) {
+		case 0:
+			out = append(out, a+" "+b)
+		case 1:
+			out = append(out, a+" or "+b+" "+c)
+		case 2:
+			out = append(out, "-("+a+" | "+b+") "+c)
+		default:
+			out = append(out, "("+a+" or "+b+") ("+c+" OR "+a+")")
+		}
 	}
 	return out
 }

@@ -188,6 +188,12 @@ ALTER TABLE flows ADD COLUMN composed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE flows ADD COLUMN composed_from INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE flows ADD COLUMN breakpoint TEXT NOT NULL DEFAULT '';
 `, backfillSummaryColumns},
+		// The header fields that header: terms search, one column the
+		// writer fills with query.HeaderText (flows written by version 4
+		// get it from their heads).
+		{5, "header fields", `
+ALTER TABLE flows ADD COLUMN q_headers TEXT NOT NULL DEFAULT '';
+`, backfillHeaders},
 	}
 }
 

@@ -9,11 +9,14 @@ import (
 
 	"loupe/proxy/flow"
 	"loupe/proxy/store"
+	"loupe/proxy/store/query"
 	"loupe/proxy/store/storetest"
+	"loupe/web/filter"
 )
 
 func TestBackendContract(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
+		Parse: func(q string) (*query.Query, error) { return filter.Parse(q) },
 		Open: func(t *testing.T, maxFlows int) store.Backend {
 			return openStore(t, Config{MaxFlows: maxFlows, InlineMax: 4})
 		},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"loupe/internal/glob"
 	"loupe/proxy/flow"
 )
 
@@ -28,6 +29,14 @@ const (
 	Port
 	Kind
 	GRPC
+	// Header keys (header.go), number comparisons (number.go) and
+	// groups (expr.go).
+	Header
+	ReqHeader
+	ResHeader
+	Duration
+	Size
+	Group // (a b or c): not a key of the language, the parser builds it
 )
 
 // names maps a key's name in the filter language to the key.
@@ -44,12 +53,28 @@ var names = map[string]Key{
 	"port":   Port,
 	"kind":   Kind,
 	"grpc":   GRPC,
+
+	"header":    Header,
+	"reqheader": ReqHeader,
+	"resheader": ResHeader,
+	"duration":  Duration,
+	"size":      Size,
 }
 
 // KeyNamed is the key of a name in the filter language (lower-case).
 func KeyNamed(name string) (Key, bool) {
 	k, ok := names[name]
 	return k, ok
+}
+
+// Names are the keys' names in the filter language, in Key order.
+func Names() []string {
+	out := make([]string, 0, len(names))
+	for n := range names {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b string) int { return int(names[a]) - int(names[b]) })
+	return out
 }
 
 // String is the key's name in the filter language ("" for Text).
@@ -80,8 +105,18 @@ type Term struct {
 	Kinds   []flow.Kind // Kind: alternatives
 	Status  int         // Status: the code, or class*100 when Class
 	Class   bool        // Status: "4xx"
-	Port    int         // Port: 1..65535
 	GRPC    int         // GRPC: a status code, GRPCAny or GRPCError
+
+	// Glob is the compiled pattern of Host and Path (Low, folded) and of a
+	// header term's value (nil: the header's presence alone).
+	Glob *glob.Glob
+	// Range bounds Port (port numbers, 1..65535), Duration (microseconds)
+	// and Size (bytes), both ends included.
+	Range Range
+	// Name is a header term's field name, lower-cased.
+	Name string
+	// Any are a Group's alternatives, each a conjunction of terms.
+	Any [][]Term
 }
 
 // Bodies opens the decoded bytes of one body facet of a flow, for Body
@@ -128,22 +163,17 @@ func MatchFunc(fn func(*flow.Flow) bool) *Query {
 func (q *Query) Empty() bool { return q == nil || len(q.Terms) == 0 && q.Func == nil && q.Session == 0 }
 
 // NeedsBodies reports whether evaluating the query reads bodies (a body:
-// term), which is far more costly than the other terms.
+// term, alone or in a group), which is far more costly than the other
+// terms.
 func (q *Query) NeedsBodies() bool {
-	if q == nil {
-		return false
-	}
-	for _, t := range q.Terms {
-		if t.Key == Body {
-			return true
-		}
-	}
-	return false
+	return q != nil && needsBodies(q.Terms)
 }
 
-// Match reports whether fl satisfies every term and Func. With bodies ==
-// nil, body terms are skipped (treated as satisfied): callers use that as a
-// cheap pre-filter and evaluate the full query on the survivors.
+// Match reports whether fl satisfies the terms and Func. With bodies ==
+// nil, body terms are unknown and Match answers whether fl may match (a
+// superset): callers use that as a cheap pre-filter and evaluate the full
+// query on the survivors. With bodies, a body is read only when the other
+// terms leave the answer open.
 func (q *Query) Match(fl *flow.Flow, bodies Bodies) bool {
 	if q == nil {
 		return true
@@ -151,26 +181,17 @@ func (q *Query) Match(fl *flow.Flow, bodies Bodies) bool {
 	if q.Session != 0 && fl.Session != q.Session {
 		return false
 	}
-	// Cheap terms first, so a body is read only when everything else matched.
-	for i := range q.Terms {
-		t := &q.Terms[i]
-		if t.Key != Body && t.Match(fl, nil) == t.Negate {
-			return false
-		}
+	v := all(q.Terms, fl, nil)
+	if v == no {
+		return false
 	}
 	if q.Func != nil && !q.Func(fl) {
 		return false
 	}
-	if bodies == nil {
+	if v == yes || bodies == nil {
 		return true
 	}
-	for i := range q.Terms {
-		t := &q.Terms[i]
-		if t.Key == Body && t.Match(fl, bodies) == t.Negate {
-			return false
-		}
-	}
-	return true
+	return all(q.Terms, fl, bodies) == yes
 }
 
 // Match reports whether fl satisfies the term, negation aside.
@@ -187,7 +208,7 @@ func (t *Term) Match(fl *flow.Flow, bodies Bodies) bool {
 		}
 		return t.matchStatus(st)
 	case Host:
-		return Glob(t.Low, Lower(HostOf(fl.Request.URL)))
+		return t.glob().Match(Lower(HostOf(fl.Request.URL)))
 	case Path:
 		return t.matchPath(fl.Request.URL)
 	case Type:
@@ -207,7 +228,7 @@ func (t *Term) Match(fl *flow.Flow, bodies Bodies) bool {
 	case WS:
 		return fl.IsWebSocket()
 	case Port:
-		return PortOf(fl.Request.URL) == t.Port
+		return t.Range.Has(int64(PortOf(fl.Request.URL)))
 	case Kind:
 		return slices.Contains(t.Kinds, fl.Kind)
 	case GRPC:
@@ -216,6 +237,15 @@ func (t *Term) Match(fl *flow.Flow, bodies Bodies) bool {
 		}
 		code, _, ok := fl.GRPCStatus()
 		return t.matchGRPCCode(code, ok)
+	case Header, ReqHeader, ResHeader:
+		return t.matchHeaders(fl)
+	case Duration:
+		us, ok := FlowMicros(fl)
+		return ok && t.Range.Has(us)
+	case Size:
+		return t.Range.Has(fl.ResponseBody.Size)
+	case Group:
+		return anyOf(t.Any, fl, bodies) != no
 	}
 	return false
 }
@@ -239,10 +269,24 @@ func (t *Term) matchStatus(st int) bool {
 func (t *Term) matchPath(url string) bool {
 	p, q := PathOf(url)
 	lp := Lower(p)
-	if Glob(t.Low, lp) {
+	g := t.glob()
+	if g.Match(lp) {
 		return true
 	}
-	return q != "" && Glob(t.Low, lp+"?"+Lower(q))
+	return q != "" && g.Match(lp+"?"+Lower(q))
+}
+
+// glob is the term's compiled pattern; a term built by hand without one
+// compiles Low on each call.
+func (t *Term) glob() *glob.Glob {
+	if t.Glob != nil {
+		return t.Glob
+	}
+	g, err := glob.Compile(t.Low, true)
+	if err != nil {
+		g, _ = glob.Compile(strings.TrimSuffix(t.Low, `\`), true)
+	}
+	return g
 }
 
 func (t *Term) matchRules(rules []string) bool {
@@ -303,22 +347,16 @@ func (q *Query) MatchSummary(s *flow.Summary) (match, sure bool) {
 	if q.Session != 0 && s.Session != q.Session {
 		return false, true
 	}
-	sure = true
-	for i := range q.Terms {
-		t := &q.Terms[i]
-		m, ok := t.matchSummary(s)
-		if !ok {
-			sure = false
-			continue
-		}
-		if m == t.Negate {
-			return false, true // one certain failure decides
-		}
+	switch allSummary(q.Terms, s) {
+	case no:
+		return false, true // one certain failure decides
+	case unknown:
+		return false, false
 	}
 	if q.Func != nil {
 		return false, false
 	}
-	return sure, sure
+	return true, true
 }
 
 func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
@@ -330,7 +368,7 @@ func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
 	case Status:
 		return t.matchStatus(s.Status), true
 	case Host:
-		return Glob(t.Low, Lower(HostOf(s.URL))), true
+		return t.glob().Match(Lower(HostOf(s.URL))), true
 	case Path:
 		return t.matchPath(s.URL), true
 	case Type:
@@ -346,7 +384,7 @@ func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
 	case WS:
 		return s.WebSocket, true
 	case Port:
-		return PortOf(s.URL) == t.Port, true
+		return t.Range.Has(int64(PortOf(s.URL))), true
 	case Kind:
 		return slices.Contains(t.Kinds, s.Kind), true
 	case GRPC:
@@ -361,27 +399,24 @@ func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
 			code = *s.GRPCStatus
 		}
 		return t.matchGRPCCode(code, ok), true
+	case Duration:
+		// A summary says -1 for a flow without an end, which a flow in
+		// flight is; a finished one may also have ended exactly 1 ms
+		// before it began (an odd import): only the flow can tell.
+		if s.Duration == -1 {
+			return false, s.State == flow.StatePending
+		}
+		return t.Range.Has(SummaryMicros(s.Duration)), true
+	case Size:
+		return t.Range.Has(s.Size), true
 	}
-	return false, false // Body
+	return false, false // Body, headers (a summary has none), Group (allSummary)
 }
 
 // Lower lower-cases ASCII letters only, so byte offsets are preserved and
 // matching is the same on the query and on the data (SQLite's lower() does
-// the same).
-func Lower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
+// the same). It is glob.Lower, so globs fold the same letters.
+func Lower(s string) string { return glob.Lower(s) }
 
 // HostOf returns the host of an absolute URL without port, or "".
 func HostOf(u string) string {
@@ -479,33 +514,13 @@ func PortOf(u string) int {
 	return 0
 }
 
-// Glob matches s against pattern, where "*" matches any run (including "/")
-// and "?" one byte. Both are expected in the same case.
+// Glob matches s against pattern with Loupe's one glob matcher
+// (internal/glob): "*" any run, "/" included; "?" one character; "\"
+// escapes. Both are expected folded (Lower). A malformed pattern (a
+// trailing lone "\") matches nothing.
 func Glob(pattern, s string) bool {
-	// Iterative matcher with single backtrack point: linear for practical
-	// patterns, never exponential.
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
-			p++
-			i++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
+	g, err := glob.Compile(pattern, false)
+	return err == nil && g.Match(s)
 }
 
 // BodyScanLimit bounds how much of one body a body: term reads.
@@ -584,29 +599,52 @@ func (q *Query) String() string {
 	if q == nil {
 		return ""
 	}
-	parts := make([]string, 0, len(q.Terms))
-	for _, t := range q.Terms {
-		var b strings.Builder
-		if t.Negate {
-			b.WriteByte('-')
-		}
-		if t.Key != Text {
-			b.WriteString(t.Key.String())
-			b.WriteByte(':')
-		}
-		if t.Key == WS || t.Key == GRPC && t.Value == "" {
-			parts = append(parts, b.String())
-			continue
-		}
-		b.WriteString(quote(t.Value))
-		parts = append(parts, b.String())
+	return termsString(q.Terms)
+}
+
+func termsString(terms []Term) string {
+	parts := make([]string, 0, len(terms))
+	for i := range terms {
+		parts = append(parts, terms[i].String())
 	}
 	return strings.Join(parts, " ")
 }
 
+// String renders one term as the language writes it.
+func (t *Term) String() string {
+	var b strings.Builder
+	if t.Negate {
+		b.WriteByte('-')
+	}
+	if t.Key == Group {
+		b.WriteByte('(')
+		for i, alt := range t.Any {
+			if i > 0 {
+				b.WriteString(" or ")
+			}
+			b.WriteString(termsString(alt))
+		}
+		b.WriteByte(')')
+		return b.String()
+	}
+	if t.Key != Text {
+		b.WriteString(t.Key.String())
+		b.WriteByte(':')
+	}
+	if t.Key == WS || t.Key == GRPC && t.Value == "" {
+		return b.String()
+	}
+	if t.Key == Text && (t.Low == "or" || t.Value == "|") {
+		b.WriteString(`"` + t.Value + `"`) // the operator's spelling, as text
+		return b.String()
+	}
+	b.WriteString(quote(t.Value))
+	return b.String()
+}
+
 // quote quotes v when it is empty or holds characters with a meaning.
 func quote(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\r\n\":\\") && !strings.HasPrefix(v, "-") {
+	if v != "" && !strings.ContainsAny(v, " \t\r\n\":\\()|") && !strings.HasPrefix(v, "-") {
 		return v
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)

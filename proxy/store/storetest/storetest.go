@@ -28,6 +28,10 @@ type Harness struct {
 	// Sync returns once what was recorded before the call is readable (the
 	// durable capture writes in batches). Nil: at once.
 	Sync func(t *testing.T, b store.Backend)
+	// Parse parses a filter of the dashboard's language (web/filter's
+	// Parse, which this package may not import). Nil: the filter tests
+	// are skipped.
+	Parse func(q string) (*query.Query, error)
 }
 
 func (h Harness) sync(t *testing.T, b store.Backend) {
@@ -47,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ImportTooLarge", func(t *testing.T) { testImportTooLarge(t, h) })
 	t.Run("ImportVerbatim", func(t *testing.T) { testImportVerbatim(t, h) })
 	t.Run("Tree", func(t *testing.T) { testTree(t, h) })
+	t.Run("Filters", func(t *testing.T) { testFilters(t, h) })
 }
 
 // t0 is the start of recorded flows: recent, since the durable capture
@@ -558,5 +563,94 @@ func testImportVerbatim(t *testing.T, h Harness) {
 	}
 	if f, _ := b.Get(ids[3]); f.ReplayOf != 0 || !f.Imported {
 		t.Errorf("a replay of a flow not in the file: %+v", f)
+	}
+}
+
+// Every store answers a filter with the same flows: or, groups, header,
+// port, duration and size terms, each against a table of the flows it
+// must select (by their index in the import; 5 is a flow in flight).
+func testFilters(t *testing.T, h Harness) {
+	if h.Parse == nil {
+		t.Skip("no parser")
+	}
+	b := h.Open(t, 0)
+	mk := func(method, url string, status int, dur time.Duration, size int64, reqH, respH flow.Fields) flow.Recorded {
+		f := flow.Flow{Start: t0, End: t0.Add(dur), State: flow.StateDone,
+			Request:  flow.Request{Method: method, URL: url, Proto: "HTTP/1.1", Header: reqH},
+			Response: &flow.Response{Status: status, Proto: "HTTP/1.1", Header: respH}, ResponseBody: flow.Body{Size: size}}
+		r := flow.Recorded{Flow: f}
+		if size > 0 {
+			f.ResponseBody.Captured = size
+			r = flow.Recorded{Flow: f, Bodies: map[flow.Facet][]byte{flow.FacetResponse: make([]byte, size)}}
+		}
+		return r
+	}
+	hdr := func(kv ...string) flow.Fields {
+		var fs flow.Fields
+		for i := 0; i+1 < len(kv); i += 2 {
+			fs = append(fs, flow.Field{Name: kv[i], Value: kv[i+1]})
+		}
+		return fs
+	}
+	ids, err := b.Import([]flow.Recorded{
+		mk("GET", "https://api.a.com/v1/users", 200, 50*time.Millisecond, 100, hdr("Accept", "*/*"), hdr("Content-Type", "application/json")),
+		mk("POST", "http://b.com:8080/login", 404, 1500*time.Millisecond, 0, hdr("Cookie", "x=1"), hdr("Content-Type", "text/html")),
+		mk("OPTIONS", "https://a.com:9000/x", 204, 2*time.Second, 0, nil, hdr("Access-Control-Allow-Origin", "*")),
+		mk("GET", "http://c.org/", 500, 200*time.Millisecond, 0, nil, hdr("Content-Type", "application/problem+json")),
+		mk("DELETE", "https://b.com/item", 500, 199999*time.Microsecond, 0, nil, hdr("X-Trace", "ABC")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := b.Begin("127.0.0.1:5000", flow.Request{Method: "GET", URL: "http://a.com:8001/pending", Proto: "HTTP/1.1",
+		Header: hdr("X-Pending", "yes")}, t0)
+	ids = append(ids, pending.ID())
+	h.sync(t, b)
+	tests := []struct {
+		q    string
+		want []int
+	}{
+		{"status:404 or status:500", []int{1, 3, 4}},
+		{"status:404 | STATUS:500", []int{1, 3, 4}},
+		{"(host:a.com or host:b.com) -method:OPTIONS", []int{1, 4, 5}},
+		{"-(host:a.com or host:b.com)", []int{0, 3}},
+		{"status:5xx host:c.org or method:post", []int{1, 3}},
+		{`"or"`, []int{3}},
+		{"header:x-trace", []int{4}},
+		{"header:X-Pending", []int{5}},
+		{"header:content-type=*json*", []int{0, 3}},
+		{"reqheader:accept", []int{0}},
+		{"resheader:accept", nil},
+		{"resheader:x-trace=abc", []int{4}},
+		{"-header:content-type", []int{2, 4, 5}},
+		{"port:>8000", []int{1, 2, 5}},
+		{"port:8000-8999", []int{1, 5}},
+		{"port:<=443", []int{0, 3, 4}},
+		{"duration:>1s", []int{1, 2}},
+		{"duration:<200ms", []int{0, 4}},
+		{"duration:>=1.5s", []int{1, 2}},
+		{"-duration:>1s", []int{0, 3, 4, 5}},
+		{"duration:200", []int{3}},
+		{"size:>50", []int{0}},
+		{"(status:404 or duration:<100ms) (header:cookie or size:>=100)", []int{0, 1}},
+	}
+	for _, tt := range tests {
+		q, err := h.Parse(tt.q)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.q, err)
+		}
+		var want []flow.ID
+		for _, i := range tt.want {
+			want = append(want, ids[i])
+		}
+		res := b.List(q, query.Page{})
+		if got := sumIDs(res.Flows); !slices.Equal(got, want) || res.Total != len(want) {
+			t.Errorf("%q: List = %v (total %d), want %v", tt.q, got, res.Total, want)
+		}
+		var got []flow.ID
+		b.Each(q, func(f *flow.Flow) bool { got = append(got, f.ID); return true })
+		if !slices.Equal(got, want) {
+			t.Errorf("%q: Each = %v, want %v", tt.q, got, want)
+		}
 	}
 }

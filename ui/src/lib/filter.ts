@@ -12,10 +12,15 @@ export const FILTER_KEYS: KeyHelp[] = [
   { key: "", example: "api/v1", text: "text without a key matches anywhere in the URL" },
   { key: "method", example: "method:POST,PUT", text: "request method; commas mean any of" },
   { key: "status", example: "status:4xx", text: "response status: a code (404) or a class (4xx)" },
-  { key: "host", example: "host:*.example.com", text: "host without port; * and ? are globs" },
+  { key: "host", example: "host:*.example.com", text: "host without port; * any run (dots too), ? one character, \\ escapes (as in rules)" },
   { key: "path", example: "path:/v1/*", text: "path and query; * may cross /" },
-  { key: "port", example: "port:8080", text: "port the URL addresses (80 for http, 443 for https when none is written)" },
+  { key: "port", example: "port:>8000", text: "port the URL addresses (80 for http, 443 for https when none is written): 8080, >8000, <=1024, 8000-9000" },
+  { key: "duration", example: "duration:>1s", text: "total time of a finished flow (flows in flight have none): >1s, <200ms, >=1.5s, 100ms-2s; a bare number is ms" },
+  { key: "size", example: "size:>10kb", text: "response body size as transferred: >10kb, <=512, 1mb-5mb (kb = 1024 bytes)" },
   { key: "type", example: "type:json", text: "part of the response Content-Type" },
+  { key: "header", example: "header:content-type=*json*", text: "a request or response header with this name; =glob also matches its value" },
+  { key: "reqheader", example: "reqheader:authorization", text: "like header:, in the request only" },
+  { key: "resheader", example: "resheader:set-cookie", text: "like header:, in the response only" },
   { key: "body", example: 'body:"user id"', text: "text in the request or response body (slower)" },
   { key: "rule", example: "rule:mock-1", text: "touched by this rule; rule: alone means any rule" },
   { key: "error", example: "error:refused", text: "failed flows (gRPC calls with a status other than OK too) whose error or status says this; error: alone, any failure" },
@@ -24,7 +29,8 @@ export const FILTER_KEYS: KeyHelp[] = [
   { key: "grpc", example: "grpc:NOT_FOUND", text: "gRPC calls with this status (a name or a number: grpc:5); grpc:error, any status but OK; grpc: alone, every gRPC call" },
 ];
 
-export const FILTER_SYNTAX = 'Terms separated by spaces must all match. Prefix - negates (-method:OPTIONS). Quote values with spaces ("a b").';
+export const FILTER_SYNTAX =
+  'Terms separated by spaces must all match; "or" (or |) between them means either, and binds looser: status:404 or status:500. Parentheses group: (host:a.com or host:b.com) -method:OPTIONS. Prefix - negates a term or a group. Quote values with spaces or ( ) | ("a b"), and "or" to search for the word.';
 
 /** A quick toggle: a term it adds or removes; toggles of one group replace each other. */
 export interface Toggle {

@@ -40,5 +40,10 @@ describe("tree filters", () => {
     // The user edited the filter: it is all theirs.
     expect(baseOf("status:5xx", "host:a.test")).toBe("status:5xx");
     expect(withNode("", "host:b.test")).toBe("host:b.test");
+    // An or in the user's filter binds looser than the node's terms: it is grouped first.
+    expect(withNode("status:404 or status:500", "host:b.test")).toBe("(status:404 or status:500) host:b.test");
+    expect(withNode("status:404 | status:500", "host:b.test")).toBe("(status:404 | status:500) host:b.test");
+    expect(withNode("(status:404 or status:500) method:GET", "host:b.test")).toBe("(status:404 or status:500) method:GET host:b.test");
+    expect(withNode('body:"this or that" origin', "host:b.test")).toBe('body:"this or that" origin host:b.test');
   });
 });

@@ -67,7 +67,28 @@ export function rows(answers: Map<string, FlowTree>, expanded: Set<string>, node
  */
 export function withNode(base: string, node: string): string {
   const b = base.trim();
-  return b ? b + " " + node : node;
+  if (!b) return node;
+  return (hasTopLevelOr(b) ? "(" + b + ")" : b) + " " + node;
+}
+
+/** hasTopLevelOr says whether a filter has an `or` (or `|`) outside quotes and parentheses, which would bind looser than the node's terms. */
+export function hasTopLevelOr(q: string): boolean {
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < q.length; i++) {
+    const c = q[i];
+    if (quoted) {
+      if (c === "\\") i++;
+      else if (c === '"') quoted = false;
+      continue;
+    }
+    if (c === '"') quoted = true;
+    else if (c === "(") depth++;
+    else if (c === ")") depth = Math.max(0, depth - 1);
+    else if (depth === 0 && c === "|") return true;
+    else if (depth === 0 && (c === "o" || c === "O") && (i === 0 || /\s/.test(q[i - 1])) && /^or(\s|$)/i.test(q.slice(i, i + 3))) return true;
+  }
+  return false;
 }
 
 /** baseOf is the user's part of the filter: the current one without the node terms a click added (last). */

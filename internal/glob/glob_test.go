@@ -1,4 +1,4 @@
-package rules
+package glob
 
 import (
 	"path"
@@ -69,18 +69,18 @@ func TestGlob(t *testing.T) {
 		{"*/é?/*", "/x/éz/y", false, true},
 	}
 	for _, tt := range tests {
-		g, err := compileGlob(tt.pattern, tt.fold)
+		g, err := Compile(tt.pattern, tt.fold)
 		if err != nil {
-			t.Fatalf("compileGlob(%q): %v", tt.pattern, err)
+			t.Fatalf("Compile(%q): %v", tt.pattern, err)
 		}
-		if got := g.match(tt.s); got != tt.want {
+		if got := g.Match(tt.s); got != tt.want {
 			t.Errorf("glob %q match %q = %v, want %v", tt.pattern, tt.s, got, tt.want)
 		}
 	}
 }
 
 func TestGlobBad(t *testing.T) {
-	if _, err := compileGlob(`/a\`, false); err == nil {
+	if _, err := Compile(`/a\`, false); err == nil {
 		t.Fatal("a trailing escape compiled")
 	}
 }
@@ -91,13 +91,13 @@ func TestGlobAgainstPathMatch(t *testing.T) {
 	patterns := []string{"*", "a*", "*a", "a*b", "*a*", "a?b*", "?*?", "*ab*ba*", "a**b", "??*a"}
 	subjects := []string{"", "a", "b", "ab", "ba", "aab", "abab", "abba", "axb", "axbyab", "bbba", "abcba"}
 	for _, p := range patterns {
-		g, err := compileGlob(p, false)
+		g, err := Compile(p, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range subjects {
 			want, _ := path.Match(p, s)
-			if got := g.match(s); got != want {
+			if got := g.Match(s); got != want {
 				t.Errorf("glob %q match %q = %v, path.Match says %v", p, s, got, want)
 			}
 		}
@@ -118,8 +118,8 @@ func TestGlobLiteralPrefix(t *testing.T) {
 		"/" + "é" + "*": "/é",
 	}
 	for pattern, want := range tests {
-		if got := globLiteralPrefix(pattern); got != want {
-			t.Errorf("globLiteralPrefix(%q) = %q, want %q", pattern, got, want)
+		if got := LiteralPrefix(pattern); got != want {
+			t.Errorf("LiteralPrefix(%q) = %q, want %q", pattern, got, want)
 		}
 	}
 }
