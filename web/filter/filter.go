@@ -10,7 +10,7 @@
 //	value := word | '"' chars '"'   (inside quotes, \" and \\ are escapes)
 //
 // Keys: method, status, host, path, port, type, body, rule, error, ws, kind,
-// grpc. Text without a key matches the URL. A term like `https://x` (a colon followed by "//") is
+// grpc, marked, color, comment. Text without a key matches the URL. A term like `https://x` (a colon followed by "//") is
 // text, not a key. An unknown key, a missing value, an unterminated quote or a
 // lone "-" is a bad filter, reported as an *Error naming the term.
 //
@@ -145,7 +145,7 @@ func makeTerm(raw, text string, quoted bool) (query.Term, error) {
 	}
 	k, ok := query.KeyNamed(lower(key))
 	if !ok {
-		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, port, type, body, rule, error, ws, kind, grpc)", key)
+		return t, fmt.Errorf("unknown key %q (known: method, status, host, path, port, type, body, rule, error, ws, kind, grpc, marked, color, comment)", key)
 	}
 	t.Key = k
 	t.Value = text[len(key)+1:]
@@ -195,6 +195,14 @@ func makeTerm(raw, text string, quoted bool) (query.Term, error) {
 				return t, errors.New("kind: needs http, tunnel or tls-error (commas mean any of)")
 			}
 			t.Kinds = append(t.Kinds, k)
+		}
+	case query.Marked:
+		if t.Value != "" {
+			return t, errors.New("marked: takes no value (-marked: for the unmarked flows)")
+		}
+	case query.Color:
+		if !flow.Color(t.Low).Valid() {
+			return t, errors.New("color: needs red, orange, yellow, green, blue or purple; color: alone means any colour")
 		}
 	case query.GRPC:
 		code, err := grpcValue(t.Value)

@@ -28,6 +28,10 @@ const (
 	Port
 	Kind
 	GRPC
+	// Marked, Color and Comment look at a flow's annotation.
+	Marked
+	Color
+	Comment
 )
 
 // names maps a key's name in the filter language to the key.
@@ -44,6 +48,11 @@ var names = map[string]Key{
 	"port":   Port,
 	"kind":   Kind,
 	"grpc":   GRPC,
+	// A flow's annotation: marked: (takes no value), color:red (color:
+	// alone: any colour), comment:text (comment: alone: any comment).
+	"marked":  Marked,
+	"color":   Color,
+	"comment": Comment,
 }
 
 // KeyNamed is the key of a name in the filter language (lower-case).
@@ -216,6 +225,23 @@ func (t *Term) Match(fl *flow.Flow, bodies Bodies) bool {
 		}
 		code, _, ok := fl.GRPCStatus()
 		return t.matchGRPCCode(code, ok)
+	case Marked, Color, Comment:
+		return t.matchAnnotation(fl.Annotation.Value())
+	}
+	return false
+}
+
+// matchAnnotation: marked: a marked flow; color: one of that colour (any
+// colour when the value is empty); comment: one whose comment contains the
+// value (any comment when it is empty).
+func (t *Term) matchAnnotation(a flow.Annotation) bool {
+	switch t.Key {
+	case Marked:
+		return a.Marked
+	case Color:
+		return a.Color != "" && (t.Low == "" || string(a.Color) == t.Low)
+	case Comment:
+		return a.Comment != "" && strings.Contains(Lower(a.Comment), t.Low)
 	}
 	return false
 }
@@ -361,6 +387,8 @@ func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
 			code = *s.GRPCStatus
 		}
 		return t.matchGRPCCode(code, ok), true
+	case Marked, Color, Comment:
+		return t.matchAnnotation(s.Annotation), true
 	}
 	return false, false // Body
 }
@@ -594,7 +622,7 @@ func (q *Query) String() string {
 			b.WriteString(t.Key.String())
 			b.WriteByte(':')
 		}
-		if t.Key == WS || t.Key == GRPC && t.Value == "" {
+		if t.Key == WS || t.Key == Marked || (t.Key == GRPC || t.Key == Color || t.Key == Comment) && t.Value == "" {
 			parts = append(parts, b.String())
 			continue
 		}

@@ -46,6 +46,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ImportAbort", func(t *testing.T) { testImportAbort(t, h) })
 	t.Run("ImportTooLarge", func(t *testing.T) { testImportTooLarge(t, h) })
 	t.Run("ImportVerbatim", func(t *testing.T) { testImportVerbatim(t, h) })
+	t.Run("Annotate", func(t *testing.T) { testAnnotate(t, h) })
+	t.Run("ImportAnnotation", func(t *testing.T) { testImportAnnotation(t, h) })
 }
 
 // t0 is the start of recorded flows: recent, since the durable capture
