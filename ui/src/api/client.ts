@@ -3,6 +3,7 @@
 // can show a filter's bad term or a rule's field problems where they belong.
 
 import type {
+  AnnotationPatch,
   AppState,
   BrowsersState,
   ComposeAnswer,
@@ -112,6 +113,8 @@ export const api = {
   flows: (q: string, limit?: number, cursor?: FlowID, session: SessionView = null) => request<FlowPage>("GET", flowsQuery(q, limit, cursor, session)),
   flow: (id: FlowID) => request<Flow>("GET", `/api/flows/${id}`),
   deleteFlow: (id: FlowID) => request<unknown>("DELETE", `/api/flows/${id}`),
+  /** Changes a flow's mark, colour or comment; answers its new summary. */
+  annotate: (id: FlowID, patch: AnnotationPatch) => request<Summary>("PATCH", `/api/flows/${id}`, patch),
   /** Clears one session's flows, or with "all" every flow (those of pinned sessions stay in the durable capture). */
   clear: (session: SessionID | "all") => request<unknown>("DELETE", "/api/flows" + (session === "all" ? "" : `?session=${session}`)),
   sessions: () => request<Session[] | null>("GET", "/api/sessions"),

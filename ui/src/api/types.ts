@@ -101,6 +101,26 @@ export interface Flow {
   session?: SessionID;
   /** What a breakpoint did to the flow (flow.Breakpoint); absent when none matched. */
   breakpoint?: Breakpoint;
+  /** The mark, colour and comment a person gave the flow; absent when none. */
+  annotation?: Annotation;
+}
+
+/** flow.Color (proxy/flow/annotation.go); "" for none. */
+export type Color = "red" | "orange" | "yellow" | "green" | "blue" | "purple";
+
+/** flow.Annotation (proxy/flow/annotation.go): what a person added to a flow. */
+export interface Annotation {
+  marked?: boolean;
+  color?: Color;
+  /** At most 4096 bytes of UTF-8 (flow.MaxComment). */
+  comment?: string;
+}
+
+/** The body of PATCH /api/flows/{id} (flow.AnnotationPatch): a field left out stays; "" clears a colour or comment. */
+export interface AnnotationPatch {
+  marked?: boolean;
+  color?: Color | "";
+  comment?: string;
 }
 
 /** flow.Breakpoint (proxy/flow/breakpoint.go). The messages stay where they always are:
@@ -186,6 +206,8 @@ export interface Summary {
   session?: SessionID;
   /** Breakpoint.state: "held", "skipped", or the action that released it. */
   breakpoint?: "held" | "skipped" | ReleaseAction;
+  /** Flow.annotation. */
+  annotation?: Annotation;
 }
 
 /** GET /api/flows (web.flowList, web/flows.go). */

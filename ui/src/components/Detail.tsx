@@ -13,6 +13,7 @@ import { breakpointRuleFromFlow, ruleFromFlow } from "../lib/rules";
 import { editAndSend } from "../compose-state";
 import { detail, detailOpen, editing, getFeed, reportError, rules, select, selectedId, toast } from "../state";
 import { BodyView } from "./BodyView";
+import { AnnotationBar } from "./Annotate";
 import { Badges } from "./FlowList";
 import { TunnelOverview, TunnelRequest } from "./TunnelView";
 
@@ -48,6 +49,7 @@ export function Detail() {
           </button>
         </div>
         <Actions f={f} />
+        <AnnotationBar f={f} />
         <div class="tabs" role="tablist">
           {tabs.map((x) => (
             <button class={x === t ? "on" : ""} role="tab" aria-selected={x === t} onClick={() => setTab(x)}>
