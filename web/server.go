@@ -49,6 +49,7 @@ type FlowStore interface {
 	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	Delete(id flow.ID) bool
+	Annotate(id flow.ID, p flow.AnnotationPatch) (flow.Summary, error)
 	Clear()
 	Import(rs []flow.Recorded) ([]flow.ID, error)
 	SetPaused(paused bool)
@@ -352,6 +353,7 @@ func (s *Server) routes() chi.Router {
 		r.Route("/flows/{id}", func(r chi.Router) {
 			r.Use(s.flowCtx)
 			r.Get("/", s.handleGetFlow)
+			r.Patch("/", s.handleAnnotate)
 			r.Delete("/", s.handleDeleteFlow)
 			r.Get("/{facet}/body", s.handleBody)
 			r.Post("/replay", s.handleReplay)

@@ -322,6 +322,11 @@ type Flow struct {
 	// none matched (nearly always: a pointer, so the common case costs 8
 	// bytes).
 	Breakpoint *Breakpoint `json:"breakpoint,omitempty"`
+	// Annotation is the mark, colour and comment a person gave the flow;
+	// nil when none (nearly always: a pointer, so the common case costs 8
+	// bytes). It is replaced whole, never changed in place, so a clone may
+	// share it.
+	Annotation *Annotation `json:"annotation,omitempty"`
 	// Composed marks a request written in the dashboard's editor (edit and
 	// send, or a pasted cURL command) rather than sent by a client.
 	Composed bool `json:"composed,omitempty"`
@@ -370,6 +375,9 @@ type Summary struct {
 
 	// Session is Flow's.
 	Session SessionID `json:"session,omitempty"`
+
+	// Annotation is Flow's (zero when it has none).
+	Annotation Annotation `json:"annotation,omitzero"`
 }
 
 // Summary derives the list row of f.
@@ -396,6 +404,7 @@ func (f *Flow) Summary() Summary {
 		s.Rules = []string{}
 	}
 	s.Composed, s.ComposedFrom = f.Composed, f.ComposedFrom
+	s.Annotation = f.Annotation.Value()
 	if f.Tunnel != nil {
 		s.Target = f.Tunnel.Target
 	}
@@ -453,7 +462,8 @@ func (f *Flow) Clone() *Flow {
 		c.UpstreamBody = &b
 	}
 	c.Breakpoint = f.Breakpoint.Clone()
-	// Tunnel is never changed once recorded: shared.
+	// Tunnel is never changed once recorded, Annotation is replaced
+	// whole: both shared.
 	if f.WebSocket != nil {
 		// Message payloads are never mutated after recording, so sharing Data is safe.
 		c.WebSocket = append([]WSMessage(nil), f.WebSocket...)

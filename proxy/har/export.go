@@ -279,6 +279,9 @@ func (x *exporter) entry(f *flow.Flow) entry {
 	e.UpstreamNotKept = f.UpstreamNotKept
 	e.Breakpoint = f.Breakpoint
 	e.Composed, e.ComposedFrom = f.Composed, f.ComposedFrom
+	if a := f.Annotation; a != nil {
+		e.Marked, e.Color, e.Note = a.Marked, string(a.Color), a.Comment
+	}
 	if f.State != flow.StateDone && f.State != "" {
 		e.State = string(f.State)
 	}

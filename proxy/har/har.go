@@ -221,6 +221,12 @@ type entry struct {
 	// new on import, so an import keeps the mark and drops the link.
 	Composed     bool    `json:"_composed,omitempty"`
 	ComposedFrom flow.ID `json:"_composedFrom,omitempty"`
+	// Marked, Color and Comment are what a person added to the flow in
+	// Loupe (flow.Annotation). _comment is not HAR's own comment, which
+	// Loupe uses to say that a body was cut.
+	Marked bool   `json:"_marked,omitempty"`
+	Color  string `json:"_color,omitempty"`
+	Note   string `json:"_comment,omitempty"`
 }
 
 // tunnelExt is _tunnel: what Loupe knows of a tunnel or failed handshake.

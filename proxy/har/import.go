@@ -245,6 +245,9 @@ type inEntry struct {
 	UpstreamNotKept str              `json:"_upstreamNotKept"`
 	Breakpoint      *flow.Breakpoint `json:"_breakpoint"`
 	Composed        boolish          `json:"_composed"`
+	Marked          boolish          `json:"_marked"`
+	Color           str              `json:"_color"`
+	Comment         str              `json:"_comment"`
 }
 
 func importEntry(raw json.RawMessage) (flow.Recorded, error) {
@@ -348,6 +351,10 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 	}
 	f.Overridden = string(in.Overridden)
 	f.Composed = bool(in.Composed)
+	// A file may say anything: an unknown colour is dropped, a long
+	// comment cut.
+	f.Annotation = flow.Annotation{Marked: bool(in.Marked), Color: flow.Color(strings.ToLower(string(in.Color))),
+		Comment: string(in.Comment)}.Clean().Ptr()
 	if t := string(in.Target); t != "" {
 		// A replay of the flow dials it: only a host and a port.
 		host, port, err := net.SplitHostPort(t)

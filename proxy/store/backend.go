@@ -33,6 +33,11 @@ type Backend interface {
 	Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	DecodedBody(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, error)
 	Delete(id flow.ID) bool
+	// Annotate applies a patch to the mark, colour and comment of a flow,
+	// finished or in progress, in any session, and returns its new
+	// summary (ErrNotFound, *flow.AnnotationError); watchers learn of it as
+	// of any change.
+	Annotate(id flow.ID, p flow.AnnotationPatch) (flow.Summary, error)
 	Clear()
 	Import(rs []flow.Recorded) ([]flow.ID, error)
 

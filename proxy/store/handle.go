@@ -20,11 +20,11 @@ func (h *handle) ID() flow.ID { return h.e.flow.ID }
 // update runs fn on the flow under the store lock unless the flow is
 // finished or gone, then publishes the change.
 func (h *handle) update(fn func(f *flow.Flow)) {
-	if h.e.finished.Load() || h.e.gone.Load() {
+	if h.e.isFinished() || h.e.isGone() {
 		return
 	}
 	h.s.mu.Lock()
-	if h.e.gone.Load() || h.e.finished.Load() {
+	if h.e.isGone() || h.e.isFinished() {
 		h.s.mu.Unlock()
 		return
 	}
@@ -79,7 +79,7 @@ func (h *handle) Response(resp flow.Response) {
 
 // addHead counts head bytes; called under Store.mu.
 func (h *handle) addHead(n int64) {
-	h.e.head += n
+	h.e.head += int32(n)
 	h.s.headBytes.Add(n)
 }
 
@@ -110,7 +110,7 @@ func (h *handle) body(facet flow.Facet) *body {
 }
 
 func (h *handle) Body(facet flow.Facet, p []byte) {
-	if len(p) == 0 || h.e.finished.Load() || h.e.gone.Load() {
+	if len(p) == 0 || h.e.isFinished() || h.e.isGone() {
 		return
 	}
 	b := h.body(facet)
@@ -138,7 +138,7 @@ func (h *handle) Body(facet flow.Facet, p []byte) {
 const bodyPublishEvery = 50 * time.Millisecond
 
 func (h *handle) BodyEnd(facet flow.Facet) {
-	if h.e.finished.Load() || h.e.gone.Load() {
+	if h.e.isFinished() || h.e.isGone() {
 		return
 	}
 	b := h.body(facet)
@@ -180,7 +180,7 @@ func (h *handle) Trailers(facet flow.Facet, t flow.Fields) {
 }
 
 func (h *handle) WebSocket(msg flow.WSMessage) {
-	if h.e.finished.Load() || h.e.gone.Load() {
+	if h.e.isFinished() || h.e.isGone() {
 		return
 	}
 	keep := min(int64(len(msg.Data)), h.s.cfg.BodyCap)
@@ -240,7 +240,7 @@ func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
 }
 
 func (h *handle) Relayed(facet flow.Facet, n int) {
-	if n <= 0 || h.e.finished.Load() || h.e.gone.Load() {
+	if n <= 0 || h.e.isFinished() || h.e.isGone() {
 		return
 	}
 	b := h.body(facet)
@@ -284,11 +284,11 @@ func (h *handle) Timings(t flow.Timings) {
 }
 
 func (h *handle) Finish(end time.Time, err error) {
-	if h.e.gone.Load() {
+	if h.e.isGone() {
 		return
 	}
 	h.s.mu.Lock()
-	if h.e.gone.Load() || h.e.finished.Load() {
+	if h.e.isGone() || h.e.isFinished() {
 		h.s.mu.Unlock()
 		return
 	}
@@ -300,7 +300,7 @@ func (h *handle) Finish(end time.Time, err error) {
 	} else {
 		f.State = flow.StateDone
 	}
-	h.e.finished.Store(true)
+	h.e.setFinished()
 	h.s.mu.Unlock()
 	// Release write resources (open spill files, slack in RAM buffers).
 	var u usage

@@ -133,6 +133,7 @@ func (im *memImport) Add(r *flow.Recorded) error {
 	e := &entry{flow: *r.Flow.Clone()}
 	e.flow.WebSocket = nil
 	e.flow.Session = 0
+	CleanAnnotation(&e.flow)
 	if im.t.Verbatim {
 		VerbatimState(&e.flow)
 	} else {
@@ -141,7 +142,7 @@ func (im *memImport) Add(r *flow.Recorded) error {
 			e.flow.State = flow.StateDone
 		}
 	}
-	e.head = flowOverhead + headSize(&e.flow.Request)
+	e.head = int32(flowOverhead + headSize(&e.flow.Request))
 	for facet, data := range r.Bodies {
 		fi := facetIndex(facet)
 		if fi < 0 {
@@ -191,7 +192,7 @@ func (im *memImport) Add(r *flow.Recorded) error {
 			e.bodies[i].Store(b)
 		}
 	}
-	e.finished.Store(true)
+	e.setFinished()
 	im.entries = append(im.entries, e)
 	im.olds = append(im.olds, r.Flow.ID)
 	// Staged bodies count against nothing yet: past what the store could

@@ -48,11 +48,11 @@ func (s *Store) sessionLocked(id flow.SessionID) *memSession {
 func (s *Store) sessionBytesLocked() map[flow.SessionID]int64 {
 	out := map[flow.SessionID]int64{}
 	for _, e := range s.order[s.head:] {
-		if e.gone.Load() {
+		if e.isGone() {
 			continue
 		}
 		ram, disk := e.usage()
-		out[e.flow.Session] += ram + disk + e.head
+		out[e.flow.Session] += ram + disk + int64(e.head)
 	}
 	return out
 }
@@ -158,7 +158,7 @@ func (s *Store) removeSession(id flow.SessionID, andSession bool) error {
 	}
 	var victims []*entry
 	for _, e := range s.order[s.head:] {
-		if !e.gone.Load() && e.flow.Session == id {
+		if !e.isGone() && e.flow.Session == id {
 			victims = append(victims, e)
 		}
 	}

@@ -107,12 +107,14 @@ type entry struct {
 	// class, see TestEntrySizeClass).
 	flow flow.Flow
 	// bodies by facet index (request, response, upstream); nil when absent.
-	bodies   [3]atomic.Pointer[body]
-	finished atomic.Bool
-	gone     atomic.Bool  // evicted or deleted
-	bodyPub  atomic.Int64 // when body progress was last published (Unix ns)
-	wsRAM    int64        // guarded by Store.mu
-	head     int64        // estimated head bytes, guarded by Store.mu
+	bodies [3]atomic.Pointer[body]
+	// life holds lifeFinished and lifeGone (evicted or deleted): one word
+	// with head rather than two atomic.Bools and an int64, so that the
+	// entry stays in its size class (TestEntrySizeClass).
+	life    atomic.Uint32
+	head    int32        // estimated head bytes, guarded by Store.mu
+	bodyPub atomic.Int64 // when body progress was last published (Unix ns)
+	wsRAM   int64        // guarded by Store.mu
 
 	// Storage allocated with the entry, so that a small flow costs a few
 	// allocations rather than one per part: the request and response
@@ -124,6 +126,19 @@ type entry struct {
 	resp   flow.Response
 	handle handle // the proxy's handle on this flow
 }
+
+// The bits of entry.life.
+const (
+	lifeFinished = 1 << iota
+	lifeGone
+)
+
+func (e *entry) isFinished() bool { return e.life.Load()&lifeFinished != 0 }
+func (e *entry) isGone() bool     { return e.life.Load()&lifeGone != 0 }
+func (e *entry) setFinished()     { e.life.Or(lifeFinished) }
+
+// markGone marks e gone and reports whether it already was.
+func (e *entry) markGone() bool { return e.life.Or(lifeGone)&lifeGone != 0 }
 
 func facetIndex(f flow.Facet) int {
 	switch f {
@@ -310,7 +325,7 @@ func (s *Store) enforce(except flow.ID) bool {
 	var victims []*entry
 	for i := s.head; i < len(s.order) && (ramOver > 0 || diskOver > 0); i++ {
 		e := s.order[i]
-		if e.gone.Load() || e.flow.ID == except {
+		if e.isGone() || e.flow.ID == except {
 			continue
 		}
 		r, d := e.usage()
@@ -341,11 +356,11 @@ func (e *entry) usage() (ram, disk int64) {
 
 // unlinkLocked removes e from the index; drop frees it afterwards.
 func (s *Store) unlinkLocked(e *entry) {
-	if e.gone.Swap(true) {
+	if e.markGone() {
 		return
 	}
 	s.live--
-	s.headBytes.Add(-e.head)
+	s.headBytes.Add(-int64(e.head))
 	s.holes++
 	if n := s.sessFlows[e.flow.Session]; n > 1 {
 		s.sessFlows[e.flow.Session] = n - 1
@@ -357,7 +372,7 @@ func (s *Store) unlinkLocked(e *entry) {
 // compactLocked drops dead entries from the order slice once they make up
 // half of it, so scans and memory stay proportional to the live flows.
 func (s *Store) compactLocked() {
-	for s.head < len(s.order) && s.order[s.head].gone.Load() {
+	for s.head < len(s.order) && s.order[s.head].isGone() {
 		s.order[s.head] = nil
 		s.head++
 		s.holes--
@@ -367,7 +382,7 @@ func (s *Store) compactLocked() {
 	}
 	live := make([]*entry, 0, s.live+s.live/4+16)
 	for _, e := range s.order[s.head:] {
-		if !e.gone.Load() {
+		if !e.isGone() {
 			live = append(live, e)
 		}
 	}
@@ -462,7 +477,7 @@ func (s *Store) Begin(client string, req flow.Request, start time.Time) flow.Han
 		Timings: flow.NoTimings,
 	}
 	e.flow.RequestBody = bodyHead(req.Header)
-	e.head = flowOverhead + headSize(&e.flow.Request)
+	e.head = int32(flowOverhead + headSize(&e.flow.Request))
 	e.bodies[0].Store(&e.own[0])
 	e.bodies[1].Store(&e.own[1])
 
@@ -497,7 +512,7 @@ func (s *Store) insertLocked(e *entry) {
 	s.live++
 	s.sessFlows[e.flow.Session]++
 	s.order = append(s.order, e)
-	s.headBytes.Add(e.head)
+	s.headBytes.Add(int64(e.head))
 }
 
 // lookupLocked finds flow id. The order slice is sorted by ID (IDs are
@@ -506,7 +521,7 @@ func (s *Store) insertLocked(e *entry) {
 func (s *Store) lookupLocked(id flow.ID) (*entry, bool) {
 	live := s.order[s.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].flow.ID >= id })
-	if i == len(live) || live[i].flow.ID != id || live[i].gone.Load() {
+	if i == len(live) || live[i].flow.ID != id || live[i].isGone() {
 		return nil, false
 	}
 	return live[i], true
@@ -514,7 +529,7 @@ func (s *Store) lookupLocked(id flow.ID) (*entry, bool) {
 
 func (s *Store) oldestLocked() *entry {
 	for i := s.head; i < len(s.order); i++ {
-		if e := s.order[i]; !e.gone.Load() {
+		if e := s.order[i]; !e.isGone() {
 			return e
 		}
 	}
@@ -612,13 +627,13 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 		}
 		i := end - 1
 		for ; i >= 0 && len(res.Flows) < limit; i-- {
-			if e := live[i]; !e.gone.Load() {
+			if e := live[i]; !e.isGone() {
 				f := e.view()
 				res.Flows = append(res.Flows, summary(&f))
 			}
 		}
 		for ; i >= 0 && res.Next == 0; i-- {
-			if !live[i].gone.Load() {
+			if !live[i].isGone() {
 				res.Next = res.Flows[len(res.Flows)-1].ID
 			}
 		}
@@ -639,7 +654,7 @@ func (s *Store) List(q *query.Query, page query.Page) query.Result {
 		for n := 0; i >= 0 && n < scanChunk; i, n = i-1, n+1 {
 			e := live[i]
 			cursor = e.flow.ID
-			if e.gone.Load() {
+			if e.isGone() {
 				continue
 			}
 			f = e.view()
@@ -751,7 +766,7 @@ func (s *Store) RuleCounts() map[string]int {
 		for ; i < len(live) && n < scanChunk; i, n = i+1, n+1 {
 			e := live[i]
 			after = e.flow.ID
-			if e.gone.Load() {
+			if e.isGone() {
 				continue
 			}
 			rules := e.flow.Rules
@@ -785,7 +800,7 @@ func (s *Store) collect(match func(*flow.Flow) bool, after flow.ID) (out []*flow
 		}
 		e := live[i]
 		cursor = e.flow.ID
-		if e.gone.Load() {
+		if e.isGone() {
 			continue
 		}
 		if match != nil {
@@ -860,7 +875,7 @@ func (s *Store) clear() {
 	s.mu.Lock()
 	var all []*entry
 	for _, e := range s.order[s.head:] {
-		if !e.gone.Swap(true) {
+		if !e.markGone() {
 			all = append(all, e)
 		}
 	}

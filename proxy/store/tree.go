@@ -30,7 +30,7 @@ func (s *Store) Tree(q *query.Query, node query.TreeNode, limit int) query.Tree 
 		for n := 0; i < len(live) && n < scanChunk; i, n = i+1, n+1 {
 			e := live[i]
 			cursor = e.flow.ID
-			if e.gone.Load() {
+			if e.isGone() {
 				continue
 			}
 			if !q.Empty() {

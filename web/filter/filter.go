@@ -18,7 +18,8 @@
 // leading or trailing "or", "or or", "(or") is a bad filter, not text.
 //
 // Keys: method, status, host, path, port, type, body, rule, error, ws, kind,
-// grpc, header, reqheader, resheader, duration, size. Text without a key
+// grpc, header, reqheader, resheader, duration, size, marked, color,
+// comment. Text without a key
 // matches the URL. A term like `https://x` (a colon followed by "//") is
 // text, not a key. An unknown key, a missing value, an unterminated quote,
 // a lone "-", an unbalanced parenthesis or a misplaced operator is a bad
@@ -387,6 +388,14 @@ func makeTerm(raw, text string, quoted bool) (query.Term, error) {
 				return t, errors.New("kind: needs http, tunnel or tls-error (commas mean any of)")
 			}
 			t.Kinds = append(t.Kinds, k)
+		}
+	case query.Marked:
+		if t.Value != "" {
+			return t, errors.New("marked: takes no value (-marked: for the unmarked flows)")
+		}
+	case query.Color:
+		if !flow.Color(t.Low).Valid() {
+			return t, errors.New("color: needs red, orange, yellow, green, blue or purple; color: alone means any colour")
 		}
 	case query.GRPC:
 		code, err := grpcValue(t.Value)

@@ -228,6 +228,15 @@ func termSQL(t *query.Term) (expr string, args []any, exact bool) {
 			return "grpc_status > 0", nil, true
 		}
 		return "grpc_status = ?", []any{t.GRPC}, true
+	case query.Marked:
+		return "marked != 0", nil, true
+	case query.Color:
+		if t.Low == "" {
+			return "color != ''", nil, true
+		}
+		return "color != '' AND color = ?", []any{t.Low}, true
+	case query.Comment:
+		return "comment != '' AND instr(lower(comment), ?) > 0", []any{t.Low}, true
 	case query.Body:
 		// Candidates: flows whose body text the index holds and matches,
 		// and every flow whose text it does not wholly hold.

@@ -23,7 +23,9 @@ import (
 //
 // The columns are authoritative for the ID, state, error, times and
 // session (the start-up's "interrupted" update changes only columns, and
-// an import moves flows between sessions by their column alone).
+// an import moves flows between sessions by their column alone), and they
+// alone hold the annotation (mark, colour, comment): a person changes it
+// on finished flows, and a column is cheaper to change than a head.
 //
 // Format 1: a version byte, then the fields in the order of encodeHead;
 // strings and counts as uvarints (strings length-prefixed), signed numbers
@@ -540,6 +542,7 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 		return nil, fmt.Errorf("%w: %d bytes left over", errCorruptHead, len(r.s)-r.off)
 	}
 	f.ID, f.State, f.Error, f.Session = c.id, c.state, c.err, c.session
+	f.Annotation = c.note.Ptr()
 	f.Start = time.Unix(0, c.startNs)
 	if c.endNs != 0 {
 		f.End = time.Unix(0, c.endNs)
@@ -554,6 +557,7 @@ type headColumns struct {
 	state          flow.State
 	err            string
 	startNs, endNs int64
+	note           flow.Annotation
 }
 
 // portNumber is the port column's value: 0 for none.

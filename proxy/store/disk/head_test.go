@@ -78,7 +78,8 @@ func TestHeadRoundTripsEveryField(t *testing.T) {
 			if name == "shared headers" && sh != sharedUpReq|sharedResp {
 				t.Errorf("shared = %b", sh)
 			}
-			cols := headColumns{id: f.ID, session: f.Session, state: f.State, err: f.Error, startNs: f.Start.UnixNano(), endNs: f.End.UnixNano()}
+			cols := headColumns{id: f.ID, session: f.Session, state: f.State, err: f.Error, startNs: f.Start.UnixNano(), endNs: f.End.UnixNano(),
+				note: f.Annotation.Value()}
 			if f.End.IsZero() {
 				cols.endNs = 0
 			}

@@ -323,6 +323,7 @@ func (w *writer) importFlow(ctx context.Context, id flow.ID, session int64, im *
 	}
 	f.ID = id
 	f.Session = flow.SessionID(session)
+	store.CleanAnnotation(f)
 	normalizeTimes(f)
 	msgs := f.WebSocket
 	f.WebSocket = nil

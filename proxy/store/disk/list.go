@@ -311,7 +311,7 @@ func (s *Store) driveIDs(ctx context.Context, db reader, c *compiled, cursor int
 // stopped before the oldest candidate.
 func (s *Store) scanCandidates(db reader, q *query.Query, c *compiled, cursor int64, bound int, fn func(*flow.Flow) bool) (scanned int, last int64, more bool) {
 	ctx := context.Background()
-	stmt := "SELECT " + headCols + " FROM flows" + c.cond("id < ?") + " ORDER BY id DESC LIMIT ?"
+	stmt := "SELECT " + flowCols + " FROM flows" + c.cond("id < ?") + " ORDER BY id DESC LIMIT ?"
 	for scanned < bound {
 		n := min(scanChunk, bound-scanned)
 		batch, err := s.scanQuery(ctx, db, stmt, append(slices.Clone(c.args), cursor, n)...)
@@ -333,7 +333,7 @@ func (s *Store) scanCandidates(db reader, q *query.Query, c *compiled, cursor in
 	return scanned, last, true
 }
 
-// scanQuery runs a query of headCols and decodes its rows after closing
+// scanQuery runs a query of flowCols and decodes its rows after closing
 // it.
 func (s *Store) scanQuery(ctx context.Context, db reader, stmt string, args ...any) ([]*flow.Flow, error) {
 	rows, err := db.QueryContext(ctx, stmt, args...)
@@ -342,7 +342,7 @@ func (s *Store) scanQuery(ctx context.Context, db reader, stmt string, args ...a
 	}
 	var raw []storedHead
 	for rows.Next() {
-		r, err := scanHead(rows)
+		r, err := scanFlowHead(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -371,7 +371,7 @@ func (s *Store) Each(q *query.Query, fn func(*flow.Flow) bool) {
 	ctx := context.Background()
 	c := compile(q)
 	s.narrow(&c, q)
-	stmt := "SELECT " + headCols + " FROM flows" + c.cond("id > ?") + " ORDER BY id LIMIT ?"
+	stmt := "SELECT " + flowCols + " FROM flows" + c.cond("id > ?") + " ORDER BY id LIMIT ?"
 	cursor := int64(0)
 	for {
 		batch, err := s.scanQuery(ctx, s.rdb, stmt, append(slices.Clone(c.args), cursor, scanChunk)...)

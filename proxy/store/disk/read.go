@@ -27,10 +27,19 @@ const scanChunk = 256
 // sumCols are the columns a flow.Summary is made of, in scanSummary's order.
 const sumCols = `id, start_ns, state, method, url, scheme, host, port, path, status, content_type,
 	resp_size, duration, rules, error, overridden, websocket, replay_of, imported, kind, target, grpc_status,
-	grpc_message, session, composed, composed_from, breakpoint`
+	grpc_message, session, composed, composed_from, breakpoint, ` + noteCols
 
-// headCols are the columns a flow.Flow is made of, in scanHead's order.
+// headCols are the columns a flow.Flow is made of, in scanHead's order, as
+// of schema version 4: the migrations' backfills read them, so they never
+// change. Readers use flowCols.
 const headCols = `id, shared, start_ns, end_ns, state, error, session, head`
+
+// noteCols hold a flow's annotation (schema version 5); they are
+// authoritative: the head does not hold it.
+const noteCols = `marked, color, comment`
+
+// flowCols are headCols and noteCols, in scanFlowHead's order.
+const flowCols = headCols + `, ` + noteCols
 
 // readStmts are the statements readers share, prepared on the read pool.
 type readStmts struct {
@@ -43,7 +52,7 @@ func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		q string
 	}{
 		{&rs.summary, `SELECT ` + sumCols + ` FROM flows WHERE id = ?`},
-		{&rs.head, `SELECT ` + headCols + ` FROM flows WHERE id = ?`},
+		{&rs.head, `SELECT ` + flowCols + ` FROM flows WHERE id = ?`},
 		{&rs.ws, `SELECT direction, time_ns, opcode, size, truncated, data, segment, off, len
 			FROM ws_messages WHERE flow = ? ORDER BY seq`},
 		{&rs.parts, `SELECT data, segment, off, len FROM bodies WHERE flow = ? AND facet = ? ORDER BY seq`},
@@ -84,13 +93,16 @@ func scanSummary(sc scanner) (flow.Summary, error) {
 		session, composedFrom        int64
 		composed                     bool
 		breakpoint                   string
+		color                        string
 	)
 	if err := sc.Scan(&id, &startNs, &state, &method, &url, &scheme, &host, &port, &path, &sum.Status, &ctype,
 		&sum.Size, &sum.Duration, &rules, &errMsg, &overrid, &websocket, &replay, &imported, &kind, &target,
-		&grpcStatus, &grpcMsg, &session, &composed, &composedFrom, &breakpoint); err != nil {
+		&grpcStatus, &grpcMsg, &session, &composed, &composedFrom, &breakpoint,
+		&sum.Annotation.Marked, &color, &sum.Annotation.Comment); err != nil {
 		return sum, err
 	}
 	sum.Kind, sum.Target = flow.Kind(kind), target
+	sum.Annotation.Color = flow.Color(color)
 	sum.Session, sum.Composed, sum.ComposedFrom, sum.Breakpoint = flow.SessionID(session), composed, flow.ID(composedFrom), breakpoint
 	if grpcStatus >= 0 {
 		sum.GRPCStatus, sum.GRPCMessage = &grpcStatus, grpcMsg
@@ -125,6 +137,18 @@ func scanHead(sc scanner) (storedHead, error) {
 	var session int64
 	err := sc.Scan(&id, &r.shared, &r.cols.startNs, &r.cols.endNs, &state, &r.cols.err, &session, &r.head)
 	r.cols.id, r.cols.state, r.cols.session = flow.ID(id), flow.State(state), flow.SessionID(session)
+	return r, err
+}
+
+// scanFlowHead reads one row of flowCols.
+func scanFlowHead(sc scanner) (storedHead, error) {
+	var r storedHead
+	var id, session int64
+	var state, color string
+	err := sc.Scan(&id, &r.shared, &r.cols.startNs, &r.cols.endNs, &state, &r.cols.err, &session, &r.head,
+		&r.cols.note.Marked, &color, &r.cols.note.Comment)
+	r.cols.id, r.cols.state, r.cols.session = flow.ID(id), flow.State(state), flow.SessionID(session)
+	r.cols.note.Color = flow.Color(color)
 	return r, err
 }
 
@@ -171,7 +195,7 @@ func (s *Store) get(ctx context.Context, id flow.ID) (*flow.Flow, error) {
 		return nil, err
 	}
 	defer tx.Rollback()
-	r, err := scanHead(tx.StmtContext(ctx, s.rd.head).QueryRowContext(ctx, int64(id)))
+	r, err := scanFlowHead(tx.StmtContext(ctx, s.rd.head).QueryRowContext(ctx, int64(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("flow %d: %w", id, store.ErrNotFound)
 	}
@@ -273,7 +297,7 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 		return nil, flow.Body{}, fmt.Errorf("flow %d %s body: %w", id, facet, err)
 	}
 	defer tx.Rollback()
-	r, err := scanHead(tx.StmtContext(ctx, s.rd.head).QueryRowContext(ctx, int64(id)))
+	r, err := scanFlowHead(tx.StmtContext(ctx, s.rd.head).QueryRowContext(ctx, int64(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, flow.Body{}, fmt.Errorf("flow %d: %w", id, store.ErrNotFound)
 	}

@@ -194,6 +194,19 @@ ALTER TABLE flows ADD COLUMN breakpoint TEXT NOT NULL DEFAULT '';
 		{5, "header fields", `
 ALTER TABLE flows ADD COLUMN q_headers TEXT NOT NULL DEFAULT '';
 `, backfillHeaders},
+		// What a person adds to a flow: a mark, a colour, a comment. The
+		// columns alone hold it (not the head); the partial indexes answer
+		// marked:, color: and comment: over the few flows that have one
+		// (compile repeats each index's condition, so SQLite can use it;
+		// annotated flows are few: a person made each one).
+		{6, "annotations", `
+ALTER TABLE flows ADD COLUMN marked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN color TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN comment TEXT NOT NULL DEFAULT '';
+CREATE INDEX flows_marked ON flows(id) WHERE marked != 0;
+CREATE INDEX flows_color ON flows(id) WHERE color != '';
+CREATE INDEX flows_commented ON flows(id) WHERE comment != '';
+`, nil},
 	}
 }
 

@@ -30,9 +30,10 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 	}{
 		{&st.upsertFlow, `INSERT INTO flows (id, session, state, start_ns, end_ns, duration, method, url, scheme,
 			host, port, path, status, content_type, req_size, resp_size, error, overridden, websocket,
-			replay_of, imported, rules, shared, stored, head, ` + derivedCols + `, composed, composed_from, breakpoint, q_headers)
+			replay_of, imported, rules, shared, stored, head, ` + derivedCols + `, composed, composed_from, breakpoint,
+			q_headers, ` + noteCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-				?, ?, ?, ?)
+				?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET state = excluded.state, start_ns = excluded.start_ns,
 				end_ns = excluded.end_ns, duration = excluded.duration, method = excluded.method,
 				url = excluded.url, scheme = excluded.scheme, host = excluded.host, port = excluded.port,
@@ -46,7 +47,8 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 				q_port = excluded.q_port, q_path = excluded.q_path, q_pathq = excluded.q_pathq,
 				q_grpc_error = excluded.q_grpc_error, composed = excluded.composed,
 				composed_from = excluded.composed_from, breakpoint = excluded.breakpoint,
-				q_headers = excluded.q_headers`},
+				q_headers = excluded.q_headers,
+				marked = excluded.marked, color = excluded.color, comment = excluded.comment`},
 		{&st.insertPart, `INSERT INTO bodies (flow, facet, seq, data, segment, off, len) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&st.growPart, `UPDATE bodies SET len = len + ?4 WHERE flow = ?1 AND facet = ?2 AND seq = ?3`},
 		{&st.insertWS, `INSERT INTO ws_messages (flow, seq, direction, time_ns, opcode, size, truncated, data,
@@ -717,7 +719,9 @@ func (w *writer) upsert(ctx context.Context, session int64, f *flow.Flow, sum *f
 		sum.Duration, sum.Method, sum.URL, sum.Scheme, sum.Host, portNumber(sum.Port), sum.Path, sum.Status,
 		sum.ContentType, f.RequestBody.Size, f.ResponseBody.Size, f.Error, f.Overridden, sum.WebSocket,
 		int64(f.ReplayOf), f.Imported, rules, shared, stored, head}, d.args()...)
-	args = append(args, sum.Composed, int64(sum.ComposedFrom), sum.Breakpoint, query.HeaderText(f))
+	note := f.Annotation.Value()
+	args = append(args, sum.Composed, int64(sum.ComposedFrom), sum.Breakpoint, query.HeaderText(f),
+		note.Marked, string(note.Color), note.Comment)
 	if _, err := w.st.upsertFlow.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("flow %d: %w", f.ID, err)
 	}

@@ -37,6 +37,10 @@ const (
 	Duration
 	Size
 	Group // (a b or c): not a key of the language, the parser builds it
+	// Marked, Color and Comment look at a flow's annotation.
+	Marked
+	Color
+	Comment
 )
 
 // names maps a key's name in the filter language to the key.
@@ -59,6 +63,11 @@ var names = map[string]Key{
 	"resheader": ResHeader,
 	"duration":  Duration,
 	"size":      Size,
+	// A flow's annotation: marked: (takes no value), color:red (color:
+	// alone: any colour), comment:text (comment: alone: any comment).
+	"marked":  Marked,
+	"color":   Color,
+	"comment": Comment,
 }
 
 // KeyNamed is the key of a name in the filter language (lower-case).
@@ -246,6 +255,23 @@ func (t *Term) Match(fl *flow.Flow, bodies Bodies) bool {
 		return t.Range.Has(fl.ResponseBody.Size)
 	case Group:
 		return anyOf(t.Any, fl, bodies) != no
+	case Marked, Color, Comment:
+		return t.matchAnnotation(fl.Annotation.Value())
+	}
+	return false
+}
+
+// matchAnnotation: marked: a marked flow; color: one of that colour (any
+// colour when the value is empty); comment: one whose comment contains the
+// value (any comment when it is empty).
+func (t *Term) matchAnnotation(a flow.Annotation) bool {
+	switch t.Key {
+	case Marked:
+		return a.Marked
+	case Color:
+		return a.Color != "" && (t.Low == "" || string(a.Color) == t.Low)
+	case Comment:
+		return a.Comment != "" && strings.Contains(Lower(a.Comment), t.Low)
 	}
 	return false
 }
@@ -409,6 +435,8 @@ func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
 		return t.Range.Has(SummaryMicros(s.Duration)), true
 	case Size:
 		return t.Range.Has(s.Size), true
+	case Marked, Color, Comment:
+		return t.matchAnnotation(s.Annotation), true
 	}
 	return false, false // Body, headers (a summary has none), Group (allSummary)
 }
@@ -631,7 +659,7 @@ func (t *Term) String() string {
 		b.WriteString(t.Key.String())
 		b.WriteByte(':')
 	}
-	if t.Key == WS || t.Key == GRPC && t.Value == "" {
+	if t.Key == WS || t.Key == Marked || (t.Key == GRPC || t.Key == Color || t.Key == Comment) && t.Value == "" {
 		return b.String()
 	}
 	if t.Key == Text && (t.Low == "or" || t.Value == "|") {

@@ -52,6 +52,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ImportVerbatim", func(t *testing.T) { testImportVerbatim(t, h) })
 	t.Run("Tree", func(t *testing.T) { testTree(t, h) })
 	t.Run("Filters", func(t *testing.T) { testFilters(t, h) })
+	t.Run("Annotate", func(t *testing.T) { testAnnotate(t, h) })
+	t.Run("ImportAnnotation", func(t *testing.T) { testImportAnnotation(t, h) })
 }
 
 // t0 is the start of recorded flows: recent, since the durable capture

@@ -5,6 +5,7 @@
 import type {
   AbortRequest,
   ActionSpec,
+  AnnotationPatch,
   AppState,
   BrowsersState,
   ComposeAnswer,
@@ -28,6 +29,7 @@ import type {
   Rule,
   RuleStats,
   Session,
+  Summary,
   SessionID,
   SessionPatch,
 } from "./types";
@@ -129,6 +131,8 @@ export const api = {
     return request<FlowTree>("GET", "/api/tree?" + p.toString());
   },
   deleteFlow: (id: FlowID) => request<unknown>("DELETE", `/api/flows/${id}`),
+  /** Changes a flow's mark, colour or comment; answers its new summary. */
+  annotate: (id: FlowID, patch: AnnotationPatch) => request<Summary>("PATCH", `/api/flows/${id}`, patch),
   /** Clears one session's flows, or with "all" every flow (those of pinned sessions stay in the durable capture). */
   clear: (session: SessionID | "all") => request<unknown>("DELETE", "/api/flows" + (session === "all" ? "" : `?session=${session}`)),
   sessions: () => request<Session[] | null>("GET", "/api/sessions"),

@@ -57,6 +57,13 @@ export type ActionType = (typeof ACTION_TYPES)[number];
 
 // ---- flows (proxy/flow) ----
 
+/** flow.Color: the six colours a flow can have (flow.ColorRed ...). */
+export type Color = "red" | "orange" | "yellow" | "green" | "blue" | "purple";
+/** flow.Annotation: the mark, colour and comment a person gave a flow. */
+export type Annotation = Omit<flow.Annotation, "color"> & { color?: Color };
+/** The body of PATCH /api/flows/{id} (flow.AnnotationPatch): a field left out stays; "" clears a colour or comment. */
+export type AnnotationPatch = Omit<flow.AnnotationPatch, "color"> & { color?: Color | "" };
+
 /** Flow identifier (flow.ID): monotonic, a JSON number. */
 export type FlowID = flow.ID;
 /** A session identifier (flow.SessionID): a JSON number. */
@@ -76,8 +83,9 @@ export type Breakpoint = Omit<flow.Breakpoint, "request" | "response"> & {
   response?: BreakpointStop;
 };
 
-export type Flow = Omit<flow.Flow, "state" | "kind" | "overridden" | "websocket" | "breakpoint"> & {
+export type Flow = Omit<flow.Flow, "state" | "kind" | "overridden" | "websocket" | "breakpoint" | "annotation"> & {
   state: FlowState;
+  annotation?: Annotation;
   kind?: FlowKind;
   overridden?: OverrideKind;
   websocket?: WSMessage[];
@@ -85,8 +93,9 @@ export type Flow = Omit<flow.Flow, "state" | "kind" | "overridden" | "websocket"
 };
 
 /** One row of the flow list (flow.Summary). */
-export type Summary = Omit<flow.Summary, "state" | "kind" | "overridden" | "breakpoint"> & {
+export type Summary = Omit<flow.Summary, "state" | "kind" | "overridden" | "breakpoint" | "annotation"> & {
   state: FlowState;
+  annotation?: Annotation;
   kind?: FlowKind;
   overridden?: OverrideKind;
   /** Breakpoint.State(): "held", "skipped", or the action that released it. */

@@ -16,6 +16,7 @@ import { detail, detailGone, detailOpen, editing, filterText, flowsVersion, getF
 import { BodyView } from "./BodyView";
 import { RequestParams, ResponseCookies } from "./Params";
 import { CompareButton } from "./Diff";
+import { AnnotationBar } from "./Annotate";
 import { Badges } from "./FlowList";
 import { TunnelOverview, TunnelRequest } from "./TunnelView";
 
@@ -69,6 +70,7 @@ export function Detail() {
           </p>
         )}
         <Actions f={f} />
+        <AnnotationBar f={f} />
         <div class="tabs" role="tablist">
           {tabs.map((x) => (
             <button class={x === t ? "on" : ""} role="tab" aria-selected={x === t} onClick={() => setTab(x)}>

@@ -18,6 +18,7 @@ import { heldIds } from "../held-state";
 import { appState, detailOpen, filterText, flowsVersion, getFeed, isPaused, listedName, listedSession, select, selectedId, sort } from "../state";
 import { MAX_HELD } from "../store/feed";
 import { compareClick } from "./Diff";
+import { annotateKey, openRowMenu, RowMarks, RowMenu } from "./Annotate";
 
 export const ROW_H = 24;
 const OVERSCAN = 12;
@@ -70,8 +71,9 @@ function Row({ s, top, selected }: { s: Summary; top: number; selected: boolean 
         select(s.id);
         detailOpen.value = true;
       }}
+      onContextMenu={(e) => openRowMenu(e, s.id)}
     >
-      <span class="c-id">{s.id}</span>
+      <span class="c-id"><RowMarks s={s} />{s.id}</span>
       <span class={"c-method m-" + s.method.toLowerCase()}>{s.method}</span>
       <span class={"c-host" + (port ? " hp" : "")} title={s.host + (s.port ? ":" + s.port : "")}>
         {port ? (
@@ -189,6 +191,7 @@ export function FlowList() {
         e.preventDefault();
         return;
       default:
+        if (sel !== null && annotateKey(e, sel)) e.preventDefault();
         return;
     }
     e.preventDefault();
@@ -257,6 +260,7 @@ export function FlowList() {
         </div>
         {rows.length === 0 && <Empty />}
       </div>
+      <RowMenu />
       <div class="listfoot">
         <span data-testid="flow-count" data-total={total} data-loaded={rows.length}>
           {total.toLocaleString()}

@@ -27,6 +27,9 @@ export const FILTER_KEYS: KeyHelp[] = [
   { key: "ws", example: "ws:", text: "WebSocket flows" },
   { key: "kind", example: "kind:tunnel,tls-error", text: "CONNECT tunnels Loupe did not decrypt (tunnel) and clients that broke off the TLS handshake (tls-error); -kind:tunnel hides them, kind:http keeps only requests" },
   { key: "grpc", example: "grpc:NOT_FOUND", text: "gRPC calls with this status (a name or a number: grpc:5); grpc:error, any status but OK; grpc: alone, every gRPC call" },
+  { key: "marked", example: "marked:", text: "flows you marked (m in the list); -marked: the others" },
+  { key: "color", example: "color:red", text: "flows you coloured red, orange, yellow, green, blue or purple; color: alone, any colour" },
+  { key: "comment", example: "comment:retry", text: "flows whose comment contains this; comment: alone, any comment" },
 ];
 
 export const FILTER_SYNTAX =
@@ -49,6 +52,7 @@ export const TOGGLES: Toggle[] = [
   { label: "WS", term: "ws:", group: "ws" },
   { label: "Rules", term: "rule:", group: "rule" },
   { label: "Tunnels", term: "kind:tunnel,tls-error", group: "kind" },
+  { label: "Marked", term: "marked:", group: "marked" },
 ];
 
 /** Splits a query into terms the way the server does (spaces outside quotes). */

@@ -7,6 +7,14 @@ import type * as rules from "./rules";
 import type * as store from "./store";
 
 //////////
+// source: annotate.go
+
+/**
+ * maxAnnotationBody bounds the JSON of PATCH /api/flows/{id}: a comment of
+ * flow.MaxComment bytes, escaped, and the rest.
+ */
+
+//////////
 // source: compose.go
 
 /**
