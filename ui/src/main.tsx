@@ -69,7 +69,7 @@ const feed = new Feed(
       const id = selectedId.value;
       const d = detail.value;
       if (id !== null) ensureDetail(feed.store.get(id) !== undefined);
-      if (id !== null && d && d.id === id) followDetail(feed.store.get(id));
+      if (id !== null && d && d.id === id) followDetail(feed.store.get(id), feed.store.snapshots);
     },
     status(s) {
       feedStatus.value = s;

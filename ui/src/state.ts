@@ -5,6 +5,7 @@
 import { batch, signal } from "@preact/signals";
 import { api, ApiError, type SessionView } from "./api/client";
 import type { ActionSpec, AppState, Flow, FlowID, Problem, Rule, Session, Summary } from "./api/types";
+import { followKey } from "./lib/presence";
 import { Feed, type FeedStatus } from "./store/feed";
 import type { SortDir, SortKey } from "./store/flowstore";
 
@@ -178,22 +179,24 @@ export function ensureDetail(listed: boolean): void {
   if (detail.value?.id !== id) void loadDetail();
 }
 
-/** The list row the shown details were last checked against: any change to it reloads them. */
-let followed: { id: FlowID; key: string | null } | null = null;
+/** The list row (or the snapshot missing it) the shown details were last checked against: any change reloads them. */
+let followed: { id: FlowID; key: string } | null = null;
 
 /**
  * followDetail keeps the shown details true to the list: called with the
  * selected flow's row after every change of the list (undefined when the
- * list does not hold it), it reloads the details when the row changed
- * (state, status, size, rules, error, breakpoint: what the badges and the
- * overview show), and when the row left the list (the flow stopped
- * matching the filter, or was deleted or evicted: the reload tells which).
+ * list does not hold it) and the list's snapshot count, it reloads the
+ * details when the row changed (state, status, size, rules, error,
+ * breakpoint: what the badges and the overview show), when the row left
+ * the list (the flow stopped matching the filter, or was deleted or
+ * evicted: the reload tells which), and when a new snapshot of the list
+ * still misses it (see followKey).
  */
-export function followDetail(s: Summary | undefined): void {
+export function followDetail(s: Summary | undefined, snapshot: number): void {
   const id = selectedId.value;
   const d = detail.value;
   if (id === null || !d || d.id !== id) return;
-  const key = s ? JSON.stringify(s) : null;
+  const key = followKey(s, snapshot);
   if (followed?.id !== id) {
     followed = { id, key };
     // The row may already be newer than the details loaded with it.

@@ -11,11 +11,9 @@ export function FilterBar() {
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const inputRef = useRef<HTMLInputElement>(null);
   const err = filterError.value;
-  // A filter applied from elsewhere (the rules banner) shows here too.
-  const applied = filterText.value;
-  useEffect(() => setText(applied), [applied]);
-
-  // A filter set elsewhere (a click in the structure tree) shows here too.
+  // A filter set elsewhere (the rules banner, a click in the structure
+  // tree) shows here too; the bar's own, applied after a pause in typing,
+  // does not overwrite what was typed since.
   const sent = useRef(filterText.value);
   useEffect(() => void (filterText.value !== sent.current && setText((sent.current = filterText.value))), [filterText.value]);
 

@@ -79,18 +79,23 @@ function Tree() {
     void fetchNodes(["", ...[...expanded].slice(0, MAX_REFRESH)]);
   }, [base, session]);
 
-  // New flows: re-fetch the open nodes, throttled.
+  // New flows: re-fetch the open nodes, throttled. The timer runs the
+  // refresh of the latest render: a change while it waits is dropped, so
+  // the refresh must fetch the nodes open (and the filter set) when it
+  // fires, not those of the render that set it.
   const version = flowsVersion.value;
   const flows = appState.value.flows;
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const last = useRef(0);
+  const refresh = useRef(() => {});
+  refresh.current = () => void fetchNodes(["", ...[...expanded].slice(0, MAX_REFRESH)]);
   useEffect(() => {
     if (timer.current) return;
     const wait = Math.max(0, last.current + REFRESH_MS - Date.now());
     timer.current = setTimeout(() => {
       timer.current = null;
       last.current = Date.now();
-      void fetchNodes(["", ...[...expanded].slice(0, MAX_REFRESH)]);
+      refresh.current();
     }, wait);
   }, [version, flows]);
   useEffect(() => () => void (timer.current && clearTimeout(timer.current)), []);

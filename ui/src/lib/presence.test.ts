@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Flow } from "../api/types";
-import { presenceOf, summaryOf } from "./presence";
+import type { Flow, Summary } from "../api/types";
+import { followKey, presenceOf, summaryOf } from "./presence";
 
 describe("presence of the selected flow", () => {
   const base = { listed: false, gone: false, filter: "", listedSession: 2, session: 2 };
@@ -35,5 +35,20 @@ describe("a flow's row from its details", () => {
     } as unknown as Flow;
     expect(summaryOf(f)).toMatchObject({ id: 7, host: "a.test", port: "8443", path: "/p?q=1", scheme: "https", status: 200, size: 5, duration: 1500, rules: ["r1"], replayOf: 3 });
     expect(summaryOf({ ...f, end: undefined, request: { ...f.request, url: "/relative" } }).path).toBe("/relative");
+  });
+});
+
+describe("when the detail pane reloads its flow", () => {
+  const row = { id: 3, state: "done", status: 200 } as unknown as Summary;
+  it("a row that changed, not one that stayed the same", () => {
+    expect(followKey(row, 1)).toBe(followKey({ ...row }, 2));
+    expect(followKey(row, 1)).not.toBe(followKey({ ...row, status: 500 }, 1));
+  });
+  it("a row that left the list", () => {
+    expect(followKey(row, 1)).not.toBe(followKey(undefined, 1));
+  });
+  it("a flow missing from a new snapshot too (cleared while hidden), not from every batch", () => {
+    expect(followKey(undefined, 1)).not.toBe(followKey(undefined, 2));
+    expect(followKey(undefined, 2)).toBe(followKey(undefined, 2));
   });
 });

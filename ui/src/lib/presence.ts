@@ -22,6 +22,19 @@ export function presenceOf(o: { listed: boolean; gone: boolean; filter: string; 
   return "elsewhere";
 }
 
+/**
+ * followKey is what the detail pane compares, after each change of the
+ * list, to decide whether to reload the selected flow: its row while the
+ * list holds it (any change of the row), and while the list does not,
+ * the snapshot it is missing from. A new snapshot (another filter or
+ * session, a clear) may miss the flow because it is gone, not hidden:
+ * the capture can be cleared before the list is fetched again, so the
+ * flow is never seen leaving it, and only a reload tells.
+ */
+export function followKey(row: Summary | undefined, snapshot: number): string {
+  return row ? "row " + JSON.stringify(row) : "missing from snapshot " + snapshot;
+}
+
 /** PRESENCE_NOTE is what the pane says for each presence but "listed". */
 export const PRESENCE_NOTE: Record<Exclude<Presence, "listed">, string> = {
   hidden: "Hidden by the filter",

@@ -47,6 +47,17 @@ describe("FlowStore", () => {
     expect(s.version).toBe(v);
   });
 
+  it("counts snapshots, not batches or pages", () => {
+    const s = new FlowStore();
+    s.reset(5, [sum(1)]);
+    const n = s.snapshots;
+    s.applyBatches([batch(6, { add: [sum(2)], remove: [1] })]);
+    s.prepend([sum(0)]);
+    expect(s.snapshots).toBe(n);
+    s.reset(5, [sum(1)]);
+    expect(s.snapshots).toBe(n + 1);
+  });
+
   it("keeps ID order when an add arrives out of order and after paging", () => {
     const s = new FlowStore();
     s.reset(0, [sum(10), sum(11)]);

@@ -26,6 +26,8 @@ export class FlowStore {
   scanned = 0;
   /** Bumped on every change; views memoise on it. */
   version = 0;
+  /** Bumped on every snapshot (a new filter or session, a clear, a reconnect): what the list holds was fetched anew. */
+  snapshots = 0;
 
   get size(): number {
     return this.ids.length;
@@ -51,6 +53,7 @@ export class FlowStore {
     this.complete = page.complete ?? true;
     this.scanned = page.scanned ?? 0;
     this.version++;
+    this.snapshots++;
   }
 
   /** Adds an older page (paging backwards) and takes its cursor. */
