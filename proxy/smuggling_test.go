@@ -129,134 +129,126 @@ func assertRefused(t *testing.T, got string, origin *pathLog) {
 	}
 }
 
-// Inside an intercepted HTTPS tunnel spoken as HTTP/1.1, a request with both
-// Content-Length and Transfer-Encoding is refused and the connection closed.
-func TestSmugglingRefusedInsideTLSTunnel(t *testing.T) {
-	log := &pathLog{}
-	origin := proxytest.TLSOrigin(t, log)
-	host := strings.TrimPrefix(origin.URL, "https://")
-	env := proxytest.Start(t, proxy.Config{})
-
-	raw, _ := connectTunnel(t, env.Addr, host)
-	tc := tls.Client(raw, &tls.Config{RootCAs: env.CA.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("TLS through the tunnel: %v", err)
-	}
-	if p := tc.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
-		t.Fatalf("negotiated %q, want http/1.1", p)
-	}
-	br := bufio.NewReader(tc)
-	// A first ordinary request, so that the guard is seen to hold past it.
-	if _, err := io.WriteString(tc, "GET /ok HTTP/1.1\r\nHost: "+host+"\r\n\r\n"); err != nil {
+// dialProxy opens a plain connection to the proxy listener.
+func dialProxy(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if resp := readResponse(t, tc, br); resp.StatusCode != 200 {
-		t.Fatalf("ordinary request in the tunnel: %s", resp.Status)
-	}
-	if _, err := io.WriteString(tc, smuggle("", host)); err != nil {
-		t.Fatal(err)
-	}
-	assertRefused(t, readToClose(t, tc, br), log)
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
 }
 
-// A request offering an upgrade the proxy does not perform (Upgrade: h2c)
-// leaves the connection HTTP/1.1, and the smuggling guard holds for the next
-// request on it: on the proxy listener and inside a plain-HTTP tunnel.
-func TestSmugglingRefusedAfterUnperformedUpgrade(t *testing.T) {
-	log := &pathLog{}
-	origin := proxytest.Origin(t, log)
-	host := strings.TrimPrefix(origin.URL, "http://")
-	env := proxytest.Start(t, proxy.Config{})
+// offerH2C sends an h2c upgrade offer on c and checks that it is answered
+// with 200 over HTTP/1.1, the upgrade not performed.
+func offerH2C(t *testing.T, c net.Conn, br *bufio.Reader, prefix, host string) {
+	t.Helper()
+	if _, err := io.WriteString(c, h2cUpgrade(prefix, host)); err != nil {
+		t.Fatal(err)
+	}
+	if resp := readResponse(t, c, br); resp.StatusCode != 200 {
+		t.Fatalf("upgrade offer: %s, want 200 over HTTP/1.1", resp.Status)
+	}
+}
 
+// A request with both Content-Length and Transfer-Encoding is refused with
+// one 400 and the connection closed, wherever the connection has been
+// before it: each case leads a fresh connection through the proxy to a
+// state where the guard could be lost, then sends the smuggling request.
+func TestSmugglingRefused(t *testing.T) {
+	type target struct {
+		env  *proxytest.Env
+		url  string // the origin's URL
+		host string // the origin's host:port
+	}
 	for _, tc := range []struct {
-		name   string
-		dial   func(t *testing.T) (net.Conn, *bufio.Reader)
-		prefix string // request target prefix: absolute on the listener
+		name string
+		tls  bool // the origin speaks HTTPS
+		// lead returns the connection, its reader and the request target
+		// prefix: the origin's URL on the listener, "" inside a tunnel.
+		lead func(t *testing.T, to target) (net.Conn, *bufio.Reader, string)
 	}{
-		{"listener", func(t *testing.T) (net.Conn, *bufio.Reader) {
-			c, err := net.Dial("tcp", env.Addr)
-			if err != nil {
+		// Inside an intercepted HTTPS tunnel spoken as HTTP/1.1, after a
+		// first ordinary request, so that the guard is seen to hold past it.
+		{"inside TLS tunnel", true, func(t *testing.T, to target) (net.Conn, *bufio.Reader, string) {
+			raw, _ := connectTunnel(t, to.env.Addr, to.host)
+			tc := tls.Client(raw, &tls.Config{RootCAs: to.env.CA.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
+			if err := tc.Handshake(); err != nil {
+				t.Fatalf("TLS through the tunnel: %v", err)
+			}
+			if p := tc.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+				t.Fatalf("negotiated %q, want http/1.1", p)
+			}
+			br := bufio.NewReader(tc)
+			if _, err := io.WriteString(tc, "GET /ok HTTP/1.1\r\nHost: "+to.host+"\r\n\r\n"); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { c.Close() })
-			return c, bufio.NewReader(c)
-		}, origin.URL},
-		{"plain tunnel", func(t *testing.T) (net.Conn, *bufio.Reader) {
-			return connectTunnel(t, env.Addr, host)
-		}, ""},
+			if resp := readResponse(t, tc, br); resp.StatusCode != 200 {
+				t.Fatalf("ordinary request in the tunnel: %s", resp.Status)
+			}
+			return tc, br, ""
+		}},
+		// A request offering an upgrade the proxy does not perform (Upgrade:
+		// h2c) leaves the connection HTTP/1.1, guarded: on the proxy listener
+		// and inside a plain-HTTP tunnel.
+		{"after unperformed upgrade/listener", false, func(t *testing.T, to target) (net.Conn, *bufio.Reader, string) {
+			c, br := dialProxy(t, to.env.Addr)
+			offerH2C(t, c, br, to.url, to.host)
+			return c, br, to.url
+		}},
+		{"after unperformed upgrade/plain tunnel", false, func(t *testing.T, to target) (net.Conn, *bufio.Reader, string) {
+			c, br := connectTunnel(t, to.env.Addr, to.host)
+			offerH2C(t, c, br, "", to.host)
+			return c, br, ""
+		}},
+		// A CONNECT the proxy refuses (a tunnel to the proxy itself, 403)
+		// leaves the connection HTTP/1.1, and it keeps being scanned.
+		{"after refused CONNECT", false, func(t *testing.T, to target) (net.Conn, *bufio.Reader, string) {
+			c, br := dialProxy(t, to.env.Addr)
+			if _, err := io.WriteString(c, "CONNECT "+to.env.Addr+" HTTP/1.1\r\nHost: "+to.env.Addr+"\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+			if err != nil {
+				t.Fatalf("CONNECT answer: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("CONNECT to the proxy itself: %s, want 403", resp.Status)
+			}
+			return c, br, to.url
+		}},
+		// "OPTIONS *" reaches the proxy's handler like every request, so
+		// that the per-request check stays in step with the connection.
+		{"after OPTIONS *", false, func(t *testing.T, to target) (net.Conn, *bufio.Reader, string) {
+			c, br := dialProxy(t, to.env.Addr)
+			if _, err := io.WriteString(c, "OPTIONS * HTTP/1.1\r\nHost: "+to.env.Addr+"\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			readResponse(t, c, br)
+			return c, br, to.url
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, br := tc.dial(t)
-			if _, err := io.WriteString(c, h2cUpgrade(tc.prefix, host)); err != nil {
-				t.Fatal(err)
+			log := &pathLog{}
+			var to target
+			if tc.tls {
+				to.url = proxytest.TLSOrigin(t, log).URL
+			} else {
+				to.url = proxytest.Origin(t, log).URL
 			}
-			if resp := readResponse(t, c, br); resp.StatusCode != 200 {
-				t.Fatalf("upgrade offer: %s, want 200 over HTTP/1.1", resp.Status)
-			}
-			if _, err := io.WriteString(c, smuggle(tc.prefix, host)); err != nil {
+			_, to.host, _ = strings.Cut(to.url, "://")
+			to.env = proxytest.Start(t, proxy.Config{})
+			c, br, prefix := tc.lead(t, to)
+			if _, err := io.WriteString(c, smuggle(prefix, to.host)); err != nil {
 				t.Fatal(err)
 			}
 			assertRefused(t, readToClose(t, c, br), log)
 		})
 	}
-}
-
-// A CONNECT the proxy refuses leaves the connection HTTP/1.1, guarded.
-func TestSmugglingRefusedAfterRefusedConnect(t *testing.T) {
-	log := &pathLog{}
-	origin := proxytest.Origin(t, log)
-	host := strings.TrimPrefix(origin.URL, "http://")
-	env := proxytest.Start(t, proxy.Config{})
-
-	c, err := net.Dial("tcp", env.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	// A tunnel to the proxy itself is refused with 403.
-	if _, err := io.WriteString(c, "CONNECT "+env.Addr+" HTTP/1.1\r\nHost: "+env.Addr+"\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		t.Fatalf("CONNECT answer: %v", err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("CONNECT to the proxy itself: %s, want 403", resp.Status)
-	}
-	// The connection stays HTTP/1.1 and keeps being scanned.
-	if _, err := io.WriteString(c, smuggle(origin.URL, host)); err != nil {
-		t.Fatal(err)
-	}
-	assertRefused(t, readToClose(t, c, br), log)
-}
-
-// "OPTIONS *" reaches the proxy's handler like every request, so that the
-// per-request check stays in step with the connection.
-func TestSmugglingRefusedAfterOptionsStar(t *testing.T) {
-	log := &pathLog{}
-	origin := proxytest.Origin(t, log)
-	host := strings.TrimPrefix(origin.URL, "http://")
-	env := proxytest.Start(t, proxy.Config{})
-
-	c, err := net.Dial("tcp", env.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	if _, err := io.WriteString(c, "OPTIONS * HTTP/1.1\r\nHost: "+env.Addr+"\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	readResponse(t, c, br)
-	if _, err := io.WriteString(c, smuggle(origin.URL, host)); err != nil {
-		t.Fatal(err)
-	}
-	assertRefused(t, readToClose(t, c, br), log)
 }
 
 // A chunk-size line net/http rejects ("-1"), arriving while the previous

@@ -62,27 +62,45 @@ func (s *Server) sessionParam(r *http.Request) (flow.SessionID, error) {
 	return flow.SessionID(n), nil
 }
 
-func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
+// listing is what GET /api/flows and GET /api/tree both read from the
+// query string.
+type listing struct {
+	filter  *filter.Filter // q, restricted to session
+	session flow.SessionID
+	limit   int
+}
+
+// listParams reads q, session and limit (def when absent, at most
+// ceiling), checked in that order, so that both endpoints refuse a bad
+// request alike.
+func (s *Server) listParams(r *http.Request, def, ceiling int) (listing, error) {
 	q := r.URL.Query()
 	f, err := filter.Parse(q.Get("q"))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return listing{}, err
 	}
 	session, err := s.sessionParam(r)
+	if err != nil {
+		return listing{}, err
+	}
+	limit := def
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return listing{}, httpError(http.StatusBadRequest, "limit must be a positive integer")
+		}
+		limit = min(n, ceiling)
+	}
+	return listing{filter: query.InSession(f, session), session: session, limit: limit}, nil
+}
+
+func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
+	l, err := s.listParams(r, defaultLimit, maxLimit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	limit := defaultLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			s.fail(w, r, httpError(http.StatusBadRequest, "limit must be a positive integer"))
-			return
-		}
-		limit = min(n, maxLimit)
-	}
+	q := r.URL.Query()
 	// cursor (the previous answer's next) and before are the same bound:
 	// flows with a smaller ID.
 	var cursor flow.ID
@@ -102,12 +120,12 @@ func (s *Server) handleListFlows(w http.ResponseWriter, r *http.Request) {
 	// Seq first: a change between here and the list is then in a later
 	// batch, never lost.
 	seq := s.deps.Store.Seq()
-	res := s.deps.Store.List(query.InSession(f, session), query.Page{Cursor: cursor, Limit: limit})
+	res := s.deps.Store.List(l.filter, query.Page{Cursor: cursor, Limit: l.limit})
 	if res.Flows == nil {
 		res.Flows = []flow.Summary{}
 	}
 	writeJSON(w, http.StatusOK, FlowPage{Seq: seq, Flows: res.Flows, Total: res.Total, Next: res.Next,
-		Complete: res.Complete, Scanned: res.Scanned, Session: session})
+		Complete: res.Complete, Scanned: res.Scanned, Session: l.session})
 }
 
 type flowKey struct{}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"loupe/proxy/flow"
@@ -54,26 +53,12 @@ type TreeChild struct {
 // the segments below prefix ("/" by default; it must start and end
 // with "/").
 func (s *Server) handleTree(w http.ResponseWriter, r *http.Request) {
+	l, err := s.listParams(r, defaultTreeLimit, maxTreeLimit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := r.URL.Query()
-	f, err := filter.Parse(v.Get("q"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	session, err := s.sessionParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	limit := defaultTreeLimit
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			s.fail(w, r, httpError(http.StatusBadRequest, "limit must be a positive integer"))
-			return
-		}
-		limit = min(n, maxTreeLimit)
-	}
 	var node query.TreeNode
 	if v.Has("host") {
 		node.Host = query.Lower(v.Get("host"))
@@ -90,9 +75,9 @@ func (s *Server) handleTree(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seq := s.deps.Store.Seq()
-	t := s.deps.Store.Tree(query.InSession(f, session), node, limit)
+	t := s.deps.Store.Tree(l.filter, node, l.limit)
 	out := FlowTree{Seq: seq, Children: make([]TreeChild, 0, len(t.Children)), More: t.More, MoreCount: t.MoreCount,
-		Self: t.Self, Total: t.Total, Complete: t.Complete, Scanned: t.Scanned, Session: session}
+		Self: t.Self, Total: t.Total, Complete: t.Complete, Scanned: t.Scanned, Session: l.session}
 	if !node.Top() {
 		out.Host, out.Prefix = &node.Host, node.Prefix
 		out.SelfFilter = filter.Term("host", globLiteral(node.Host)) + " " + filter.Term("path", globLiteral(node.Prefix))

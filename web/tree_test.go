@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"testing"
 )
 
@@ -100,6 +101,32 @@ func TestTreeBadRequests(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tt.want {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+// The tree and the flow list read q, session and limit alike: the same
+// status and message for the same mistake, the first of several named.
+func TestTreeAndFlowsRefuseAlike(t *testing.T) {
+	e := newSessionEnv(t, sessionBackends[0], 0, nil)
+	for _, tt := range []struct {
+		query string
+		want  int
+	}{
+		{"limit=0", http.StatusBadRequest},
+		{"limit=x", http.StatusBadRequest},
+		{"session=x", http.StatusBadRequest},
+		{"session=999", http.StatusNotFound},
+		{"q=nokey:x", http.StatusBadRequest},
+		{"q=nokey:x&session=999&limit=0", http.StatusBadRequest},
+		{"session=999&limit=0", http.StatusNotFound},
+	} {
+		t.Run(tt.query, func(t *testing.T) {
+			flows := decode[ErrorBody](t, e.do("GET", "/api/flows?"+tt.query, nil), tt.want)
+			tree := decode[ErrorBody](t, e.do("GET", "/api/tree?"+tt.query, nil), tt.want)
+			if flows.Error == "" || !reflect.DeepEqual(flows, tree) {
+				t.Errorf("flows %+v, tree %+v: want the same error", flows, tree)
 			}
 		})
 	}

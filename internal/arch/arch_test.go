@@ -32,6 +32,8 @@ func TestDependencyDirection(t *testing.T) {
 		allowed func(dep string) bool
 	}{
 		{"loupe/proxy/flow", func(string) bool { return false }},
+		// flowtest builds full flows for codec tests: the flow model only.
+		{"loupe/proxy/flow/flowtest", func(d string) bool { return d == "loupe/proxy/flow" }},
 		// connlimit bounds client connections: standard library only.
 		{"loupe/proxy/connlimit", func(string) bool { return false }},
 		// headscan sits under net/http's server on every client connection:

@@ -7,57 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/flow/flowtest"
 )
-
-// fill sets every field reachable from v to a distinct non-zero value.
-func fill(v reflect.Value, n *int) {
-	*n++
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString(fmt.Sprintf("s%d", *n))
-	case reflect.Int, reflect.Int64:
-		v.SetInt(int64(*n * 1000003))
-	case reflect.Uint64:
-		v.SetUint(uint64(*n) << 33)
-	case reflect.Uint8:
-		v.SetUint(uint64(*n))
-	case reflect.Float64:
-		v.SetFloat(float64(*n) + 0.25)
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fill(v.Elem(), n)
-	case reflect.Slice:
-		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
-		for i := range 2 {
-			fill(v.Index(i), n)
-		}
-	case reflect.Map:
-		v.Set(reflect.MakeMap(v.Type()))
-		k := reflect.New(v.Type().Key()).Elem()
-		e := reflect.New(v.Type().Elem()).Elem()
-		fill(k, n)
-		fill(e, n)
-		v.SetMapIndex(k, e)
-	case reflect.Struct:
-		if v.Type() == reflect.TypeFor[time.Time]() {
-			v.Set(reflect.ValueOf(time.Unix(int64(*n)*1000, int64(*n)).UTC()))
-			return
-		}
-		for i := range v.NumField() {
-			fill(v.Field(i), n)
-		}
-	default:
-		panic("fill: add a case for " + v.Kind().String())
-	}
-}
 
 // memBodies serves bodies from a map, as a store would.
 type memBodies map[flow.ID]map[flow.Facet][]byte
@@ -93,9 +49,7 @@ func js(t *testing.T, v any) string {
 // message come back as they were written: a field added to the model
 // travels without a change here, or this test says why not.
 func TestRoundTripsEveryField(t *testing.T) {
-	var full flow.Flow
-	n := 0
-	fill(reflect.ValueOf(&full).Elem(), &n)
+	full := flowtest.Full()
 	full.ID = 7
 	big := bytes.Repeat([]byte("0123456789abcdef"), 20_000) // several chunks
 	full.ResponseBody.Captured = int64(len(big))

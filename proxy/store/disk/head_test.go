@@ -3,57 +3,17 @@ package disk
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/flow/flowtest"
 )
-
-// fill sets every field reachable from v to a distinct non-zero value:
-// pointers get a value, slices two elements.
-func fill(v reflect.Value, n *int) {
-	*n++
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString("s" + strings.Repeat("x", *n%7) + string(rune('a'+*n%26)))
-	case reflect.Int, reflect.Int64:
-		v.SetInt(int64(*n * 1000003))
-	case reflect.Uint64:
-		v.SetUint(uint64(*n) << 33)
-	case reflect.Uint8:
-		v.SetUint(uint64(*n))
-	case reflect.Float64:
-		v.SetFloat(float64(*n) + 0.25)
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fill(v.Elem(), n)
-	case reflect.Slice:
-		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
-		for i := range 2 {
-			fill(v.Index(i), n)
-		}
-	case reflect.Struct:
-		if v.Type() == reflect.TypeFor[time.Time]() {
-			v.Set(reflect.ValueOf(time.Unix(int64(*n)*1000, int64(*n))))
-			return
-		}
-		for i := range v.NumField() {
-			fill(v.Field(i), n)
-		}
-	default:
-		panic("fill: add a case for " + v.Kind().String())
-	}
-}
 
 // Every field of flow.Flow survives the head codec: a field added to the
 // model without a place in the codec fails here.
 func TestHeadRoundTripsEveryField(t *testing.T) {
-	var f flow.Flow
-	n := 0
-	fill(reflect.ValueOf(&f).Elem(), &n)
+	f := flowtest.Full()
 	f.WebSocket = nil // stored in its own table
 	cases := map[string]*flow.Flow{"every field": &f}
 
@@ -104,9 +64,7 @@ func TestHeadRoundTripsEveryField(t *testing.T) {
 // A head that does not decode is an error, never a panic or a huge
 // allocation.
 func FuzzDecodeHead(f *testing.F) {
-	var fl flow.Flow
-	n := 0
-	fill(reflect.ValueOf(&fl).Elem(), &n)
+	fl := flowtest.Full()
 	fl.WebSocket = nil
 	head, _, _ := encodeHead(&fl)
 	f.Add(head, 0)
