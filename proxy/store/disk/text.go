@@ -1,12 +1,15 @@
 package disk
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
+	"loupe/proxy/codec"
 	"loupe/proxy/flow"
 	"loupe/proxy/store/query"
 )
@@ -76,12 +79,7 @@ func (w *writer) indexText() (more bool) {
 	if err := rows.Close(); err != nil || len(ids) == 0 {
 		return false
 	}
-	type doc struct {
-		id            int64
-		headers, body string
-		state         int
-	}
-	docs := make([]doc, 0, len(ids))
+	docs := make([]textDoc, 0, len(ids))
 	size := 0
 	for _, id := range ids {
 		if size >= textStepBytes || s.q.len() > 0 {
@@ -92,7 +90,7 @@ func (w *writer) indexText() (more bool) {
 		if err != nil {
 			continue
 		}
-		d := doc{id: id, headers: headerText(f), state: textFull}
+		d := textDoc{id: id, headers: headerText(f), state: textFull}
 		var body strings.Builder
 		for _, facet := range []flow.Facet{flow.FacetRequest, flow.FacetResponse} {
 			whole := s.bodyText(f, facet, &body)
@@ -104,16 +102,14 @@ func (w *writer) indexText() (more bool) {
 		size += len(d.headers) + len(d.body)
 		docs = append(docs, d)
 	}
-	// Oldest first: FTS5 keeps a transaction's postings in memory only while
-	// rowids increase, and flushes a segment of its own for each insert
-	// otherwise (then merges them all: several times the whole cost).
+	// Oldest first (see indexBatch).
 	slices.Reverse(docs)
 	err = w.tx(func(ctx context.Context) error {
 		for _, d := range docs {
 			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.headers, d.body); err != nil {
 				return fmt.Errorf("flow %d: %w", d.id, err)
 			}
-			if _, err := w.conn.ExecContext(ctx, "UPDATE flows SET text_state = ? WHERE id = ?", d.state, d.id); err != nil {
+			if _, err := w.st.setTextState.ExecContext(ctx, d.id, d.state); err != nil {
 				return fmt.Errorf("flow %d: %w", d.id, err)
 			}
 		}
@@ -124,6 +120,68 @@ func (w *writer) indexText() (more bool) {
 		return false
 	}
 	return more || len(ids) == textBatch
+}
+
+// textDoc is a flow's row of a full-text index: url for flow_url, or
+// headers and body (with the text_state they make) for flow_text.
+type textDoc struct {
+	id            int64
+	url           string
+	headers, body string
+	state         int
+}
+
+// textFromBatch is the flow_text row of a flow whose final row the batch
+// writes, when the batch holds all of its text: every byte of its request
+// and response bodies was queued before it ended and stored inline by this
+// batch (most small flows). Then the text is indexed from the bytes in
+// hand, in the batch's transaction, rather than read back from the
+// database later; the text is the same either way (bodyText).
+func (w *writer) textFromBatch(h *handle, f *flow.Flow, sn *snap) (textDoc, bool) {
+	d := textDoc{id: int64(h.id), state: textFull}
+	var body strings.Builder
+	for i := range h.b.inline {
+		facts := bodyFacts(f, i)
+		if h.w.facets[i].written < sn.facets[i].accepted {
+			return textDoc{}, false // bytes still queued for a later batch
+		}
+		if facts.Captured == 0 {
+			continue // as bodyText: nothing to search
+		}
+		raw := h.b.inline[i]
+		if int64(len(raw)) != facts.Captured {
+			return textDoc{}, false // part of it was stored by an earlier batch
+		}
+		if !w.s.appendText(io.NopCloser(bytes.NewReader(raw)), facts.Encoding, &body) {
+			d.state = textPartial
+		}
+	}
+	d.headers = headerText(f)
+	d.body = body.String()
+	return d, true
+}
+
+// indexBatch writes the batch's rows of the full-text indexes, oldest flow
+// first: FTS5 keeps a transaction's postings in memory only while rowids
+// increase, and flushes a segment of its own for each insert otherwise
+// (then merges them all: several times the whole cost). Flows reach the
+// batch in the order of their events, not of their IDs.
+func (w *writer) indexBatch(ctx context.Context) error {
+	byID := func(a, b textDoc) int { return cmp.Compare(a.id, b.id) }
+	slices.SortFunc(w.urls, byID)
+	for _, d := range w.urls {
+		if _, err := w.st.insertURL.ExecContext(ctx, d.id, d.url); err != nil {
+			return fmt.Errorf("flow %d text: %w", d.id, err)
+		}
+	}
+	slices.SortFunc(w.texts, byID)
+	for _, d := range w.texts {
+		if _, err := w.st.indexText.ExecContext(ctx, d.id, d.headers, d.body); err != nil {
+			return fmt.Errorf("flow %d text: %w", d.id, err)
+		}
+	}
+	clear(w.texts) // drop the text
+	return nil
 }
 
 // headerText is the request's and the response's header lines.
@@ -159,7 +217,19 @@ func (s *Store) bodyText(f *flow.Flow, facet flow.Facet, b *strings.Builder) boo
 	if facts.Captured == 0 {
 		return true
 	}
-	rc, _, err := s.DecodedBody(f.ID, facet)
+	raw, _, err := s.Body(f.ID, facet)
+	if err != nil {
+		return true
+	}
+	return s.appendText(raw, facts.Encoding, b)
+}
+
+// appendText appends to b the first TextMax bytes of a body decoded from
+// raw (its captured bytes, with its content encoding) and reports whether
+// that is all of it; a body that cannot be decoded counts as whole, as in
+// bodyText. It closes raw.
+func (s *Store) appendText(raw io.ReadCloser, encoding string, b *strings.Builder) bool {
+	rc, err := codec.Decode(raw, encoding)
 	if err != nil {
 		return true
 	}
