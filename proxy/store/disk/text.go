@@ -16,17 +16,20 @@ import (
 
 // Two full-text indexes (FTS5, trigram tokenizer, case-sensitive over text
 // lower-cased as query.Lower does) hold, per flow: flow_url its URL, from
-// the flow's first write; flow_text, once the flow ended, its headers and
-// the first Config.TextMax bytes of its decoded request and response bodies
-// (each row is written once: replacing rows in FTS5 leaves tombstones that
-// cost more than the insert). Because the text is lower-cased the way the
+// the flow's first write; flow_text, once the flow ended, the first
+// Config.TextMax bytes of its decoded request and response bodies, in its
+// body column (each row is written once: replacing rows in FTS5 leaves
+// tombstones that cost more than the insert). Its headers column is left
+// empty: no term searches headers, and their trigrams would cost about as
+// much again as a small flow's body (captures written before hold them;
+// nothing reads them). Because the text is lower-cased the way the
 // filter lower-cases it, and the trigram tokenizer keeps every character, a
 // phrase of three characters or more matches exactly where the filter's
 // substring test does. flows.text_state says how much of a flow is there:
 const (
 	textNone    = 0 // not indexed yet (the URL only)
-	textFull    = 1 // headers and every body whole
-	textPartial = 2 // headers, and bodies only in part (longer than TextMax)
+	textFull    = 1 // every body whole
+	textPartial = 2 // bodies only in part (longer than TextMax)
 )
 
 // textBatch is how many flows one indexing step reads and indexes, in one
@@ -51,7 +54,7 @@ func indexable(s string) string {
 // urlText is a URL as flow_url holds it.
 func urlText(u string) string { return indexable(u) }
 
-// indexText indexes the headers and body text of up to textBatch ended
+// indexText indexes the body text of up to textBatch ended
 // flows whose text is not indexed yet, newest first, and reports whether
 // more are waiting. It runs on the writer after a batch, reading committed
 // rows through the read pool; only the writer deletes flows, so none
@@ -90,7 +93,7 @@ func (w *writer) indexText() (more bool) {
 		if err != nil {
 			continue
 		}
-		d := textDoc{id: id, headers: headerText(f), state: textFull}
+		d := textDoc{id: id, state: textFull}
 		var body strings.Builder
 		for _, facet := range []flow.Facet{flow.FacetRequest, flow.FacetResponse} {
 			whole := s.bodyText(f, facet, &body)
@@ -99,14 +102,14 @@ func (w *writer) indexText() (more bool) {
 			}
 		}
 		d.body = body.String()
-		size += len(d.headers) + len(d.body)
+		size += len(d.body)
 		docs = append(docs, d)
 	}
 	// Oldest first (see indexBatch).
 	slices.Reverse(docs)
 	err = w.tx(func(ctx context.Context) error {
 		for _, d := range docs {
-			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.headers, d.body); err != nil {
+			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.body); err != nil {
 				return fmt.Errorf("flow %d: %w", d.id, err)
 			}
 			if _, err := w.st.setTextState.ExecContext(ctx, d.id, d.state); err != nil {
@@ -122,13 +125,13 @@ func (w *writer) indexText() (more bool) {
 	return more || len(ids) == textBatch
 }
 
-// textDoc is a flow's row of a full-text index: url for flow_url, or
-// headers and body (with the text_state they make) for flow_text.
+// textDoc is a flow's row of a full-text index: url for flow_url, or body
+// (with the text_state it makes) for flow_text.
 type textDoc struct {
-	id            int64
-	url           string
-	headers, body string
-	state         int
+	id    int64
+	url   string
+	body  string
+	state int
 }
 
 // textFromBatch is the flow_text row of a flow whose final row the batch
@@ -156,7 +159,6 @@ func (w *writer) textFromBatch(h *handle, f *flow.Flow, sn *snap) (textDoc, bool
 			d.state = textPartial
 		}
 	}
-	d.headers = headerText(f)
 	d.body = body.String()
 	return d, true
 }
@@ -176,33 +178,12 @@ func (w *writer) indexBatch(ctx context.Context) error {
 	}
 	slices.SortFunc(w.texts, byID)
 	for _, d := range w.texts {
-		if _, err := w.st.indexText.ExecContext(ctx, d.id, d.headers, d.body); err != nil {
+		if _, err := w.st.indexText.ExecContext(ctx, d.id, d.body); err != nil {
 			return fmt.Errorf("flow %d text: %w", d.id, err)
 		}
 	}
 	clear(w.texts) // drop the text
 	return nil
-}
-
-// headerText is the request's and the response's header lines.
-func headerText(f *flow.Flow) string {
-	var b strings.Builder
-	for _, fs := range []flow.Fields{f.Request.Header, responseHeader(f)} {
-		for _, h := range fs {
-			b.WriteString(h.Name)
-			b.WriteString(": ")
-			b.WriteString(h.Value)
-			b.WriteByte('\n')
-		}
-	}
-	return indexable(b.String())
-}
-
-func responseHeader(f *flow.Flow) flow.Fields {
-	if f.Response == nil {
-		return nil
-	}
-	return f.Response.Header
 }
 
 // bodyText appends the first TextMax decoded bytes of one body to b and

@@ -53,9 +53,9 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 			segment, off, len) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.insertRule, `INSERT INTO rule_hits (flow, seq, rule, kind) VALUES (?, ?, ?, ?)`},
 		// The full-text index: a flow's URL from its first write, its
-		// headers and body text once it ended (text.go).
+		// body text once it ended (text.go).
 		{&st.insertURL, `INSERT INTO flow_url (rowid, url) VALUES (?, ?)`},
-		{&st.indexText, `INSERT INTO flow_text (rowid, headers, body) VALUES (?, ?, ?)`},
+		{&st.indexText, `INSERT INTO flow_text (rowid, body) VALUES (?, ?)`},
 		{&st.delURL, `DELETE FROM flow_url WHERE rowid IN (SELECT value FROM json_each(?1))`},
 		{&st.delText, `DELETE FROM flow_text WHERE rowid IN (SELECT value FROM json_each(?1))`},
 		{&st.setTextState, `UPDATE flows SET text_state = ?2 WHERE id = ?1`},
