@@ -289,9 +289,19 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 		return nil, flow.Body{}, fmt.Errorf("flow %d %s body: %w", id, facet, store.ErrNotFound)
 	}
 	facts := *b
-	rows, err := tx.StmtContext(ctx, s.rd.parts).QueryContext(ctx, int64(id), i)
+	br, err := s.openParts(ctx, tx.StmtContext(ctx, s.rd.parts), id, i)
 	if err != nil {
 		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+	}
+	return br, facts, nil
+}
+
+// openParts opens the stored bytes of body facet i of flow id, reading its
+// parts with parts (s.rd.parts in the caller's transaction).
+func (s *Store) openParts(ctx context.Context, parts *sql.Stmt, id flow.ID, i int) (*bodyReader, error) {
+	rows, err := parts.QueryContext(ctx, int64(id), i)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	br := &bodyReader{}
@@ -302,7 +312,7 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 		var off, n int64
 		if err := rows.Scan(&data, &seg, &off, &n); err != nil {
 			br.Close()
-			return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+			return nil, err
 		}
 		if !seg.Valid {
 			br.parts = append(br.parts, bytes.NewReader(data))
@@ -315,11 +325,11 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 				// Retention removed it after this read began: the flow
 				// is gone.
 				br.Close()
-				return nil, facts, fmt.Errorf("flow %d %s body: segment %s: %w", id, facet, segName(seg.Int64), store.ErrNotFound)
+				return nil, fmt.Errorf("segment %s: %w", segName(seg.Int64), store.ErrNotFound)
 			}
 			if err != nil {
 				br.Close()
-				return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+				return nil, err
 			}
 			files[seg.Int64] = fl
 			br.files = append(br.files, fl)
@@ -328,10 +338,10 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 	}
 	if err := rows.Err(); err != nil {
 		br.Close()
-		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+		return nil, err
 	}
 	br.r = io.MultiReader(br.parts...)
-	return br, facts, nil
+	return br, nil
 }
 
 // bodyReader reads a body's parts in order; Close closes its segment files.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"slices"
@@ -84,20 +85,30 @@ func (w *writer) indexText() (more bool) {
 	}
 	docs := make([]textDoc, 0, len(ids))
 	size := 0
+	// One read transaction for the whole step.
+	rtx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		w.warn("capture: text index", "err", err)
+		return false
+	}
+	head, parts := rtx.StmtContext(ctx, s.rd.head), rtx.StmtContext(ctx, s.rd.parts)
 	for _, id := range ids {
 		if size >= textStepBytes || s.q.len() > 0 {
 			more = true // recording is waiting, or the step is full: go on later
 			break
 		}
-		f, err := s.get(ctx, flow.ID(id))
+		r, err := scanHead(head.QueryRowContext(ctx, id))
+		if err != nil {
+			continue
+		}
+		f, err := r.decode()
 		if err != nil {
 			continue
 		}
 		d := textDoc{id: id, state: textFull}
 		var body strings.Builder
-		for _, facet := range []flow.Facet{flow.FacetRequest, flow.FacetResponse} {
-			whole := s.bodyText(f, facet, &body)
-			if !whole {
+		for i := range 2 {
+			if !s.storedText(ctx, parts, f, i, &body) {
 				d.state = textPartial
 			}
 		}
@@ -105,6 +116,7 @@ func (w *writer) indexText() (more bool) {
 		size += len(d.body)
 		docs = append(docs, d)
 	}
+	rtx.Rollback()
 	// Oldest first (see indexBatch).
 	slices.Reverse(docs)
 	err = w.tx(func(ctx context.Context) error {
@@ -139,7 +151,7 @@ type textDoc struct {
 // and response bodies was queued before it ended and stored inline by this
 // batch (most small flows). Then the text is indexed from the bytes in
 // hand, in the batch's transaction, rather than read back from the
-// database later; the text is the same either way (bodyText).
+// database later; the text is the same either way (storedText).
 func (w *writer) textFromBatch(h *handle, f *flow.Flow, sn *snap) (textDoc, bool) {
 	d := textDoc{id: int64(h.id), state: textFull}
 	var body strings.Builder
@@ -149,7 +161,7 @@ func (w *writer) textFromBatch(h *handle, f *flow.Flow, sn *snap) (textDoc, bool
 			return textDoc{}, false // bytes still queued for a later batch
 		}
 		if facts.Captured == 0 {
-			continue // as bodyText: nothing to search
+			continue // as storedText: nothing to search
 		}
 		raw := h.b.inline[i]
 		if int64(len(raw)) != facts.Captured {
@@ -186,19 +198,17 @@ func (w *writer) indexBatch(ctx context.Context) error {
 	return nil
 }
 
-// bodyText appends the first TextMax decoded bytes of one body to b and
-// reports whether that is the whole of what a body: term would search
-// (nothing captured, or a body that cannot be decoded, counts as whole: the
-// term does not match it either).
-func (s *Store) bodyText(f *flow.Flow, facet flow.Facet, b *strings.Builder) bool {
-	facts := f.RequestBody
-	if facet == flow.FacetResponse {
-		facts = f.ResponseBody
-	}
+// storedText appends the first TextMax decoded bytes of body facet i of f
+// (0: request, 1: response), read with parts (the read statement of its
+// parts), to b and reports whether that is the whole of what a body: term
+// would search (nothing captured, or a body that cannot be read or decoded,
+// counts as whole: the term does not match it either).
+func (s *Store) storedText(ctx context.Context, parts *sql.Stmt, f *flow.Flow, i int, b *strings.Builder) bool {
+	facts := bodyFacts(f, i)
 	if facts.Captured == 0 {
 		return true
 	}
-	raw, _, err := s.Body(f.ID, facet)
+	raw, err := s.openParts(ctx, parts, f.ID, i)
 	if err != nil {
 		return true
 	}
@@ -208,7 +218,7 @@ func (s *Store) bodyText(f *flow.Flow, facet flow.Facet, b *strings.Builder) boo
 // appendText appends to b the first TextMax bytes of a body decoded from
 // raw (its captured bytes, with its content encoding) and reports whether
 // that is all of it; a body that cannot be decoded counts as whole, as in
-// bodyText. It closes raw.
+// storedText. It closes raw.
 func (s *Store) appendText(raw io.ReadCloser, encoding string, b *strings.Builder) bool {
 	rc, err := codec.Decode(raw, encoding)
 	if err != nil {

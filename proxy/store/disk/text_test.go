@@ -77,8 +77,8 @@ func TestTextIndexSameText(t *testing.T) {
 			}
 			state := textFull
 			var body strings.Builder
-			for _, facet := range []flow.Facet{flow.FacetRequest, flow.FacetResponse} {
-				if !s.bodyText(f, facet, &body) {
+			for i := range 2 {
+				if !s.storedText(context.Background(), s.rd.parts, f, i, &body) {
 					state = textPartial
 				}
 			}
