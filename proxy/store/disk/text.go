@@ -23,10 +23,13 @@ import (
 // tombstones that cost more than the insert). Its headers column is left
 // empty: no term searches headers, and their trigrams would cost about as
 // much again as a small flow's body (captures written before hold them;
-// nothing reads them). Because the text is lower-cased the way the
-// filter lower-cases it, and the trigram tokenizer keeps every character, a
-// phrase of three characters or more matches exactly where the filter's
-// substring test does. flows.text_state says how much of a flow is there:
+// nothing reads them). The writer indexes a flow's text with its final row
+// when the batch holds all of it (textFromBatch: most small flows), and the
+// others later, when it is idle (indexText). Because the text is
+// lower-cased the way the filter lower-cases it, and the trigram tokenizer
+// keeps every character, a phrase of three characters or more matches
+// exactly where the filter's substring test does. flows.text_state says
+// how much of a flow is there:
 const (
 	textNone    = 0 // not indexed yet (the URL only)
 	textFull    = 1 // every body whole
@@ -55,17 +58,22 @@ func indexable(s string) string {
 // urlText is a URL as flow_url holds it.
 func urlText(u string) string { return indexable(u) }
 
-// indexText indexes the body text of up to textBatch ended
-// flows whose text is not indexed yet, newest first, and reports whether
-// more are waiting. It runs on the writer after a batch, reading committed
+// textWaitingQuery selects the newest flows waiting for the text index,
+// from their own index: the planner, left to itself, may scan another one
+// (its statistics come from PRAGMA optimize on whatever the capture held).
+const textWaitingQuery = `SELECT id FROM flows INDEXED BY flows_text_waiting
+	WHERE text_state = 0 AND state != 'pending' ORDER BY id DESC LIMIT ?`
+
+// indexText indexes the body text of up to textBatch ended flows whose
+// text is not indexed yet, newest first, and reports whether more are
+// waiting. It runs on the writer after a batch, reading committed
 // rows through the read pool; only the writer deletes flows, so none
 // disappears in between. A failure leaves the flows unindexed (searched
 // by scanning), never wrong.
 func (w *writer) indexText() (more bool) {
 	s := w.s
 	ctx := context.Background()
-	rows, err := w.conn.QueryContext(ctx, `SELECT id FROM flows
-		WHERE text_state != 1 AND text_state = 0 AND state != 'pending' ORDER BY id DESC LIMIT ?`, textBatch)
+	rows, err := w.st.textWaiting.QueryContext(ctx, textBatch)
 	if err != nil {
 		w.warn("capture: text index", "err", err)
 		return false

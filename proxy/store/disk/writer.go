@@ -17,7 +17,7 @@ import (
 type writeStmts struct {
 	upsertFlow, insertPart, growPart, insertWS, insertRule *sql.Stmt
 	insertURL, indexText, delURL, delText                  *sql.Stmt
-	updSession, setLastID, setTextState                    *sql.Stmt
+	updSession, setLastID, setTextState, textWaiting       *sql.Stmt
 	flowSegs, delBodies, delWS, delRules, delFlow, segUsed *sql.Stmt
 	victimsOldest, victimsAge, victimsSession, victimsOf   *sql.Stmt
 }
@@ -58,6 +58,7 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 		{&st.indexText, `INSERT INTO flow_text (rowid, body) VALUES (?, ?)`},
 		{&st.delURL, `DELETE FROM flow_url WHERE rowid IN (SELECT value FROM json_each(?1))`},
 		{&st.delText, `DELETE FROM flow_text WHERE rowid IN (SELECT value FROM json_each(?1))`},
+		{&st.textWaiting, textWaitingQuery},
 		{&st.setTextState, `UPDATE flows SET text_state = ?2 WHERE id = ?1`},
 		{&st.updSession, `UPDATE sessions SET flows = flows + ?2, bytes = bytes + ?3 WHERE id = ?1`},
 		{&st.setLastID, `INSERT INTO meta (key, value) VALUES ('last_id', ?1)
@@ -102,7 +103,7 @@ func (st *writeStmts) close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{st.upsertFlow, st.insertPart, st.growPart, st.insertWS, st.insertRule,
 		st.insertURL, st.indexText, st.delURL, st.delText,
-		st.updSession, st.setLastID, st.setTextState, st.flowSegs, st.delBodies, st.delWS, st.delRules, st.delFlow, st.segUsed,
+		st.updSession, st.setLastID, st.setTextState, st.textWaiting, st.flowSegs, st.delBodies, st.delWS, st.delRules, st.delFlow, st.segUsed,
 		st.victimsOldest, st.victimsAge, st.victimsSession, st.victimsOf} {
 		if s != nil {
 			errs = append(errs, s.Close())
