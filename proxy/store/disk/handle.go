@@ -66,6 +66,11 @@ type writerState struct {
 	wsSeq   int   // messages written
 	wsBytes int64
 	facets  [3]facetWriter
+	// ended: a row of the flow's final state was written; textState is
+	// the text_state the writer gave it (textNone: the text index has
+	// it from indexText, if at all).
+	ended     bool
+	textState int
 }
 
 // facetWriter is the writer's view of one body.

@@ -384,7 +384,7 @@ func (w *writer) importFlow(ctx context.Context, id flow.ID, session int64, im *
 	stored += int64(len(head))
 	sum := f.Summary()
 	sum.Rules = slices.Clone(sum.Rules)
-	if err := w.upsert(ctx, session, f, &sum, shared, stored, head); err != nil {
+	if err := w.upsert(ctx, session, f, &sum, shared, stored, head, textNone); err != nil {
 		return 0, err
 	}
 	if _, err := w.st.insertURL.ExecContext(ctx, int64(id), urlText(f.Request.URL)); err != nil {

@@ -34,7 +34,7 @@ const sumCols = `id, start_ns, state, method, url, scheme, host, port, path, sta
 // change. Readers use flowCols.
 const headCols = `id, shared, start_ns, end_ns, state, error, session, head`
 
-// noteCols hold a flow's annotation (schema version 5); they are
+// noteCols hold a flow's annotation (schema version 6); they are
 // authoritative: the head does not hold it.
 const noteCols = `marked, color, comment`
 
@@ -313,9 +313,19 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 		return nil, flow.Body{}, fmt.Errorf("flow %d %s body: %w", id, facet, store.ErrNotFound)
 	}
 	facts := *b
-	rows, err := tx.StmtContext(ctx, s.rd.parts).QueryContext(ctx, int64(id), i)
+	br, err := s.openParts(ctx, tx.StmtContext(ctx, s.rd.parts), id, i)
 	if err != nil {
 		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+	}
+	return br, facts, nil
+}
+
+// openParts opens the stored bytes of body facet i of flow id, reading its
+// parts with parts (s.rd.parts in the caller's transaction).
+func (s *Store) openParts(ctx context.Context, parts *sql.Stmt, id flow.ID, i int) (*bodyReader, error) {
+	rows, err := parts.QueryContext(ctx, int64(id), i)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	br := &bodyReader{}
@@ -326,7 +336,7 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 		var off, n int64
 		if err := rows.Scan(&data, &seg, &off, &n); err != nil {
 			br.Close()
-			return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+			return nil, err
 		}
 		if !seg.Valid {
 			br.parts = append(br.parts, bytes.NewReader(data))
@@ -339,11 +349,11 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 				// Retention removed it after this read began: the flow
 				// is gone.
 				br.Close()
-				return nil, facts, fmt.Errorf("flow %d %s body: segment %s: %w", id, facet, segName(seg.Int64), store.ErrNotFound)
+				return nil, fmt.Errorf("segment %s: %w", segName(seg.Int64), store.ErrNotFound)
 			}
 			if err != nil {
 				br.Close()
-				return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+				return nil, err
 			}
 			files[seg.Int64] = fl
 			br.files = append(br.files, fl)
@@ -352,10 +362,10 @@ func (s *Store) Body(id flow.ID, facet flow.Facet) (io.ReadCloser, flow.Body, er
 	}
 	if err := rows.Err(); err != nil {
 		br.Close()
-		return nil, facts, fmt.Errorf("flow %d %s body: %w", id, facet, err)
+		return nil, err
 	}
 	br.r = io.MultiReader(br.parts...)
-	return br, facts, nil
+	return br, nil
 }
 
 // bodyReader reads a body's parts in order; Close closes its segment files.

@@ -207,6 +207,13 @@ CREATE INDEX flows_marked ON flows(id) WHERE marked != 0;
 CREATE INDEX flows_color ON flows(id) WHERE color != '';
 CREATE INDEX flows_commented ON flows(id) WHERE comment != '';
 `, nil},
+		// The flows the idle writer still has to put into the text index
+		// (see indexText), on their own: flows_unindexed also holds every
+		// flow indexed only in part (bodies longer than TextMax), which the
+		// writer's look-up walked through after every batch.
+		{7, "flows waiting for the text index", `
+CREATE INDEX flows_text_waiting ON flows(id) WHERE text_state = 0 AND state != 'pending';
+`, nil},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,7 +91,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if version != schemaVersion() {
 		t.Errorf("version %d after migration, want %d", version, schemaVersion())
 	}
-	for _, index := range []string{"flows_method", "flows_status", "flows_q_host", "flows_q_host_rev", "flows_q_port", "flows_start", "rule_hits_rule", "flows_unindexed", "flows_session"} {
+	for _, index := range []string{"flows_method", "flows_status", "flows_q_host", "flows_q_host_rev", "flows_q_port", "flows_start", "rule_hits_rule", "flows_unindexed", "flows_session", "flows_text_waiting"} {
 		var n int
 		s.rdb.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?", index).Scan(&n)
 		if n != 1 {
@@ -359,4 +360,65 @@ func TestMigrateFromVersion2(t *testing.T) {
 		t.Errorf("old flow's text state %d after indexing, want %d", state, textFull)
 	}
 	check()
+}
+
+// TestMigrateTextWaitingIndex builds a capture of the version before
+// flows_text_waiting (the same tables, without that index) and opens it:
+// the step adds the index, the writer's look-up of the flows waiting for
+// the text index uses it, and a flow left waiting is indexed.
+func TestMigrateTextWaitingIndex(t *testing.T) {
+	dir := t.TempDir()
+	s, err := open(Config{Dir: dir, TextMax: 50}, nil, options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := record(s, "/waiting", []byte("a body with a needle in it"))
+	partial := record(s, "/partial", bytes.Repeat([]byte("long body "), 20))
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var step int
+	for _, m := range migrations() {
+		if strings.Contains(m.SQL, "flows_text_waiting") {
+			step = m.Version
+		}
+	}
+	db := rawDB(t, filepath.Join(dir, dbName))
+	mustExec(t, db, "DROP INDEX flows_text_waiting")
+	mustExec(t, db, fmt.Sprintf("PRAGMA user_version = %d", step-1))
+	// A flow the text index does not hold yet, as an import leaves it.
+	mustExec(t, db, "DELETE FROM flow_text WHERE rowid = ?", int64(waiting))
+	mustExec(t, db, "UPDATE flows SET text_state = 0 WHERE id = ?", int64(waiting))
+	db.Close()
+
+	s = openStore(t, Config{Dir: dir, TextMax: 50})
+	var version int
+	s.rdb.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != schemaVersion() {
+		t.Errorf("version %d after migration, want %d", version, schemaVersion())
+	}
+	plan := explain(t, s, textWaitingQuery, 256)
+	if !strings.Contains(plan, "flows_text_waiting") || strings.Contains(plan, "TEMP B-TREE") {
+		t.Errorf("the look-up of flows waiting for the text index does not use its index:\n%s", plan)
+	}
+	waitIndexed(t, s)
+	states := map[flow.ID]int{}
+	for _, id := range []flow.ID{waiting, partial} {
+		var st int
+		s.rdb.QueryRow("SELECT text_state FROM flows WHERE id = ?", int64(id)).Scan(&st)
+		states[id] = st
+	}
+	if states[waiting] != textFull || states[partial] != textPartial {
+		t.Errorf("text states after migration: %v, want %d: %d, %d: %d", states, waiting, textFull, partial, textPartial)
+	}
+	q, err := filter.Parse("body:needle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pageIDs(s.List(q, query.Page{})); !slices.Equal(got, []flow.ID{waiting}) {
+		t.Errorf("body:needle after migration: %v, want [%d]", got, waiting)
+	}
 }

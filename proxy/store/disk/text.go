@@ -1,29 +1,39 @@
 package disk
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
+	"loupe/proxy/codec"
 	"loupe/proxy/flow"
 	"loupe/proxy/store/query"
 )
 
 // Two full-text indexes (FTS5, trigram tokenizer, case-sensitive over text
 // lower-cased as query.Lower does) hold, per flow: flow_url its URL, from
-// the flow's first write; flow_text, once the flow ended, its headers and
-// the first Config.TextMax bytes of its decoded request and response bodies
-// (each row is written once: replacing rows in FTS5 leaves tombstones that
-// cost more than the insert). Because the text is lower-cased the way the
-// filter lower-cases it, and the trigram tokenizer keeps every character, a
-// phrase of three characters or more matches exactly where the filter's
-// substring test does. flows.text_state says how much of a flow is there:
+// the flow's first write; flow_text, once the flow ended, the first
+// Config.TextMax bytes of its decoded request and response bodies, in its
+// body column (each row is written once: replacing rows in FTS5 leaves
+// tombstones that cost more than the insert). Its headers column is left
+// empty: no term searches headers, and their trigrams would cost about as
+// much again as a small flow's body (captures written before hold them;
+// nothing reads them). The writer indexes a flow's text with its final row
+// when the batch holds all of it (textFromBatch: most small flows), and the
+// others later, when it is idle (indexText). Because the text is
+// lower-cased the way the filter lower-cases it, and the trigram tokenizer
+// keeps every character, a phrase of three characters or more matches
+// exactly where the filter's substring test does. flows.text_state says
+// how much of a flow is there:
 const (
 	textNone    = 0 // not indexed yet (the URL only)
-	textFull    = 1 // headers and every body whole
-	textPartial = 2 // headers, and bodies only in part (longer than TextMax)
+	textFull    = 1 // every body whole
+	textPartial = 2 // bodies only in part (longer than TextMax)
 )
 
 // textBatch is how many flows one indexing step reads and indexes, in one
@@ -48,17 +58,22 @@ func indexable(s string) string {
 // urlText is a URL as flow_url holds it.
 func urlText(u string) string { return indexable(u) }
 
-// indexText indexes the headers and body text of up to textBatch ended
-// flows whose text is not indexed yet, newest first, and reports whether
-// more are waiting. It runs on the writer after a batch, reading committed
+// textWaitingQuery selects the newest flows waiting for the text index,
+// from their own index: the planner, left to itself, may scan another one
+// (its statistics come from PRAGMA optimize on whatever the capture held).
+const textWaitingQuery = `SELECT id FROM flows INDEXED BY flows_text_waiting
+	WHERE text_state = 0 AND state != 'pending' ORDER BY id DESC LIMIT ?`
+
+// indexText indexes the body text of up to textBatch ended flows whose
+// text is not indexed yet, newest first, and reports whether more are
+// waiting. It runs on the writer after a batch, reading committed
 // rows through the read pool; only the writer deletes flows, so none
 // disappears in between. A failure leaves the flows unindexed (searched
 // by scanning), never wrong.
 func (w *writer) indexText() (more bool) {
 	s := w.s
 	ctx := context.Background()
-	rows, err := w.conn.QueryContext(ctx, `SELECT id FROM flows
-		WHERE text_state != 1 AND text_state = 0 AND state != 'pending' ORDER BY id DESC LIMIT ?`, textBatch)
+	rows, err := w.st.textWaiting.QueryContext(ctx, textBatch)
 	if err != nil {
 		w.warn("capture: text index", "err", err)
 		return false
@@ -76,44 +91,52 @@ func (w *writer) indexText() (more bool) {
 	if err := rows.Close(); err != nil || len(ids) == 0 {
 		return false
 	}
-	type doc struct {
-		id            int64
-		headers, body string
-		state         int
-	}
-	docs := make([]doc, 0, len(ids))
+	docs := make([]textDoc, 0, len(ids))
 	size := 0
+	// One read transaction for the whole step.
+	rtx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		w.warn("capture: text index", "err", err)
+		return false
+	}
+	head, parts := rtx.StmtContext(ctx, s.rd.head), rtx.StmtContext(ctx, s.rd.parts)
 	for _, id := range ids {
 		if size >= textStepBytes || s.q.len() > 0 {
 			more = true // recording is waiting, or the step is full: go on later
 			break
 		}
-		f, err := s.get(ctx, flow.ID(id))
+		r, err := scanFlowHead(head.QueryRowContext(ctx, id))
+		var f *flow.Flow
+		if err == nil {
+			f, err = r.decode()
+		}
 		if err != nil {
+			// Left unindexed, the flow would be picked again at every idle
+			// moment: it is marked partial (searched by the bounded scan).
+			w.warn("capture: text index", "flow", id, "err", err)
+			docs = append(docs, textDoc{id: id, state: textPartial})
 			continue
 		}
-		d := doc{id: id, headers: headerText(f), state: textFull}
+		d := textDoc{id: id, state: textFull}
 		var body strings.Builder
-		for _, facet := range []flow.Facet{flow.FacetRequest, flow.FacetResponse} {
-			whole := s.bodyText(f, facet, &body)
-			if !whole {
+		for i := range 2 {
+			if !s.storedText(ctx, parts, f, i, &body) {
 				d.state = textPartial
 			}
 		}
 		d.body = body.String()
-		size += len(d.headers) + len(d.body)
+		size += len(d.body)
 		docs = append(docs, d)
 	}
-	// Oldest first: FTS5 keeps a transaction's postings in memory only while
-	// rowids increase, and flushes a segment of its own for each insert
-	// otherwise (then merges them all: several times the whole cost).
+	rtx.Rollback()
+	// Oldest first (see indexBatch).
 	slices.Reverse(docs)
 	err = w.tx(func(ctx context.Context) error {
 		for _, d := range docs {
-			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.headers, d.body); err != nil {
+			if _, err := w.st.indexText.ExecContext(ctx, d.id, d.body); err != nil {
 				return fmt.Errorf("flow %d: %w", d.id, err)
 			}
-			if _, err := w.conn.ExecContext(ctx, "UPDATE flows SET text_state = ? WHERE id = ?", d.state, d.id); err != nil {
+			if _, err := w.st.setTextState.ExecContext(ctx, d.id, d.state); err != nil {
 				return fmt.Errorf("flow %d: %w", d.id, err)
 			}
 		}
@@ -126,40 +149,90 @@ func (w *writer) indexText() (more bool) {
 	return more || len(ids) == textBatch
 }
 
-// headerText is the request's and the response's header lines.
-func headerText(f *flow.Flow) string {
-	var b strings.Builder
-	for _, fs := range []flow.Fields{f.Request.Header, responseHeader(f)} {
-		for _, h := range fs {
-			b.WriteString(h.Name)
-			b.WriteString(": ")
-			b.WriteString(h.Value)
-			b.WriteByte('\n')
+// textDoc is a flow's row of a full-text index: url for flow_url, or body
+// (with the text_state it makes) for flow_text.
+type textDoc struct {
+	id    int64
+	url   string
+	body  string
+	state int
+}
+
+// textFromBatch is the flow_text row of a flow whose final row the batch
+// writes, when the batch holds all of its text: every byte of its request
+// and response bodies was queued before it ended and stored inline by this
+// batch (most small flows). Then the text is indexed from the bytes in
+// hand, in the batch's transaction, rather than read back from the
+// database later; the text is the same either way (storedText).
+func (w *writer) textFromBatch(h *handle, f *flow.Flow, sn *snap) (textDoc, bool) {
+	d := textDoc{id: int64(h.id), state: textFull}
+	var body strings.Builder
+	for i := range h.b.inline {
+		facts := bodyFacts(f, i)
+		if h.w.facets[i].written < sn.facets[i].accepted {
+			return textDoc{}, false // bytes still queued for a later batch
+		}
+		if facts.Captured == 0 {
+			continue // as storedText: nothing to search
+		}
+		raw := h.b.inline[i]
+		if int64(len(raw)) != facts.Captured {
+			return textDoc{}, false // part of it was stored by an earlier batch
+		}
+		if !w.s.appendText(io.NopCloser(bytes.NewReader(raw)), facts.Encoding, &body) {
+			d.state = textPartial
 		}
 	}
-	return indexable(b.String())
+	d.body = body.String()
+	return d, true
 }
 
-func responseHeader(f *flow.Flow) flow.Fields {
-	if f.Response == nil {
-		return nil
+// indexBatch writes the batch's rows of the full-text indexes, oldest flow
+// first: FTS5 keeps a transaction's postings in memory only while rowids
+// increase, and flushes a segment of its own for each insert otherwise
+// (then merges them all: several times the whole cost). Flows reach the
+// batch in the order of their events, not of their IDs.
+func (w *writer) indexBatch(ctx context.Context) error {
+	byID := func(a, b textDoc) int { return cmp.Compare(a.id, b.id) }
+	slices.SortFunc(w.urls, byID)
+	for _, d := range w.urls {
+		if _, err := w.st.insertURL.ExecContext(ctx, d.id, d.url); err != nil {
+			return fmt.Errorf("flow %d text: %w", d.id, err)
+		}
 	}
-	return f.Response.Header
+	slices.SortFunc(w.texts, byID)
+	for _, d := range w.texts {
+		if _, err := w.st.indexText.ExecContext(ctx, d.id, d.body); err != nil {
+			return fmt.Errorf("flow %d text: %w", d.id, err)
+		}
+	}
+	clear(w.texts) // drop the text
+	return nil
 }
 
-// bodyText appends the first TextMax decoded bytes of one body to b and
-// reports whether that is the whole of what a body: term would search
-// (nothing captured, or a body that cannot be decoded, counts as whole: the
-// term does not match it either).
-func (s *Store) bodyText(f *flow.Flow, facet flow.Facet, b *strings.Builder) bool {
-	facts := f.RequestBody
-	if facet == flow.FacetResponse {
-		facts = f.ResponseBody
-	}
+// storedText appends the first TextMax decoded bytes of body facet i of f
+// (0: request, 1: response), read with parts (the read statement of its
+// parts), to b and reports whether that is the whole of what a body: term
+// would search (nothing captured, or a body that cannot be read or decoded,
+// counts as whole: the term does not match it either).
+func (s *Store) storedText(ctx context.Context, parts *sql.Stmt, f *flow.Flow, i int, b *strings.Builder) bool {
+	facts := bodyFacts(f, i)
 	if facts.Captured == 0 {
 		return true
 	}
-	rc, _, err := s.DecodedBody(f.ID, facet)
+	raw, err := s.openParts(ctx, parts, f.ID, i)
+	if err != nil {
+		return true
+	}
+	return s.appendText(raw, facts.Encoding, b)
+}
+
+// appendText appends to b the first TextMax bytes of a body decoded from
+// raw (its captured bytes, with its content encoding) and reports whether
+// that is all of it; a body that cannot be decoded counts as whole, as in
+// storedText. It closes raw.
+func (s *Store) appendText(raw io.ReadCloser, encoding string, b *strings.Builder) bool {
+	rc, err := codec.Decode(raw, encoding)
 	if err != nil {
 		return true
 	}

@@ -18,7 +18,7 @@ import (
 type writeStmts struct {
 	upsertFlow, insertPart, growPart, insertWS, insertRule *sql.Stmt
 	insertURL, indexText, delURL, delText                  *sql.Stmt
-	updSession, setLastID                                  *sql.Stmt
+	updSession, setLastID, setTextState, textWaiting       *sql.Stmt
 	flowSegs, delBodies, delWS, delRules, delFlow, segUsed *sql.Stmt
 	victimsOldest, victimsAge, victimsSession, victimsOf   *sql.Stmt
 }
@@ -31,9 +31,9 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 		{&st.upsertFlow, `INSERT INTO flows (id, session, state, start_ns, end_ns, duration, method, url, scheme,
 			host, port, path, status, content_type, req_size, resp_size, error, overridden, websocket,
 			replay_of, imported, rules, shared, stored, head, ` + derivedCols + `, composed, composed_from, breakpoint,
-			q_headers, ` + noteCols + `)
+			q_headers, ` + noteCols + `, text_state)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-				?, ?, ?, ?, ?, ?, ?)
+				?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET state = excluded.state, start_ns = excluded.start_ns,
 				end_ns = excluded.end_ns, duration = excluded.duration, method = excluded.method,
 				url = excluded.url, scheme = excluded.scheme, host = excluded.host, port = excluded.port,
@@ -48,18 +48,21 @@ func (st *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 				q_grpc_error = excluded.q_grpc_error, composed = excluded.composed,
 				composed_from = excluded.composed_from, breakpoint = excluded.breakpoint,
 				q_headers = excluded.q_headers,
-				marked = excluded.marked, color = excluded.color, comment = excluded.comment`},
+				marked = excluded.marked, color = excluded.color, comment = excluded.comment,
+				text_state = iif(flows.text_state = 0, excluded.text_state, flows.text_state)`},
 		{&st.insertPart, `INSERT INTO bodies (flow, facet, seq, data, segment, off, len) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&st.growPart, `UPDATE bodies SET len = len + ?4 WHERE flow = ?1 AND facet = ?2 AND seq = ?3`},
 		{&st.insertWS, `INSERT INTO ws_messages (flow, seq, direction, time_ns, opcode, size, truncated, data,
 			segment, off, len) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.insertRule, `INSERT INTO rule_hits (flow, seq, rule, kind) VALUES (?, ?, ?, ?)`},
 		// The full-text index: a flow's URL from its first write, its
-		// headers and body text once it ended (text.go).
+		// body text once it ended (text.go).
 		{&st.insertURL, `INSERT INTO flow_url (rowid, url) VALUES (?, ?)`},
-		{&st.indexText, `INSERT INTO flow_text (rowid, headers, body) VALUES (?, ?, ?)`},
+		{&st.indexText, `INSERT INTO flow_text (rowid, body) VALUES (?, ?)`},
 		{&st.delURL, `DELETE FROM flow_url WHERE rowid IN (SELECT value FROM json_each(?1))`},
 		{&st.delText, `DELETE FROM flow_text WHERE rowid IN (SELECT value FROM json_each(?1))`},
+		{&st.textWaiting, textWaitingQuery},
+		{&st.setTextState, `UPDATE flows SET text_state = ?2 WHERE id = ?1`},
 		{&st.updSession, `UPDATE sessions SET flows = flows + ?2, bytes = bytes + ?3 WHERE id = ?1`},
 		{&st.setLastID, `INSERT INTO meta (key, value) VALUES ('last_id', ?1)
 			ON CONFLICT (key) DO UPDATE SET value = max(value, ?1)`},
@@ -103,7 +106,7 @@ func (st *writeStmts) close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{st.upsertFlow, st.insertPart, st.growPart, st.insertWS, st.insertRule,
 		st.insertURL, st.indexText, st.delURL, st.delText,
-		st.updSession, st.setLastID, st.flowSegs, st.delBodies, st.delWS, st.delRules, st.delFlow, st.segUsed,
+		st.updSession, st.setLastID, st.setTextState, st.textWaiting, st.flowSegs, st.delBodies, st.delWS, st.delRules, st.delFlow, st.segUsed,
 		st.victimsOldest, st.victimsAge, st.victimsSession, st.victimsOf} {
 		if s != nil {
 			errs = append(errs, s.Close())
@@ -149,7 +152,10 @@ type writer struct {
 	touched []*handle
 	pub     []published
 	deltas  []sessionDelta
-	lastAge time.Time
+	// urls and texts are the batch's rows of the full-text indexes,
+	// written after its flows (indexBatch).
+	urls, texts []textDoc
+	lastAge     time.Time
 
 	lastWarn   time.Time
 	quietWarns int
@@ -352,6 +358,9 @@ type batchState struct {
 	saved  writerState
 	data   [3]bool // the batch carried bytes for this facet
 	wsData bool
+	// inline are the bytes of the request and response bodies that this
+	// batch stored inline, for the text index (see textFromBatch).
+	inline [2][]byte
 }
 
 // writeBatch writes one batch of events in one transaction: body bytes and
@@ -384,6 +393,8 @@ func (w *writer) writeBatch(evs []event) bool {
 	}
 	w.pub = w.pub[:0]
 	w.deltas = w.deltas[:0]
+	w.urls = w.urls[:0]
+	w.texts = w.texts[:0]
 	var dFlows, dBytes int64
 	var lastID flow.ID
 	err := w.tx(func(ctx context.Context) error {
@@ -401,6 +412,9 @@ func (w *writer) writeBatch(evs []event) bool {
 				w.deltas = addDelta(w.deltas, h.w.session, df, db)
 			}
 			lastID = max(lastID, h.id)
+		}
+		if err := w.indexBatch(ctx); err != nil {
+			return err
 		}
 		for _, d := range w.deltas {
 			if _, err := w.st.updSession.ExecContext(ctx, d.session, d.flows, d.bytes); err != nil {
@@ -541,6 +555,9 @@ func (w *writer) writeBody(ctx context.Context, g *chunkGroup) error {
 		if _, err := w.st.insertPart.ExecContext(ctx, int64(h.id), g.facet, fw.seq, data, nil, 0, len(data)); err != nil {
 			return fmt.Errorf("flow %d body: %w", h.id, err)
 		}
+		if g.facet < len(h.b.inline) {
+			h.b.inline[g.facet] = data
+		}
 		fw.seq++
 		fw.written += g.n
 		return nil
@@ -675,9 +692,24 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 	for _, fw := range h.w.facets {
 		stored += fw.written
 	}
-	if err := w.upsert(ctx, h.w.session, f, &sum, shared, stored, head); err != nil {
+	// The flow's text goes into the index with its final row when this
+	// batch holds all of it (most small flows); else the idle writer
+	// indexes it later, from the database (indexText).
+	textState := h.w.textState
+	var doc textDoc
+	if sn.finished && !h.w.ended {
+		if d, ok := w.textFromBatch(h, f, &sn); ok {
+			doc, textState = d, d.state
+		}
+	}
+	if err := w.upsert(ctx, h.w.session, f, &sum, shared, stored, head, textState); err != nil {
 		return 0, 0, err
 	}
+	if doc.id != 0 {
+		w.texts = append(w.texts, doc)
+		h.w.textState = textState
+	}
+	h.w.ended = sn.finished
 	for i := h.w.rules; i < len(f.Rules); i++ {
 		if _, err := w.st.insertRule.ExecContext(ctx, int64(h.id), i, f.Rules[i], sn.kinds[i]); err != nil {
 			return 0, 0, fmt.Errorf("flow %d rule hit: %w", h.id, err)
@@ -686,11 +718,7 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 	h.w.rules = len(f.Rules)
 	added := !h.w.written
 	if added {
-		if _, err := w.st.insertURL.ExecContext(ctx, int64(h.id), urlText(f.Request.URL)); err != nil {
-			return 0, 0, fmt.Errorf("flow %d text: %w", h.id, err)
-		}
-	}
-	if added {
+		w.urls = append(w.urls, textDoc{id: int64(h.id), url: urlText(f.Request.URL)})
 		dFlows = 1
 	}
 	dBytes = stored - h.w.stored
@@ -701,7 +729,7 @@ func (w *writer) writeFlow(ctx context.Context, h *handle) (dFlows, dBytes int64
 }
 
 // upsert writes a flow's row.
-func (w *writer) upsert(ctx context.Context, session int64, f *flow.Flow, sum *flow.Summary, shared int, stored int64, head []byte) error {
+func (w *writer) upsert(ctx context.Context, session int64, f *flow.Flow, sum *flow.Summary, shared int, stored int64, head []byte, textState int) error {
 	var endNs int64
 	if !f.End.IsZero() {
 		endNs = f.End.UnixNano()
@@ -721,7 +749,7 @@ func (w *writer) upsert(ctx context.Context, session int64, f *flow.Flow, sum *f
 		int64(f.ReplayOf), f.Imported, rules, shared, stored, head}, d.args()...)
 	note := f.Annotation.Value()
 	args = append(args, sum.Composed, int64(sum.ComposedFrom), sum.Breakpoint, query.HeaderText(f),
-		note.Marked, string(note.Color), note.Comment)
+		note.Marked, string(note.Color), note.Comment, textState)
 	if _, err := w.st.upsertFlow.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("flow %d: %w", f.ID, err)
 	}
