@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"loupe/proxy/flow"
+	"loupe/proxy/store/query"
+	"loupe/web/filter"
 )
 
 // TestTextIndexSameText checks that the text index holds the same text
@@ -33,6 +36,7 @@ func TestTextIndexSameText(t *testing.T) {
 	}
 	plain := flow.Fields{{Name: "Content-Type", Value: "text/plain"}, {Name: "X-Trace", Value: "ÄbC-123"}}
 	gzipped := flow.Fields{{Name: "Content-Type", Value: "text/plain"}, {Name: "Content-Encoding", Value: "gzip"}}
+	binary := flow.Fields{{Name: "Content-Type", Value: "application/octet-stream"}}
 	for _, tc := range []struct {
 		name    string
 		header  flow.Fields
@@ -50,6 +54,8 @@ func TestTextIndexSameText(t *testing.T) {
 		{name: "across batches", header: plain, chunks: [][]byte{[]byte("first half, "), nil, []byte("second half")}},
 		{name: "in a segment", header: plain, chunks: [][]byte{bytes.Repeat([]byte("Segment "), 200)}},
 		{name: "request body only", header: plain, reqBody: []byte("Request Only")},
+		{name: "binary", header: binary, chunks: [][]byte{[]byte("Octet Needle")}},
+		{name: "binary in a segment", header: binary, chunks: [][]byte{bytes.Repeat([]byte("Octets "), 200)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := req("/Text/" + strings.ReplaceAll(tc.name, " ", "-"))
@@ -155,4 +161,58 @@ func indexedText(t *testing.T, s *Store, id int64) (headers, body string) {
 		return b.String()
 	}
 	return text(cols["headers"]), text(cols["body"])
+}
+
+// A binary body is left out of the text index, and a body: term still
+// finds it (by the bounded scan of flows not wholly indexed).
+func TestBinaryBodiesSearchedWithoutIndex(t *testing.T) {
+	for _, tc := range []struct {
+		contentType string
+		indexed     bool
+	}{
+		{"application/json; charset=utf-8", true},
+		{"text/html", true},
+		{"", true},
+		{"application/x-www-form-urlencoded", true},
+		{"application/octet-stream", false},
+		{"image/png", false},
+		{"application/grpc", false},
+	} {
+		t.Run(tc.contentType, func(t *testing.T) {
+			if got := textLike(tc.contentType); got != tc.indexed {
+				t.Errorf("textLike(%q) = %v", tc.contentType, got)
+			}
+		})
+	}
+	s := openStore(t, Config{})
+	for _, ct := range []string{"application/json", "application/octet-stream"} {
+		h := s.Begin("127.0.0.1:5000", req("/bin"), t0)
+		h.BodyEnd(flow.FacetRequest)
+		h.Response(flow.Response{Status: 200, Proto: "HTTP/1.1", Header: flow.Fields{{Name: "Content-Type", Value: ct}}})
+		h.Body(flow.FacetResponse, []byte("find the zyx-needle in "+ct))
+		h.BodyEnd(flow.FacetResponse)
+		h.Finish(t0.Add(time.Millisecond), nil)
+	}
+	waitIndexed(t, s)
+	var states []int
+	rows, err := s.rdb.Query("SELECT text_state FROM flows ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var st int
+		rows.Scan(&st)
+		states = append(states, st)
+	}
+	rows.Close()
+	if !slices.Equal(states, []int{textFull, textPartial}) {
+		t.Errorf("text states %v, want the JSON body indexed and the binary one not", states)
+	}
+	q, err := filter.Parse("body:zyx-needle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := s.List(q, query.Page{}); res.Total != 2 || len(res.Flows) != 2 || !res.Complete {
+		t.Errorf("body search: %+v", res)
+	}
 }
