@@ -10,8 +10,9 @@ import (
 // buffers for each cost a page fault per page on first touch and the
 // runtime's returning them to the system afterwards, several times the
 // copy itself. Buffers come in classes of powers of two and one and a half
-// times those, from 4 KiB to 1 MiB (at most a third of a buffer unused);
-// larger ones are not kept. A sync.Pool lets the collector drop buffers a
+// times those, from 4 KiB to 1 MiB (at most a third of a buffer unused
+// from 8 KiB on), all whole blocks for direct I/O (segment.go); larger ones
+// are not kept. A sync.Pool lets the collector drop buffers a
 // quiet capture no longer needs.
 type bufPool struct {
 	classes [2 * (bufMaxShift - bufMinShift + 1)]sync.Pool
@@ -33,7 +34,7 @@ func bufClass(n int) (class, size int, ok bool) {
 		return 0, 0, false
 	}
 	half := 3 << (shift - 2) // 1.5 × 1<<(shift-1)
-	if n <= half {
+	if n <= half && half%dioBlock == 0 {
 		return 2*(shift-bufMinShift) - 1, half, true
 	}
 	return 2 * (shift - bufMinShift), 1 << shift, true

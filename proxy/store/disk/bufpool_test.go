@@ -11,7 +11,10 @@ func TestBufClass(t *testing.T) {
 		if !ok || size < n {
 			t.Fatalf("bufClass(%d) = %d, %d, %v", n, c, size, ok)
 		}
-		if n > 1<<bufMinShift && size-n > size/3 {
+		if size%dioBlock != 0 {
+			t.Fatalf("bufClass(%d): size %d is not whole blocks", n, size)
+		}
+		if n > 2<<bufMinShift && size-n > size/3 {
 			t.Fatalf("bufClass(%d): size %d wastes more than a third", n, size)
 		}
 		if s, dup := seen[c]; dup && s != size {
