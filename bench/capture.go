@@ -62,8 +62,8 @@ type captureState struct {
 		Truncated uint64 `json:"truncated"`
 		// TruncatedBytes are the body bytes counted but not stored.
 		TruncatedBytes uint64 `json:"truncatedBytes"`
-		Evicted   uint64 `json:"evicted"`
-		Skipped   uint64 `json:"skipped"`
+		Evicted        uint64 `json:"evicted"`
+		Skipped        uint64 `json:"skipped"`
 	} `json:"stats"`
 }
 
