@@ -60,8 +60,10 @@ type captureState struct {
 	Stats struct {
 		Dropped   uint64 `json:"dropped"`
 		Truncated uint64 `json:"truncated"`
-		Evicted   uint64 `json:"evicted"`
-		Skipped   uint64 `json:"skipped"`
+		// TruncatedBytes are the body bytes counted but not stored.
+		TruncatedBytes uint64 `json:"truncatedBytes"`
+		Evicted        uint64 `json:"evicted"`
+		Skipped        uint64 `json:"skipped"`
 	} `json:"stats"`
 }
 
@@ -197,6 +199,7 @@ func (b *bench) compareModes(ctx context.Context, id string, modes []captureMode
 				prev.state.Flows += rec.state.Flows
 				prev.state.Stats.Dropped += rec.state.Stats.Dropped
 				prev.state.Stats.Truncated += rec.state.Stats.Truncated
+				prev.state.Stats.TruncatedBytes += rec.state.Stats.TruncatedBytes
 				rec = prev
 			}
 			out[m.name] = rec
@@ -223,8 +226,8 @@ func costRow(id, name string, base, with recording, target float64) row {
 // recordedNote says how much of the load a run recorded, and what the
 // proxy spent after the load.
 func recordedNote(rec recording) string {
-	return fmt.Sprintf("%d requests, %d flows kept, %d dropped, %d bodies truncated; %.0f µs per request during the load, idle %.1f s after it",
-		rec.load.Requests, rec.state.Flows, rec.state.Stats.Dropped, rec.state.Stats.Truncated,
+	return fmt.Sprintf("%d requests, %d flows kept, %d dropped, %d bodies truncated (%s not stored); %.0f µs per request during the load, idle %.1f s after it",
+		rec.load.Requests, rec.state.Flows, rec.state.Stats.Dropped, rec.state.Stats.Truncated, fmtMB(int64(rec.state.Stats.TruncatedBytes)),
 		float64(rec.cpuLoad.run.Microseconds())/float64(max(rec.load.Requests, 1)), rec.settle.Seconds())
 }
 

@@ -19,7 +19,10 @@
 // Layout of the capture directory: capture.db (WAL mode,
 // synchronous=NORMAL), segments/ (append-only files holding bodies larger
 // than Config.InlineMax, removed whole once no flow refers to them), and
-// lock (one process at a time). The schema is versioned (PRAGMA
+// lock (one process at a time). Body bytes travel in recycled, block-aligned
+// buffers and reach their segment by direct I/O where the file system
+// allows it, one vectored write per body per batch: the kernel copies
+// nothing more, and the one copy is the recorder's. The schema is versioned (PRAGMA
 // user_version, with application_id marking the file as a Loupe capture)
 // and migrated in order, in one transaction.
 //

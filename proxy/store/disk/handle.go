@@ -177,10 +177,11 @@ func (h *handle) Body(facet flow.Facet, p []byte) {
 	if keep == 0 {
 		return
 	}
-	data := make([]byte, keep)
+	data := s.q.bufs.get(int(keep))
 	copy(data, p)
 	if !s.q.push(event{h: h, kind: evBody, facet: int8(i), data: data}) {
 		s.q.release(keep)
+		s.q.bufs.put(data)
 	}
 }
 

@@ -50,9 +50,12 @@ type queue struct {
 	bytes     atomic.Int64 // reserved body and message bytes
 	events    atomic.Int64 // reserved body and message events
 
-	batch int           // queue length that wakes the writer at once
-	kick  chan struct{} // the queue became non-empty
-	full  chan struct{} // the queue reached batch events
+	bufs bufPool // body buffers, back from the writer once written
+
+	batch      int           // queue length that wakes the writer at once
+	batchBytes int64         // reserved bytes that wake the writer at once
+	kick       chan struct{} // the queue became non-empty
+	full       chan struct{} // the queue reached batch events or batchBytes
 }
 
 func newQueue(cfg Config) *queue {
@@ -60,8 +63,12 @@ func newQueue(cfg Config) *queue {
 		maxBytes:  cfg.QueueBytes,
 		maxEvents: int64(cfg.QueueEvents),
 		batch:     cfg.BatchEvents,
-		kick:      make(chan struct{}, 1),
-		full:      make(chan struct{}, 1),
+		// Large bodies fill the queue's bytes long before its events: a
+		// writer that waited BatchDelay for them would find the queue full
+		// and the bodies cut.
+		batchBytes: cfg.QueueBytes / 8,
+		kick:       make(chan struct{}, 1),
+		full:       make(chan struct{}, 1),
 	}
 }
 
@@ -100,7 +107,7 @@ func (q *queue) push(e event) bool {
 	if n == 1 {
 		signal(q.kick)
 	}
-	if n == q.batch {
+	if n == q.batch || (e.kind != evFlow && q.bytes.Load() >= q.batchBytes) {
 		signal(q.full)
 	}
 	return true

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 )
 
 // segFile is what the segments need of a file; tests substitute one that
@@ -54,9 +55,13 @@ type segments struct {
 
 	cur   segFile
 	curID int64 // 0: none open
-	off   int64 // bytes in cur
-	next  int64 // id of the next segment
-	sizes map[int64]int64
+	// direct is cur opened a second time for direct I/O (nil: none, or
+	// the file system refuses it), and noDirect stops trying.
+	direct   *os.File
+	noDirect bool
+	off      int64 // bytes in cur
+	next     int64 // id of the next segment
+	sizes    map[int64]int64
 
 	files, bytes atomic.Int64
 }
@@ -117,6 +122,145 @@ func (s *segments) append(p []byte) (id, off int64, err error) {
 	return id, off, nil
 }
 
+// extent is a run of bytes in one segment.
+type extent struct{ seg, off, n int64 }
+
+// appendAll writes chunks back to back, as append would one by one, but
+// with one vectored write per segment they land in rather than one write
+// per chunk: the kernel copies a large write into the page cache for much
+// less CPU per byte than many small ones. It returns the extents written
+// (one per segment) and, on error, how many chunks were written whole.
+func (s *segments) appendAll(chunks [][]byte) (exts []extent, done int, err error) {
+	for done < len(chunks) {
+		if n := int64(len(chunks[done])); s.cur == nil || (s.off > 0 && s.off+n > s.size) {
+			if err := s.roll(); err != nil {
+				return exts, done, err
+			}
+		}
+		if s.directOK(chunks[done]) {
+			if n, ok := s.appendDirect(chunks[done:]); ok {
+				exts = append(exts, n.ext)
+				done += n.chunks
+				continue
+			}
+		}
+		// The run of chunks that fits in the current segment (at least one).
+		end, n := done, int64(0)
+		for end < len(chunks) && end-done < maxIOV {
+			c := int64(len(chunks[end]))
+			if end > done && s.off+n+c > s.size {
+				break
+			}
+			n += c
+			end++
+		}
+		if err := writeAllAt(s.cur, chunks[done:end], s.off); err != nil {
+			return exts, done, fmt.Errorf("write segment %s: %w", segName(s.curID), err)
+		}
+		exts = append(exts, extent{s.curID, s.off, n})
+		s.off += n
+		s.sizes[s.curID] = s.off
+		s.bytes.Add(n)
+		done = end
+	}
+	return exts, done, nil
+}
+
+// dioBlock is the alignment direct I/O asks of offsets, lengths and
+// buffers (the largest logical block size in common use).
+const dioBlock = 4096
+
+// directOK reports whether c can be written with direct I/O: the file
+// system takes it, and c's buffer is aligned with room to pad its length
+// to a whole block (body buffers from bufPool are).
+func (s *segments) directOK(c []byte) bool {
+	if s.noDirect || len(c) == 0 || cap(c) < alignUp(len(c)) {
+		return false
+	}
+	return uintptr(unsafe.Pointer(unsafe.SliceData(c)))%dioBlock == 0
+}
+
+func alignUp(n int) int { return (n + dioBlock - 1) &^ (dioBlock - 1) }
+
+// directRun is what appendDirect wrote.
+type directRun struct {
+	ext    extent
+	chunks int
+}
+
+// appendDirect writes the longest run of chunks it can with direct I/O,
+// bypassing the page cache: the kernel then copies nothing (a buffered
+// write into the page cache costs several times the recorder's own copy).
+// The run starts at the next block boundary and ends at the first chunk
+// whose length is not whole blocks; that chunk's last block is padded with
+// zeros (its buffer has room) and the padding belongs to no body. ok is
+// false when direct I/O is not to be had; the caller writes the chunks
+// through the page cache instead.
+func (s *segments) appendDirect(chunks [][]byte) (run directRun, ok bool) {
+	if s.direct == nil {
+		f, ok := s.cur.(*os.File)
+		if !ok {
+			s.noDirect = true
+			return run, false
+		}
+		d, err := openDirect(f.Name())
+		if err != nil {
+			s.noDirect = true
+			return run, false
+		}
+		s.direct = d
+	}
+	off := int64(alignUp(int(s.off)))
+	var bufs [][]byte
+	var n, padded int64
+	for _, c := range chunks {
+		if len(bufs) == maxIOV || !s.directOK(c) {
+			break
+		}
+		p := int64(alignUp(len(c)))
+		if len(bufs) > 0 && off+padded+p > s.size {
+			break
+		}
+		b := c[:p]
+		clear(b[len(c):])
+		bufs = append(bufs, b)
+		n += int64(len(c))
+		padded += p
+		if p != int64(len(c)) {
+			break
+		}
+	}
+	if err := pwritev(s.direct, bufs, off); err != nil {
+		// The file system took the open but not the write (or the disk
+		// failed): the page cache path tries again, and says which.
+		s.direct.Close()
+		s.direct, s.noDirect = nil, true
+		return run, false
+	}
+	s.bytes.Add(off + padded - s.off)
+	s.off = off + padded
+	s.sizes[s.curID] = s.off
+	return directRun{ext: extent{s.curID, off, n}, chunks: len(bufs)}, true
+}
+
+// maxIOV bounds the buffers of one vectored write (Linux takes 1,024).
+const maxIOV = 1024
+
+// writeAllAt writes bufs back to back at off: one pwritev on a plain file
+// (the loop covers short writes), one WriteAt per buffer on anything else.
+func writeAllAt(f segFile, bufs [][]byte, off int64) error {
+	if of, ok := f.(*os.File); ok && len(bufs) > 1 {
+		return pwritev(of, bufs, off)
+	}
+	for _, b := range bufs {
+		if _, err := f.WriteAt(b, off); err != nil {
+			return err
+		}
+		off += int64(len(b))
+	}
+	return nil
+}
+
 // roll closes the current segment (synced: its bytes are referenced by
 // commits that a checkpoint makes durable) and starts the next.
 func (s *segments) roll() error {
@@ -143,6 +287,10 @@ func (s *segments) closeCurrent() error {
 	}
 	f := s.cur
 	s.cur, s.curID, s.off = nil, 0, 0
+	if s.direct != nil {
+		s.direct.Close()
+		s.direct = nil
+	}
 	err := f.Sync()
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -431,8 +431,19 @@ func (w *writer) writeBatch(evs []event) bool {
 			s.q.release(int64(len(e.data)))
 		}
 	}
-	if err != nil {
+	failed := err != nil
+	if failed {
 		w.failBatch(evs, err)
+	}
+	// The batch is done with its body bytes (the database and the text
+	// index copied what they keep): their buffers serve new chunks.
+	for i := range evs {
+		if e := &evs[i]; e.kind == evBody {
+			s.q.bufs.put(e.data)
+			e.data = nil
+		}
+	}
+	if failed {
 		return false
 	}
 	s.c.batches.Add(1)
@@ -563,22 +574,11 @@ func (w *writer) writeBody(ctx context.Context, g *chunkGroup) error {
 		return nil
 	}
 	fw.segment = true
-	// Write the chunks, merging those that land back to back into one
-	// extent, so that a body costs one statement per segment per batch.
-	type extent struct{ seg, off, n int64 }
-	var exts []extent
-	for ci, c := range g.chunks {
-		seg, off, err := w.segs.append(c)
-		if err != nil {
-			w.bodyLost(h, fw, g.chunks[ci:], err)
-			break
-		}
-		n := int64(len(c))
-		if k := len(exts) - 1; k >= 0 && exts[k].seg == seg && exts[k].off+exts[k].n == off {
-			exts[k].n += n
-		} else {
-			exts = append(exts, extent{seg, off, n})
-		}
+	// Write the chunks with one vectored write per segment, so that a body
+	// costs one write and one statement per segment per batch.
+	exts, done, err := w.segs.appendAll(g.chunks)
+	if err != nil {
+		w.bodyLost(h, fw, g.chunks[done:], err)
 	}
 	for _, e := range exts {
 		if fw.seq > 0 && fw.lastSeg == e.seg && fw.lastEnd == e.off {
