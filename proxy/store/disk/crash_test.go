@@ -31,13 +31,15 @@ func crashSize(id flow.ID) int { return int(id*7919) % 20_000 }
 // of the finished flows the flush covered ("flushed N") and of the flows it
 // began and never finishes, one per hundred ("pending N"). Between its
 // flushes the writer commits batches on its own, so a kill can land at any
-// point of a write. It stops by itself after 20 s or 100,000 flows, should
-// nobody kill it, and a watchdog ends it after 30 s in any case.
+// point of a write. It stops by itself after 90 s or 100,000 flows, should
+// nobody kill it (bounds for a loaded machine, where 2,000 flows under the
+// race detector took more than 20 s), and a watchdog ends it after 110 s in
+// any case.
 func crashChild() {
 	// A watchdog that holds whatever the store does: the child must end even
 	// if a Flush never returns and its parent is gone.
 	go func() {
-		time.Sleep(30 * time.Second)
+		time.Sleep(110 * time.Second)
 		os.Exit(4)
 	}()
 	dir := os.Getenv(crashChildEnv)
@@ -48,7 +50,7 @@ func crashChild() {
 		os.Exit(2)
 	}
 	out := bufio.NewWriter(os.Stdout)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	var batch, longs []flow.ID
 	for i := 0; i < 100_000 && time.Now().Before(deadline); i++ {
 		if i%100 == 0 {
@@ -149,7 +151,9 @@ read:
 		}
 	}
 	if len(flushed) < crashFlows || len(pending) == 0 {
-		t.Fatalf("child stopped after %d flushed flows: %s", len(flushed), stderr.String())
+		cmd.Process.Kill()
+		cmd.Wait() // stderr is complete, and no longer written, once the child is gone
+		t.Fatalf("child stopped after %d flushed flows and %d pending: %s", len(flushed), len(pending), stderr.String())
 	}
 	// The child is still recording (it never waits for the parent): the
 	// kill lands in the middle of its load.
