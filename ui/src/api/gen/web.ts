@@ -94,6 +94,10 @@ export interface FlowPage {
   session: flow.SessionID;
 }
 /**
+ * listing is what GET /api/flows and GET /api/tree both read from the
+ * query string.
+ */
+/**
  * ReplayAnswer is the answer of POST /api/flows/{id}/replay.
  */
 export interface ReplayAnswer {
