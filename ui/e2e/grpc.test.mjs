@@ -95,7 +95,8 @@ test("2. a failed call's detail names its status; a successful one shows its tra
 test("3. a server stream shows every message", T, async () => {
   await openRow("/Server");
   const msgs = page.locator("[data-testid=detail] [data-testid=grpc-view] [data-testid=grpc-message]");
-  await msgs.first().waitFor();
+  // The pane may render again as the flow's row settles: wait for the three messages, then read them.
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=detail] [data-testid=grpc-view] [data-testid=grpc-message]").length === 3);
   assert.deepEqual(await msgs.evaluateAll((els) => els.map((e) => e.querySelector(".pb-str")?.textContent)), ['"tick 0"', '"tick 1"', '"tick 2"']);
   assert.match(await page.locator("[data-testid=response-trailers]").textContent(), /X-Count\s*3/);
   await shot("03-stream");
