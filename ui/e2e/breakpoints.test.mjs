@@ -14,7 +14,7 @@ import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, ctx, page, hasCore;
 const T = { timeout: 60_000 };
-const { test, shot, eventually } = pageKit({ page: () => page, prefix: "breakpoints" });
+const { test, shot, eventually } = pageKit({ page: () => page, prefix: "breakpoints", eventuallyMs: 30_000 });
 
 /** seen holds what the origin received, in order. */
 const seen = [];
