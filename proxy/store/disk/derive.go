@@ -3,7 +3,6 @@ package disk
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"loupe/proxy/flow"
 	"loupe/proxy/store/query"
@@ -67,47 +66,18 @@ func (d *derived) args() []any {
 }
 
 // backfillQueryColumns fills the derived columns and the URL index of the
-// flows written before schema version 3, from their heads, in chunks.
+// flows written before schema version 3.
 func backfillQueryColumns(ctx context.Context, conn querier) error {
-	const chunk = 1000
 	upd := `UPDATE flows SET kind = ?, target = ?, grpc_status = ?, grpc_message = ?, is_grpc = ?, q_host = ?,
 		q_host_rev = ?, q_port = ?, q_path = ?, q_pathq = ?, q_grpc_error = ? WHERE id = ?`
-	cursor := int64(0)
-	for {
-		rows, err := conn.QueryContext(ctx, `SELECT `+headCols+` FROM flows WHERE id > ? ORDER BY id LIMIT ?`, cursor, chunk)
-		if err != nil {
-			return fmt.Errorf("backfill: %w", err)
+	return eachStoredFlow(ctx, conn, func(id int64, f *flow.Flow) error {
+		d := derive(f)
+		if _, err := conn.ExecContext(ctx, upd, append(d.args(), id)...); err != nil {
+			return err
 		}
-		var heads []storedHead
-		for rows.Next() {
-			r, err := scanHead(rows)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("backfill: %w", err)
-			}
-			heads = append(heads, r)
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("backfill: %w", err)
-		}
-		if len(heads) == 0 {
-			return nil
-		}
-		for i := range heads {
-			cursor = int64(heads[i].cols.id)
-			f, err := heads[i].decode()
-			if err != nil {
-				return fmt.Errorf("backfill: %w", err)
-			}
-			d := derive(f)
-			if _, err := conn.ExecContext(ctx, upd, append(d.args(), cursor)...); err != nil {
-				return fmt.Errorf("backfill flow %d: %w", cursor, err)
-			}
-			if _, err := conn.ExecContext(ctx, "INSERT INTO flow_url (rowid, url) VALUES (?, ?)", cursor, urlText(f.Request.URL)); err != nil {
-				return fmt.Errorf("backfill flow %d: %w", cursor, err)
-			}
-		}
-	}
+		_, err := conn.ExecContext(ctx, "INSERT INTO flow_url (rowid, url) VALUES (?, ?)", id, urlText(f.Request.URL))
+		return err
+	})
 }
 
 var _ querier = (*sql.Conn)(nil)
