@@ -24,13 +24,14 @@ import (
 // captureMode is one way of running Loupe in those scenarios.
 type captureMode struct {
 	name string
+	id   string // names its profiles (-pprof)
 	args []string
 }
 
 var (
-	modeDurable = captureMode{"durable capture", nil}
-	modeMemory  = captureMode{"memory store (-ephemeral)", []string{"-ephemeral"}}
-	modePaused  = captureMode{"capture paused", []string{"-capture-paused"}}
+	modeDurable = captureMode{"durable capture", "durable", nil}
+	modeMemory  = captureMode{"memory store (-ephemeral)", "memory", []string{"-ephemeral"}}
+	modePaused  = captureMode{"capture paused", "paused", []string{"-capture-paused"}}
 )
 
 // recording is what one recorded run measured.
@@ -97,15 +98,15 @@ func (b *bench) recordRun(ctx context.Context, mode captureMode, spec loadSpec, 
 		spec.url = b.org.plain.urls(path)
 		cpu0, ok0 := readSched(t.pid)
 		var prof *profiler
-		if b.cfg.pprofOut != "" && mode.name == modeDurable.name && spec.count == nil {
-			prof = b.startProfile(t, "durable")
+		if b.cfg.pprofOut != "" && spec.count == nil {
+			prof = b.startProfile(t, mode.id)
 		}
 		rec.load = runLoad(ctx, spec)
 		cpu1, ok1 := readSched(t.pid)
 		end := time.Now()
 		if prof != nil {
 			fmt.Fprintln(b.stderr, "bench:", prof.finish())
-			prof = b.startProfile(t, "durable-after")
+			prof = b.startProfile(t, mode.id+"-after")
 		}
 		cpu2, ok2 := waitIdle(ctx, t.pid, cpu1, 10*time.Minute)
 		if prof != nil {
@@ -192,8 +193,8 @@ func (b *bench) compareModes(ctx context.Context, id string, modes []captureMode
 			}
 			if prev, ok := out[m.name]; ok {
 				prev.load = prev.load.merge(rec.load, false)
-				prev.cpuLoad = sched{prev.cpuLoad.run + rec.cpuLoad.run, prev.cpuLoad.wait + rec.cpuLoad.wait}
-				prev.cpuAll = sched{prev.cpuAll.run + rec.cpuAll.run, prev.cpuAll.wait + rec.cpuAll.wait}
+				prev.cpuLoad = prev.cpuLoad.add(rec.cpuLoad)
+				prev.cpuAll = prev.cpuAll.add(rec.cpuAll)
 				prev.settle = max(prev.settle, rec.settle)
 				prev.peakRSS = max(prev.peakRSS, rec.peakRSS)
 				prev.state.Flows += rec.state.Flows
@@ -226,9 +227,10 @@ func costRow(id, name string, base, with recording, target float64) row {
 // recordedNote says how much of the load a run recorded, and what the
 // proxy spent after the load.
 func recordedNote(rec recording) string {
-	return fmt.Sprintf("%d requests, %d flows kept, %d dropped, %d bodies truncated (%s not stored); %.0f µs per request during the load, idle %.1f s after it",
+	return fmt.Sprintf("%d requests, %d flows kept, %d dropped, %d bodies truncated (%s not stored); %.0f µs per request during the load, idle %.1f s after it; %.1f page faults per request",
 		rec.load.Requests, rec.state.Flows, rec.state.Stats.Dropped, rec.state.Stats.Truncated, fmtMB(int64(rec.state.Stats.TruncatedBytes)),
-		float64(rec.cpuLoad.run.Microseconds())/float64(max(rec.load.Requests, 1)), rec.settle.Seconds())
+		float64(rec.cpuLoad.run.Microseconds())/float64(max(rec.load.Requests, 1)), rec.settle.Seconds(),
+		float64(rec.cpuAll.faults)/float64(max(rec.load.Requests, 1)))
 }
 
 // k) proxy CPU per small request: durable capture against memory store.

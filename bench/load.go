@@ -69,8 +69,8 @@ func (s stats) merge(o stats, first bool) stats {
 	}
 	s.lat = append(s.lat, o.lat...)
 	slices.Sort(s.lat)
-	s.self = sched{s.self.run + o.self.run, s.self.wait + o.self.wait}
-	s.proxy = sched{s.proxy.run + o.proxy.run, s.proxy.wait + o.proxy.wait}
+	s.self = s.self.add(o.self)
+	s.proxy = s.proxy.add(o.proxy)
 	s.haveSelf = s.haveSelf && o.haveSelf
 	s.haveProxy = s.haveProxy && o.haveProxy
 	s.originConns += o.originConns

@@ -67,7 +67,10 @@ func readProc(pid int) (procStats, error) {
 // sched is the CPU time a process got and the time its threads spent
 // runnable but waiting for a CPU (from /proc/<pid>/task/*/schedstat). On a
 // shared machine the wait says how much of a result is other people's load.
-type sched struct{ run, wait time.Duration }
+type sched struct {
+	run, wait time.Duration
+	faults    int64 // minor page faults of the whole process (first touches of memory)
+}
 
 func readSched(pid int) (sched, bool) {
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
@@ -89,10 +92,20 @@ func readSched(pid int) (sched, bool) {
 		s.run += time.Duration(run)
 		s.wait += time.Duration(wait)
 	}
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Past the command name in parentheses, minflt is the 8th field.
+		if _, rest, ok := strings.Cut(string(data), ") "); ok {
+			if f := strings.Fields(rest); len(f) > 7 {
+				s.faults, _ = strconv.ParseInt(f[7], 10, 64)
+			}
+		}
+	}
 	return s, true
 }
 
-func (s sched) sub(o sched) sched { return sched{s.run - o.run, s.wait - o.wait} }
+func (s sched) add(o sched) sched { return sched{s.run + o.run, s.wait + o.wait, s.faults + o.faults} }
+
+func (s sched) sub(o sched) sched { return sched{s.run - o.run, s.wait - o.wait, s.faults - o.faults} }
 
 func (s sched) String() string {
 	return fmt.Sprintf("%.1fs CPU, %.1fs waiting", s.run.Seconds(), s.wait.Seconds())

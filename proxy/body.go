@@ -350,21 +350,29 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 	f, _ := w.(http.Flusher)
 	held := f != nil // w may hold the head
 	bufs := &s.x.p.bufs
-	small := bufs.getSmall()
+	var small *[smallCopyBuf]byte
 	var large *[largeCopyBuf]byte
+	lender, _ := s.x.h.(flow.BodyLender)
+	var lent []byte // the buffer being read into, when the recorder lent it
 	defer func() {
-		bufs.small.Put(small)
+		if small != nil {
+			bufs.small.Put(small)
+		}
 		if large != nil {
 			bufs.large.Put(large)
 		}
+		if lent != nil {
+			lender.ReturnBody(lent)
+		}
 	}()
-	buf := small[:]
+	size := smallCopyBuf
 	var written int64
 	for {
 		if held && !ready(s.src) {
 			f.Flush()
 			held = false
 		}
+		buf := s.readBuf(size, lender, &lent, &small, &large)
 		n, rerr := s.Read(buf)
 		if n > 0 {
 			wn, werr := w.Write(buf[:n])
@@ -377,17 +385,45 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 			}
 			held = f != nil
 		}
+		if lent != nil {
+			lender.ReturnBody(lent)
+			lent = nil
+		}
 		if rerr == io.EOF {
 			return written, nil
 		}
 		if rerr != nil {
 			return written, rerr
 		}
-		if n == len(buf) && large == nil {
-			large = bufs.getLarge()
-			buf = large[:]
+		if n == len(buf) {
+			size = largeCopyBuf
 		}
 	}
+}
+
+// readBuf is the buffer for WriteTo's next read of size bytes. When the
+// origin's body is served as it is and the recorder lends buffers
+// (flow.BodyLender), it reads into one of those, so that the bytes the
+// capture keeps are the bytes read, never copied: only ownerBody reads
+// into it, and WriteTo writes it to the client and gives it back. Else it
+// is one of the proxy's pooled copy buffers.
+func (s *servedBody) readBuf(size int, lender flow.BodyLender, lent *[]byte, small **[smallCopyBuf]byte, large **[largeCopyBuf]byte) []byte {
+	if _, direct := s.src.(*ownerBody); lender != nil && direct && !s.record && s.abort == nil {
+		if b := lender.LendBody(size); b != nil {
+			*lent = b
+			return b
+		}
+	}
+	if size == largeCopyBuf {
+		if *large == nil {
+			*large = s.x.p.bufs.getLarge()
+		}
+		return (*large)[:]
+	}
+	if *small == nil {
+		*small = s.x.p.bufs.getSmall()
+	}
+	return (*small)[:]
 }
 
 // owner is the origin's body this served body reads from, or nil (an

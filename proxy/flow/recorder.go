@@ -34,7 +34,8 @@ type Handle interface {
 	// Response records the head as served to the client.
 	Response(resp Response)
 	// Body appends bytes that crossed the proxy to one facet. The recorder
-	// copies what it keeps (p is reused by the caller) and counts the rest.
+	// copies what it keeps (p is reused by the caller) and counts the rest;
+	// a BodyLender may instead keep p when p starts a buffer it lent.
 	Body(facet Facet, p []byte)
 	// BodyEnd marks a facet as read to its end.
 	BodyEnd(facet Facet)
@@ -82,6 +83,24 @@ type Handle interface {
 	// Finish ends the flow at time end: done when err is nil, else error with
 	// err's message. Calls after the first are ignored.
 	Finish(end time.Time, err error)
+}
+
+// BodyLender is a Handle that can keep body bytes without copying them: the
+// proxy reads a body into a buffer the handle lends, and a Body call whose
+// p starts that buffer may keep a reference to it instead of a copy. For
+// large bodies the copy into the capture costs as much CPU as the proxy's
+// own work; lending removes it. The memory store does not lend.
+//
+// A caller lends only where nothing but itself reads into the buffer: once
+// it has passed the buffer to Body it never writes to it again, and it
+// only reads the bytes it passed until it gives the buffer back.
+type BodyLender interface {
+	// LendBody returns a buffer of length n for the next read of a body,
+	// or nil when the handle has none to lend (the caller uses its own).
+	LendBody(n int) []byte
+	// ReturnBody gives back a buffer from LendBody, whether or not Body
+	// kept part of it.
+	ReturnBody(b []byte)
 }
 
 // Recorded is a finished flow together with its body bytes (wire form, as

@@ -3,6 +3,7 @@ package disk
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
 // bufPool recycles the buffers that carry body bytes from the recorder to
@@ -60,4 +61,29 @@ func (p *bufPool) put(b []byte) {
 	}
 	b = b[:0]
 	p.classes[c].Put(&b)
+}
+
+// lentBuf is a pool buffer lent to the proxy (flow.BodyLender): the proxy
+// reads a body into it and the writer may store a prefix of it. It goes
+// back to the pool when the last of them lets go; until then nobody
+// writes to it except the writer padding past the stored prefix for
+// direct I/O.
+type lentBuf struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+// lend returns a buffer of length n with one reference (the borrower's).
+func (p *bufPool) lend(n int) *lentBuf {
+	lb := &lentBuf{b: p.get(n)}
+	lb.refs.Store(1)
+	return lb
+}
+
+// release drops one reference; the last one returns the buffer to p.
+func (lb *lentBuf) release(p *bufPool) {
+	if lb.refs.Add(-1) == 0 {
+		p.put(lb.b)
+		lb.b = nil
+	}
 }

@@ -1,8 +1,10 @@
 package disk
 
 import (
+	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"loupe/proxy/flow"
 )
@@ -49,12 +51,18 @@ type handle struct {
 	dirty    bool // an evFlow is waiting
 	finished bool
 	gone     bool // deleted, evicted or cleared: record nothing more
+	// lent are the buffers lent to the proxy and not yet given back
+	// (flow.BodyLender); at most a couple at a time.
+	lent []*lentBuf
 
 	w writerState
 	b batchState // the writer's marks during one batch
 }
 
-var _ flow.Handle = (*handle)(nil)
+var (
+	_ flow.Handle     = (*handle)(nil)
+	_ flow.BodyLender = (*handle)(nil)
+)
 
 // writerState is the writer's view of a flow: what it has written. Saved
 // before each batch and restored when the batch's transaction fails.
@@ -161,9 +169,18 @@ func (h *handle) Body(facet flow.Facet, p []byte) {
 	if fs.stopped || keep < 0 {
 		keep = 0
 	}
-	if keep > 0 && !s.q.reserve(keep) {
+	// A lent buffer is kept as it is when the bytes fill enough of it to
+	// be worth its room in the queue; anything else is copied.
+	lb := h.lentLocked(p)
+	if lb != nil && (keep != n || 2*n < int64(cap(lb.b)) || !s.q.reserve(int64(cap(lb.b)))) {
+		lb = nil
+	}
+	if lb == nil && keep > 0 && !s.q.reserve(keep) {
 		keep = 0
 		fs.stopped = true
+	}
+	if lb != nil {
+		lb.refs.Add(1) // the event's, taken under h.mu: ReturnBody cannot free it first
 	}
 	if keep < n {
 		if !fs.truncated {
@@ -177,11 +194,58 @@ func (h *handle) Body(facet flow.Facet, p []byte) {
 	if keep == 0 {
 		return
 	}
-	data := s.q.bufs.get(int(keep))
-	copy(data, p)
-	if !s.q.push(event{h: h, kind: evBody, facet: int8(i), data: data}) {
-		s.q.release(keep)
-		s.q.bufs.put(data)
+	e := event{h: h, kind: evBody, facet: int8(i), data: p, lent: lb}
+	if lb == nil {
+		e.data = s.q.bufs.get(int(keep))
+		copy(e.data, p)
+	}
+	if !s.q.push(e) {
+		s.q.release(e.reserved())
+		e.done(&s.q.bufs)
+	}
+}
+
+// lentLocked is the lent buffer that p starts, if any; h.mu is held.
+func (h *handle) lentLocked(p []byte) *lentBuf {
+	for _, lb := range h.lent {
+		if unsafe.SliceData(lb.b) == unsafe.SliceData(p) {
+			return lb
+		}
+	}
+	return nil
+}
+
+// lendMin is the smallest read worth a lent buffer: below it the copy is
+// cheap, and a pool buffer held for a few bytes would crowd the queue.
+const lendMin = 16 << 10
+
+// LendBody lends a pool buffer to read a body into (flow.BodyLender), so
+// that Body can queue the bytes read without copying them.
+func (h *handle) LendBody(n int) []byte {
+	if n < lendMin {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished || h.gone {
+		return nil
+	}
+	lb := h.s.q.bufs.lend(n)
+	h.lent = append(h.lent, lb)
+	return lb.b
+}
+
+// ReturnBody takes back a buffer from LendBody; it returns to the pool
+// once the writer, too, is done with what Body queued from it.
+func (h *handle) ReturnBody(b []byte) {
+	h.mu.Lock()
+	lb := h.lentLocked(b)
+	if lb != nil {
+		h.lent = slices.DeleteFunc(h.lent, func(x *lentBuf) bool { return x == lb })
+	}
+	h.mu.Unlock()
+	if lb != nil {
+		lb.release(&h.s.q.bufs)
 	}
 }
 

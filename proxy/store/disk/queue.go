@@ -31,6 +31,29 @@ type event struct {
 	facet int8
 	data  []byte
 	ws    *flow.WSMessage // evWS only; Data is data
+	// lent is the buffer data is a prefix of when the proxy lent it
+	// (flow.BodyLender) rather than the recorder copying into it: the
+	// event holds a reference, and the whole buffer is reserved.
+	lent *lentBuf
+}
+
+// reserved is the queue room the event holds (see queue.reserve).
+func (e *event) reserved() int64 {
+	if e.lent != nil {
+		return int64(cap(e.lent.b))
+	}
+	return int64(len(e.data))
+}
+
+// done gives the event's body buffer back once the writer is done with it.
+func (e *event) done(p *bufPool) {
+	if e.lent != nil {
+		e.lent.release(p)
+		e.lent = nil
+	} else {
+		p.put(e.data)
+	}
+	e.data = nil
 }
 
 // queue is the bounded hand-over from the recorder's callers to the one

@@ -428,7 +428,7 @@ func (w *writer) writeBatch(evs []event) bool {
 	})
 	for i := range evs {
 		if e := &evs[i]; e.kind != evFlow {
-			s.q.release(int64(len(e.data)))
+			s.q.release(e.reserved())
 		}
 	}
 	failed := err != nil
@@ -439,8 +439,7 @@ func (w *writer) writeBatch(evs []event) bool {
 	// index copied what they keep): their buffers serve new chunks.
 	for i := range evs {
 		if e := &evs[i]; e.kind == evBody {
-			s.q.bufs.put(e.data)
-			e.data = nil
+			e.done(&s.q.bufs)
 		}
 	}
 	if failed {
