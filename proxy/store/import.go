@@ -259,6 +259,7 @@ func (im *memImport) Commit() (Session, []flow.ID, error) {
 		if im.t.Verbatim {
 			m.Add(im.olds[i], e.flow.ID)
 			e.flow.ReplayOf = m.Lookup(e.flow.ReplayOf)
+			e.flow.ComposedFrom = m.Lookup(e.flow.ComposedFrom)
 		}
 		s.insertLocked(e)
 	}

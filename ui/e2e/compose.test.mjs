@@ -12,7 +12,7 @@ import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
 const T = { timeout: 60_000 };
-const { test, shot, eventually, setFilter } = pageKit({ page: () => page, prefix: "compose" });
+const { test, shot, eventually, setFilter, waitCount } = pageKit({ page: () => page, prefix: "compose" });
 
 /** seen holds what the origin received, in order. */
 const seen = [];
@@ -110,6 +110,14 @@ test("1. Edit and send: a changed header and body reach the origin; the new flow
   await setFilter("path:/orders*");
   await page.locator(`.row[data-id="${newest.id}"] .badge.b-composed`).waitFor();
   await shot("01-sent");
+
+  // The original's menu lists the requests made from it.
+  await page.locator(`.row[data-id="${origID}"]`).click({ button: "right" });
+  await page.click("[data-testid=menu-made-from]");
+  const made = `replay:${origID} or composed:${origID}`;
+  await eventually(async () => (await page.inputValue("[data-testid=filter]")) === made, "the filter box shows the query");
+  await waitCount(1);
+  assert.equal(Number(await page.locator(".row[data-id]").first().getAttribute("data-id")), newest.id);
 });
 
 test("2. Paste cURL: a browser's command becomes a request; it is sent and kept in the history", T, async () => {

@@ -19,7 +19,7 @@
 //
 // Keys: method, status, host, path, port, type, body, rule, error, ws, kind,
 // grpc, header, reqheader, resheader, duration, size, marked, color,
-// comment. Text without a key
+// comment, composed, replay. Text without a key
 // matches the URL. A term like `https://x` (a colon followed by "//") is
 // text, not a key. An unknown key, a missing value, an unterminated quote,
 // a lone "-", an unbalanced parenthesis or a misplaced operator is a bad
@@ -370,6 +370,14 @@ func makeTerm(raw, text string, quoted bool) (query.Term, error) {
 	case query.WS:
 		if t.Value != "" {
 			return t, errors.New("ws: takes no value")
+		}
+	case query.Composed, query.Replay:
+		if t.Value != "" {
+			id, err := strconv.ParseUint(strings.TrimPrefix(t.Value, "#"), 10, 63)
+			if err != nil || id == 0 {
+				return t, fmt.Errorf("%s: takes a flow's number or nothing (%s:42: made from flow 42)", key, lower(key))
+			}
+			t.Of = flow.ID(id)
 		}
 	case query.Port, query.Duration, query.Size:
 		r, err := numberRange(k, t.Low)

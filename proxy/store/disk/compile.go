@@ -230,6 +230,16 @@ func termSQL(t *query.Term) (expr string, args []any, exact bool) {
 		return "grpc_status = ?", []any{t.GRPC}, true
 	case query.Marked:
 		return "marked != 0", nil, true
+	case query.Composed:
+		if t.Of != 0 {
+			return "composed != 0 AND composed_from = ?", []any{int64(t.Of)}, true
+		}
+		return "composed != 0", nil, true
+	case query.Replay:
+		if t.Of != 0 {
+			return "replay_of = ?", []any{int64(t.Of)}, true
+		}
+		return "replay_of != 0", nil, true
 	case query.Color:
 		if t.Low == "" {
 			return "color != ''", nil, true

@@ -314,6 +314,7 @@ func (w *writer) importFlow(ctx context.Context, id flow.ID, session int64, im *
 	if im.t.Verbatim {
 		im.idmap.Add(f.ID, id)
 		f.ReplayOf = im.idmap.Lookup(f.ReplayOf)
+		f.ComposedFrom = im.idmap.Lookup(f.ComposedFrom)
 		store.VerbatimState(f)
 	} else {
 		f.Imported = true

@@ -94,6 +94,12 @@ func genFlows(rng *rand.Rand, n int) []flow.Recorded {
 		for range rng.IntN(3) {
 			f.Rules = append(f.Rules, pick(rules))
 		}
+		switch rng.IntN(8) {
+		case 0:
+			f.ReplayOf = flow.ID(1 + rng.IntN(4))
+		case 1:
+			f.Composed, f.ComposedFrom = true, flow.ID(rng.IntN(4))
+		}
 		// Bodies: text, gzip-encoded text, binary, long.
 		for _, facet := range []flow.Facet{flow.FacetRequest, flow.FacetResponse} {
 			switch rng.IntN(6) {
@@ -138,7 +144,7 @@ func genQueries(rng *rand.Rand, n int) []string {
 		"body:ünïcode", "body:zipped", "body:ab", "body:filler", "body:alpha", "rule:", "rule:hdr", "rule:rule-x",
 		"rule:Rule-X", "error:", "error:refused", "error:not_found", "error:no ", "ws:", "kind:tunnel",
 		"kind:http", "kind:tls-error,tunnel", "grpc:", "grpc:error", "grpc:NOT_FOUND", "grpc:0", "grpc:5",
-		`"search?q=needle"`, "relative",
+		`"search?q=needle"`, "relative", "composed:", "composed:2", "replay:", "replay:#3", "replay:9",
 		"port:>8000", "port:<=443", "port:80-443", "port:444-65535", "duration:>1s", "duration:<200ms", "duration:>=1.5s",
 		"duration:1ms", "duration:200-1500", "duration:<=0", "size:>10", "size:<1kb", "size:0", "size:5-30",
 		"header:x-req-id", "header:Cache-Control", "reqheader:cache-control", "resheader:content-type",

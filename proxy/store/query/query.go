@@ -41,6 +41,11 @@ const (
 	Marked
 	Color
 	Comment
+	// Composed and Replay select requests Loupe sent for a person: written
+	// in the dashboard's editor, or replays; with a flow ID, those made
+	// from that flow.
+	Composed
+	Replay
 )
 
 // names maps a key's name in the filter language to the key.
@@ -68,6 +73,9 @@ var names = map[string]Key{
 	"marked":  Marked,
 	"color":   Color,
 	"comment": Comment,
+	// composed: (composed:42: edited from flow 42), replay: (replay:42).
+	"composed": Composed,
+	"replay":   Replay,
 }
 
 // KeyNamed is the key of a name in the filter language (lower-case).
@@ -115,6 +123,7 @@ type Term struct {
 	Status  int         // Status: the code, or class*100 when Class
 	Class   bool        // Status: "4xx"
 	GRPC    int         // GRPC: a status code, GRPCAny or GRPCError
+	Of      flow.ID     // Composed, Replay: the flow made from (0: any)
 
 	// Glob is the compiled pattern of Host and Path (Low, folded) and of a
 	// header term's value (nil: the header's presence alone).
@@ -257,6 +266,10 @@ func (t *Term) Match(fl *flow.Flow, bodies Bodies) bool {
 		return anyOf(t.Any, fl, bodies) != no
 	case Marked, Color, Comment:
 		return t.matchAnnotation(fl.Annotation.Value())
+	case Composed:
+		return fl.Composed && (t.Of == 0 || fl.ComposedFrom == t.Of)
+	case Replay:
+		return fl.ReplayOf != 0 && (t.Of == 0 || fl.ReplayOf == t.Of)
 	}
 	return false
 }
@@ -437,6 +450,10 @@ func (t *Term) matchSummary(s *flow.Summary) (match, sure bool) {
 		return t.Range.Has(s.Size), true
 	case Marked, Color, Comment:
 		return t.matchAnnotation(s.Annotation), true
+	case Composed:
+		return s.Composed && (t.Of == 0 || s.ComposedFrom == t.Of), true
+	case Replay:
+		return s.ReplayOf != 0 && (t.Of == 0 || s.ReplayOf == t.Of), true
 	}
 	return false, false // Body, headers (a summary has none), Group (allSummary)
 }
@@ -659,7 +676,7 @@ func (t *Term) String() string {
 		b.WriteString(t.Key.String())
 		b.WriteByte(':')
 	}
-	if t.Key == WS || t.Key == Marked || (t.Key == GRPC || t.Key == Color || t.Key == Comment) && t.Value == "" {
+	if t.Key == WS || t.Key == Marked || (t.Key == GRPC || t.Key == Color || t.Key == Comment || t.Key == Composed || t.Key == Replay) && t.Value == "" {
 		return b.String()
 	}
 	if t.Key == Text && (t.Low == "or" || t.Value == "|") {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ImportVerbatim", func(t *testing.T) { testImportVerbatim(t, h) })
 	t.Run("Tree", func(t *testing.T) { testTree(t, h) })
 	t.Run("Filters", func(t *testing.T) { testFilters(t, h) })
+	t.Run("MadeFilters", func(t *testing.T) { testMadeFilters(t, h) })
 	t.Run("Annotate", func(t *testing.T) { testAnnotate(t, h) })
 	t.Run("ImportAnnotation", func(t *testing.T) { testImportAnnotation(t, h) })
 }
@@ -503,7 +505,8 @@ func testImportTooLarge(t *testing.T, h Harness) {
 }
 
 // A Loupe session file keeps every flow as it was: state, marks, body
-// completeness; a replay points at its original; a flow still in progress
+// completeness; a replay and an edited request point at their original
+// (nowhere when it is not in the file); a flow still in progress
 // becomes an interrupted error.
 func testImportVerbatim(t *testing.T, h Harness) {
 	b := h.Open(t, 0)
@@ -532,7 +535,15 @@ func testImportVerbatim(t *testing.T, h Harness) {
 	dangling.Flow.State = flow.StateDone
 	dangling.Flow.ReplayOf = 7 // not in the file
 	dangling.Flow.Imported = true
-	for _, r := range []*flow.Recorded{orig, replay, pending, dangling} {
+	edited := imported("/edited", "")
+	edited.Flow.ID = 54
+	edited.Flow.State = flow.StateDone
+	edited.Flow.Composed, edited.Flow.ComposedFrom = true, 50
+	editedGone := imported("/edited", "")
+	editedGone.Flow.ID = 55
+	editedGone.Flow.State = flow.StateDone
+	editedGone.Flow.Composed, editedGone.Flow.ComposedFrom = true, 8 // not in the file
+	for _, r := range []*flow.Recorded{orig, replay, pending, dangling, edited, editedGone} {
 		if err := im.Add(r); err != nil {
 			t.Fatal(err)
 		}
@@ -565,6 +576,12 @@ func testImportVerbatim(t *testing.T, h Harness) {
 	}
 	if f, _ := b.Get(ids[3]); f.ReplayOf != 0 || !f.Imported {
 		t.Errorf("a replay of a flow not in the file: %+v", f)
+	}
+	if f, _ := b.Get(ids[4]); !f.Composed || f.ComposedFrom != ids[0] {
+		t.Errorf("a request edited from a flow in the file: composed %v from %d, want from %d", f.Composed, f.ComposedFrom, ids[0])
+	}
+	if f, _ := b.Get(ids[5]); !f.Composed || f.ComposedFrom != 0 {
+		t.Errorf("a request edited from a flow not in the file: composed %v from %d, want from 0", f.Composed, f.ComposedFrom)
 	}
 }
 
@@ -653,6 +670,58 @@ func testFilters(t *testing.T, h Harness) {
 		b.Each(q, func(f *flow.Flow) bool { got = append(got, f.ID); return true })
 		if !slices.Equal(got, want) {
 			t.Errorf("%q: Each = %v, want %v", tt.q, got, want)
+		}
+	}
+}
+
+// testMadeFilters: composed: and replay: select the requests Loupe sent for
+// a person, all of them or those made from one flow, in both stores alike.
+func testMadeFilters(t *testing.T, h Harness) {
+	if h.Parse == nil {
+		t.Skip("no parser")
+	}
+	b := h.Open(t, 0)
+	orig := []flow.ID{record(b, "/a", "a"), record(b, "/b", "b")}
+	made := func(fn func(flow.Handle)) flow.ID {
+		hd := b.Begin("127.0.0.1:5000", req("/made"), t0)
+		fn(hd)
+		hd.Response(flow.Response{Status: 200, Proto: "HTTP/1.1"})
+		hd.Finish(t0.Add(time.Millisecond), nil)
+		return hd.ID()
+	}
+	ids := []flow.ID{
+		orig[0], orig[1],
+		made(func(hd flow.Handle) { hd.Composed(orig[0]) }),
+		made(func(hd flow.Handle) { hd.Composed(0) }),
+		made(func(hd flow.Handle) { hd.ReplayOf(orig[0]) }),
+		made(func(hd flow.Handle) { hd.ReplayOf(orig[1]) }),
+	}
+	h.sync(t, b)
+	n := func(id flow.ID) string { return strconv.FormatUint(uint64(id), 10) }
+	tests := []struct {
+		q    string
+		want []int
+	}{
+		{"composed:", []int{2, 3}},
+		{"composed:" + n(orig[0]), []int{2}},
+		{"composed:#" + n(orig[1]), nil},
+		{"replay:", []int{4, 5}},
+		{"replay:" + n(orig[1]), []int{5}},
+		{"-composed: -replay:", []int{0, 1}},
+		{"composed: or replay:" + n(orig[0]), []int{2, 3, 4}},
+	}
+	for _, tt := range tests {
+		q, err := h.Parse(tt.q)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.q, err)
+		}
+		var want []flow.ID
+		for _, i := range tt.want {
+			want = append(want, ids[i])
+		}
+		res := b.List(q, query.Page{})
+		if got := sumIDs(res.Flows); !slices.Equal(got, want) || res.Total != len(want) {
+			t.Errorf("%q: List = %v (total %d), want %v", tt.q, got, res.Total, want)
 		}
 	}
 }

@@ -9,7 +9,7 @@ import { signal } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api/client";
 import type { Annotation, AnnotationPatch, Color, Flow, FlowID, Summary } from "../api/types";
-import { detail, detailOpen, flowsVersion, getFeed, reportError, select } from "../state";
+import { applyFilter, detail, detailOpen, flowsVersion, getFeed, reportError, select } from "../state";
 import "./annotate.css";
 
 /** The colours in the order of their keys (1–6). */
@@ -132,7 +132,7 @@ function Swatches({ id, current, onDone }: { id: FlowID; current?: Color; onDone
   );
 }
 
-/** The row menu: mark, colour, comment. Rendered once by the list. */
+/** The row menu: mark, colour, comment, and the requests made from the flow. Rendered once by the list. */
 export function RowMenu() {
   const m = menu.value;
   const ref = useRef<HTMLDivElement>(null);
@@ -158,7 +158,7 @@ export function RowMenu() {
   const a = annotationOf(m.id);
   const done = () => (menu.value = null);
   const x = Math.min(m.x, window.innerWidth - 220);
-  const y = Math.min(m.y, window.innerHeight - 120);
+  const y = Math.min(m.y, window.innerHeight - 150);
   return (
     <div class="ann-menu" ref={ref} style={{ left: x + "px", top: y + "px" }} role="menu" data-testid="row-menu">
       <button
@@ -183,6 +183,17 @@ export function RowMenu() {
         }}
       >
         {a.comment ? "Edit comment…" : "Add comment…"}
+      </button>
+      <button
+        role="menuitem"
+        data-testid="menu-made-from"
+        title={`Filter: replay:${m.id} or composed:${m.id}`}
+        onClick={() => {
+          void applyFilter(`replay:${m.id} or composed:${m.id}`);
+          done();
+        }}
+      >
+        Show its replays and edits
       </button>
     </div>
   );

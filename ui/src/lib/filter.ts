@@ -30,6 +30,8 @@ export const FILTER_KEYS: KeyHelp[] = [
   { key: "marked", example: "marked:", text: "flows you marked (m in the list); -marked: the others" },
   { key: "color", example: "color:red", text: "flows you coloured red, orange, yellow, green, blue or purple; color: alone, any colour" },
   { key: "comment", example: "comment:retry", text: "flows whose comment contains this; comment: alone, any comment" },
+  { key: "composed", example: "composed:", text: "requests you wrote or edited and sent from the dashboard; composed:42, those edited from flow 42" },
+  { key: "replay", example: "replay:42", text: "replays of flow 42; replay: alone, every replay" },
 ];
 
 export const FILTER_SYNTAX =
