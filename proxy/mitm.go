@@ -285,8 +285,15 @@ func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start 
 	open := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.relay(up, client, h, flow.FacetRequest) }()
-	go func() { defer wg.Done(); p.relay(client, up, h, flow.FacetResponse) }()
+	var sn *sniSniffer
+	if t.SNI == "" && (t.Mode == flow.TunnelPassthrough || t.Mode == flow.TunnelOpaque) {
+		sn = &sniSniffer{found: func(name string) {
+			t.SNI = name
+			h.Tunnel(flow.KindTunnel, t)
+		}}
+	}
+	go func() { defer wg.Done(); p.relay(up, client, h, flow.FacetRequest, sn) }()
+	go func() { defer wg.Done(); p.relay(client, up, h, flow.FacetResponse, nil) }()
 	wg.Wait()
 	timings.Receive = ms(time.Since(open))
 	finish(nil)

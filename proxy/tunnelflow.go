@@ -70,7 +70,7 @@ func endBodies(h flow.Handle) {
 // relay copies src to dst until src ends or dst fails, counting every
 // byte that crossed into facet, then propagates the end: a half-close when
 // dst can, else a close.
-func (p *Proxy) relay(dst, src net.Conn, h flow.Handle, facet flow.Facet) {
+func (p *Proxy) relay(dst, src net.Conn, h flow.Handle, facet flow.Facet, sn *sniSniffer) {
 	defer p.survive("tunnel", func(error) { _ = dst.Close(); _ = src.Close() })
 	buf := p.bufs.getSmall()
 	defer p.bufs.small.Put(buf)
@@ -81,6 +81,9 @@ func (p *Proxy) relay(dst, src net.Conn, h flow.Handle, facet flow.Facet) {
 				break
 			}
 			h.Relayed(facet, n)
+			if sn != nil {
+				sn.saw(buf[:n])
+			}
 		}
 		if err != nil {
 			break
@@ -90,6 +93,79 @@ func (p *Proxy) relay(dst, src net.Conn, h flow.Handle, facet flow.Facet) {
 		_ = cw.CloseWrite()
 	} else {
 		_ = dst.Close()
+	}
+}
+
+// sniSniffer reads the server name from the TLS ClientHello a tunnel's
+// client sends through a tunnel Loupe does not decrypt (passthrough, or no
+// CA), when it was not in by the time the tunnel opened: the CONNECT names
+// an address, the SNI the site the client wants (many sites share one
+// address). It sees the bytes after they were relayed, keeps a copy of at
+// most sniffMax of them, and stops at the end of the ClientHello, at the
+// first byte that is not one, or at sniffMax: it never delays the relay.
+type sniSniffer struct {
+	buf   []byte
+	done  bool
+	found func(name string)
+}
+
+// sniffMax bounds the bytes a sniSniffer keeps (a ClientHello with large
+// key shares still fits in a few KiB).
+const sniffMax = 64 << 10
+
+// saw takes the next bytes the client sent.
+func (s *sniSniffer) saw(p []byte) {
+	if s.done {
+		return
+	}
+	s.buf = append(s.buf, p[:min(len(p), sniffMax-len(s.buf))]...)
+	complete, hello := helloState(s.buf)
+	switch {
+	case !hello:
+		s.done = true
+	case complete:
+		s.done = true
+		if name := sniffSNI(s.buf); name != "" {
+			s.found(name)
+		}
+	case len(s.buf) >= sniffMax:
+		s.done = true
+	}
+	if s.done {
+		s.buf = nil
+	}
+}
+
+// helloState reports whether b starts like a TLS ClientHello (hello: only
+// handshake records so far, the first message a client_hello), and whether
+// b holds all of that message (complete).
+func helloState(b []byte) (complete, hello bool) {
+	const clientHello = 1
+	var msg []byte // the handshake bytes of the records so far
+	for {
+		if len(msg) > 0 && msg[0] != clientHello {
+			return false, false
+		}
+		if len(msg) >= 4 && len(msg) >= 4+(int(msg[1])<<16|int(msg[2])<<8|int(msg[3])) {
+			return true, true // what follows the hello is not its business
+		}
+		if len(b) == 0 {
+			return false, true
+		}
+		if b[0] != tlsRecordHandshake {
+			return false, false
+		}
+		if len(b) < 5 {
+			return false, true
+		}
+		n := int(b[3])<<8 | int(b[4])
+		if len(b) < 5+n {
+			msg = append(msg, b[5:]...)
+			b = nil
+			continue
+		}
+		msg = append(msg, b[5:5+n]...)
+		b = b[5+n:]
 	}
 }
 

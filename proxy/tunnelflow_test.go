@@ -250,7 +250,7 @@ func TestBlindTunnelIsAFlow(t *testing.T) {
 		{"passthrough", func(t *testing.T) (string, *proxytest.Recorder) {
 			env := proxytest.Start(t, proxy.Config{Passthrough: []string{"127.0.0.*"}})
 			return env.Addr, env.Rec
-		}, flow.TunnelPassthrough, ""},
+		}, flow.TunnelPassthrough, "example.com"},
 		{"no CA: TLS relayed as is", startWithoutCA, flow.TunnelOpaque, "example.com"},
 	}
 	for _, tc := range tests {

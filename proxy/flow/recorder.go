@@ -63,7 +63,9 @@ type Handle interface {
 	Target(target, serverName string)
 	// Tunnel marks the flow as a tunnel or a failed client handshake
 	// rather than an HTTP exchange (Flow.Kind) and records its details
-	// (Flow.Tunnel). Called at most once, right after Begin.
+	// (Flow.Tunnel). Called right after Begin, and again, with the same
+	// kind and the whole record, when the proxy learns more while the
+	// tunnel is open (the server name a passthrough tunnel's client sent).
 	Tunnel(kind Kind, t Tunnel)
 	// Relayed counts n bytes that crossed a tunnel without being captured:
 	// facet FacetRequest for client to origin, FacetResponse for origin to

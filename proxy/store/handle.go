@@ -234,9 +234,17 @@ func (h *handle) Target(target, serverName string) {
 func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
 	h.update(func(f *flow.Flow) {
 		f.Kind = kind
+		if f.Tunnel != nil { // a second call replaces the first
+			h.addHead(-tunnelBytes(f.Tunnel))
+		}
 		f.Tunnel = &t
-		h.addHead(int64(len(t.Target) + len(t.ServerName) + len(t.Mode) + len(t.SNI) + len(t.Failure) + 80))
+		h.addHead(tunnelBytes(&t))
 	})
+}
+
+// tunnelBytes is what a flow's Tunnel record counts in the memory budget.
+func tunnelBytes(t *flow.Tunnel) int64 {
+	return int64(len(t.Target) + len(t.ServerName) + len(t.Mode) + len(t.SNI) + len(t.Failure) + 80)
 }
 
 func (h *handle) Relayed(facet flow.Facet, n int) {
