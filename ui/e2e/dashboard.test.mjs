@@ -401,3 +401,31 @@ test("11. replay sends the request again as a new, badged flow; delete removes a
   assert.equal(flows.json.flows.length, 1, "the server deleted it too");
   await setFilter("");
 });
+
+test("12. a filter typed right after another was applied is the one that stays", T, async () => {
+  await viaProxy(loupe.proxyPort, `${o()}/api/users/7`);
+  await setFilter("");
+  await waitCount(await flowCount());
+  // Apply one filter, and type the next in the same moment, before the
+  // page has painted: the bar must not take the first one's arrival for
+  // a filter set elsewhere and wipe what was typed since.
+  await page.evaluate(async () => {
+    const box = document.querySelector("[data-testid=filter]");
+    const type = (v) => {
+      box.value = v;
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    };
+    const enter = () => box.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    const paint = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    type("ws:");
+    enter();
+    await new Promise((r) => setTimeout(r, 0)); // the bar applies "ws:"
+    type("path:/api/users/7"); // typed before the page painted
+    await paint();
+    enter();
+  });
+  await eventually(async () => (await page.inputValue("[data-testid=filter]")) === "path:/api/users/7", "the typed filter stays in the box");
+  await waitCount(1);
+  assert.equal(await page.inputValue("[data-testid=filter]"), "path:/api/users/7");
+  await setFilter("");
+});

@@ -15,9 +15,23 @@ export function FilterBar() {
   // tree) shows here too; the bar's own, applied after a pause in typing,
   // does not overwrite what was typed since.
   const sent = useRef(filterText.value);
-  useEffect(() => void (filterText.value !== sent.current && setText((sent.current = filterText.value))), [filterText.value]);
+  // The bar's own submissions not yet seen applied: when one arrives, what
+  // was typed since it stays (the effect below runs after a paint, so a
+  // filter typed quickly after another is newer than the one arriving).
+  const own = useRef<string[]>([]);
+  useEffect(() => {
+    const v = filterText.value;
+    const i = own.current.lastIndexOf(v);
+    if (i >= 0) {
+      own.current.splice(0, i + 1);
+      return;
+    }
+    if (v !== sent.current) setText((sent.current = v));
+  }, [filterText.value]);
 
   const submit = (q: string, now = false) => {
+    own.current.push(q);
+    if (own.current.length > 32) own.current.shift();
     sent.current = q;
     setText(q);
     if (timer.current) clearTimeout(timer.current);
@@ -57,7 +71,7 @@ export function FilterBar() {
             data-testid="filter"
             onInput={(e) => submit((e.target as HTMLInputElement).value)}
             onKeyDown={(e) => {
-              if (e.key === "Enter") submit(text, true);
+              if (e.key === "Enter") submit((e.target as HTMLInputElement).value, true);
               if (e.key === "Escape") {
                 if (text) submit("", true);
                 else (e.target as HTMLInputElement).blur();
