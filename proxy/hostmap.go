@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -17,6 +18,20 @@ import (
 // the URL, not from the address dialled), unless -insecure-upstream. The
 // guard against Loupe's own listeners runs on the mapped address, as on
 // every dial.
+
+// recordMapping records on the flow where a host mapping sends a request
+// dialled at u (Tunnel.MappedTo): the mapping applies where connections
+// are opened, and the flow's URL and target still say what was asked for.
+// It is looked up per request, as the dial would (a kept-alive connection
+// was dialled through the same mapping, unless it changed since).
+func (x *exchange) recordMapping(u *url.URL) {
+	if x.p.cfg.HostMap == nil {
+		return
+	}
+	if to, ok := x.p.cfg.HostMap().Lookup(hostPort(u)); ok {
+		x.h.MappedTo(to)
+	}
+}
 
 // dialOrigin opens every connection Loupe makes for a client's traffic
 // (origin requests, tunnels, WebSockets): to the mapped address when the

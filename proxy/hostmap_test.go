@@ -12,6 +12,7 @@ import (
 
 	"loupe/hostmap"
 	"loupe/proxy"
+	"loupe/proxy/flow"
 	"loupe/proxy/proxytest"
 )
 
@@ -102,6 +103,40 @@ func TestHostMapping(t *testing.T) {
 	if _, msg, err := ws.ReadMessage(); err != nil || string(msg) != "api.example.test:"+port {
 		t.Errorf("WebSocket origin saw Host %q, %v", msg, err)
 	}
+	ws.Close()
+
+	// Each flow says where the mapping sent it; its URL stays the one asked for.
+	mapped := map[string]string{
+		"http://api.example.test/a":               origin.Listener.Addr().String(),
+		"https://example.com:" + tlsPort + "/b":   "127.0.0.1:" + tlsPort,
+		"https://other.test:" + tlsPort + "/c":    "127.0.0.1:" + tlsPort,
+		"http://api.example.test:" + port + "/ws": origin.Listener.Addr().String(), // the upgrade request
+		"http://dash.test/api/flows":              dash.Addr().String(),
+	}
+	fs = env.Rec.WaitFinished(t, len(mapped), 10*time.Second)
+	for _, r := range fs {
+		want, ok := mapped[r.Flow.Request.URL]
+		if !ok {
+			continue
+		}
+		delete(mapped, r.Flow.Request.URL)
+		if r.Flow.Tunnel == nil || r.Flow.Tunnel.MappedTo != want || r.Flow.Tunnel.Target != "" {
+			t.Errorf("%s: tunnel %+v, want mapped to %s", r.Flow.Request.URL, r.Flow.Tunnel, want)
+		}
+	}
+	if len(mapped) != 0 {
+		t.Errorf("no flow for %v", mapped)
+	}
+	// A host without a mapping says nothing of one.
+	plain := proxytest.Origin(t, handler)
+	if st, _ := getBody(t, env.Client(t), plain.URL+"/unmapped"); st != 200 {
+		t.Fatalf("unmapped host: %d", st)
+	}
+	for _, r := range env.Rec.WaitFinished(t, len(fs)+1, 10*time.Second) {
+		if strings.HasSuffix(r.Flow.Request.URL, "/unmapped") && r.Flow.Tunnel != nil {
+			t.Errorf("unmapped flow has %+v", r.Flow.Tunnel)
+		}
+	}
 }
 
 // Passthrough tunnels are mapped too.
@@ -116,5 +151,10 @@ func TestHostMappingPassthrough(t *testing.T) {
 	st, body := getBody(t, &http.Client{Transport: tr, Timeout: 10 * time.Second}, "https://example.com:"+tlsPort+"/")
 	if st != 200 || body != "through" {
 		t.Errorf("%d %q, want 200 through", st, body)
+	}
+	tr.CloseIdleConnections()
+	f := env.Rec.WaitFinished(t, 1, 10*time.Second)[0].Flow
+	if f.Tunnel == nil || f.Tunnel.Mode != flow.TunnelPassthrough || f.Tunnel.MappedTo != "127.0.0.1:"+tlsPort || f.Tunnel.SNI != "example.com" {
+		t.Errorf("passthrough tunnel %+v, want mapped to 127.0.0.1:%s with SNI example.com", f.Tunnel, tlsPort)
 	}
 }

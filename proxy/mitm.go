@@ -250,6 +250,11 @@ func negotiatedH2(c net.Conn) bool {
 // by the connection closing).
 func (p *Proxy) tunnel(req *http.Request, client net.Conn, target string, start time.Time, t flow.Tunnel, ans tunnelAnswer) {
 	defer client.Close()
+	if p.cfg.HostMap != nil {
+		if to, ok := p.cfg.HostMap().Lookup(target); ok {
+			t.MappedTo = to // where dialOrigin goes
+		}
+	}
 	h := p.beginConnect(req, target, start, flow.KindTunnel, t)
 	timings := flow.NoTimings
 	finish := func(err error) {

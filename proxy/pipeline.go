@@ -171,6 +171,7 @@ func (p *Proxy) roundTrip(x *exchange, req *http.Request) *http.Response {
 	if up.URL, name = dialURL(clientCtx, req.URL, x.remapped); up.URL != req.URL && up.Host == "" {
 		up.Host = req.URL.Host
 	}
+	x.recordMapping(up.URL)
 	sent := time.Now()
 	var rt http.RoundTripper = p.origin
 	switch {

@@ -92,6 +92,7 @@ func (nopHandle) ReplayOf(flow.ID)                 {}
 func (nopHandle) Composed(flow.ID)                 {}
 func (nopHandle) Target(string, string)            {}
 func (nopHandle) Tunnel(flow.Kind, flow.Tunnel)    {}
+func (nopHandle) MappedTo(string)                  {}
 func (nopHandle) Relayed(flow.Facet, int)          {}
 func (nopHandle) UpstreamNotKept(string)           {}
 func (nopHandle) Breakpoint(flow.Breakpoint)       {}

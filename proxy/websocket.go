@@ -90,6 +90,7 @@ func (p *Proxy) wsRoundTrip(x *exchange, out *http.Request) *http.Response {
 	// Inside a tunnel the dialer goes to its target, with the client's
 	// Host (set above) and TLS name (see target.go).
 	dial, name := dialURL(out.Context(), &target, x.remapped)
+	x.recordMapping(dial)
 	if name != "" {
 		d.TLSClientConfig.ServerName = name
 	}

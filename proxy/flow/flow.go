@@ -201,7 +201,8 @@ type WSMessage struct {
 // Tunnel is where a request inside a CONNECT tunnel was sent, when its URL
 // (scheme, Host header, path: what the client addressed) does not say it:
 // a client pinning an IP address, curl --connect-to, a gRPC client
-// overriding :authority. It is never changed once recorded.
+// overriding :authority; or where a host mapping sent it (MappedTo). It is
+// never changed in place once recorded: a change replaces it whole.
 type Tunnel struct {
 	// Target is the address ("host:port") the request is sent to: the
 	// target of the CONNECT. A mapRemote rule still overrides it
@@ -213,6 +214,11 @@ type Tunnel struct {
 	// else the CONNECT host. "" when it is the URL's host, or the request
 	// is not HTTPS.
 	ServerName string `json:"serverName,omitempty"`
+	// MappedTo is the address ("host:port") a host mapping (-map-host,
+	// hosts.json) connected to instead of the one the request was for
+	// (its URL's, or Target); "" when no mapping applied. A replay goes
+	// through the mappings in force when it is sent, not through this.
+	MappedTo string `json:"mappedTo,omitempty"`
 
 	// The fields below describe a flow that is itself a tunnel or a failed
 	// handshake (Flow.Kind), not a request inside a tunnel.

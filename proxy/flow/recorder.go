@@ -61,6 +61,10 @@ type Handle interface {
 	// (Flow.Tunnel). Called at most once, before the request goes
 	// upstream, and only when target or serverName is set.
 	Target(target, serverName string)
+	// MappedTo records the address a host mapping sent the request to
+	// instead (Tunnel.MappedTo). Called at most once, when the request goes
+	// upstream, after Target, and only when a mapping applied.
+	MappedTo(addr string)
 	// Tunnel marks the flow as a tunnel or a failed client handshake
 	// rather than an HTTP exchange (Flow.Kind) and records its details
 	// (Flow.Tunnel). Called right after Begin, and again, with the same

@@ -270,7 +270,7 @@ func (x *exporter) entry(f *flow.Flow) entry {
 		Error:           f.Error,
 	}
 	if t := f.Tunnel; t != nil {
-		e.Target, e.ServerName = t.Target, t.ServerName
+		e.Target, e.ServerName, e.MappedTo = t.Target, t.ServerName, t.MappedTo
 		if t.Mode != "" || t.SNI != "" || t.Failure != "" {
 			e.Tunnel = &tunnelExt{Mode: t.Mode, SNI: t.SNI, Failure: t.Failure}
 		}

@@ -153,12 +153,13 @@ func sampleFlows(t testing.TB) *memStore {
 	}, map[flow.Facet][]byte{flow.FacetRequest: form})
 
 	// 3. Binary upload and a binary answer, inside a tunnel to another
-	// address than the URL's (an IP-pinning client).
+	// address than the URL's (an IP-pinning client), which a host mapping
+	// sent elsewhere again.
 	upload := []byte{0, 1, 2, 0xfe, 0xff, 'b', 'i', 'n'}
 	m.add(&flow.Flow{Start: base.Add(2 * time.Second), State: flow.StateDone,
 		Request: flow.Request{Method: "PUT", URL: "https://files.example.test/blob/7", Proto: "HTTP/1.1",
 			Header: fs("Content-Type", "application/octet-stream")},
-		Tunnel:       &flow.Tunnel{Target: "192.0.2.7:8443", ServerName: "files.internal.test"},
+		Tunnel:       &flow.Tunnel{Target: "192.0.2.7:8443", ServerName: "files.internal.test", MappedTo: "127.0.0.1:9443"},
 		RequestBody:  wireBody(upload, "", "application/octet-stream"),
 		Response:     &flow.Response{Status: 201, Proto: "HTTP/1.1", Header: fs("Content-Type", "image/png")},
 		ResponseBody: wireBody(png, "", "image/png"),

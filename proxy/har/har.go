@@ -203,6 +203,9 @@ type entry struct {
 	// verified there. A replay of the imported flow goes there too.
 	Target     string `json:"_target,omitempty"`
 	ServerName string `json:"_serverName,omitempty"`
+	// MappedTo is flow.Tunnel's: the address a host mapping connected to
+	// instead (shown, never dialled by a replay).
+	MappedTo string `json:"_mappedTo,omitempty"`
 	// Kind and Tunnel describe an entry that records a CONNECT tunnel or a
 	// failed client TLS handshake rather than a request (flow.Kind,
 	// flow.Tunnel); request.bodySize and response.bodySize are then the

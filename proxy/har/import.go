@@ -236,6 +236,7 @@ type inEntry struct {
 	State      str   `json:"_state"`
 	Target     str   `json:"_target"`
 	ServerName str   `json:"_serverName"`
+	MappedTo   str   `json:"_mappedTo"`
 	Kind       str   `json:"_kind"`
 	Tunnel     *struct {
 		Mode    str `json:"mode"`
@@ -371,6 +372,16 @@ func importEntry(raw json.RawMessage) (flow.Recorded, error) {
 			f.Tunnel = &flow.Tunnel{}
 		}
 		f.Tunnel.ServerName = n
+	}
+	if m := string(in.MappedTo); m != "" {
+		host, port, err := net.SplitHostPort(m)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || host == "" || n < 1 || n > 65535 {
+			return rec, fmt.Errorf("_mappedTo: %q is not a host:port", m)
+		}
+		if f.Tunnel == nil {
+			f.Tunnel = &flow.Tunnel{}
+		}
+		f.Tunnel.MappedTo = m
 	}
 	if err := importKind(f, &in); err != nil {
 		return rec, err

@@ -165,6 +165,7 @@ func TestImportErrors(t *testing.T) {
 		{"target port out of range", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_target":"b.test:70000"}`), "entry 1: _target"},
 		{"unknown kind", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"CONNECT","url":"https://a:443"},"_kind":"socks"}`), "entry 1: _kind"},
 		{"tunnel SNI with a space", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"CONNECT","url":"https://a:443"},"_kind":"tunnel","_tunnel":{"sni":"a b"}}`), "entry 1: _tunnel.sni"},
+		{"mapped address without port", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_mappedTo":"127.0.0.1"}`), "entry 1: _mappedTo"},
 		{"bad server name", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"https://a/"},"_serverName":"a b"}`), "entry 1: _serverName"},
 		{"bad ws", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_webSocketMessages":[{"time":{}}]}`), "entry 1: _webSocketMessages.time"},
 		{"huge body size", entry(`{"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":200,"bodySize":9.2e18,"content":{"size":5,"text":"hello","_truncated":true}}}`), "entry 1: response.bodySize: 9.2e+18 is out of range"},

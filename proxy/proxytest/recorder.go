@@ -206,6 +206,17 @@ func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })
 }
 
+func (h *handle) MappedTo(addr string) {
+	h.update(func(f *flow.Flow) {
+		t := flow.Tunnel{MappedTo: addr}
+		if f.Tunnel != nil {
+			t = *f.Tunnel
+			t.MappedTo = addr
+		}
+		f.Tunnel = &t
+	})
+}
+
 func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
 	h.update(func(f *flow.Flow) { f.Kind, f.Tunnel = kind, &t })
 }

@@ -231,6 +231,18 @@ func (h *handle) Target(target, serverName string) {
 	})
 }
 
+func (h *handle) MappedTo(addr string) {
+	h.update(func(f *flow.Flow) {
+		t := flow.Tunnel{MappedTo: addr}
+		if f.Tunnel != nil {
+			t = *f.Tunnel
+			t.MappedTo = addr
+		}
+		f.Tunnel = &t
+		h.addHead(int64(len(addr)))
+	})
+}
+
 func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
 	h.update(func(f *flow.Flow) {
 		f.Kind = kind
@@ -244,7 +256,7 @@ func (h *handle) Tunnel(kind flow.Kind, t flow.Tunnel) {
 
 // tunnelBytes is what a flow's Tunnel record counts in the memory budget.
 func tunnelBytes(t *flow.Tunnel) int64 {
-	return int64(len(t.Target) + len(t.ServerName) + len(t.Mode) + len(t.SNI) + len(t.Failure) + 80)
+	return int64(len(t.Target) + len(t.ServerName) + len(t.MappedTo) + len(t.Mode) + len(t.SNI) + len(t.Failure) + 80)
 }
 
 func (h *handle) Relayed(facet flow.Facet, n int) {
@@ -342,6 +354,7 @@ func (noop) ReplayOf(flow.ID)                 {}
 func (noop) Composed(flow.ID)                 {}
 func (noop) Target(string, string)            {}
 func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
+func (noop) MappedTo(string)                  {}
 func (noop) Relayed(flow.Facet, int)          {}
 func (noop) UpstreamNotKept(string)           {}
 func (noop) Breakpoint(flow.Breakpoint)       {}

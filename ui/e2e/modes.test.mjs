@@ -13,7 +13,7 @@ import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
 const T = { timeout: 60_000 };
-const { test } = pageKit({ page: () => page, prefix: "modes" });
+const { test, setFilter, waitCount } = pageKit({ page: () => page, prefix: "modes" });
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -61,6 +61,19 @@ test("2. a host mapping added in the dashboard is saved and in force at once", T
   const r = await viaProxy(loupe.proxyPort, "http://api.mapped.test/mapped");
   assert.equal(r.status, 200);
   assert.match(r.body.toString(), /hello from \/mapped/);
+  // The flow keeps the URL asked for and says where the mapping sent it.
+  await page.click(".tabs.main a[href='#']");
+  await setFilter("path:/mapped");
+  await waitCount(1);
+  await page.click(".row[data-id]");
+  await page.locator("[data-testid=detail] .tabs button:has-text('Overview')").click();
+  const sentTo = page.locator("[data-testid=detail] [data-testid=sent-to]");
+  await sentTo.waitFor();
+  assert.match(await sentTo.textContent(), new RegExp(`127\\.0\\.0\\.1:${origin.port} \\(host mapping\\)`));
+  assert.match(await page.locator("[data-testid=detail] .durl").textContent(), /api\.mapped\.test\/mapped/);
+  await setFilter("");
+  await page.evaluate(() => (location.hash = "#modes"));
+  await page.locator("[data-testid=hostmap-panel]").waitFor();
 
   // A bad address is refused with the server's words, and nothing changes.
   await page.click("[data-testid=hostmap-add]");

@@ -310,6 +310,18 @@ func (h *handle) Target(target, serverName string) {
 	h.update(func(f *flow.Flow) { f.Tunnel = &flow.Tunnel{Target: target, ServerName: serverName} })
 }
 
+// MappedTo records where a host mapping sent the request.
+func (h *handle) MappedTo(addr string) {
+	h.update(func(f *flow.Flow) {
+		t := flow.Tunnel{MappedTo: addr}
+		if f.Tunnel != nil {
+			t = *f.Tunnel
+			t.MappedTo = addr
+		}
+		f.Tunnel = &t
+	})
+}
+
 // Trailers records the trailers of one facet's message, known at its end.
 func (h *handle) Trailers(facet flow.Facet, t flow.Fields) {
 	if len(t) == 0 {
@@ -462,6 +474,7 @@ func (noop) ReplayOf(flow.ID)                 {}
 func (noop) Composed(flow.ID)                 {}
 func (noop) Target(string, string)            {}
 func (noop) Tunnel(flow.Kind, flow.Tunnel)    {}
+func (noop) MappedTo(string)                  {}
 func (noop) Trailers(flow.Facet, flow.Fields) {}
 func (noop) Relayed(flow.Facet, int)          {}
 func (noop) UpstreamNotKept(string)           {}

@@ -57,7 +57,10 @@ const (
 )
 
 // Markers of the optional sections at the end of a head.
-const hasBreakpoint = 1
+const (
+	hasBreakpoint = 1
+	hasMappedTo   = 2 // Tunnel.MappedTo (schema version 8)
+)
 
 // Presence flags of a breakpoint's stops.
 const (
@@ -154,6 +157,10 @@ func encodeHead(f *flow.Flow) ([]byte, int, error) {
 	b = appendString(b, f.UpstreamNotKept)
 	if f.Composed {
 		b = binary.AppendUvarint(b, uint64(f.ComposedFrom))
+	}
+	if t := f.Tunnel; t != nil && t.MappedTo != "" {
+		b = append(b, hasMappedTo)
+		b = appendString(b, t.MappedTo)
 	}
 	if bp := f.Breakpoint; bp != nil {
 		b = append(b, hasBreakpoint)
@@ -531,6 +538,12 @@ func decodeHead(head []byte, shared int, c headColumns) (*flow.Flow, error) {
 				break
 			}
 			f.Breakpoint = r.breakpoint()
+		case hasMappedTo:
+			if f.Tunnel == nil || f.Tunnel.MappedTo != "" {
+				r.fail()
+				break
+			}
+			f.Tunnel.MappedTo = r.string()
 		default:
 			r.fail()
 		}

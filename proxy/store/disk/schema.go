@@ -214,6 +214,10 @@ CREATE INDEX flows_commented ON flows(id) WHERE comment != '';
 		{7, "flows waiting for the text index", `
 CREATE INDEX flows_text_waiting ON flows(id) WHERE text_state = 0 AND state != 'pending';
 `, nil},
+		// A flow's head may end with where a host mapping sent it
+		// (hasMappedTo), which a binary of version 7 cannot read: the
+		// version says so, and nothing else changes.
+		{8, "host mappings in flow heads", `SELECT 1;`, nil},
 	}
 }
 

@@ -219,6 +219,20 @@ function Overview({ f }: { f: Flow }) {
       <dl class="kv">
         <dt>URL</dt>
         <dd class="mono wrap">{f.request.url}</dd>
+        {f.tunnel?.target || f.tunnel?.mappedTo ? (
+          <>
+            <dt>Sent to</dt>
+            <dd class="mono" data-testid="sent-to">
+              {f.tunnel.target && <span title="The CONNECT tunnel's target">{f.tunnel.target}</span>}
+              {f.tunnel.mappedTo && (
+                <span title="A host mapping (Browsers & hosts) connected here instead">
+                  {f.tunnel.target ? " → " : ""}
+                  {f.tunnel.mappedTo} <span class="muted">(host mapping)</span>
+                </span>
+              )}
+            </dd>
+          </>
+        ) : null}
         <dt>Status</dt>
         <dd>
           <span class={"st " + statusClass(f.response?.status ?? 0)}>{f.response?.status ?? "—"}</span>{" "}

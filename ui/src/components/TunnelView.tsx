@@ -31,7 +31,15 @@ export function TunnelOverview({ f }: { f: Flow }) {
         <dt>What</dt>
         <dd>{tls ? "a CONNECT whose client broke off the TLS handshake with Loupe" : `a CONNECT tunnel, ${modeText(t.mode)}`}</dd>
         <dt>Target</dt>
-        <dd class="mono">{connectTarget(f)}</dd>
+        <dd class="mono">
+          {connectTarget(f)}
+          {t.mappedTo && (
+            <span data-testid="sent-to" title="A host mapping (Browsers & hosts) connected here instead">
+              {" → "}
+              {t.mappedTo} <span class="muted">(host mapping)</span>
+            </span>
+          )}
+        </dd>
         <dt>SNI</dt>
         <dd class="mono">{t.sni || <span class="muted">none seen</span>}</dd>
         {tls && (

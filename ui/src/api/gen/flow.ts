@@ -454,7 +454,8 @@ export interface WSMessage {
  * Tunnel is where a request inside a CONNECT tunnel was sent, when its URL
  * (scheme, Host header, path: what the client addressed) does not say it:
  * a client pinning an IP address, curl --connect-to, a gRPC client
- * overriding :authority. It is never changed once recorded.
+ * overriding :authority; or where a host mapping sent it (MappedTo). It is
+ * never changed in place once recorded: a change replaces it whole.
  */
 export interface Tunnel {
   /**
@@ -471,6 +472,13 @@ export interface Tunnel {
    * is not HTTPS.
    */
   serverName?: string;
+  /**
+   * MappedTo is the address ("host:port") a host mapping (-map-host,
+   * hosts.json) connected to instead of the one the request was for
+   * (its URL's, or Target); "" when no mapping applied. A replay goes
+   * through the mappings in force when it is sent, not through this.
+   */
+  mappedTo?: string;
   /**
    * Mode is how a tunnel's bytes were relayed: TunnelPassthrough,
    * TunnelOpaque or TunnelRaw; "" on other flows.
