@@ -22,7 +22,10 @@
 // lock (one process at a time). Body bytes travel in recycled, block-aligned
 // buffers and reach their segment by direct I/O where the file system
 // allows it, one vectored write per body per batch: the kernel copies
-// nothing more, and the one copy is the recorder's. The schema is versioned (PRAGMA
+// nothing more. The one copy is the recorder's, and large bodies the
+// proxy serves unchanged have none: it reads them into buffers the handle
+// lends (flow.BodyLender), which return to the pool once the proxy and the
+// writer are both done with them. The schema is versioned (PRAGMA
 // user_version, with application_id marking the file as a Loupe capture)
 // and migrated in order, in one transaction.
 //
