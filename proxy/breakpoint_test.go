@@ -1049,6 +1049,36 @@ func TestBreakpointReplay(t *testing.T) {
 	}
 }
 
+// Composed requests, like replays, are not held unless they ask to be.
+func TestBreakpointCompose(t *testing.T) {
+	o := &bpOrigin{}
+	origin := proxytest.Origin(t, o)
+	env := startBP(t, proxy.Config{}, breakRule("bp", "/*", rules.Action{}))
+	env.Proxy.SetViewers(1)
+	w := watchHeld(t, env.Proxy)
+	req := flow.Request{Method: "GET", URL: origin.URL + "/composed"}
+	id, err := env.Proxy.Compose(context.Background(), req, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := flowOf(t, env.Rec, id).Flow; f.Breakpoint != nil || f.State != flow.StateDone || !f.Composed {
+		t.Errorf("composed %s breakpoint %+v", f.State, f.Breakpoint)
+	}
+	id, err = env.Proxy.ComposeWith(context.Background(), req, nil, nil, proxy.ReplayOptions{Breakpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := w.wait(t, 1)[0]; h.ID != id {
+		t.Fatalf("held %d, composed %d", h.ID, id)
+	}
+	if err := env.Proxy.Release(id, flow.Release{Action: flow.ReleaseContinue}); err != nil {
+		t.Fatal(err)
+	}
+	if f := flowOf(t, env.Rec, id).Flow; f.State != flow.StateDone || !f.Composed || f.Breakpoint == nil || f.Breakpoint.Request == nil {
+		t.Errorf("released composed request %s breakpoint %+v", f.State, f.Breakpoint)
+	}
+}
+
 // A request body past the cap is shown in part and goes through unedited;
 // a client that leaves a held exchange releases it.
 func TestBreakpointLongBodyAndClientGone(t *testing.T) {

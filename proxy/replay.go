@@ -80,8 +80,14 @@ func (p *Proxy) ReplayWith(ctx context.Context, f *flow.Flow, body []byte, opts 
 // (its tunnel's target and TLS name, HTTP/2 without TLS when from spoke
 // it); otherwise where its URL says. Hop-by-hop and framing fields are
 // dropped: the length is computed from body. Like Replay it returns once
-// the flow is recorded.
+// the flow is recorded. Breakpoints do not hold it (see ComposeWith).
 func (p *Proxy) Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow) (flow.ID, error) {
+	return p.ComposeWith(ctx, req, body, from, ReplayOptions{})
+}
+
+// ComposeWith is Compose with options: a person testing a breakpoint rule
+// with a request of their own lets it be held.
+func (p *Proxy) ComposeWith(ctx context.Context, req flow.Request, body []byte, from *flow.Flow, opts ReplayOptions) (flow.ID, error) {
 	u, err := url.Parse(req.URL)
 	if err != nil {
 		return 0, fmt.Errorf("compose: %w", err)
@@ -103,7 +109,7 @@ func (p *Proxy) Compose(ctx context.Context, req flow.Request, body []byte, from
 	}
 	o := outbound{
 		what: "compose", method: req.Method, url: u, header: h, body: body,
-		remote: "compose", mark: func(hd flow.Handle) { hd.Composed(fromID) },
+		remote: "compose", mark: func(hd flow.Handle) { hd.Composed(fromID) }, opts: opts,
 	}
 	if from != nil {
 		if fu, err := url.Parse(from.Request.URL); err == nil && fu.Scheme == u.Scheme && sameHostPort(hostPort(fu), hostPort(u)) {

@@ -32,6 +32,9 @@ type ComposeRequest struct {
 	BodyBase64 *string     `json:"bodyBase64"`
 	// From is the flow the request was edited from; 0 for none.
 	From flow.ID `json:"from,omitempty"`
+	// Breakpoints lets breakpoint rules hold the request like a client's;
+	// by default they let it pass.
+	Breakpoints bool `json:"breakpoints,omitempty"`
 }
 
 // ComposeAnswer is the answer of POST /api/compose: the new flow, and the
@@ -87,7 +90,7 @@ func (s *Server) handleCompose(w http.ResponseWriter, r *http.Request) {
 			from = &flow.Flow{ID: in.From}
 		}
 	}
-	id, err := s.deps.Composer.Compose(r.Context(), req, body, from)
+	id, err := s.deps.Composer.Compose(r.Context(), req, body, from, in.Breakpoints)
 	if err != nil {
 		s.fail(w, r, httpError(http.StatusBadGateway, err.Error()))
 		return

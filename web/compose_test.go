@@ -24,14 +24,15 @@ type fakeComposer struct {
 }
 
 type composeCall struct {
-	req  flow.Request
-	body string
-	from *flow.Flow
+	req         flow.Request
+	body        string
+	from        *flow.Flow
+	breakpoints bool
 }
 
-func (c *fakeComposer) Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow) (flow.ID, error) {
+func (c *fakeComposer) Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow, breakpoints bool) (flow.ID, error) {
 	c.mu.Lock()
-	c.calls = append(c.calls, composeCall{req, string(body), from})
+	c.calls = append(c.calls, composeCall{req, string(body), from, breakpoints})
 	c.mu.Unlock()
 	if strings.Contains(req.URL, "unreachable") {
 		return 0, errors.New("compose: dial tcp: connection refused")
@@ -116,8 +117,14 @@ func TestCompose(t *testing.T) {
 	got = decode[ComposeAnswer](t, e.do("POST", "/api/compose", strings.NewReader(
 		`{"url": "http://b.test/up", "bodyBase64": "AAH+/w=="}`)), http.StatusCreated)
 	call = fc.last(t)
-	if call.req.Method != "GET" || call.body != "\x00\x01\xfe\xff" || call.from != nil || len(got.Dropped) != 0 {
-		t.Errorf("from scratch: core got %+v body %q from %v, dropped %v", call.req, call.body, call.from, got.Dropped)
+	if call.req.Method != "GET" || call.body != "\x00\x01\xfe\xff" || call.from != nil || len(got.Dropped) != 0 || call.breakpoints {
+		t.Errorf("from scratch: core got %+v body %q from %v, dropped %v, breakpoints %v", call.req, call.body, call.from, got.Dropped, call.breakpoints)
+	}
+
+	// Asked for, breakpoint rules may hold it.
+	decode[ComposeAnswer](t, e.do("POST", "/api/compose", strings.NewReader(`{"url": "http://b.test/held", "breakpoints": true}`)), http.StatusCreated)
+	if call = fc.last(t); !call.breakpoints || call.req.URL != "http://b.test/held" {
+		t.Errorf("breakpoints asked for: core got %+v, breakpoints %v", call.req, call.breakpoints)
 	}
 
 	// The original gone meanwhile: the request still goes, linked.

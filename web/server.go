@@ -98,9 +98,10 @@ func (fn ReplayFunc) Replay(ctx context.Context, f *flow.Flow, body []byte) (flo
 // cURL command) through the proxy core, like a client's, and records it as a
 // new flow marked composed, linked to the flow it was edited from (from; nil
 // for a request written from scratch). cmd/loupe wires the core's Compose,
-// which shares Replay's path into the pipeline.
+// which shares Replay's path into the pipeline. Breakpoint rules hold it
+// only when breakpoints is set (the person sending it is watching already).
 type Composer interface {
-	Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow) (flow.ID, error)
+	Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow, breakpoints bool) (flow.ID, error)
 }
 
 // Live reaches the exchanges in flight in the proxy core: those held at

@@ -392,11 +392,11 @@ func (m *Main) Replay(ctx context.Context, f *flow.Flow, body []byte) (flow.ID, 
 
 // Compose sends a request written in the dashboard through the proxy (the
 // dashboard's Composer). It fails until Run has built the proxy.
-func (m *Main) Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow) (flow.ID, error) {
+func (m *Main) Compose(ctx context.Context, req flow.Request, body []byte, from *flow.Flow, breakpoints bool) (flow.ID, error) {
 	if m.Proxy == nil {
 		return 0, errors.New("compose: the proxy is not running")
 	}
-	return m.Proxy.Compose(ctx, req, body, from)
+	return m.Proxy.ComposeWith(ctx, req, body, from, proxy.ReplayOptions{Breakpoints: breakpoints})
 }
 
 // ProxyAddr is the proxy listener's address, once Run started it.

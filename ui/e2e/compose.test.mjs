@@ -192,3 +192,37 @@ test("4. Break on this opens the rule editor with a breakpoint for the flow", T,
   await page.keyboard.press("Escape");
   await page.locator("[data-testid=rule-editor]").waitFor({ state: "detached" });
 });
+
+test("5. a breakpoint rule lets a composed request pass unless the editor says it may hold it", T, async () => {
+  const rule = await loupe.api("/api/rules", {
+    method: "POST",
+    body: { name: "break composed", enabled: true, match: { host: "127.0.0.1", port: origin.port, path: "/held-compose*" }, actions: [{ type: "breakpoint", phase: "request", timeoutMs: 60000, onTimeout: "continue", hits: 0 }] },
+  });
+  assert.equal(rule.status, 201, `add rule: ${rule.text}`);
+  try {
+    const sendTo = async (p) => {
+      await page.click("[data-testid=nav-compose]");
+      await page.click("[data-testid=compose-new]");
+      await page.fill("[data-testid=compose-url]", `${o()}${p}`);
+      await page.click("[data-testid=compose-send]");
+      await page.locator("[data-testid=detail]").waitFor();
+    };
+    const before = seen.length;
+    await sendTo("/held-compose/passes");
+    await eventually(() => seen.length === before + 1, "the composed request passed the breakpoint");
+    assert.equal(Number(await page.locator("[data-testid=held-count]").textContent()), 0);
+
+    await page.click("[data-testid=nav-compose]");
+    await page.check("[data-testid=compose-breakpoints]");
+    await sendTo("/held-compose/held");
+    await eventually(async () => Number(await page.locator("[data-testid=held-count]").textContent()) === 1, "the composed request is held");
+    assert.equal(seen.length, before + 1, "the held request has not reached the origin");
+    const held = await loupe.api("/api/held");
+    assert.match(JSON.stringify(held.json), /held-compose\/held/);
+  } finally {
+    await loupe.api("/api/held/abort-all", { method: "POST", body: {} });
+    await loupe.api(`/api/rules/${encodeURIComponent(rule.json.id)}`, { method: "DELETE" });
+    await page.click("[data-testid=nav-compose]");
+    await page.uncheck("[data-testid=compose-breakpoints]");
+  }
+});

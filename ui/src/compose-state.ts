@@ -12,6 +12,8 @@ import { page, reportError, toast } from "./state";
 export const draft = signal<Draft>(blankDraft());
 /** Things the editor should tell about the draft (fields dropped, options ignored). */
 export const draftNotes = signal<string[]>([]);
+/** Whether breakpoint rules may hold what the editor sends (off: it passes, the person sending it is watching). */
+export const composeBreakpoints = signal(false);
 
 /** storage is localStorage, or a stand-in where it is not available (private modes). */
 export const storage: StorageLike = (() => {

@@ -9,7 +9,7 @@ import { addHistory, blankDraft, clearHistory, composeRequestOf, contentTypeOf, 
 import { toCurl } from "../lib/curl";
 import { CurlError, parseCurl } from "../lib/curlparse";
 import { fmtTime } from "../lib/format";
-import { composeHistory, copyText, draft, draftNotes, openCompose, requestBodyOf, storage } from "../compose-state";
+import { composeBreakpoints, composeHistory, copyText, draft, draftNotes, openCompose, requestBodyOf, storage } from "../compose-state";
 import { detailOpen, page, reportError, select, toast } from "../state";
 import "./compose.css";
 
@@ -36,7 +36,9 @@ export function ComposePage() {
     setProblem(null);
     const sent = draft.value;
     try {
-      const r = await api.compose(composeRequestOf(sent));
+      const req = composeRequestOf(sent);
+      if (composeBreakpoints.value) req.breakpoints = true;
+      const r = await api.compose(req);
       composeHistory.value = addHistory(storage, sent, r.id, Date.now());
       toast(`Sent as #${r.id}` + (r.dropped?.length ? `; Loupe set ${r.dropped.join(", ")} itself` : ""));
       // The new flow is what the user wants to see next.
@@ -108,6 +110,9 @@ export function ComposePage() {
           <button class="btn small" onClick={() => openCompose(blankDraft())} data-testid="compose-new">
             New request
           </button>
+          <label class="muted" title="Off: breakpoint rules let this request pass, as they do replays (you are watching it already)">
+            <input type="checkbox" checked={composeBreakpoints.value} onChange={(e) => (composeBreakpoints.value = (e.target as HTMLInputElement).checked)} data-testid="compose-breakpoints" /> Breakpoints may hold it
+          </label>
           <span class="grow" />
           {d.from ? (
             <span class="muted" data-testid="compose-from">

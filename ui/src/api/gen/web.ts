@@ -37,6 +37,11 @@ export interface ComposeRequest {
    * From is the flow the request was edited from; 0 for none.
    */
   from?: flow.ID;
+  /**
+   * Breakpoints lets breakpoint rules hold the request like a client's;
+   * by default they let it pass.
+   */
+  breakpoints?: boolean;
 }
 /**
  * ComposeAnswer is the answer of POST /api/compose: the new flow, and the
