@@ -259,6 +259,18 @@ const (
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool { return k == KindHTTP || k == KindTunnel || k == KindTLSError }
 
+// WithMappedTo returns a copy of t (which may be nil) that says a host
+// mapping sent the request to addr. A flow's Tunnel is replaced whole,
+// never changed in place: clones of the flow may share it.
+func (t *Tunnel) WithMappedTo(addr string) *Tunnel {
+	var c Tunnel
+	if t != nil {
+		c = *t
+	}
+	c.MappedTo = addr
+	return &c
+}
+
 // Tunnel modes (Tunnel.Mode).
 const (
 	// TunnelPassthrough: the CONNECT host matched a passthrough glob.

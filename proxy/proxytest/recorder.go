@@ -208,12 +208,7 @@ func (h *handle) Target(target, serverName string) {
 
 func (h *handle) MappedTo(addr string) {
 	h.update(func(f *flow.Flow) {
-		t := flow.Tunnel{MappedTo: addr}
-		if f.Tunnel != nil {
-			t = *f.Tunnel
-			t.MappedTo = addr
-		}
-		f.Tunnel = &t
+		f.Tunnel = f.Tunnel.WithMappedTo(addr)
 	})
 }
 
