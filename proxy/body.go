@@ -349,22 +349,9 @@ func (c *copyBufs) getLarge() *[largeCopyBuf]byte {
 func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 	f, _ := w.(http.Flusher)
 	held := f != nil // w may hold the head
-	bufs := &s.x.p.bufs
-	var small *[smallCopyBuf]byte
-	var large *[largeCopyBuf]byte
-	lender, _ := s.x.h.(flow.BodyLender)
-	var lent []byte // the buffer being read into, when the recorder lent it
-	defer func() {
-		if small != nil {
-			bufs.small.Put(small)
-		}
-		if large != nil {
-			bufs.large.Put(large)
-		}
-		if lent != nil {
-			lender.ReturnBody(lent)
-		}
-	}()
+	rb := readBufs{pool: &s.x.p.bufs}
+	rb.lender, _ = s.x.h.(flow.BodyLender)
+	defer rb.release()
 	size := smallCopyBuf
 	var written int64
 	for {
@@ -372,7 +359,7 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 			f.Flush()
 			held = false
 		}
-		buf := s.readBuf(size, lender, &lent, &small, &large)
+		buf := rb.get(size, s.lendable())
 		n, rerr := s.Read(buf)
 		if n > 0 {
 			wn, werr := w.Write(buf[:n])
@@ -385,10 +372,7 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 			}
 			held = f != nil
 		}
-		if lent != nil {
-			lender.ReturnBody(lent)
-			lent = nil
-		}
+		rb.done()
 		if rerr == io.EOF {
 			return written, nil
 		}
@@ -401,29 +385,64 @@ func (s *servedBody) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// readBuf is the buffer for WriteTo's next read of size bytes. When the
-// origin's body is served as it is and the recorder lends buffers
-// (flow.BodyLender), it reads into one of those, so that the bytes the
-// capture keeps are the bytes read, never copied: only ownerBody reads
-// into it, and WriteTo writes it to the client and gives it back. Else it
-// is one of the proxy's pooled copy buffers.
-func (s *servedBody) readBuf(size int, lender flow.BodyLender, lent *[]byte, small **[smallCopyBuf]byte, large **[largeCopyBuf]byte) []byte {
-	if _, direct := s.src.(*ownerBody); lender != nil && direct && !s.record && s.abort == nil {
-		if b := lender.LendBody(size); b != nil {
-			*lent = b
-			return b
+// lendable reports whether the next read may go into a buffer the
+// recorder lends: the origin's body served as it is, which only ownerBody
+// reads into (and records), and which WriteTo writes out and gives back
+// untouched. A body that rules change is recorded from other buffers.
+func (s *servedBody) lendable() bool {
+	_, direct := s.src.(*ownerBody)
+	return direct && !s.record && s.abort == nil
+}
+
+// readBufs are WriteTo's buffers: the proxy's pooled copy buffers, taken
+// once and kept for the whole body, or, read by read, one the recorder
+// lends (flow.BodyLender), so that the bytes the capture keeps are the
+// bytes read, never copied.
+type readBufs struct {
+	pool   *copyBufs
+	lender flow.BodyLender // nil: the recorder lends none
+	small  *[smallCopyBuf]byte
+	large  *[largeCopyBuf]byte
+	lent   []byte // the lent buffer of the current read
+}
+
+// get returns a buffer of size bytes (smallCopyBuf or largeCopyBuf) for
+// the next read, lent when lend is set and the recorder has one.
+func (b *readBufs) get(size int, lend bool) []byte {
+	if lend && b.lender != nil {
+		if b.lent = b.lender.LendBody(size); b.lent != nil {
+			return b.lent
 		}
 	}
 	if size == largeCopyBuf {
-		if *large == nil {
-			*large = s.x.p.bufs.getLarge()
+		if b.large == nil {
+			b.large = b.pool.getLarge()
 		}
-		return (*large)[:]
+		return b.large[:]
 	}
-	if *small == nil {
-		*small = s.x.p.bufs.getSmall()
+	if b.small == nil {
+		b.small = b.pool.getSmall()
 	}
-	return (*small)[:]
+	return b.small[:]
+}
+
+// done gives back the current read's lent buffer, once it was written out.
+func (b *readBufs) done() {
+	if b.lent != nil {
+		b.lender.ReturnBody(b.lent)
+		b.lent = nil
+	}
+}
+
+// release gives every buffer back, at the end of the body (or a panic).
+func (b *readBufs) release() {
+	b.done()
+	if b.small != nil {
+		b.pool.small.Put(b.small)
+	}
+	if b.large != nil {
+		b.pool.large.Put(b.large)
+	}
 }
 
 // owner is the origin's body this served body reads from, or nil (an
