@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startRecordingOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startRecordingOrigin, stopAll, tmpDir, viaProxy } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, ctx, page, hasCore;
@@ -53,10 +53,7 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  await origin?.close().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe, origin);
 });
 
 const o = () => `http://127.0.0.1:${origin.port}`;

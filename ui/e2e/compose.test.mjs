@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startRecordingOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, launchBrowser, openDashboard, startLoupe, startRecordingOrigin, stopAll, tmpDir, viaProxy } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
@@ -30,21 +30,11 @@ before(async () => {
   origin = await startRecordingOrigin({ seen, answer: (req) => ({ type: "application/json", body: JSON.stringify({ ok: true, path: req.url }) }) });
   loupe = await startLoupe(bin, path.join(work, "data"));
   browser = await launchBrowser();
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: loupe.ui });
-  ctx.setDefaultTimeout(15_000);
-  page = await ctx.newPage();
-  page.on("pageerror", (e) => console.log("# page error:", e.message));
-  await page.goto(`${loupe.ui}/?token=${loupe.token}`);
-  await page.waitForURL((u) => !u.search.includes("token"), { timeout: 10_000 });
-  await page.waitForSelector("[data-testid=feed-status]:has-text('live')", { timeout: 10_000 });
+  page = await openDashboard(browser, loupe, { viewport: { width: 1400, height: 900 }, permissions: ["clipboard-read", "clipboard-write"] });
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  await origin?.close().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe, origin);
 });
 
 const o = () => `http://127.0.0.1:${origin.port}`;

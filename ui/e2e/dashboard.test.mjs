@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before } from "node:test";
-import { ARTIFACTS, buildLoupe, harOf, launchBrowser, pool, startLoupe, startOrigin, tmpDir, viaProxy, withTimeout, wsExchange } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, harOf, launchBrowser, pool, startLoupe, startOrigin, stopAll, tmpDir, viaProxy, withTimeout, wsExchange } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
@@ -38,10 +38,7 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  await origin?.close().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe, origin);
 });
 
 const o = () => `http://127.0.0.1:${origin.port}`;

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { after, before } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, tmpDir, viaProxy } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, launchBrowser, openDashboard, startLoupe, stopAll, tmpDir, viaProxy } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
@@ -66,21 +66,12 @@ before(async () => {
   origin = await startOrigin();
   loupe = await startLoupe(bin, path.join(work, "data"));
   browser = await launchBrowser();
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  ctx.setDefaultTimeout(15_000);
-  page = await ctx.newPage();
-  page.on("pageerror", (e) => console.log("# page error:", e.message));
-  await page.goto(`${loupe.ui}/?token=${loupe.token}`);
-  await page.waitForURL((u) => !u.search.includes("token"), { timeout: 10_000 });
-  await page.waitForSelector("[data-testid=feed-status]:has-text('live')", { timeout: 10_000 });
+  page = await openDashboard(browser, loupe, { viewport: { width: 1400, height: 900 } });
 });
 
 after(async () => {
   release();
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  await origin?.close().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe, origin);
 });
 
 const o = () => `http://127.0.0.1:${origin.port}`;

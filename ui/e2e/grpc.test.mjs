@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before } from "node:test";
-import { ARTIFACTS, ROOT, buildLoupe, launchBrowser, startLoupe, tmpDir } from "./harness.mjs";
+import { ARTIFACTS, ROOT, buildLoupe, launchBrowser, openDashboard, startLoupe, stopAll, tmpDir } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
 let work, loupe, browser, page;
@@ -30,22 +30,14 @@ before(async () => {
   const bin = process.env.LOUPE_BIN || (await buildLoupe(work));
   loupe = await startLoupe(bin, path.join(work, "data"));
   browser = await launchBrowser();
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  ctx.setDefaultTimeout(15_000);
-  page = await ctx.newPage();
-  page.on("pageerror", (e) => console.log("# page error:", e.message));
-  await page.goto(`${loupe.ui}/?token=${loupe.token}`);
-  await page.waitForURL((u) => !u.search.includes("token"), { timeout: 10_000 });
-  await page.waitForSelector("[data-testid=feed-status]:has-text('live')", { timeout: 10_000 });
+  page = await openDashboard(browser, loupe, { viewport: { width: 1400, height: 900 } });
   const imp = await loupe.api("/api/flows/import", { method: "POST", body: HAR, headers: { "Content-Type": "application/json" } });
   assert.equal(imp.status, 201, imp.text);
   assert.equal(imp.json.ids.length, 3);
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe);
 });
 
 test("1. the list shows each gRPC call's status, a failed one as an error", T, async () => {

@@ -374,3 +374,33 @@ export function wsExchange(proxyPort, target, texts, timeout = 10_000) {
     "websocket exchange",
   );
 }
+
+/**
+ * openDashboard opens Loupe's dashboard in a new page of browser: the token
+ * exchanged for the session cookie, page errors logged, and (unless live is
+ * false) the live feed connected. hash opens another page ("#modes");
+ * permissions are granted to the dashboard's origin.
+ */
+export async function openDashboard(browser, loupe, { viewport = { width: 1280, height: 800 }, hash = "", permissions, live = true } = {}) {
+  const ctx = await browser.newContext({ viewport });
+  if (permissions) await ctx.grantPermissions(permissions, { origin: loupe.ui });
+  ctx.setDefaultTimeout(15_000);
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.log("# page error:", e.message));
+  await page.goto(`${loupe.ui}/?token=${loupe.token}${hash}`);
+  await page.waitForURL((u) => !u.search.includes("token"), { timeout: 10_000 });
+  if (live) await page.waitForSelector("[data-testid=feed-status]:has-text('live')", { timeout: 10_000 });
+  return page;
+}
+
+/**
+ * stopAll ends what a test file started, in the order given (a browser,
+ * Loupe, origins: each may be missing, and a failure to stop one does not
+ * keep the others running), then removes its work directory.
+ */
+export async function stopAll(work, ...started) {
+  for (const s of started) {
+    await (s?.stop ?? s?.close)?.call(s).catch(() => {});
+  }
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+}

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, launchBrowser, openDashboard, startLoupe, startOrigin, stopAll, tmpDir, viaProxy } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
-let work, bin, loupe, origin, browser, ctx, page;
+let work, bin, loupe, origin, browser, page;
 const T = { timeout: 90_000 };
 const { test, shot, eventually, setFilter, waitCount } = pageKit({ page: () => page, prefix: "inspect" });
 
@@ -22,20 +22,11 @@ before(async () => {
   origin = await startOrigin();
   loupe = await startLoupe(bin, path.join(work, "data"));
   browser = await launchBrowser();
-  ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  ctx.setDefaultTimeout(15_000);
-  page = await ctx.newPage();
-  page.on("pageerror", (e) => console.log("# page error:", e.message));
-  await page.goto(`${loupe.ui}/?token=${loupe.token}`);
-  await page.waitForURL((u) => !u.search.includes("token"), { timeout: 10_000 });
-  await page.waitForSelector("[data-testid=feed-status]:has-text('live')", { timeout: 10_000 });
+  page = await openDashboard(browser, loupe, { viewport: { width: 1400, height: 900 } });
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  await origin?.close().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe, origin);
 });
 
 const get = async (url, headers = {}) => {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, launchBrowser, openDashboard, startLoupe, startOrigin, stopAll, tmpDir, viaProxy } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, browser, page;
@@ -24,19 +24,11 @@ before(async () => {
   // 127.0.0.1 goes to a closed local port.
   loupe = await startLoupe(bin, path.join(work, "data"), ["-map-host", "127.0.0.1=127.0.0.1", "-map-host", "*.google.com=127.0.0.1:9", "-map-host", "*.googleapis.com=127.0.0.1:9"]);
   browser = await launchBrowser();
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  ctx.setDefaultTimeout(15_000);
-  page = await ctx.newPage();
-  page.on("pageerror", (e) => console.log("# page error:", e.message));
-  await page.goto(`${loupe.ui}/?token=${loupe.token}#modes`);
-  await page.waitForURL((u) => !u.search.includes("token"), { timeout: 10_000 });
+  page = await openDashboard(browser, loupe, { viewport: { width: 1280, height: 800 }, hash: "#modes", live: false });
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  await origin?.close().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe, origin);
 });
 
 test("1. the page lists the browsers found and the command line's mappings", T, async () => {

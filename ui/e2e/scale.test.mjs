@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, stopAll, tmpDir, viaProxy } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
 const N = 200_000;
@@ -82,10 +82,7 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  await origin?.close().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe, origin);
 });
 
 test("1. the first page of 200,000 flows appears, with the server's total", T, async () => {

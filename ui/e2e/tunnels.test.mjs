@@ -11,7 +11,7 @@ import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { after, before } from "node:test";
-import { ARTIFACTS, buildLoupe, launchBrowser, startLoupe, startOrigin, tmpDir, viaProxy, withTimeout } from "./harness.mjs";
+import { ARTIFACTS, buildLoupe, launchBrowser, openDashboard, startLoupe, startOrigin, stopAll, tmpDir, viaProxy, withTimeout } from "./harness.mjs";
 import { pageKit } from "./page.mjs";
 
 let work, loupe, origin, hold, browser, page;
@@ -107,21 +107,11 @@ before(async () => {
   // intercepted); one replaced body at a time is drained.
   loupe = await startLoupe(bin, path.join(work, "data"), ["-passthrough", "127.0.0.1", "-max-drains", "1"]);
   browser = await launchBrowser();
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  ctx.setDefaultTimeout(15_000);
-  page = await ctx.newPage();
-  page.on("pageerror", (e) => console.log("# page error:", e.message));
-  await page.goto(`${loupe.ui}/?token=${loupe.token}`);
-  await page.waitForURL((u) => !u.search.includes("token"), { timeout: 10_000 });
-  await page.waitForSelector("[data-testid=feed-status]:has-text('live')", { timeout: 10_000 });
+  page = await openDashboard(browser, loupe, { viewport: { width: 1280, height: 800 } });
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await loupe?.stop().catch(() => {});
-  await origin?.close().catch(() => {});
-  await hold?.close().catch(() => {});
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await stopAll(work, browser, loupe, origin, hold);
 });
 
 test("1. a client without Loupe's CA is a TLS error row that explains it and links the install page", T, async () => {
